@@ -1,0 +1,76 @@
+/**
+ * The one interface the rest of the service uses for SQL. Two adapters implement it: `postgres.ts` (a pg
+ * pool, for production) and `embedded.ts` (PGlite, so `npm start` works without a server). The same SQL
+ * and migrations run on both.
+ */
+
+export interface Queryable {
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** Several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+}
+
+export interface Database extends Queryable {
+  readonly kind: 'postgres' | 'embedded';
+  /** Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** The database cannot be reached (or is shutting down, or timed out). Answered with 503; the pool reconnects by itself. */
+export class DatabaseUnavailableError extends Error {
+  constructor(readonly reason: string) {
+    super(`database unavailable: ${reason}`);
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+/**
+ * A query failed. Built from the driver's error with only its code, constraint and message, because the
+ * drivers' own errors can carry the query's parameters (password hashes) into a log.
+ */
+export class DatabaseQueryError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    readonly constraint: string | undefined,
+  ) {
+    super(message);
+    this.name = 'DatabaseQueryError';
+  }
+}
+
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  return (
+    error instanceof DatabaseQueryError &&
+    error.code === '23505' &&
+    (constraint === undefined || error.constraint === constraint)
+  );
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up)
+  '53300', // too_many_connections
+  '57014', // query_canceled: statement_timeout
+]);
+const UNAVAILABLE_MESSAGES =
+  /connection terminated|timeout exceeded when trying to connect|query read timeout|connection timeout|connection error|not queryable/i;
+
+/** Turns any driver error into DatabaseUnavailableError or DatabaseQueryError. */
+export function classifyDatabaseError(error: unknown): Error {
+  if (error instanceof DatabaseUnavailableError || error instanceof DatabaseQueryError) return error;
+  const e = (typeof error === 'object' && error !== null ? error : {}) as {
+    code?: unknown;
+    message?: unknown;
+    constraint?: unknown;
+  };
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  const message = typeof e.message === 'string' ? e.message : String(error);
+  if ((code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) || UNAVAILABLE_MESSAGES.test(message)) {
+    return new DatabaseUnavailableError(code ?? message);
+  }
+  return new DatabaseQueryError(message, code, typeof e.constraint === 'string' ? e.constraint : undefined);
+}

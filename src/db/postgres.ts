@@ -1,0 +1,73 @@
+import pg from 'pg';
+import type { FastifyBaseLogger } from 'fastify';
+import { classifyDatabaseError, type Database, type Queryable } from './database.js';
+
+export interface PostgresOptions {
+  url: string;
+  poolSize: number;
+  connectTimeoutMs: number;
+  queryTimeoutMs: number;
+}
+
+function queryable(target: pg.Pool | pg.PoolClient): Queryable {
+  return {
+    async query<Row>(text: string, params?: readonly unknown[]) {
+      try {
+        const result = await target.query(text, params as unknown[] | undefined);
+        return result.rows as Row[];
+      } catch (error) {
+        throw classifyDatabaseError(error);
+      }
+    },
+    async exec(sql: string) {
+      try {
+        await target.query(sql);
+      } catch (error) {
+        throw classifyDatabaseError(error);
+      }
+    },
+  };
+}
+
+export function openPostgres(options: PostgresOptions, log: FastifyBaseLogger): Database {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    // Client-side bound for a server that stopped answering; pg-pool then discards that connection.
+    query_timeout: options.queryTimeoutMs,
+    statement_timeout: options.queryTimeoutMs,
+    application_name: 'user-auth-service',
+  });
+  // An idle connection dropped by the server must not crash the process; the pool opens a new one on demand.
+  pool.on('error', (error) => log.warn({ reason: classifyDatabaseError(error).message }, 'idle PostgreSQL connection lost'));
+
+  return {
+    kind: 'postgres',
+    ...queryable(pool),
+    async transaction(fn) {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        throw classifyDatabaseError(error);
+      }
+      const tx = queryable(client);
+      try {
+        await tx.exec('BEGIN');
+        const result = await fn(tx);
+        await tx.exec('COMMIT');
+        client.release();
+        return result;
+      } catch (error) {
+        // A connection that cannot even roll back is broken: destroy it instead of returning it to the pool.
+        const rolledBack = await client.query('ROLLBACK').then(() => true, () => false);
+        client.release(!rolledBack);
+        throw error;
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}

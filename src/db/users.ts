@@ -1,0 +1,73 @@
+import type { Queryable } from './database.js';
+
+export interface User {
+  /** bigint in the database; a decimal string here so no id is ever rounded. */
+  id: string;
+  username: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+interface UserRow {
+  id: string | number;
+  username: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const USER_COLUMNS = 'id, username, created_at, updated_at';
+
+export function toUser(row: UserRow): User {
+  return { id: String(row.id), username: row.username, createdAt: row.created_at, updatedAt: row.updated_at };
+}
+
+export async function insertUser(
+  db: Queryable,
+  user: { username: string; normalized: string; passwordHash: string },
+): Promise<User> {
+  const [row] = await db.query<UserRow>(
+    `INSERT INTO users (username, username_normalized, password_hash) VALUES ($1, $2, $3) RETURNING ${USER_COLUMNS}`,
+    [user.username, user.normalized, user.passwordHash],
+  );
+  return toUser(row!);
+}
+
+export async function findUserForLogin(
+  db: Queryable,
+  normalized: string,
+): Promise<(User & { passwordHash: string }) | undefined> {
+  const [row] = await db.query<UserRow & { password_hash: string }>(
+    `SELECT ${USER_COLUMNS}, password_hash FROM users WHERE username_normalized = $1`,
+    [normalized],
+  );
+  return row && { ...toUser(row), passwordHash: row.password_hash };
+}
+
+export async function findPasswordHash(db: Queryable, userId: string): Promise<string | undefined> {
+  const [row] = await db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [userId]);
+  return row?.password_hash;
+}
+
+export async function updateUser(
+  db: Queryable,
+  userId: string,
+  changes: { username?: string; normalized?: string; passwordHash?: string },
+): Promise<User | undefined> {
+  const [row] = await db.query<UserRow>(
+    `UPDATE users
+        SET username = COALESCE($2, username),
+            username_normalized = COALESCE($3, username_normalized),
+            password_hash = COALESCE($4, password_hash),
+            updated_at = now()
+      WHERE id = $1
+      RETURNING ${USER_COLUMNS}`,
+    [userId, changes.username ?? null, changes.normalized ?? null, changes.passwordHash ?? null],
+  );
+  return row && toUser(row);
+}
+
+/** Sessions go with the row (ON DELETE CASCADE). */
+export async function deleteUser(db: Queryable, userId: string): Promise<boolean> {
+  const rows = await db.query('DELETE FROM users WHERE id = $1 RETURNING id', [userId]);
+  return rows.length > 0;
+}
