@@ -1,0 +1,21 @@
+/** Why the domain refused a request. The HTTP layer maps each code to a status; the message is for people. */
+export type AuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_username'
+  | 'invalid_password'
+  | 'password_mismatch'
+  | 'username_taken'
+  | 'invalid_credentials'
+  | 'invalid_token'
+  | 'forbidden'
+  | 'reauthentication_required';
+
+export class AuthError extends Error {
+  constructor(
+    readonly code: AuthErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AuthError';
+  }
+}

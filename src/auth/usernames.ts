@@ -1,0 +1,44 @@
+import { AuthError } from './errors.js';
+
+export const USERNAME_MIN_LENGTH = 3;
+export const USERNAME_MAX_LENGTH = 64;
+// Letters (with their combining marks, which NFKC leaves in some scripts), digits and . _ -
+const USERNAME_CHARACTERS = /^[\p{L}\p{M}\p{N}._-]+$/u;
+
+export interface Username {
+  /** As the user typed it (trimmed, NFKC): kept for display. */
+  display: string;
+  /** The unique key: Alice, alice and ａｌｉｃｅ are one account. migrations/001 applies the same rule in SQL. */
+  normalized: string;
+}
+
+function displayForm(input: string): string {
+  return input.normalize('NFKC').trim();
+}
+
+function normalizedForm(display: string): string {
+  return display.toLowerCase().normalize('NFKC');
+}
+
+function isValid(display: string): boolean {
+  const length = [...display].length;
+  return length >= USERNAME_MIN_LENGTH && length <= USERNAME_MAX_LENGTH && USERNAME_CHARACTERS.test(display);
+}
+
+/** For registration and renaming: a valid username or AuthError('invalid_username'). */
+export function parseUsername(input: string): Username {
+  const display = displayForm(input);
+  if (!isValid(display)) {
+    throw new AuthError(
+      'invalid_username',
+      `Username must be ${USERNAME_MIN_LENGTH} to ${USERNAME_MAX_LENGTH} characters long and use only letters, digits, '.', '_' and '-'`,
+    );
+  }
+  return { display, normalized: normalizedForm(display) };
+}
+
+/** For login: the key to look up, or undefined when no account can have this name. */
+export function usernameLookupKey(input: string): string | undefined {
+  const display = displayForm(input);
+  return isValid(display) ? normalizedForm(display) : undefined;
+}
