@@ -1,0 +1,46 @@
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { authRoutes } from './http/auth-routes.js';
+import { registerErrorHandlers } from './http/errors.js';
+import { publicRoutes } from './http/public-routes.js';
+import type { Services } from './services.js';
+
+export interface AppOptions {
+  /** The process's logger; none (silent) by default, as tests want. */
+  logger?: FastifyBaseLogger;
+}
+
+/** Assembles the HTTP service from ready parts. Nothing happens until the caller listens or injects. */
+export function buildApp(config: Config, services: Services, options: AppOptions = {}): FastifyInstance {
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    bodyLimit: config.bodyLimitBytes,
+    ajv: {
+      customOptions: {
+        // A number where a string belongs is an error, not something to guess at.
+        coerceTypes: false,
+        removeAdditional: true,
+        allErrors: false,
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // The API speaks JSON only: Fastify's built-in text/plain parser would let other bodies reach the schemas.
+  app.removeContentTypeParser('text/plain');
+  registerErrorHandlers(app);
+  app.register(helmet, { global: true });
+  app.register(cors, {
+    origin: config.cors.origins,
+    credentials: config.cors.allowCredentials,
+    methods: ['GET', 'POST', 'DELETE'],
+    allowedHeaders: ['Authorization', 'Content-Type'],
+    exposedHeaders: ['WWW-Authenticate', 'Retry-After'],
+    maxAge: 600,
+  });
+  app.register(publicRoutes, { keys: services.keys });
+  app.register(authRoutes, { prefix: '/api/auth', accounts: services.accounts });
+  return app;
+}

@@ -1,0 +1,170 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import type { Accounts, ClientInfo, SignedIn } from '../auth/accounts.js';
+import type { User } from '../db/users.js';
+import { authenticate } from './bearer.js';
+import { errorResponses, Message, OptionalText, PublicUser, UserId } from './schemas.js';
+
+const Required = Type.String({ minLength: 1 });
+
+const SignedInBody = Type.Object({
+  message: Type.String(),
+  access_token: Type.String(),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer({ description: 'Seconds until access_token expires' }),
+  user: PublicUser,
+});
+
+const Me = Type.Object({
+  id: Type.Integer(),
+  username: Type.String(),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+
+const bearer = [{ bearerAuth: [] }];
+
+function clientInfo(request: FastifyRequest): ClientInfo {
+  return { userAgent: request.headers['user-agent'], ip: request.ip };
+}
+
+function publicUser(user: User) {
+  return { id: Number(user.id), username: user.username };
+}
+
+function signedIn(message: string, result: SignedIn) {
+  return {
+    message,
+    access_token: result.accessToken,
+    token_type: 'Bearer' as const,
+    expires_in: result.expiresIn,
+    user: publicUser(result.user),
+  };
+}
+
+/** The original service's four endpoints (same paths, fields and messages), plus /me and /validate. */
+export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = async (app, { accounts }) => {
+  // Answers here carry tokens or account data: no cache may keep them.
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('cache-control', 'no-store');
+  });
+
+  app.post(
+    '/register',
+    {
+      config: { missingFieldsMessage: 'Username and passwords are required!' },
+      schema: {
+        summary: 'Create an account and sign in',
+        body: Type.Object({ username: Required, password: Required, password_confirm: Required }),
+        response: { 201: SignedInBody, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { username, password, password_confirm } = request.body;
+      const result = await accounts.register({ username, password, passwordConfirm: password_confirm }, clientInfo(request));
+      return reply.code(201).send(signedIn('User registered successfully', result));
+    },
+  );
+
+  app.post(
+    '/login',
+    {
+      config: { missingFieldsMessage: 'Username and password are required!' },
+      schema: {
+        summary: 'Sign in with username and password',
+        body: Type.Object({ username: Required, password: Required }),
+        response: { 200: SignedInBody, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const result = await accounts.login(request.body, clientInfo(request));
+      return signedIn('Authenticated successfully', result);
+    },
+  );
+
+  app.post(
+    '/change',
+    {
+      schema: {
+        summary: "Change the token's own username and/or password",
+        security: bearer,
+        body: Type.Object({
+          user_id: Type.Optional(UserId),
+          new_username: OptionalText,
+          new_password: OptionalText,
+          new_password_confirm: OptionalText,
+          current_password: OptionalText,
+        }),
+        response: { 200: Message, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const auth = await authenticate(accounts, request);
+      const body = request.body;
+      await accounts.change(auth, {
+        userId: body.user_id,
+        newUsername: body.new_username ?? undefined,
+        newPassword: body.new_password ?? undefined,
+        newPasswordConfirm: body.new_password_confirm ?? undefined,
+        currentPassword: body.current_password ?? undefined,
+      });
+      return { message: 'User credentials updated successfully' };
+    },
+  );
+
+  app.delete(
+    '/delete',
+    {
+      // Most clients send DELETE without a body: that is an empty one here.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+      schema: {
+        summary: "Delete the token's own account",
+        security: bearer,
+        body: Type.Object({ user_id: Type.Optional(UserId), current_password: OptionalText }),
+        response: { 200: Message, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const auth = await authenticate(accounts, request);
+      await accounts.delete(auth, {
+        userId: request.body.user_id,
+        currentPassword: request.body.current_password ?? undefined,
+      });
+      return { message: 'User account deleted successfully' };
+    },
+  );
+
+  app.get(
+    '/me',
+    { schema: { summary: "The token's user", security: bearer, response: { 200: Me, ...errorResponses } } },
+    async (request) => {
+      const { user } = await authenticate(accounts, request);
+      return { ...publicUser(user), created_at: user.createdAt.toISOString(), updated_at: user.updatedAt.toISOString() };
+    },
+  );
+
+  app.post(
+    '/validate',
+    {
+      schema: {
+        summary: "Check a token (the original service's endpoint)",
+        security: bearer,
+        response: {
+          200: Type.Object({
+            message: Type.String(),
+            valid: Type.Literal(1),
+            user: Type.Object({ user_id: Type.Integer(), username: Type.String() }),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const { user } = await authenticate(accounts, request);
+      return { message: 'Token is valid', valid: 1 as const, user: { user_id: Number(user.id), username: user.username } };
+    },
+  );
+};

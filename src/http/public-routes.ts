@@ -1,0 +1,35 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { KeyRing } from '../auth/signing-keys.js';
+
+const Jwk = Type.Object({
+  kty: Type.String(),
+  kid: Type.Optional(Type.String()),
+  alg: Type.Optional(Type.String()),
+  use: Type.Optional(Type.String()),
+  crv: Type.Optional(Type.String()),
+  x: Type.Optional(Type.String()),
+  y: Type.Optional(Type.String()),
+  n: Type.Optional(Type.String()),
+  e: Type.Optional(Type.String()),
+});
+
+// Verifiers cache the key set; a rotated key is published long before it signs anything.
+const JWKS_MAX_AGE_SECONDS = 300;
+
+/** Health check and public keys: no authentication, no database. */
+export const publicRoutes: FastifyPluginAsyncTypebox<{ keys: KeyRing }> = async (app, { keys }) => {
+  // The original service's health check, kept for its load balancers.
+  app.get('/', { schema: { summary: 'Health check', response: { 200: Type.String() } } }, async (_request, reply) =>
+    reply.type('text/plain; charset=utf-8').send('OK'),
+  );
+
+  app.get(
+    '/.well-known/jwks.json',
+    { schema: { summary: 'Public keys that verify access tokens (empty with HS256)', response: { 200: Type.Object({ keys: Type.Array(Jwk) }) } } },
+    async (_request, reply) => {
+      reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
+      return keys.jwks as { keys: { kty: string }[] };
+    },
+  );
+};

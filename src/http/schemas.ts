@@ -1,0 +1,26 @@
+import { Type, type Static } from 'typebox';
+
+/** Every error answer, whatever the status. */
+export const ErrorBody = Type.Object(
+  {
+    error: Type.String({ description: 'Stable machine-readable code, e.g. `username_taken`' }),
+    message: Type.String({ description: 'Human-readable explanation' }),
+  },
+  { $id: 'ErrorBody' },
+);
+export type ErrorBody = Static<typeof ErrorBody>;
+
+export const errorResponses = { '4xx': ErrorBody, '5xx': ErrorBody } as const;
+
+export const PublicUser = Type.Object({
+  id: Type.Integer({ description: 'bigint identity; safe as a JSON number' }),
+  username: Type.String(),
+});
+
+export const Message = Type.Object({ message: Type.String() });
+
+/** The original service's clients send user_id as a number; a decimal string is accepted too. */
+export const UserId = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^[1-9][0-9]{0,18}$' })]);
+
+/** An optional field that the original service's clients may also send as null. */
+export const OptionalText = Type.Optional(Type.Union([Type.String(), Type.Null()]));

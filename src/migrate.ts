@@ -1,0 +1,14 @@
+import { migrate } from './db/migrate.js';
+import { openDatabase } from './services.js';
+import { createLogger, loadSettingsOrExit } from './startup.js';
+
+/** `npm run migrate`: applies pending migrations and exits (the service also does this at start). */
+const config = loadSettingsOrExit();
+const log = createLogger(config);
+const db = await openDatabase(config.database, log);
+try {
+  const applied = await migrate(db);
+  log.info({ migrations: applied }, applied.length ? `applied ${applied.length} migration(s)` : 'database is up to date');
+} finally {
+  await db.close();
+}

@@ -1,0 +1,78 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { buildApp } from './app.js';
+import type { Config } from './config.js';
+import { DatabaseUnavailableError } from './db/database.js';
+import { openServices, type Services } from './services.js';
+import { createLogger, loadSettingsOrExit } from './startup.js';
+
+// A database that is still starting (a container started beside it) is waited for, not crashed on.
+const STARTUP_ATTEMPTS = 15;
+const STARTUP_RETRY_MS = 2000;
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+function warnDevelopmentMode(config: Config): void {
+  const lines = [
+    'DEVELOPMENT MODE: not for production (NODE_ENV is not "production").',
+    config.database.kind === 'embedded'
+      ? `- embedded database in ${config.database.dataDir} (set DATABASE_URL for PostgreSQL)`
+      : '- PostgreSQL from DATABASE_URL',
+    config.jwt.algorithm === 'HS256' ? '- tokens signed with JWT_SECRET_KEY' : '- signing key generated and kept in the database',
+    `- CORS: ${config.cors.origins === '*' ? 'every origin allowed' : config.cors.origins.join(', ') || 'no origin'}`,
+    'See "Production checklist" in README.md before deploying.',
+  ];
+  const width = Math.max(...lines.map((l) => l.length)) + 4;
+  const bar = '!'.repeat(width);
+  process.stderr.write(`${bar}\n${lines.map((l) => `! ${l.padEnd(width - 4)} !`).join('\n')}\n${bar}\n`);
+}
+
+async function openServicesPatiently(config: Config, log: Logger): Promise<Services> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await openServices(config, log);
+    } catch (error) {
+      if (!(error instanceof DatabaseUnavailableError) || attempt === STARTUP_ATTEMPTS) throw error;
+      log.warn({ reason: error.reason, attempt }, `database unavailable, retrying in ${STARTUP_RETRY_MS / 1000} s`);
+      await sleep(STARTUP_RETRY_MS);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const config = loadSettingsOrExit();
+  const log = createLogger(config);
+  if (config.env !== 'production') warnDevelopmentMode(config);
+
+  const services = await openServicesPatiently(config, log);
+  const app = buildApp(config, services, { logger: log });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing requests in flight');
+    const timer = setTimeout(() => {
+      log.error('shutdown timed out');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+    await app.close();
+    await services.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+
+  await app.listen({
+    host: config.host,
+    port: config.port,
+    listenTextResolver: (address) => `user-auth-service listening on ${address}`,
+  });
+}
+
+main().catch((error: unknown) => {
+  const reason = error instanceof DatabaseUnavailableError ? `the database is unreachable (${error.reason})` : error;
+  process.stderr.write(`user-auth-service failed to start: ${reason instanceof Error ? reason.message : String(reason)}\n`);
+  process.exit(1);
+});
