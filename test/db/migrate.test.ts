@@ -1,0 +1,89 @@
+import { pbkdf2Sync } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../src/db/migrate.js';
+import { json, login, PASSWORD, post, register, startTestApp, type TestApp } from '../helpers/app.js';
+import { createTestDatabase } from '../helpers/database.js';
+
+describe('migrations', () => {
+  it('apply once; a second run finds nothing to do', async () => {
+    const { db, drop } = await createTestDatabase();
+    try {
+      expect(await migrate(db)).toEqual([1, 2, 3]);
+      expect(await migrate(db)).toEqual([]);
+      const rows = await db.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+      expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+    } finally {
+      await drop();
+    }
+  });
+
+  it('let two instances start at the same moment: one applies, the other waits and finds nothing left', async () => {
+    const testDatabase = await createTestDatabase();
+    try {
+      const other = testDatabase.openAnother?.() ?? testDatabase.db;
+      const results = await Promise.all([migrate(testDatabase.db), migrate(other)]);
+      expect(results.map((applied) => applied.length).sort()).toEqual([0, 3]);
+    } finally {
+      await testDatabase.drop();
+    }
+  });
+});
+
+// The original Flask service's schema.sql, and rows as it wrote them (Werkzeug hashes).
+const werkzeugPbkdf2 = (password: string, salt: string) =>
+  `pbkdf2:sha256:1000$${salt}$${pbkdf2Sync(password, salt, 1000, 32, 'sha256').toString('hex')}`;
+const ORIGINAL_SCHEMA = `
+  CREATE TABLE users (id SERIAL PRIMARY KEY, username VARCHAR(50) NOT NULL UNIQUE, password VARCHAR(255) NOT NULL);
+  INSERT INTO users (username, password) VALUES
+    ('alice', '${werkzeugPbkdf2('alice password', 'aB3dE5gH7jK9mN1p')}'),
+    ('Bob', '${werkzeugPbkdf2('bob password', 'qR2sT4uV6wX8yZ0a')}'),
+    ('bob', '${werkzeugPbkdf2('other bob password', 'cD1eF3gH5iJ7kL9m')}');
+`;
+
+describe('a database holding the original service users table', () => {
+  let t: TestApp;
+  let originalHashes: Map<string, string>;
+  beforeAll(async () => {
+    const testDatabase = await createTestDatabase(ORIGINAL_SCHEMA);
+    const rows = await testDatabase.db.query<{ username: string; password: string }>('SELECT username, password FROM users');
+    originalHashes = new Map(rows.map((r) => [r.username, r.password]));
+    t = await startTestApp({}, { testDatabase, db: testDatabase.db });
+  });
+  afterAll(async () => {
+    await t.close();
+    await t.testDatabase.drop();
+  });
+
+  it('is adopted in place: ids, usernames and the old hashes are kept', async () => {
+    const rows = await t.db.query<{ id: number | string; username: string; username_normalized: string; password_hash: string }>(
+      'SELECT id, username, username_normalized, password_hash FROM users ORDER BY id',
+    );
+    expect(rows.map((r) => [Number(r.id), r.username])).toEqual([
+      [1, 'alice'],
+      [2, 'Bob'],
+      [3, 'bob'],
+    ]);
+    for (const row of rows) expect(row.password_hash).toBe(originalHashes.get(row.username));
+  });
+
+  it('keeps the older of two accounts that now collide case-insensitively, and parks the newer one', async () => {
+    const rows = await t.db.query<{ id: number | string; username_normalized: string }>(
+      'SELECT id, username_normalized FROM users WHERE id IN (2, 3) ORDER BY id',
+    );
+    expect(rows.map((r) => r.username_normalized)).toEqual(['bob', 'bob#3']);
+  });
+
+  it('answers a login against a hash it cannot verify yet with 401, not 500', async () => {
+    const response = await login(t.app, 'alice', 'alice password');
+    expect(response.statusCode).toBe(401);
+    expect(json(response)['error']).toBe('invalid_credentials');
+  });
+
+  it('continues the id sequence, enforces the new uniqueness rule and allows 64-character names', async () => {
+    const next = await register(t.app);
+    expect(next.id).toBe(4);
+    const taken = await post(t.app, '/api/auth/register', { username: 'ALICE', password: PASSWORD, password_confirm: PASSWORD });
+    expect(taken.statusCode).toBe(409);
+    await register(t.app, 'l'.repeat(64));
+  });
+});

@@ -1,0 +1,37 @@
+import { execFile } from 'node:child_process';
+import net from 'node:net';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { register, startTestApp, type TestApp } from './helpers/app.js';
+
+const run = promisify(execFile);
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe("README's token-verification example (examples/verify-token.mjs)", () => {
+  let t: TestApp;
+  let url: string;
+  beforeAll(async () => {
+    url = `http://127.0.0.1:${await freePort()}`;
+    t = await startTestApp({ PUBLIC_URL: url });
+    await t.app.listen({ host: '127.0.0.1', port: Number(new URL(url).port) });
+  });
+  afterAll(() => t.close());
+
+  it('verifies a real access token against the live JWKS, and rejects a tampered one', async () => {
+    const { token, id, username } = await register(t.app);
+    const script = new URL('../examples/verify-token.mjs', import.meta.url).pathname;
+    const { stdout } = await run(process.execPath, [script, token], { env: { ...process.env, AUTH_URL: url } });
+    expect(stdout).toContain(`userId: '${id}'`);
+    expect(stdout).toContain(`username: '${username}'`);
+
+    const tampered = `${token.slice(0, -4)}AAAA`;
+    await expect(run(process.execPath, [script, tampered], { env: { ...process.env, AUTH_URL: url } })).rejects.toThrow(/signature verification failed/);
+  });
+});

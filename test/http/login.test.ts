@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { json, login, PASSWORD, post, register, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp();
+});
+afterAll(() => t.close());
+
+const INVALID = { error: 'invalid_credentials', message: 'Invalid username or password' };
+
+describe('POST /api/auth/login', () => {
+  it('signs in with any case of the username and records a password session', async () => {
+    const { username, id } = await register(t.app, uniqueName('Logan'));
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/login',
+      payload: { username: username.toUpperCase(), password: PASSWORD },
+      headers: { 'user-agent': 'login-test/1.0' },
+    });
+
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['cache-control']).toBe('no-store');
+    const body = json(response);
+    expect(body).toMatchObject({ message: 'Authenticated successfully', token_type: 'Bearer', expires_in: 900, user: { id, username } });
+    const me = await t.app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${body['access_token']}` } });
+    expect(json(me)).toMatchObject({ id, username });
+    const sessions = await t.db.query<Record<string, any>>(
+      `SELECT auth_method, user_agent FROM sessions WHERE user_id = $1 ORDER BY created_at`,
+      [id],
+    );
+    expect(sessions.map((s) => s['auth_method'])).toEqual(['registration', 'password']);
+    expect(sessions[1]!['user_agent']).toBe('login-test/1.0');
+  });
+
+  it('answers 401 invalid_credentials for a wrong password and for an unknown user, with identical bodies', async () => {
+    const { username } = await register(t.app);
+    const wrongPassword = await login(t.app, username, `${PASSWORD}x`);
+    const unknownUser = await login(t.app, uniqueName('nobody'));
+    const impossibleName = await login(t.app, 'no spaces allowed here');
+    for (const response of [wrongPassword, unknownUser, impossibleName]) {
+      expect(response.statusCode).toBe(401);
+      expect(json(response)).toEqual(INVALID);
+    }
+    expect(wrongPassword.headers['www-authenticate']).toBeUndefined();
+  });
+
+  it('spends one argon2 verification on an unknown user, as on a known one (the dummy hash)', async () => {
+    const { username } = await register(t.app);
+    const stats = t.services.hasher.stats;
+
+    const before = stats.verifications;
+    await login(t.app, username, 'wrong password');
+    expect(stats.verifications - before).toBe(1);
+
+    const beforeUnknown = stats.verifications;
+    await login(t.app, uniqueName('ghost'), 'wrong password');
+    expect(stats.verifications - beforeUnknown).toBe(1);
+
+    const beforeInvalid = stats.verifications;
+    await login(t.app, '!!', 'wrong password');
+    expect(stats.verifications - beforeInvalid).toBe(1);
+  });
+
+  it('creates no session for a failed login', async () => {
+    const { username, id } = await register(t.app);
+    await login(t.app, username, 'not the password');
+    const sessions = await t.db.query('SELECT id FROM sessions WHERE user_id = $1', [id]);
+    expect(sessions).toHaveLength(1); // the registration's
+  });
+
+  it('matches a password typed in another Unicode form (NFKC)', async () => {
+    const username = uniqueName();
+    await register(t.app, username, 'ｐａｓｓｗｏｒｄ１２３'); // full-width
+    expect((await login(t.app, username, 'password123')).statusCode).toBe(200);
+  });
+
+  it.each([
+    ['username missing', { password: PASSWORD }],
+    ['password missing', { username: 'someone' }],
+    ['password empty', { username: 'someone', password: '' }],
+  ])('answers 400 with the original message when %s', async (_case, body) => {
+    const response = await post(t.app, '/api/auth/login', body);
+    expect(response.statusCode).toBe(400);
+    expect(json(response)).toEqual({ error: 'invalid_request', message: 'Username and password are required!' });
+  });
+});

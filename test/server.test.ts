@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+/** The real entry point in its own process, as `npm start` runs it (through tsx, so no build is needed). */
+function startServer(env: Record<string, string>): { child: ChildProcess; output: () => string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    // Only what the test gives: no .env or DATABASE_URL of the developer's leaks in.
+    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', DATA_DIR: 'memory://', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  return { child, output: () => output };
+}
+
+async function exitCode(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const [code] = await once(child, 'exit');
+  return code as number | null;
+}
+
+async function waitFor(output: () => string, pattern: RegExp, child: ChildProcess): Promise<RegExpMatchArray> {
+  for (;;) {
+    const match = output().match(pattern);
+    if (match) return match;
+    if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}:\n${output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('the server process', () => {
+  it('starts in development with a loud warning, prints its URL, serves, and exits 0 on SIGTERM', async () => {
+    const { child, output } = startServer({});
+    try {
+      const [, url] = await waitFor(output, /listening on (http:\/\/[^\s"]+)/, child);
+      expect(output()).toContain('DEVELOPMENT MODE');
+      expect(output()).toContain('using the embedded PostgreSQL');
+      const response = await fetch(`${url}/`);
+      expect(await response.text()).toBe('OK');
+      child.kill('SIGTERM');
+      expect(await exitCode(child)).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it.each([
+    ['without DATABASE_URL', { NODE_ENV: 'production' }, /DATABASE_URL is not set/],
+    ['with a weak JWT_SECRET_KEY', { NODE_ENV: 'production', ALLOW_EMBEDDED_DATABASE: 'true', JWT_SECRET_KEY: 'secret' }, /JWT_SECRET_KEY is too weak for production/],
+  ])('refuses to start in production %s, saying what to set', async (_case, env, message) => {
+    const { child, output } = startServer(env);
+    expect(await exitCode(child)).toBe(1);
+    expect(output()).toMatch(message);
+    expect(output()).not.toContain('listening on');
+  });
+
+  it('starts in production with an allowed embedded database and no development warning', async () => {
+    const { child, output } = startServer({ NODE_ENV: 'production', ALLOW_EMBEDDED_DATABASE: 'true' });
+    try {
+      await waitFor(output, /listening on/, child);
+      expect(output()).not.toContain('DEVELOPMENT MODE');
+    } finally {
+      child.kill('SIGTERM');
+      await exitCode(child);
+    }
+  });
+});
