@@ -1,5 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -67,6 +71,23 @@ describe('the server process', () => {
     } finally {
       child.kill('SIGTERM');
       await exitCode(child);
+    }
+  });
+});
+
+describe('npm run migrate (src/migrate.ts)', () => {
+  it('applies the migrations to the on-disk embedded database once; the next run finds it up to date', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'auth-migrate-'));
+    const migrate = () =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/migrate.ts'], {
+        cwd: ROOT,
+        env: { PATH: process.env['PATH'] ?? '', DATA_DIR: dataDir },
+      });
+    try {
+      expect((await migrate()).stdout).toContain('applied 3 migration(s)');
+      expect((await migrate()).stdout).toContain('database is up to date');
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });
