@@ -59,6 +59,15 @@ const UNAVAILABLE_CODES = new Set([
 const UNAVAILABLE_MESSAGES =
   /connection terminated|timeout exceeded when trying to connect|query read timeout|connection timeout|connection error|not queryable/i;
 
+/** Runs a driver call; whatever it throws leaves as DatabaseUnavailableError or DatabaseQueryError. */
+export async function classifyingErrors<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw classifyDatabaseError(error);
+  }
+}
+
 /** Turns any driver error into DatabaseUnavailableError or DatabaseQueryError. */
 export function classifyDatabaseError(error: unknown): Error {
   if (error instanceof DatabaseUnavailableError || error instanceof DatabaseQueryError) return error;

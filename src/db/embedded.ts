@@ -1,24 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
-import { classifyDatabaseError, type Database, type Queryable } from './database.js';
+import { classifyingErrors, type Database, type Queryable } from './database.js';
 
 function queryable(target: PGlite | Transaction): Queryable {
   return {
-    async query<Row>(text: string, params?: readonly unknown[]) {
-      try {
-        const result = await target.query<Row>(text, params as unknown[] | undefined);
-        return result.rows;
-      } catch (error) {
-        throw classifyDatabaseError(error);
-      }
-    },
-    async exec(sql: string) {
-      try {
-        await target.exec(sql);
-      } catch (error) {
-        throw classifyDatabaseError(error);
-      }
-    },
+    query: <Row>(text: string, params?: readonly unknown[]) =>
+      classifyingErrors(async () => (await target.query<Row>(text, params as unknown[] | undefined)).rows),
+    exec: (sql: string) => classifyingErrors(async () => void (await target.exec(sql))),
   };
 }
 

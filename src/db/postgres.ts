@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { FastifyBaseLogger } from 'fastify';
-import { classifyDatabaseError, type Database, type Queryable } from './database.js';
+import { classifyDatabaseError, classifyingErrors, type Database, type Queryable } from './database.js';
 
 export interface PostgresOptions {
   url: string;
@@ -11,21 +11,9 @@ export interface PostgresOptions {
 
 function queryable(target: pg.Pool | pg.PoolClient): Queryable {
   return {
-    async query<Row>(text: string, params?: readonly unknown[]) {
-      try {
-        const result = await target.query(text, params as unknown[] | undefined);
-        return result.rows as Row[];
-      } catch (error) {
-        throw classifyDatabaseError(error);
-      }
-    },
-    async exec(sql: string) {
-      try {
-        await target.query(sql);
-      } catch (error) {
-        throw classifyDatabaseError(error);
-      }
-    },
+    query: <Row>(text: string, params?: readonly unknown[]) =>
+      classifyingErrors(async () => (await target.query(text, params as unknown[] | undefined)).rows as Row[]),
+    exec: (sql: string) => classifyingErrors(async () => void (await target.query(sql))),
   };
 }
 
@@ -46,12 +34,7 @@ export function openPostgres(options: PostgresOptions, log: FastifyBaseLogger): 
     kind: 'postgres',
     ...queryable(pool),
     async transaction(fn) {
-      let client: pg.PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (error) {
-        throw classifyDatabaseError(error);
-      }
+      const client = await classifyingErrors(() => pool.connect());
       const tx = queryable(client);
       try {
         await tx.exec('BEGIN');
