@@ -53,7 +53,11 @@ function validationMessage(error: FastifyError, request: FastifyRequest): string
 export function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof AuthError) {
-      if (error.code === 'invalid_token') reply.header('www-authenticate', `${WWW_AUTHENTICATE}, error="invalid_token"`);
+      if (error.code === 'invalid_token') {
+        // RFC 6750 §3.1: a request that carried no credentials at all gets the challenge without an error code.
+        const presented = request.headers.authorization !== undefined;
+        reply.header('www-authenticate', presented ? `${WWW_AUTHENTICATE}, error="invalid_token"` : WWW_AUTHENTICATE);
+      }
       return send(reply, STATUS_BY_CODE[error.code], error.code, error.message);
     }
     if (error.validation) return send(reply, 400, 'invalid_request', validationMessage(error, request));
