@@ -31,7 +31,10 @@ export interface AccountSettings {
 
 const FRESH_AUTH_METHODS: readonly AuthMethod[] = ['password', 'registration'];
 const USER_AGENT_MAX_LENGTH = 512;
-const TAKEN = () => new AuthError('username_taken', 'Username is already taken');
+/** For a failed insert or update of users: the unique index on the username says the name is someone else's. */
+function rethrowTaken(error: unknown): never {
+  throw isUniqueViolation(error) ? new AuthError('username_taken', 'Username is already taken') : error;
+}
 const INVALID_CREDENTIALS = 'Invalid username or password';
 
 /** Registration, login, token checks and account changes: the rules, independent of HTTP. */
@@ -52,11 +55,7 @@ export class Accounts {
     // Hash first, then let the unique index decide: of many simultaneous registrations of one name exactly one wins.
     const passwordHash = await this.hasher.hash(input.password);
     const { user, session } = await this.db.transaction(async (tx) => {
-      const user = await insertUser(tx, { username: username.display, normalized: username.normalized, passwordHash }).catch(
-        (error: unknown) => {
-          throw isUniqueViolation(error) ? TAKEN() : error;
-        },
-      );
+      const user = await insertUser(tx, { username: username.display, normalized: username.normalized, passwordHash }).catch(rethrowTaken);
       return { user, session: await createSession(tx, this.newSession(user.id, 'registration', client)) };
     });
     return this.signIn(user, session);
@@ -113,9 +112,7 @@ export class Accounts {
         username: username?.display,
         normalized: username?.normalized,
         passwordHash,
-      }).catch((error: unknown) => {
-        throw isUniqueViolation(error) ? TAKEN() : error;
-      });
+      }).catch(rethrowTaken);
       if (!updated) throw new AuthError('invalid_token', 'The access token is no longer valid: its user was deleted');
       // Whoever else held the old password is signed out; the session that changed it stays.
       if (passwordHash !== undefined) await revokeOtherSessions(tx, auth.user.id, auth.session.id);

@@ -40,12 +40,8 @@ export class DatabaseQueryError extends Error {
   }
 }
 
-export function isUniqueViolation(error: unknown, constraint?: string): boolean {
-  return (
-    error instanceof DatabaseQueryError &&
-    error.code === '23505' &&
-    (constraint === undefined || error.constraint === constraint)
-  );
+export function isUniqueViolation(error: unknown): boolean {
+  return error instanceof DatabaseQueryError && error.code === '23505';
 }
 
 const UNAVAILABLE_CODES = new Set([

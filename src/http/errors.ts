@@ -21,7 +21,7 @@ const STATUS_BY_CODE: Record<AuthErrorCode, number> = {
   username_taken: 409,
 };
 
-export const WWW_AUTHENTICATE = 'Bearer realm="user-auth-service"';
+const WWW_AUTHENTICATE = 'Bearer realm="user-auth-service"';
 const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 function send(reply: FastifyReply, status: number, error: string, message: string): FastifyReply {
