@@ -31,11 +31,12 @@ export interface AccountSettings {
 
 const FRESH_AUTH_METHODS: readonly AuthMethod[] = ['password', 'registration'];
 const USER_AGENT_MAX_LENGTH = 512;
+const INVALID_CREDENTIALS = 'Invalid username or password';
+
 /** For a failed insert or update of users: the unique index on the username says the name is someone else's. */
 function rethrowTaken(error: unknown): never {
   throw isUniqueViolation(error) ? new AuthError('username_taken', 'Username is already taken') : error;
 }
-const INVALID_CREDENTIALS = 'Invalid username or password';
 
 /** Registration, login, token checks and account changes: the rules, independent of HTTP. */
 export class Accounts {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { USER_ID_PATTERN } from '../db/users.js';
 import { AuthError } from './errors.js';
 import type { KeyRing } from './signing-keys.js';
 
@@ -23,7 +24,7 @@ export interface VerifiedAccessToken {
 
 // Tolerated clock difference between this service's instances and the verifiers.
 const CLOCK_TOLERANCE_SECONDS = 5;
-const USER_ID = /^[1-9][0-9]{0,18}$/;
+const USER_ID = new RegExp(USER_ID_PATTERN);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Signs and checks access tokens (JWT). Whether the session behind a token is still live is accounts.ts's job. */

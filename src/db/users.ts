@@ -1,5 +1,8 @@
 import type { Queryable } from './database.js';
 
+/** A user id as text: a positive bigint in decimal, no leading zero. Tokens' `sub` and requests' `user_id` are checked against it. */
+export const USER_ID_PATTERN = '^[1-9][0-9]{0,18}$';
+
 export interface User {
   /** bigint in the database; a decimal string here so no id is ever rounded. */
   id: string;

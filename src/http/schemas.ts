@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { USER_ID_PATTERN } from '../db/users.js';
 
 /** Every error answer, whatever the status. */
 export const ErrorBody = Type.Object(
@@ -20,7 +21,7 @@ export const PublicUser = Type.Object({
 export const Message = Type.Object({ message: Type.String() });
 
 /** The original service's clients send user_id as a number; a decimal string is accepted too. */
-export const UserId = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^[1-9][0-9]{0,18}$' })]);
+export const UserId = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: USER_ID_PATTERN })]);
 
 /** An optional field that the original service's clients may also send as null. */
 export const OptionalText = Type.Optional(Type.Union([Type.String(), Type.Null()]));
