@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { json, register, startTestApp, type TestApp } from '../helpers/app.js';
+import { json, me, register, startTestApp, type TestApp } from '../helpers/app.js';
 
 const SECRET = 'k2VfB7dQ9xLmP4sT1uWzY8aC3eG6hJ0n-shared-secret';
 
-const meWith = (app: TestApp, token: string) => app.app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${token}` } });
 
 async function expectRefused(app: TestApp, token: string) {
-  const response = await meWith(app, token);
+  const response = await me(app.app, token);
   expect(response.statusCode).toBe(401);
   expect(json(response)['error']).toBe('invalid_token');
   expect(response.headers['www-authenticate']).toContain('error="invalid_token"');
@@ -77,7 +76,7 @@ describe('ES256 tokens (the default: a key generated and kept in the database)',
       expect(first['keys']).toHaveLength(1);
       expect(first['keys'][0]).not.toHaveProperty('d'); // never the private part
       const { token } = await register(t.app);
-      expect((await meWith(second, token)).statusCode).toBe(200);
+      expect((await me(second.app, token)).statusCode).toBe(200);
     } finally {
       await second.close();
     }
@@ -114,7 +113,7 @@ describe('HS256 tokens (JWT_SECRET_KEY, the original service setting)', () => {
 
   it('accepts its own re-signed token (the baseline for the cases below)', async () => {
     const { token } = await register(t.app);
-    expect((await meWith(t, await craft(token))).statusCode).toBe(200);
+    expect((await me(t.app, await craft(token))).statusCode).toBe(200);
   });
 
   it('refuses an expired token, and tolerates a few seconds of clock skew', async () => {
@@ -122,7 +121,7 @@ describe('HS256 tokens (JWT_SECRET_KEY, the original service setting)', () => {
     const now = Math.floor(Date.now() / 1000);
     const message = await expectRefused(t, await craft(token, (c) => (c['exp'] = now - 60)));
     expect(message).toMatch(/expired/);
-    expect((await meWith(t, await craft(token, (c) => (c['exp'] = now - 2)))).statusCode).toBe(200);
+    expect((await me(t.app, await craft(token, (c) => (c['exp'] = now - 2)))).statusCode).toBe(200);
   });
 
   it.each([
@@ -160,7 +159,7 @@ describe.each(['RS256', 'EdDSA'])('%s tokens', (alg) => {
     expect(jwks['keys'].map((k: { alg: string }) => k.alg)).toEqual([alg]);
     const { payload } = await jwtVerify(token, createLocalJWKSet(jwks as any), { algorithms: [alg] });
     expect(payload.sub).toBe(String(id));
-    expect((await meWith(t, token)).statusCode).toBe(200);
+    expect((await me(t.app, token)).statusCode).toBe(200);
   });
 });
 

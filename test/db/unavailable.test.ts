@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgres } from '../../src/db/postgres.js';
-import { json, login, PASSWORD, post, register, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
+import { json, login, me, PASSWORD, post, register, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
 import type { Database } from '../../src/db/database.js';
 import { createTestDatabase, silentLog, TEST_DATABASE_URL, type TestDatabase } from '../helpers/database.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
@@ -37,7 +37,7 @@ describe.skipIf(TEST_DATABASE_URL === undefined)('when PostgreSQL becomes unreac
     const answers = [
       await post(t.app, '/api/auth/register', { username: duringName, password: PASSWORD, password_confirm: PASSWORD }),
       await login(t.app, before.username),
-      await t.app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${before.token}` } }),
+      await me(t.app, before.token),
     ];
     for (const response of answers) {
       expect(response.statusCode).toBe(503);
@@ -49,7 +49,7 @@ describe.skipIf(TEST_DATABASE_URL === undefined)('when PostgreSQL becomes unreac
 
     await proxy.start();
     expect((await login(t.app, before.username)).statusCode).toBe(200);
-    expect((await t.app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${before.token}` } })).statusCode).toBe(200);
+    expect((await me(t.app, before.token)).statusCode).toBe(200);
     // The refused registration stored nothing, so the name is still free.
     expect((await register(t.app, duringName)).username).toBe(duringName);
   });

@@ -62,6 +62,10 @@ export function post(app: FastifyInstance, url: string, body: unknown, token?: s
   });
 }
 
+export function me(app: FastifyInstance, token: string) {
+  return app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${token}` } });
+}
+
 export async function register(app: FastifyInstance, username = uniqueName(), password = PASSWORD) {
   const response = await post(app, '/api/auth/register', { username, password, password_confirm: password });
   if (response.statusCode !== 201) throw new Error(`registration failed: ${response.statusCode} ${response.body}`);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { json, login, PASSWORD, post, register, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
+import { json, login, me as meOf, PASSWORD, post, register, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
 
 const NEW_PASSWORD = 'a brand new passphrase';
 
@@ -23,7 +23,7 @@ const remove = (app: TestApp, body: unknown, token?: string) =>
     ...(body === undefined ? {} : { payload: body as object }),
     headers: token ? { authorization: `Bearer ${token}` } : {},
   });
-const me = (token: string) => t.app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${token}` } });
+const me = (token: string) => meOf(t.app, token);
 const userRow = async (id: number) =>
   (await t.db.query<Record<string, any>>('SELECT username, password_hash, updated_at FROM users WHERE id = $1', [id]))[0];
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { json, login, PASSWORD, post, register, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
+import { json, login, me, PASSWORD, post, register, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -23,8 +23,7 @@ describe('POST /api/auth/login', () => {
     expect(response.headers['cache-control']).toBe('no-store');
     const body = json(response);
     expect(body).toMatchObject({ message: 'Authenticated successfully', token_type: 'Bearer', expires_in: 900, user: { id, username } });
-    const me = await t.app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${body['access_token']}` } });
-    expect(json(me)).toMatchObject({ id, username });
+    expect(json(await me(t.app, body['access_token']))).toMatchObject({ id, username });
     const sessions = await t.db.query<Record<string, any>>(
       `SELECT auth_method, user_agent FROM sessions WHERE user_id = $1 ORDER BY created_at`,
       [id],
