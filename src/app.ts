@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import { authRoutes } from './http/auth-routes.js';
 import { registerErrorHandlers } from './http/errors.js';
 import { publicRoutes } from './http/public-routes.js';
+import { sessionRoutes } from './http/session-routes.js';
 import type { Services } from './services.js';
 
 export interface AppOptions {
@@ -40,7 +41,17 @@ export function buildApp(config: Config, services: Services, options: AppOptions
     exposedHeaders: ['WWW-Authenticate', 'Retry-After'],
     maxAge: 600,
   });
-  app.register(publicRoutes, { keys: services.keys });
-  app.register(authRoutes, { prefix: '/api/auth', accounts: services.accounts });
+  app.register(publicRoutes, { keys: services.keys, publicUrl: config.publicUrl, issuer: config.jwt.issuer });
+  app.register(
+    async (api) => {
+      // Answers here carry tokens or account data: no cache may keep them.
+      api.addHook('onSend', async (_request, reply) => {
+        reply.header('cache-control', 'no-store');
+      });
+      api.register(authRoutes, { accounts: services.accounts, sessions: services.sessions });
+      api.register(sessionRoutes, { sessions: services.sessions });
+    },
+    { prefix: '/api/auth' },
+  );
   return app;
 }

@@ -1,3 +1,7 @@
+import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { JWK } from 'jose';
+
 /**
  * Typed, validated settings. Everything comes from environment variables (server.ts loads `.env` into
  * them first); `loadConfig` is pure so tests can build any configuration without touching process.env.
@@ -7,6 +11,12 @@ export type Environment = 'development' | 'production' | 'test';
 export const ASYMMETRIC_ALGORITHMS = ['ES256', 'RS256', 'EdDSA'] as const;
 export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
 export type SigningAlgorithm = AsymmetricAlgorithm | 'HS256';
+
+/** A private key the operator provides (JWT_PRIVATE_KEY), parsed and checked at start. */
+export interface OperatorKey {
+  alg: AsymmetricAlgorithm;
+  privateJwk: JWK;
+}
 
 export type DatabaseConfig =
   | {
@@ -29,9 +39,16 @@ export interface Config {
     algorithm: SigningAlgorithm;
     /** Only with HS256. */
     secret: string | undefined;
+    /** The operator's key; unset, keys are generated and kept in the database. */
+    privateKey: OperatorKey | undefined;
     issuer: string;
     audience: string;
     accessTokenTtlSeconds: number;
+  };
+  sessions: {
+    idleTimeoutSeconds: number;
+    maxLifetimeSeconds: number;
+    refreshGraceSeconds: number;
   };
   /** A token from a password login younger than this may change the password or delete without `current_password`. */
   reauthWindowSeconds: number;
@@ -61,10 +78,15 @@ export const SETTINGS: readonly SettingDoc[] = [
   { name: 'DATABASE_CONNECT_TIMEOUT_MS', default: '5000', description: 'How long to wait for a PostgreSQL connection before answering 503 `database_unavailable`.' },
   { name: 'DATABASE_QUERY_TIMEOUT_MS', default: '10000', description: 'How long to wait for a query before answering 503 `database_unavailable`.' },
   { name: 'JWT_SECRET_KEY', default: '(unset)', description: 'Set: tokens are HS256 with this shared secret (the original service\'s setting). At least 32 bytes in production. Unset: an asymmetric key is generated and kept in the database.' },
-  { name: 'JWT_ALGORITHM', default: '`ES256`; `HS256` when `JWT_SECRET_KEY` is set', description: '`ES256`, `RS256` or `EdDSA` (generated key, published in the JWKS), or `HS256` (needs `JWT_SECRET_KEY`).' },
+  { name: 'JWT_PRIVATE_KEY', default: '(unset)', description: 'The signing key, from your secret manager: a PEM (PKCS#8, SEC1 or PKCS#1) or a JWK, of type P-256 (ES256), Ed25519 (EdDSA) or RSA ≥ 2048 bits (RS256). Unset: keys are generated and kept in the database.' },
+  { name: 'JWT_PRIVATE_KEY_FILE', default: '(unset)', description: 'Path of a file holding `JWT_PRIVATE_KEY` (e.g. a mounted secret).' },
+  { name: 'JWT_ALGORITHM', default: '`ES256`; `HS256` with `JWT_SECRET_KEY`; the key\'s own with `JWT_PRIVATE_KEY`', description: '`ES256`, `RS256` or `EdDSA` (generated key, published in the JWKS), or `HS256` (needs `JWT_SECRET_KEY`).' },
   { name: 'JWT_ISSUER', default: '`PUBLIC_URL`', description: 'The `iss` claim; verifiers must expect it.' },
   { name: 'JWT_AUDIENCE', default: 'user-auth-service', description: 'The `aud` claim; verifiers must expect it.' },
   { name: 'ACCESS_TOKEN_TTL_SECONDS', default: '900', description: 'Access-token lifetime (15 minutes).' },
+  { name: 'SESSION_IDLE_TIMEOUT_SECONDS', default: '2592000', description: 'A session not refreshed for this long ends (30 days).' },
+  { name: 'SESSION_MAX_LIFETIME_SECONDS', default: '7776000', description: 'A session ends this long after its login, however often it is refreshed (90 days).' },
+  { name: 'REFRESH_TOKEN_GRACE_SECONDS', default: '10', description: 'A rotated refresh token presented again within this window gets the same successor (two tabs refreshing at once) instead of ending the session as reuse.' },
   { name: 'REAUTH_WINDOW_SECONDS', default: '300', description: 'After a password login or registration, the password may be changed or the account deleted without `current_password` for this long.' },
   { name: 'ARGON2_MEMORY_KIB', default: '19456', description: 'argon2id memory cost in KiB (OWASP: 19 MiB).' },
   { name: 'ARGON2_TIME_COST', default: '2', description: 'argon2id iterations.' },
@@ -159,15 +181,21 @@ export function loadConfig(env: Env): Config {
   }
 
   const secret = raw('JWT_SECRET_KEY');
+  const privateKey = operatorKey(raw('JWT_PRIVATE_KEY'), raw('JWT_PRIVATE_KEY_FILE'), problems);
   const algorithm = oneOf<SigningAlgorithm>(
     'JWT_ALGORITHM',
     [...ASYMMETRIC_ALGORITHMS, 'HS256'],
-    secret === undefined ? 'ES256' : 'HS256',
+    privateKey?.alg ?? (secret === undefined ? 'ES256' : 'HS256'),
   );
-  if (algorithm === 'HS256' && secret === undefined) {
+  if (privateKey && secret !== undefined) {
+    problems.push('JWT_PRIVATE_KEY and JWT_SECRET_KEY are both set: keep the one you sign with');
+  } else if (privateKey && algorithm !== privateKey.alg) {
+    problems.push(`JWT_ALGORITHM=${algorithm} does not fit JWT_PRIVATE_KEY, which is a ${privateKey.alg} key: unset JWT_ALGORITHM or set it to ${privateKey.alg}`);
+  }
+  if (algorithm === 'HS256' && secret === undefined && !privateKey) {
     problems.push(`JWT_ALGORITHM=HS256 needs JWT_SECRET_KEY: set it to at least ${MIN_SECRET_BYTES} random bytes, e.g. the output of ${GENERATE_SECRET_HINT}`);
   }
-  if (algorithm !== 'HS256' && secret !== undefined) {
+  if (algorithm !== 'HS256' && secret !== undefined && !privateKey) {
     problems.push(`JWT_SECRET_KEY is set but JWT_ALGORITHM=${algorithm} signs with a generated key: unset one of them`);
   }
   if (algorithm === 'HS256' && secret !== undefined && production && isWeakSecret(secret)) {
@@ -205,9 +233,15 @@ export function loadConfig(env: Env): Config {
     jwt: {
       algorithm,
       secret,
+      privateKey,
       issuer: raw('JWT_ISSUER') ?? publicUrl,
       audience: raw('JWT_AUDIENCE') ?? 'user-auth-service',
       accessTokenTtlSeconds: integer('ACCESS_TOKEN_TTL_SECONDS', 900, 30, 86_400),
+    },
+    sessions: {
+      idleTimeoutSeconds: integer('SESSION_IDLE_TIMEOUT_SECONDS', 30 * 86_400, 60, 10 * 365 * 86_400),
+      maxLifetimeSeconds: integer('SESSION_MAX_LIFETIME_SECONDS', 90 * 86_400, 60, 10 * 365 * 86_400),
+      refreshGraceSeconds: integer('REFRESH_TOKEN_GRACE_SECONDS', 10, 0, 300),
     },
     reauthWindowSeconds: integer('REAUTH_WINDOW_SECONDS', 300, 0, 86_400),
     argon2: {
@@ -220,6 +254,50 @@ export function loadConfig(env: Env): Config {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+const KEY_HELP =
+  'JWT_PRIVATE_KEY must be a private key as PEM (-----BEGIN PRIVATE KEY-----, EC PRIVATE KEY or RSA PRIVATE KEY) or as a JWK (JSON with "d")';
+
+/** The operator's key, parsed by Node's crypto (PEM in PKCS#8, SEC1 or PKCS#1, or JWK) and checked for a supported type. */
+function operatorKey(inline: string | undefined, file: string | undefined, problems: string[]): OperatorKey | undefined {
+  if (inline !== undefined && file !== undefined) {
+    problems.push('JWT_PRIVATE_KEY and JWT_PRIVATE_KEY_FILE are both set: keep one');
+    return undefined;
+  }
+  let text = inline;
+  if (file !== undefined) {
+    try {
+      text = readFileSync(file, 'utf8').trim();
+    } catch (error) {
+      problems.push(`JWT_PRIVATE_KEY_FILE=${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      return undefined;
+    }
+  }
+  if (text === undefined) return undefined;
+  let key: KeyObject;
+  try {
+    // A PEM pasted into a one-line variable often arrives with literal "\n" for its line breaks.
+    key = text.startsWith('{')
+      ? createPrivateKey({ key: JSON.parse(text) as JsonWebKey, format: 'jwk' })
+      : createPrivateKey(text.replace(/\\n/g, '\n'));
+  } catch {
+    problems.push(KEY_HELP);
+    return undefined;
+  }
+  const details = key.asymmetricKeyDetails ?? {};
+  let alg: AsymmetricAlgorithm | undefined;
+  if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1') alg = 'ES256';
+  else if (key.asymmetricKeyType === 'ed25519') alg = 'EdDSA';
+  else if (key.asymmetricKeyType === 'rsa' && (details.modulusLength ?? 0) >= 2048) alg = 'RS256';
+  if (alg === undefined) {
+    problems.push(
+      `JWT_PRIVATE_KEY is a ${key.asymmetricKeyType} key${details.namedCurve ? ` on ${details.namedCurve}` : ''}${details.modulusLength ? ` of ${details.modulusLength} bits` : ''}: ` +
+        'use a P-256 (ES256), Ed25519 (EdDSA) or RSA key of at least 2048 bits (RS256)',
+    );
+    return undefined;
+  }
+  return { alg, privateJwk: key.export({ format: 'jwk' }) as JWK };
 }
 
 /** Short, or so repetitive that it cannot hold 256 bits of randomness. */

@@ -17,7 +17,11 @@ function warnDevelopmentMode(config: Config): void {
     config.database.kind === 'embedded'
       ? `- embedded database in ${config.database.dataDir} (set DATABASE_URL for PostgreSQL)`
       : '- PostgreSQL from DATABASE_URL',
-    config.jwt.algorithm === 'HS256' ? '- tokens signed with JWT_SECRET_KEY' : '- signing key generated and kept in the database',
+    config.jwt.algorithm === 'HS256'
+      ? '- tokens signed with JWT_SECRET_KEY'
+      : config.jwt.privateKey
+        ? '- tokens signed with JWT_PRIVATE_KEY'
+        : '- signing key generated and kept in the database',
     `- CORS: ${config.cors.origins === '*' ? 'every origin allowed' : config.cors.origins.join(', ') || 'no origin'}`,
     'See "Production checklist" in README.md before deploying.',
   ];

@@ -1,7 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { Accounts } from './auth/accounts.js';
 import { PasswordHasher } from './auth/passwords.js';
-import { loadKeyRing, type KeyRing } from './auth/signing-keys.js';
+import { Sessions } from './auth/sessions.js';
+import { KEY_RELOAD_INTERVAL_SECONDS, KeyRing } from './auth/signing-keys.js';
 import { AccessTokens } from './auth/tokens.js';
 import type { Config, DatabaseConfig } from './config.js';
 import type { Database } from './db/database.js';
@@ -15,8 +16,11 @@ export interface Services {
   hasher: PasswordHasher;
   keys: KeyRing;
   accounts: Accounts;
+  sessions: Sessions;
   close(): Promise<void>;
 }
+
+const PURGE_INTERVAL_SECONDS = 3600;
 
 export async function openDatabase(config: DatabaseConfig, log: FastifyBaseLogger): Promise<Database> {
   if (config.kind === 'postgres') {
@@ -29,7 +33,7 @@ export async function openDatabase(config: DatabaseConfig, log: FastifyBaseLogge
 
 /**
  * Opens the database (unless one is given: tests pass theirs and keep it), applies pending migrations,
- * loads the signing keys and computes the dummy password hash.
+ * loads the signing keys, computes the dummy password hash and starts the background chores.
  */
 export async function openServices(config: Config, log: FastifyBaseLogger, database?: Database): Promise<Services> {
   const db = database ?? (await openDatabase(config.database, log));
@@ -37,7 +41,7 @@ export async function openServices(config: Config, log: FastifyBaseLogger, datab
   try {
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ migrations: applied }, 'applied database migrations');
-    const keys = await loadKeyRing(db, config.jwt);
+    const keys = await KeyRing.load(db, config.jwt, log);
     log.info({ alg: keys.signing.alg, kid: keys.signing.kid }, 'access tokens are signed');
     const hasher = await PasswordHasher.create(config.argon2);
     const tokens = new AccessTokens(keys, {
@@ -45,12 +49,34 @@ export async function openServices(config: Config, log: FastifyBaseLogger, datab
       audience: config.jwt.audience,
       ttlSeconds: config.jwt.accessTokenTtlSeconds,
     });
-    const accounts = new Accounts(db, hasher, tokens, { reauthWindowSeconds: config.reauthWindowSeconds });
-    return { db, hasher, keys, accounts, close: closeDb };
+    const sessions = new Sessions(db, tokens, config.sessions);
+    const accounts = new Accounts(db, hasher, sessions, { reauthWindowSeconds: config.reauthWindowSeconds });
+    const chores = [
+      // Picks up keys rotated by the CLI or another instance, and drops retired ones.
+      every(KEY_RELOAD_INTERVAL_SECONDS, () => keys.reload(), log, 'signing-key reload'),
+      every(PURGE_INTERVAL_SECONDS, async () => {
+        const purged = await sessions.purgeEnded();
+        if (purged > 0) log.info({ purged }, 'purged ended sessions');
+      }, log, 'session purge'),
+    ];
+    const close = async () => {
+      chores.forEach((timer) => clearInterval(timer));
+      await closeDb();
+    };
+    return { db, hasher, keys, accounts, sessions, close };
   } catch (error) {
     await closeDb();
     throw error;
   }
+}
+
+/** A background chore: its failures are logged (the database may be down) and it tries again next time. */
+function every(seconds: number, chore: () => Promise<unknown>, log: FastifyBaseLogger, name: string): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    chore().catch((error: unknown) => log.warn({ err: error, chore: name }, 'background chore failed'));
+  }, seconds * 1000);
+  timer.unref();
+  return timer;
 }
 
 /** Host and port only: the URL's password must not reach a log. */

@@ -1,36 +1,17 @@
 import type { Database } from '../db/database.js';
 import { isUniqueViolation } from '../db/database.js';
-import { createSession, findLiveSession, revokeOtherSessions, type AuthMethod, type Session } from '../db/sessions.js';
+import type { AuthMethod } from '../db/sessions.js';
 import { deleteUser, findPasswordHash, findUserForLogin, insertUser, updateUser, type User } from '../db/users.js';
 import { AuthError } from './errors.js';
 import { checkPasswordPolicy, normalizePassword, type PasswordHasher } from './passwords.js';
-import type { AccessTokens } from './tokens.js';
+import type { Authenticated, ClientInfo, Sessions, SignedIn } from './sessions.js';
 import { parseUsername, usernameLookupKey } from './usernames.js';
-
-/** Where a login came from, kept with its session. */
-export interface ClientInfo {
-  userAgent?: string | undefined;
-  ip?: string | undefined;
-}
-
-export interface SignedIn {
-  user: User;
-  accessToken: string;
-  expiresIn: number;
-}
-
-/** A request's proven identity: a verified token whose session is live. */
-export interface Authenticated {
-  user: User;
-  session: Session;
-}
 
 export interface AccountSettings {
   reauthWindowSeconds: number;
 }
 
 const FRESH_AUTH_METHODS: readonly AuthMethod[] = ['password', 'registration'];
-const USER_AGENT_MAX_LENGTH = 512;
 const INVALID_CREDENTIALS = 'Invalid username or password';
 
 /** For a failed insert or update of users: the unique index on the username says the name is someone else's. */
@@ -38,12 +19,12 @@ function rethrowTaken(error: unknown): never {
   throw isUniqueViolation(error) ? new AuthError('username_taken', 'Username is already taken') : error;
 }
 
-/** Registration, login, token checks and account changes: the rules, independent of HTTP. */
+/** Registration, login and account changes: the rules, independent of HTTP. */
 export class Accounts {
   constructor(
     private readonly db: Database,
     private readonly hasher: PasswordHasher,
-    private readonly tokens: AccessTokens,
+    private readonly sessions: Sessions,
     private readonly settings: AccountSettings,
   ) {}
 
@@ -55,11 +36,10 @@ export class Accounts {
     checkPasswordPolicy(input.password);
     // Hash first, then let the unique index decide: of many simultaneous registrations of one name exactly one wins.
     const passwordHash = await this.hasher.hash(input.password);
-    const { user, session } = await this.db.transaction(async (tx) => {
+    return this.db.transaction(async (tx) => {
       const user = await insertUser(tx, { username: username.display, normalized: username.normalized, passwordHash }).catch(rethrowTaken);
-      return { user, session: await createSession(tx, this.newSession(user.id, 'registration', client)) };
+      return this.sessions.start(tx, user, 'registration', client);
     });
-    return this.signIn(user, session);
   }
 
   async login(input: { username: string; password: string }, client: ClientInfo): Promise<SignedIn> {
@@ -69,16 +49,7 @@ export class Accounts {
     const matches = await this.hasher.verify(found?.passwordHash, input.password);
     if (!found || !matches) throw new AuthError('invalid_credentials', INVALID_CREDENTIALS);
     const { passwordHash: _, ...user } = found;
-    const session = await createSession(this.db, this.newSession(user.id, 'password', client));
-    return this.signIn(user, session);
-  }
-
-  /** The user and session behind an access token, or AuthError('invalid_token') if the token is bad or its session ended. */
-  async authenticate(accessToken: string): Promise<Authenticated> {
-    const claims = await this.tokens.verify(accessToken);
-    const live = await findLiveSession(this.db, claims.sessionId, claims.userId);
-    if (!live) throw new AuthError('invalid_token', 'The access token is no longer valid: its session has ended or its user was deleted');
-    return live;
+    return this.sessions.start(this.db, user, 'password', client);
   }
 
   async change(
@@ -116,7 +87,7 @@ export class Accounts {
       }).catch(rethrowTaken);
       if (!updated) throw new AuthError('invalid_token', 'The access token is no longer valid: its user was deleted');
       // Whoever else held the old password is signed out; the session that changed it stays.
-      if (passwordHash !== undefined) await revokeOtherSessions(tx, auth.user.id, auth.session.id);
+      if (passwordHash !== undefined) await this.sessions.endOthers(tx, auth, 'password_change');
       return updated;
     });
   }
@@ -147,28 +118,6 @@ export class Accounts {
         `current_password is required: this session's login is more than ${this.settings.reauthWindowSeconds} seconds old`,
       );
     }
-  }
-
-  private newSession(userId: string, authMethod: AuthMethod, client: ClientInfo) {
-    return {
-      userId,
-      authMethod,
-      authenticatedAt: new Date(),
-      // Without refresh tokens a session is only as long-lived as its one access token.
-      lifetimeSeconds: this.tokens.ttlSeconds,
-      userAgent: client.userAgent?.slice(0, USER_AGENT_MAX_LENGTH),
-      ip: client.ip,
-    };
-  }
-
-  private async signIn(user: User, session: Session): Promise<SignedIn> {
-    const accessToken = await this.tokens.issue({
-      userId: user.id,
-      username: user.username,
-      sessionId: session.id,
-      authTime: session.authenticatedAt,
-    });
-    return { user, accessToken, expiresIn: this.tokens.ttlSeconds };
   }
 }
 

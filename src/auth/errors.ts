@@ -7,6 +7,9 @@ export type AuthErrorCode =
   | 'username_taken'
   | 'invalid_credentials'
   | 'invalid_token'
+  | 'invalid_refresh_token'
+  | 'refresh_token_reused'
+  | 'not_found'
   | 'forbidden'
   | 'reauthentication_required';
 

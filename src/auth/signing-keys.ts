@@ -1,6 +1,7 @@
 import {
   calculateJwkThumbprint,
   createLocalJWKSet,
+  errors as joseErrors,
   exportJWK,
   generateKeyPair,
   importJWK,
@@ -9,51 +10,199 @@ import {
   type JWK,
   type JWTVerifyGetKey,
 } from 'jose';
-import type { AsymmetricAlgorithm, Config } from '../config.js';
-import type { Database } from '../db/database.js';
-import { insertSigningKey, listActiveSigningKeys, lockSigningKeys } from '../db/signing-keys.js';
+import type { FastifyBaseLogger } from 'fastify';
+import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm, type Config } from '../config.js';
+import type { Database, Queryable } from '../db/database.js';
+import {
+  listAllKeys,
+  listVerifyingKeys,
+  lockSigningKeys,
+  retireKeyNow,
+  supersedeOtherKeys,
+  upsertSigningKey,
+  type StoredSigningKey,
+} from '../db/signing-keys.js';
 
-/** What tokens.ts signs and verifies with. */
-export interface KeyRing {
-  /** The only algorithms a token may use: pinned, so `alg: none` or a swapped algorithm never verifies. */
-  algorithms: string[];
-  signing: { alg: string; kid: string | undefined; key: CryptoKey | Uint8Array };
-  verificationKey: JWTVerifyGetKey;
-  /** Public keys for /.well-known/jwks.json: empty with a shared secret. */
+/** How often every instance re-reads the keys, so a rotation or retirement reaches them all without a restart. */
+export const KEY_RELOAD_INTERVAL_SECONDS = 60;
+// A token naming a kid we do not know triggers a reload (another instance may have rotated), at most this often.
+const UNKNOWN_KID_RELOAD_COOLDOWN_MS = 10_000;
+
+type JwtConfig = Config['jwt'];
+
+interface Signing {
+  alg: string;
+  kid: string | undefined;
+  key: CryptoKey | Uint8Array;
+}
+
+interface RingState {
+  signing: Signing;
   jwks: JSONWebKeySet;
+  verify: JWTVerifyGetKey;
 }
 
-export async function loadKeyRing(db: Database, jwt: Config['jwt']): Promise<KeyRing> {
-  if (jwt.algorithm === 'HS256') {
-    const secret = new TextEncoder().encode(jwt.secret);
-    return { algorithms: ['HS256'], signing: { alg: 'HS256', kid: undefined, key: secret }, verificationKey: () => secret, jwks: { keys: [] } };
+/**
+ * How long a superseded key keeps verifying: every token it signed must expire first, including those signed by
+ * instances that have not reloaded yet.
+ */
+export function retirementDelaySeconds(jwt: JwtConfig): number {
+  return jwt.accessTokenTtlSeconds + 2 * KEY_RELOAD_INTERVAL_SECONDS;
+}
+
+/**
+ * What tokens.ts signs and verifies with. The keys live in the database, shared by every instance: the newest
+ * current key signs, and every key not yet retired verifies and is published in the JWKS.
+ */
+export class KeyRing {
+  private lastReload = 0;
+  private pendingReload: Promise<void> | undefined;
+
+  private constructor(
+    private state: RingState,
+    private readonly source: { db: Database; jwt: JwtConfig; log: FastifyBaseLogger } | undefined,
+  ) {}
+
+  /** Loads the keys, first generating or registering the configured one as current if it is not already. */
+  static async load(db: Database, jwt: JwtConfig, log: FastifyBaseLogger): Promise<KeyRing> {
+    if (jwt.algorithm === 'HS256') {
+      const secret = new TextEncoder().encode(jwt.secret);
+      return new KeyRing({ signing: { alg: 'HS256', kid: undefined, key: secret }, jwks: { keys: [] }, verify: () => secret }, undefined);
+    }
+    await db.transaction((tx) => ensureCurrentKey(tx, jwt));
+    const ring = new KeyRing(await readState(db, jwt), { db, jwt, log });
+    ring.lastReload = Date.now();
+    return ring;
   }
-  const keys = await ensureSigningKey(db, jwt.algorithm);
-  const current = keys.find((key) => key.alg === jwt.algorithm)!;
-  const jwks: JSONWebKeySet = { keys: keys.map((key) => ({ ...key.publicJwk, kid: key.kid, alg: key.alg, use: 'sig' })) };
-  return {
-    algorithms: [...new Set(keys.map((key) => key.alg))],
-    signing: { alg: current.alg, kid: current.kid, key: (await importJWK(current.privateJwk, current.alg)) as CryptoKey },
-    // jose picks the key by the token's kid and alg and refuses a token that names neither.
-    verificationKey: createLocalJWKSet(jwks),
-    jwks,
+
+  /** The only algorithms a token may use: `alg: none` or a symmetric algorithm never verifies against public keys. */
+  get algorithms(): string[] {
+    return this.source ? [...ASYMMETRIC_ALGORITHMS] : ['HS256'];
+  }
+
+  get signing(): Signing {
+    return this.state.signing;
+  }
+
+  /** Public keys for /.well-known/jwks.json: empty with a shared secret. */
+  get jwks(): JSONWebKeySet {
+    return this.state.jwks;
+  }
+
+  /** For jose's jwtVerify: picks the key by the token's kid and alg, and refuses a token that names neither. */
+  readonly verificationKey: JWTVerifyGetKey = async (header, token) => {
+    try {
+      return await this.state.verify(header, token);
+    } catch (error) {
+      if (!(error instanceof joseErrors.JWKSNoMatchingKey) || !this.source) throw error;
+      if (Date.now() - this.lastReload < UNKNOWN_KID_RELOAD_COOLDOWN_MS) throw error;
+      await this.reload().catch(() => {}); // reload() logs; the token is refused either way
+      return this.state.verify(header, token);
+    }
   };
+
+  /** Re-reads the keys; on failure (database down) keeps the ones it has and logs. */
+  async reload(): Promise<void> {
+    if (!this.source) return;
+    const { db, jwt, log } = this.source;
+    this.pendingReload ??= (async () => {
+      try {
+        this.lastReload = Date.now();
+        const next = await readState(db, jwt);
+        if (next.signing.kid !== this.state.signing.kid) log.info({ kid: next.signing.kid, alg: next.signing.alg }, 'signing key changed');
+        this.state = next;
+      } catch (error) {
+        log.warn({ err: error }, 'could not reload the signing keys; keeping the current ones');
+        throw error;
+      } finally {
+        this.pendingReload = undefined;
+      }
+    })();
+    return this.pendingReload;
+  }
 }
 
-/** The unretired keys, newest first, after generating one of `alg` if there is none. */
-async function ensureSigningKey(db: Database, alg: AsymmetricAlgorithm) {
-  return db.transaction(async (tx) => {
+async function readState(db: Queryable, jwt: JwtConfig): Promise<RingState> {
+  const keys = await listVerifyingKeys(db);
+  const signing = jwt.privateKey ? await operatorSigning(jwt.privateKey) : await currentStoredSigning(keys);
+  const published = keys.map((key) => ({ ...key.publicJwk, kid: key.kid, alg: key.alg, use: 'sig' }));
+  const jwks: JSONWebKeySet = { keys: published };
+  return { signing, jwks, verify: createLocalJWKSet(jwks) };
+}
+
+async function operatorSigning(privateKey: NonNullable<JwtConfig['privateKey']>): Promise<Signing> {
+  const { kid } = await describeOperatorKey(privateKey);
+  return { alg: privateKey.alg, kid, key: (await importJWK(privateKey.privateJwk, privateKey.alg)) as CryptoKey };
+}
+
+async function currentStoredSigning(keys: StoredSigningKey[]): Promise<Signing> {
+  const current = keys.find((key) => key.retiredAt === null && key.privateJwk !== null);
+  if (!current) throw new Error('no current signing key in the database: restart an instance or run `npm run keys:rotate`');
+  return { alg: current.alg, kid: current.kid, key: (await importJWK(current.privateJwk!, current.alg)) as CryptoKey };
+}
+
+/** The kid (RFC 7638 thumbprint) and public half of an operator's key. */
+async function describeOperatorKey(privateKey: NonNullable<JwtConfig['privateKey']>): Promise<{ kid: string; publicJwk: JWK }> {
+  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = privateKey.privateJwk;
+  return { kid: await calculateJwkThumbprint(publicJwk), publicJwk };
+}
+
+/**
+ * Makes the configured key current at start: the operator's key, or else a generated key of the configured
+ * algorithm (generated only if the current one is of another algorithm or there is none).
+ */
+async function ensureCurrentKey(tx: Queryable, jwt: JwtConfig): Promise<void> {
+  await lockSigningKeys(tx);
+  if (jwt.privateKey) {
+    const { kid, publicJwk } = await describeOperatorKey(jwt.privateKey);
+    await upsertSigningKey(tx, { kid, alg: jwt.privateKey.alg, publicJwk, privateJwk: null });
+    await supersedeOtherKeys(tx, kid, retirementDelaySeconds(jwt));
+    return;
+  }
+  const keys = await listVerifyingKeys(tx);
+  const current = keys.find((key) => key.retiredAt === null && key.privateJwk !== null);
+  if (current?.alg === jwt.algorithm) return;
+  await addGeneratedKey(tx, jwt.algorithm as AsymmetricAlgorithm, retirementDelaySeconds(jwt));
+}
+
+async function addGeneratedKey(tx: Queryable, alg: AsymmetricAlgorithm, retireOthersAfterSeconds: number): Promise<{ kid: string; superseded: string[] }> {
+  const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
+  const publicJwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(publicJwk);
+  await upsertSigningKey(tx, { kid, alg, publicJwk, privateJwk: await exportJWK(privateKey) });
+  return { kid, superseded: await supersedeOtherKeys(tx, kid, retireOthersAfterSeconds) };
+}
+
+export class KeyManagementError extends Error {}
+
+/** `keys:rotate`: a new generated key signs from now on; the previous ones verify until their tokens have expired. */
+export async function rotateSigningKey(
+  db: Database,
+  jwt: JwtConfig,
+): Promise<{ kid: string; alg: string; superseded: string[]; retireAfterSeconds: number }> {
+  if (jwt.algorithm === 'HS256') throw new KeyManagementError('JWT_SECRET_KEY is set: tokens are HS256 with a shared secret, which has no key to rotate. Rotate by changing JWT_SECRET_KEY everywhere at once.');
+  if (jwt.privateKey) throw new KeyManagementError('JWT_PRIVATE_KEY is set: the operator provides the key. Rotate by replacing JWT_PRIVATE_KEY; the previous key stays in the JWKS until its tokens expire.');
+  const alg = jwt.algorithm;
+  const retireAfterSeconds = retirementDelaySeconds(jwt);
+  const result = await db.transaction(async (tx) => {
     await lockSigningKeys(tx);
-    const keys = await listActiveSigningKeys(tx);
-    if (keys.some((key) => key.alg === alg)) return keys;
-    const generated = await generateKey(alg);
-    await insertSigningKey(tx, generated);
-    return listActiveSigningKeys(tx);
+    return addGeneratedKey(tx, alg, retireAfterSeconds);
+  });
+  return { ...result, alg, retireAfterSeconds };
+}
+
+/** `keys:retire <kid>`: stop trusting a key at once (a leaked key); its tokens are refused within a reload interval. */
+export async function retireSigningKey(db: Database, kid: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    await lockSigningKeys(tx);
+    const keys = await listVerifyingKeys(tx);
+    const key = keys.find((k) => k.kid === kid);
+    if (!key) throw new KeyManagementError(`no key with kid ${kid} is in use (see keys:list)`);
+    if (key.retiredAt === null) throw new KeyManagementError(`${kid} is the current signing key: run keys:rotate first, then retire it`);
+    await retireKeyNow(tx, kid);
   });
 }
 
-async function generateKey(alg: AsymmetricAlgorithm): Promise<{ kid: string; alg: string; publicJwk: JWK; privateJwk: JWK }> {
-  const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
-  const publicJwk = await exportJWK(publicKey);
-  return { kid: await calculateJwkThumbprint(publicJwk), alg, publicJwk, privateJwk: await exportJWK(privateKey) };
+export async function listSigningKeys(db: Database): Promise<StoredSigningKey[]> {
+  return listAllKeys(db);
 }

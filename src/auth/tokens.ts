@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { USER_ID_PATTERN } from '../db/users.js';
 import { AuthError } from './errors.js';
 import type { KeyRing } from './signing-keys.js';
@@ -20,6 +20,8 @@ export interface AccessTokenSubject {
 export interface VerifiedAccessToken {
   userId: string;
   sessionId: string;
+  /** Every claim, as signed: for introspection. */
+  claims: JWTPayload;
 }
 
 // Tolerated clock difference between this service's instances and the verifiers.
@@ -76,6 +78,6 @@ export class AccessTokens {
     if (typeof sub !== 'string' || !USER_ID.test(sub) || typeof sid !== 'string' || !UUID.test(sid)) {
       throw new AuthError('invalid_token', 'The access token is invalid');
     }
-    return { userId: sub, sessionId: sid };
+    return { userId: sub, sessionId: sid, claims: payload };
   }
 }

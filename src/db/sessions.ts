@@ -3,12 +3,32 @@ import { toUser, type User } from './users.js';
 
 export type AuthMethod = 'password' | 'registration';
 
+/** Why a session ended, kept for operators reading the table. */
+export type RevokeReason = 'logout' | 'password_change' | 'refresh_token_reused' | 'revoked_by_user';
+
 export interface Session {
   id: string;
   userId: string;
   authMethod: AuthMethod;
   authenticatedAt: Date;
 }
+
+/** What a user sees of one of their sessions. */
+export interface SessionSummary {
+  id: string;
+  authMethod: AuthMethod;
+  createdAt: Date;
+  lastUsedAt: Date;
+  /** The earlier of the absolute lifetime's end and the idle timeout's. */
+  expiresAt: Date;
+  userAgent: string | null;
+  ip: string | null;
+}
+
+// A session is live while nobody ended it, its absolute lifetime has not run out, and it was used (logged in or
+// refreshed) within the idle timeout ($idle seconds). One definition, used by every query below.
+const LIVE = (idle: string) =>
+  `s.revoked_at IS NULL AND s.expires_at > now() AND s.last_used_at > now() - make_interval(secs => ${idle})`;
 
 export async function createSession(
   db: Queryable,
@@ -17,41 +37,38 @@ export async function createSession(
     authMethod: AuthMethod;
     /** From the service's clock, like the tokens' iat and auth_time. */
     authenticatedAt: Date;
-    lifetimeSeconds: number;
+    maxLifetimeSeconds: number;
     userAgent?: string | undefined;
     ip?: string | undefined;
   },
 ): Promise<Session> {
   const [row] = await db.query<{ id: string }>(
-    `INSERT INTO sessions (user_id, auth_method, authenticated_at, created_at, expires_at, user_agent, ip)
-     VALUES ($1, $2, $3, $3, $3::timestamptz + make_interval(secs => $4), $5, $6)
+    `INSERT INTO sessions (user_id, auth_method, authenticated_at, created_at, last_used_at, expires_at, user_agent, ip)
+     VALUES ($1, $2, $3, $3, $3, $3::timestamptz + make_interval(secs => $4), $5, $6)
      RETURNING id`,
-    [session.userId, session.authMethod, session.authenticatedAt, session.lifetimeSeconds, session.userAgent ?? null, session.ip ?? null],
+    [
+      session.userId,
+      session.authMethod,
+      session.authenticatedAt,
+      session.maxLifetimeSeconds,
+      session.userAgent ?? null,
+      session.ip ?? null,
+    ],
   );
   return { id: row!.id, userId: session.userId, authMethod: session.authMethod, authenticatedAt: session.authenticatedAt };
 }
 
-/** The session and its user, if the session is neither ended nor expired and the user still exists: one query per authenticated request. */
-export async function findLiveSession(
-  db: Queryable,
-  sessionId: string,
-  userId: string,
-): Promise<{ user: User; session: Session } | undefined> {
-  const [row] = await db.query<{
-    id: string | number;
-    username: string;
-    created_at: Date;
-    updated_at: Date;
-    session_id: string;
-    auth_method: AuthMethod;
-    authenticated_at: Date;
-  }>(
-    `SELECT u.id, u.username, u.created_at, u.updated_at, s.id AS session_id, s.auth_method, s.authenticated_at
-       FROM sessions s JOIN users u ON u.id = s.user_id
-      WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > now()`,
-    [sessionId, userId],
-  );
-  if (!row) return undefined;
+interface LiveSessionRow {
+  id: string | number;
+  username: string;
+  created_at: Date;
+  updated_at: Date;
+  session_id: string;
+  auth_method: AuthMethod;
+  authenticated_at: Date;
+}
+
+function toLive(row: LiveSessionRow): { user: User; session: Session } {
   const user = toUser(row);
   return {
     user,
@@ -59,10 +76,104 @@ export async function findLiveSession(
   };
 }
 
-export async function revokeOtherSessions(db: Queryable, userId: string, keepSessionId: string): Promise<number> {
+const LIVE_SESSION_COLUMNS =
+  'u.id, u.username, u.created_at, u.updated_at, s.id AS session_id, s.auth_method, s.authenticated_at';
+
+/**
+ * The session and its user, if the session is live and the user still exists: one query per authenticated request.
+ * `userId` is the token's subject; without it (a refresh token names only its session) any owner matches.
+ */
+export async function findLiveSession(
+  db: Queryable,
+  sessionId: string,
+  userId: string | undefined,
+  idleTimeoutSeconds: number,
+): Promise<{ user: User; session: Session } | undefined> {
+  const [row] = await db.query<LiveSessionRow>(
+    `SELECT ${LIVE_SESSION_COLUMNS}
+       FROM sessions s JOIN users u ON u.id = s.user_id
+      WHERE s.id = $1 AND ($2::bigint IS NULL OR s.user_id = $2) AND ${LIVE('$3')}`,
+    [sessionId, userId ?? null, idleTimeoutSeconds],
+  );
+  return row && toLive(row);
+}
+
+export async function listLiveSessions(db: Queryable, userId: string, idleTimeoutSeconds: number): Promise<SessionSummary[]> {
+  const rows = await db.query<{
+    id: string;
+    auth_method: AuthMethod;
+    created_at: Date;
+    last_used_at: Date;
+    expires_at: Date;
+    user_agent: string | null;
+    ip: string | null;
+  }>(
+    `SELECT s.id, s.auth_method, s.created_at, s.last_used_at,
+            LEAST(s.expires_at, s.last_used_at + make_interval(secs => $2)) AS expires_at, s.user_agent, s.ip
+       FROM sessions s
+      WHERE s.user_id = $1 AND ${LIVE('$2')}
+      ORDER BY s.last_used_at DESC, s.id`,
+    [userId, idleTimeoutSeconds],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    authMethod: r.auth_method,
+    createdAt: r.created_at,
+    lastUsedAt: r.last_used_at,
+    expiresAt: r.expires_at,
+    userAgent: r.user_agent,
+    ip: r.ip,
+  }));
+}
+
+/** The idle timeout counts again from now. */
+export async function touchSession(db: Queryable, sessionId: string): Promise<void> {
+  await db.query('UPDATE sessions SET last_used_at = now() WHERE id = $1', [sessionId]);
+}
+
+/** Ends one of the user's sessions; false if it is not theirs or already over. */
+export async function revokeSession(
+  db: Queryable,
+  userId: string,
+  sessionId: string,
+  reason: RevokeReason,
+  idleTimeoutSeconds: number,
+): Promise<boolean> {
   const rows = await db.query(
-    'UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL RETURNING id',
-    [userId, keepSessionId],
+    `UPDATE sessions s SET revoked_at = now(), revoked_reason = $3
+      WHERE s.id = $1 AND s.user_id = $2 AND ${LIVE('$4')} RETURNING s.id`,
+    [sessionId, userId, reason, idleTimeoutSeconds],
+  );
+  return rows.length > 0;
+}
+
+/** Ends every session of the user, or every one but `exceptSessionId`; returns how many were live. */
+export async function revokeUserSessions(
+  db: Queryable,
+  userId: string,
+  reason: RevokeReason,
+  idleTimeoutSeconds: number,
+  exceptSessionId?: string,
+): Promise<number> {
+  const rows = await db.query(
+    `UPDATE sessions s SET revoked_at = now(), revoked_reason = $2
+      WHERE s.user_id = $1 AND ($3::uuid IS NULL OR s.id <> $3) AND ${LIVE('$4')} RETURNING s.id`,
+    [userId, reason, exceptSessionId ?? null, idleTimeoutSeconds],
+  );
+  return rows.length;
+}
+
+/**
+ * Deletes sessions (and, by cascade, their refresh tokens) that ended more than `keepSeconds` ago, so the tables
+ * do not grow forever. Ended sessions are kept a while for operators investigating a reuse alarm.
+ */
+export async function purgeEndedSessions(db: Queryable, idleTimeoutSeconds: number, keepSeconds: number): Promise<number> {
+  const rows = await db.query(
+    `DELETE FROM sessions
+      WHERE LEAST(COALESCE(revoked_at, 'infinity'), expires_at, last_used_at + make_interval(secs => $1))
+            < now() - make_interval(secs => $2)
+      RETURNING id`,
+    [idleTimeoutSeconds, keepSeconds],
   );
   return rows.length;
 }

@@ -1,20 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import type { Accounts, ClientInfo, SignedIn } from '../auth/accounts.js';
-import type { User } from '../db/users.js';
+import type { Accounts } from '../auth/accounts.js';
+import type { ClientInfo, Sessions } from '../auth/sessions.js';
 import { authenticate } from './bearer.js';
-import { errorResponses, Message, OptionalText, PublicUser, UserId } from './schemas.js';
+import { publicUser, signedIn } from './replies.js';
+import { errorResponses, Message, OptionalText, SignedInBody, UserId } from './schemas.js';
 
 const Required = Type.String({ minLength: 1 });
-
-const SignedInBody = Type.Object({
-  message: Type.String(),
-  access_token: Type.String(),
-  token_type: Type.Literal('Bearer'),
-  expires_in: Type.Integer({ description: 'Seconds until access_token expires' }),
-  user: PublicUser,
-});
 
 const Me = Type.Object({
   id: Type.Integer(),
@@ -29,27 +22,8 @@ function clientInfo(request: FastifyRequest): ClientInfo {
   return { userAgent: request.headers['user-agent'], ip: request.ip };
 }
 
-function publicUser(user: User) {
-  return { id: Number(user.id), username: user.username };
-}
-
-function signedIn(message: string, result: SignedIn) {
-  return {
-    message,
-    access_token: result.accessToken,
-    token_type: 'Bearer' as const,
-    expires_in: result.expiresIn,
-    user: publicUser(result.user),
-  };
-}
-
 /** The original service's four endpoints (same paths, fields and messages), plus /me and /validate. */
-export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = async (app, { accounts }) => {
-  // Answers here carry tokens or account data: no cache may keep them.
-  app.addHook('onSend', async (_request, reply) => {
-    reply.header('cache-control', 'no-store');
-  });
-
+export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; sessions: Sessions }> = async (app, { accounts, sessions }) => {
   app.post(
     '/register',
     {
@@ -100,7 +74,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
       },
     },
     async (request) => {
-      const auth = await authenticate(accounts, request);
+      const auth = await authenticate(sessions, request);
       const body = request.body;
       await accounts.change(auth, {
         userId: body.user_id,
@@ -128,7 +102,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
       },
     },
     async (request) => {
-      const auth = await authenticate(accounts, request);
+      const auth = await authenticate(sessions, request);
       await accounts.delete(auth, {
         userId: request.body.user_id,
         currentPassword: request.body.current_password ?? undefined,
@@ -141,7 +115,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
     '/me',
     { schema: { summary: "The token's user", security: bearer, response: { 200: Me, ...errorResponses } } },
     async (request) => {
-      const { user } = await authenticate(accounts, request);
+      const { user } = await authenticate(sessions, request);
       return { ...publicUser(user), created_at: user.createdAt.toISOString(), updated_at: user.updatedAt.toISOString() };
     },
   );
@@ -163,7 +137,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
       },
     },
     async (request) => {
-      const { user } = await authenticate(accounts, request);
+      const { user } = await authenticate(sessions, request);
       return { message: 'Token is valid', valid: 1 as const, user: { user_id: Number(user.id), username: user.username } };
     },
   );

@@ -17,8 +17,11 @@ const Jwk = Type.Object({
 // Verifiers cache the key set; a rotated key is published long before it signs anything.
 const JWKS_MAX_AGE_SECONDS = 300;
 
-/** Health check and public keys: no authentication, no database. */
-export const publicRoutes: FastifyPluginAsyncTypebox<{ keys: KeyRing }> = async (app, { keys }) => {
+/** Health check, public keys and the discovery document: no authentication, no database. */
+export const publicRoutes: FastifyPluginAsyncTypebox<{ keys: KeyRing; publicUrl: string; issuer: string }> = async (
+  app,
+  { keys, publicUrl, issuer },
+) => {
   // The original service's health check, kept for its load balancers.
   app.get('/', { schema: { summary: 'Health check', response: { 200: Type.String() } } }, async (_request, reply) =>
     reply.type('text/plain; charset=utf-8').send('OK'),
@@ -30,6 +33,33 @@ export const publicRoutes: FastifyPluginAsyncTypebox<{ keys: KeyRing }> = async 
     async (_request, reply) => {
       reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
       return keys.jwks as { keys: { kty: string }[] };
+    },
+  );
+
+  // OpenID Connect discovery's fields that token verifiers read (jose, API gateways): where the keys are, and
+  // what `iss` to expect. This service issues no ID tokens and has no authorization endpoint, so it claims none of
+  // the OpenID Provider fields it could not honour.
+  app.get(
+    '/.well-known/openid-configuration',
+    {
+      schema: {
+        summary: 'Discovery document: issuer and jwks_uri for verifiers that configure themselves',
+        response: {
+          200: Type.Object({
+            issuer: Type.String(),
+            jwks_uri: Type.String(),
+            introspection_endpoint: Type.String(),
+          }),
+        },
+      },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
+      return {
+        issuer,
+        jwks_uri: `${publicUrl}/.well-known/jwks.json`,
+        introspection_endpoint: `${publicUrl}/api/auth/introspect`,
+      };
     },
   );
 };

@@ -20,6 +20,19 @@ export const PublicUser = Type.Object({
 
 export const Message = Type.Object({ message: Type.String() });
 
+/** Registration, login and refresh: the original's message and access_token, plus the session's refresh token. */
+export const SignedInBody = Type.Object({
+  message: Type.String(),
+  access_token: Type.String(),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer({ description: 'Seconds until access_token expires' }),
+  refresh_token: Type.String({ description: 'Opaque; exchange it at /api/auth/refresh. Each one works once.' }),
+  user: PublicUser,
+});
+
+/** A session id (UUID) in a path. */
+export const SessionId = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
+
 /** The original service's clients send user_id as a number; a decimal string is accepted too. */
 export const UserId = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: USER_ID_PATTERN })]);
 

@@ -1,17 +1,24 @@
 import { pbkdf2Sync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../src/db/migrate.js';
+import { loadMigrations, migrate } from '../../src/db/migrate.js';
 import { json, login, PASSWORD, post, register, startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase } from '../helpers/database.js';
 
+// Every numbered .sql file in src/db/migrations, in order.
+const ALL_VERSIONS = loadMigrations().map((m) => m.version);
+
 describe('migrations', () => {
+  it('are numbered 1, 2, 3, ... without gaps', () => {
+    expect(ALL_VERSIONS).toEqual(ALL_VERSIONS.map((_, index) => index + 1));
+  });
+
   it('apply once; a second run finds nothing to do', async () => {
     const { db, drop } = await createTestDatabase();
     try {
-      expect(await migrate(db)).toEqual([1, 2, 3]);
+      expect(await migrate(db)).toEqual(ALL_VERSIONS);
       expect(await migrate(db)).toEqual([]);
       const rows = await db.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-      expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+      expect(rows.map((r) => r.version)).toEqual(ALL_VERSIONS);
     } finally {
       await drop();
     }
@@ -22,7 +29,7 @@ describe('migrations', () => {
     try {
       const other = testDatabase.openAnother?.() ?? testDatabase.db;
       const results = await Promise.all([migrate(testDatabase.db), migrate(other)]);
-      expect(results.map((applied) => applied.length).sort()).toEqual([0, 3]);
+      expect(results.map((applied) => applied.length).sort()).toEqual([0, ALL_VERSIONS.length]);
     } finally {
       await testDatabase.drop();
     }

@@ -70,7 +70,17 @@ export async function register(app: FastifyInstance, username = uniqueName(), pa
   const response = await post(app, '/api/auth/register', { username, password, password_confirm: password });
   if (response.statusCode !== 201) throw new Error(`registration failed: ${response.statusCode} ${response.body}`);
   const body = json(response);
-  return { username, password, token: body['access_token'] as string, id: body['user'].id as number };
+  return {
+    username,
+    password,
+    token: body['access_token'] as string,
+    refreshToken: body['refresh_token'] as string,
+    id: body['user'].id as number,
+  };
+}
+
+export function refresh(app: FastifyInstance, refreshToken: string) {
+  return post(app, '/api/auth/refresh', { refresh_token: refreshToken });
 }
 
 export async function login(app: FastifyInstance, username: string, password = PASSWORD) {

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { json, login, me as meOf, PASSWORD, post, register, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
+import { json, login, me as meOf, PASSWORD, post, refresh, register, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
 
 const NEW_PASSWORD = 'a brand new passphrase';
 
@@ -98,8 +99,9 @@ describe('POST /api/auth/change', () => {
   });
 
   it('changes the password right after login without current_password, and ends the other sessions', async () => {
-    const { id, token, username } = await register(t.app);
-    const elsewhere = json(await login(t.app, username))['access_token'];
+    const { id, token, refreshToken, username } = await register(t.app);
+    const otherLogin = json(await login(t.app, username));
+    const elsewhere = otherLogin['access_token'];
     const oldHash = (await userRow(id))!['password_hash'];
 
     const response = await change(t, { new_password: NEW_PASSWORD, new_password_confirm: NEW_PASSWORD }, token);
@@ -112,6 +114,9 @@ describe('POST /api/auth/change', () => {
     const other = await me(elsewhere);
     expect(other.statusCode).toBe(401);
     expect(json(other)['error']).toBe('invalid_token');
+    // The other session's refresh token ends with it; this session's goes on.
+    expect(json(await refresh(t.app, otherLogin['refresh_token']))['error']).toBe('invalid_refresh_token');
+    expect((await refresh(t.app, refreshToken)).statusCode).toBe(200);
   });
 
   it('needs current_password to change the password once the login is older than the window', async () => {
@@ -168,8 +173,9 @@ describe('POST /api/auth/change', () => {
 
 describe('DELETE /api/auth/delete', () => {
   it('deletes the account and its sessions; its tokens are refused afterwards', async () => {
-    const { id, token, username } = await register(t.app);
-    const second = json(await login(t.app, username))['access_token'];
+    const { id, token, refreshToken, username } = await register(t.app);
+    const secondLogin = json(await login(t.app, username));
+    const second = secondLogin['access_token'];
 
     const response = await remove(t, undefined, token);
 
@@ -182,6 +188,11 @@ describe('DELETE /api/auth/delete', () => {
       expect(refused.statusCode).toBe(401);
       expect(json(refused)['error']).toBe('invalid_token');
     }
+    for (const stale of [refreshToken, secondLogin['refresh_token']]) {
+      expect(json(await refresh(t.app, stale))['error']).toBe('invalid_refresh_token');
+    }
+    const hash = createHash('sha256').update(refreshToken).digest();
+    expect(await t.db.query('SELECT id FROM refresh_tokens WHERE token_hash = $1', [hash])).toEqual([]);
     expect((await login(t.app, username)).statusCode).toBe(401);
     expect((await remove(t, undefined, token)).statusCode).toBe(401);
   });

@@ -1,0 +1,194 @@
+import type { JWTPayload } from 'jose';
+import type { Database, Queryable } from '../db/database.js';
+import { insertRefreshToken, lockRefreshToken, markRotated } from '../db/refresh-tokens.js';
+import {
+  createSession,
+  findLiveSession,
+  listLiveSessions,
+  purgeEndedSessions,
+  revokeSession,
+  revokeUserSessions,
+  touchSession,
+  type AuthMethod,
+  type RevokeReason,
+  type Session,
+  type SessionSummary,
+} from '../db/sessions.js';
+import type { User } from '../db/users.js';
+import { AuthError } from './errors.js';
+import { hashRefreshToken, isRefreshTokenShaped, newRefreshToken, openSuccessor, sealSuccessor } from './refresh-tokens.js';
+import type { AccessTokens } from './tokens.js';
+
+export interface SessionPolicy {
+  idleTimeoutSeconds: number;
+  maxLifetimeSeconds: number;
+  /** A rotated refresh token presented again this soon gets the same successor instead of counting as reuse. */
+  refreshGraceSeconds: number;
+}
+
+/** Where a login came from, kept with its session. */
+export interface ClientInfo {
+  userAgent?: string | undefined;
+  ip?: string | undefined;
+}
+
+export interface SignedIn {
+  user: User;
+  accessToken: string;
+  expiresIn: number;
+  refreshToken: string;
+}
+
+/** A request's proven identity: a verified access token whose session is live. */
+export interface Authenticated {
+  user: User;
+  session: Session;
+}
+
+/** `local`: this session; `others`: every other session of the user; `global`: all of them. */
+export type LogoutScope = 'local' | 'others' | 'global';
+
+export type Introspection = { active: false } | { active: true; user: User; claims: JWTPayload };
+
+const USER_AGENT_MAX_LENGTH = 512;
+// Ended sessions stay this long before purging, for anyone investigating a reuse alarm.
+const KEEP_ENDED_SESSIONS_SECONDS = 7 * 86_400;
+// A chain of successors all rotated within the grace window is a client refreshing in a tight loop; past this, refuse.
+const MAX_GRACE_HOPS = 8;
+
+function invalidRefreshToken(): AuthError {
+  return new AuthError('invalid_refresh_token', 'The refresh token is invalid, expired or its session has ended');
+}
+
+type RefreshOutcome =
+  | { kind: 'issued'; user: User; session: Session; refreshToken: string }
+  | { kind: 'invalid' }
+  | { kind: 'reused' };
+
+/** The session lifecycle: starting one, proving one (access tokens), refreshing, listing and ending them. */
+export class Sessions {
+  constructor(
+    private readonly db: Database,
+    private readonly tokens: AccessTokens,
+    private readonly policy: SessionPolicy,
+  ) {}
+
+  /** Starts a session for a user who just proved who they are; `db` may be the caller's transaction. */
+  async start(db: Queryable, user: User, authMethod: AuthMethod, client: ClientInfo): Promise<SignedIn> {
+    const session = await createSession(db, {
+      userId: user.id,
+      authMethod,
+      authenticatedAt: new Date(),
+      maxLifetimeSeconds: this.policy.maxLifetimeSeconds,
+      userAgent: client.userAgent?.slice(0, USER_AGENT_MAX_LENGTH),
+      ip: client.ip,
+    });
+    const refreshToken = newRefreshToken();
+    await insertRefreshToken(db, session.id, hashRefreshToken(refreshToken));
+    return this.signedIn(user, session, refreshToken);
+  }
+
+  /** The user and session behind an access token, or AuthError('invalid_token') if the token is bad or its session ended. */
+  async authenticate(accessToken: string): Promise<Authenticated> {
+    const claims = await this.tokens.verify(accessToken);
+    const live = await findLiveSession(this.db, claims.sessionId, claims.userId, this.policy.idleTimeoutSeconds);
+    if (!live) throw new AuthError('invalid_token', 'The access token is no longer valid: its session has ended or its user was deleted');
+    return live;
+  }
+
+  /**
+   * Exchanges a refresh token for a new access token and a new refresh token (rotation). The whole decision
+   * happens in one transaction holding the token's row lock, so concurrent refreshes on any instances agree.
+   */
+  async refresh(refreshToken: string): Promise<SignedIn> {
+    if (!isRefreshTokenShaped(refreshToken)) throw invalidRefreshToken();
+    const outcome = await this.db.transaction((tx) => this.rotate(tx, refreshToken));
+    if (outcome.kind === 'invalid') throw invalidRefreshToken();
+    if (outcome.kind === 'reused') {
+      throw new AuthError(
+        'refresh_token_reused',
+        'This refresh token was already used. Its session has been ended to protect the account: sign in again',
+      );
+    }
+    return this.signedIn(outcome.user, outcome.session, outcome.refreshToken);
+  }
+
+  private async rotate(tx: Queryable, presented: string): Promise<RefreshOutcome> {
+    let token = presented;
+    let live: Authenticated | undefined;
+    for (let hop = 0; hop < MAX_GRACE_HOPS; hop++) {
+      const row = await lockRefreshToken(tx, hashRefreshToken(token), this.policy.refreshGraceSeconds);
+      if (!row) return { kind: 'invalid' };
+      live ??= await findLiveSession(tx, row.sessionId, undefined, this.policy.idleTimeoutSeconds);
+      if (!live) return { kind: 'invalid' };
+      if (!row.rotated) {
+        let current = token;
+        if (hop === 0) {
+          // The usual case: the presented token is the session's current one.
+          current = newRefreshToken();
+          await insertRefreshToken(tx, row.sessionId, hashRefreshToken(current));
+          await markRotated(tx, row.id, sealSuccessor(token, current));
+        }
+        // hop > 0: a simultaneous refresh already rotated the presented token; this client gets the same successor.
+        await touchSession(tx, row.sessionId);
+        return { kind: 'issued', ...live, refreshToken: current };
+      }
+      if (!row.withinGrace || row.successorSealed === null) {
+        // An old token came back: someone holds a copy. End every token descended from this login.
+        await revokeSession(tx, live.user.id, row.sessionId, 'refresh_token_reused', this.policy.idleTimeoutSeconds);
+        return { kind: 'reused' };
+      }
+      token = openSuccessor(token, row.successorSealed);
+    }
+    return { kind: 'invalid' };
+  }
+
+  /** Ends this session, the user's other sessions, or all of them; returns how many ended. */
+  async logout(auth: Authenticated, scope: LogoutScope): Promise<number> {
+    const idle = this.policy.idleTimeoutSeconds;
+    if (scope === 'local') return (await revokeSession(this.db, auth.user.id, auth.session.id, 'logout', idle)) ? 1 : 0;
+    return revokeUserSessions(this.db, auth.user.id, 'logout', idle, scope === 'others' ? auth.session.id : undefined);
+  }
+
+  /** Within the caller's transaction: used when the password changes. */
+  async endOthers(tx: Queryable, auth: Authenticated, reason: RevokeReason): Promise<number> {
+    return revokeUserSessions(tx, auth.user.id, reason, this.policy.idleTimeoutSeconds, auth.session.id);
+  }
+
+  async list(auth: Authenticated): Promise<SessionSummary[]> {
+    return listLiveSessions(this.db, auth.user.id, this.policy.idleTimeoutSeconds);
+  }
+
+  /** Ends one of the user's own sessions; 404 for any other id, so session ids of other users cannot be probed. */
+  async end(auth: Authenticated, sessionId: string): Promise<void> {
+    if (!(await revokeSession(this.db, auth.user.id, sessionId, 'revoked_by_user', this.policy.idleTimeoutSeconds))) {
+      throw new AuthError('not_found', 'No live session with this id belongs to you');
+    }
+  }
+
+  /** RFC 7662: whether an access token is valid right now, its session included. Never throws for a bad token. */
+  async introspect(accessToken: string): Promise<Introspection> {
+    try {
+      const verified = await this.tokens.verify(accessToken);
+      const live = await findLiveSession(this.db, verified.sessionId, verified.userId, this.policy.idleTimeoutSeconds);
+      return live ? { active: true, user: live.user, claims: verified.claims } : { active: false };
+    } catch (error) {
+      if (error instanceof AuthError) return { active: false };
+      throw error;
+    }
+  }
+
+  async purgeEnded(): Promise<number> {
+    return purgeEndedSessions(this.db, this.policy.idleTimeoutSeconds, KEEP_ENDED_SESSIONS_SECONDS);
+  }
+
+  private async signedIn(user: User, session: Session, refreshToken: string): Promise<SignedIn> {
+    const accessToken = await this.tokens.issue({
+      userId: user.id,
+      username: user.username,
+      sessionId: session.id,
+      authTime: session.authenticatedAt,
+    });
+    return { user, accessToken, expiresIn: this.tokens.ttlSeconds, refreshToken };
+  }
+}

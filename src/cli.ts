@@ -1,0 +1,100 @@
+import { KeyManagementError, listSigningKeys, retireSigningKey, rotateSigningKey } from './auth/signing-keys.js';
+import type { Config } from './config.js';
+import { DatabaseUnavailableError, type Database } from './db/database.js';
+import { migrate } from './db/migrate.js';
+import { openDatabase } from './services.js';
+import { createLogger, loadSettingsOrExit } from './startup.js';
+
+/** `npm run cli -- <command>`: operator tasks against the database the settings point at. */
+
+interface Command {
+  usage: string;
+  help: string;
+  run(db: Database, config: Config, args: string[]): Promise<string>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  'keys:list': {
+    usage: 'keys:list',
+    help: 'List signing keys: current, retiring (still verifying) and retired.',
+    async run(db) {
+      const now = Date.now();
+      const rows = (await listSigningKeys(db)).map((key) => {
+        const status =
+          key.retiredAt === null ? 'current' : key.retiredAt.getTime() > now ? `retiring at ${key.retiredAt.toISOString()}` : 'retired';
+        return [key.kid, key.alg, key.privateJwk === null ? 'JWT_PRIVATE_KEY' : 'generated', key.createdAt.toISOString(), status];
+      });
+      return table(['kid', 'alg', 'source', 'created', 'status'], rows);
+    },
+  },
+  'keys:rotate': {
+    usage: 'keys:rotate',
+    help: 'Generate a new signing key (JWT_ALGORITHM) and make it current. Earlier keys keep verifying until their tokens expire.',
+    async run(db, config) {
+      const result = await rotateSigningKey(db, config.jwt);
+      return (
+        `new signing key ${result.kid} (${result.alg}) is current; running instances sign with it within a minute.\n` +
+        (result.superseded.length
+          ? `superseded ${result.superseded.join(', ')}: still verifying for ${result.retireAfterSeconds} s, then retired.`
+          : 'no earlier key was current.')
+      );
+    },
+  },
+  'keys:retire': {
+    usage: 'keys:retire <kid>',
+    help: 'Stop trusting a superseded key now (if it leaked). Tokens it signed are refused within a minute.',
+    async run(db, _config, [kid]) {
+      if (!kid) throw new UsageError('keys:retire needs the kid of the key to retire (see keys:list)');
+      await retireSigningKey(db, kid);
+      return `retired ${kid}: it is gone from the JWKS and verifies nothing once instances reload (within a minute).`;
+    },
+  },
+};
+
+class UsageError extends Error {}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+function helpText(): string {
+  const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(20)} ${c.help}`);
+  return `Usage: npm run cli -- <command> [arguments]\n\nCommands:\n${lines.join('\n')}\n\nSettings come from the environment and .env, as for the service (DATABASE_URL, JWT_*).\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(helpText());
+    return name === undefined ? 1 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`unknown command "${name}"\n\n${helpText()}`);
+    return 1;
+  }
+  const config = loadSettingsOrExit();
+  // Only warnings: the command's own answer is what the operator reads.
+  const log = createLogger({ ...config, logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' });
+  const db = await openDatabase(config.database, log);
+  try {
+    await migrate(db);
+    process.stdout.write(`${await command.run(db, config, args)}\n`);
+    return 0;
+  } catch (error) {
+    if (error instanceof KeyManagementError || error instanceof UsageError) {
+      process.stderr.write(`${name}: ${error.message}\n`);
+    } else if (error instanceof DatabaseUnavailableError) {
+      process.stderr.write(`${name}: the database is unreachable (${error.reason})\n`);
+    } else {
+      throw error;
+    }
+    return 1;
+  } finally {
+    await db.close();
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,18 @@
+import type { SignedIn } from '../auth/sessions.js';
+import type { User } from '../db/users.js';
+
+/** Ids are bigint in the database and JSON numbers on the wire, as in the original service. */
+export function publicUser(user: User) {
+  return { id: Number(user.id), username: user.username };
+}
+
+export function signedIn(message: string, result: SignedIn) {
+  return {
+    message,
+    access_token: result.accessToken,
+    token_type: 'Bearer' as const,
+    expires_in: result.expiresIn,
+    refresh_token: result.refreshToken,
+    user: publicUser(result.user),
+  };
+}

@@ -1,0 +1,157 @@
+import formbody from '@fastify/formbody';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { Sessions } from '../auth/sessions.js';
+import { authenticate } from './bearer.js';
+import { signedIn } from './replies.js';
+import { errorResponses, Message, SessionId, SignedInBody } from './schemas.js';
+
+const bearer = [{ bearerAuth: [] }];
+
+const SessionBody = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  current: Type.Boolean({ description: 'The session of the access token that asked' }),
+  auth_method: Type.String(),
+  created_at: Type.String({ format: 'date-time' }),
+  last_used_at: Type.String({ format: 'date-time', description: 'Last login or refresh' }),
+  expires_at: Type.String({ format: 'date-time', description: 'When it ends unless refreshed before (idle timeout), or its absolute end' }),
+  user_agent: Type.Union([Type.String(), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()]),
+});
+
+/** RFC 7662 §2.2. Inactive tokens get `{"active": false}` and nothing else. */
+const IntrospectionBody = Type.Object({
+  active: Type.Boolean(),
+  token_type: Type.Optional(Type.Literal('Bearer')),
+  sub: Type.Optional(Type.String()),
+  user_id: Type.Optional(Type.Integer()),
+  username: Type.Optional(Type.String({ description: 'Current username (may differ from the claim after a rename)' })),
+  sid: Type.Optional(Type.String()),
+  iss: Type.Optional(Type.String()),
+  aud: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
+  iat: Type.Optional(Type.Integer()),
+  exp: Type.Optional(Type.Integer()),
+  auth_time: Type.Optional(Type.Integer()),
+  jti: Type.Optional(Type.String()),
+});
+
+// RFC 7662 clients (API gateways) post a form; JSON works too. The form parser is registered for this route only.
+const introspectionRoute: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = async (app, { sessions }) => {
+  await app.register(formbody, { bodyLimit: 8192 });
+  app.post(
+    '/introspect',
+    {
+      config: { missingFieldsMessage: 'token is required!' },
+      schema: {
+        summary: 'Whether an access token is active right now, its session included (RFC 7662)',
+        description:
+          'Needs no credentials: the answer tells no more than GET /api/auth/me with the same token would. ' +
+          'Unknown, expired, revoked and malformed tokens all answer 200 {"active": false}.',
+        body: Type.Object({ token: Type.String({ minLength: 1 }), token_type_hint: Type.Optional(Type.String()) }),
+        response: { 200: IntrospectionBody, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const result = await sessions.introspect(request.body.token);
+      if (!result.active) return { active: false };
+      const { claims, user } = result;
+      return {
+        active: true,
+        token_type: 'Bearer' as const,
+        sub: user.id,
+        user_id: Number(user.id),
+        username: user.username,
+        sid: claims['sid'] as string,
+        iss: claims.iss,
+        aud: claims.aud,
+        iat: claims.iat,
+        exp: claims.exp,
+        auth_time: claims['auth_time'] as number,
+        jti: claims.jti,
+      };
+    },
+  );
+};
+
+/** The token lifecycle: refresh, logout, the user's sessions, and introspection for other services. */
+export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = async (app, { sessions }) => {
+  app.post(
+    '/refresh',
+    {
+      config: { missingFieldsMessage: 'refresh_token is required!' },
+      schema: {
+        summary: 'Exchange a refresh token for a new access token and a new refresh token',
+        body: Type.Object({ refresh_token: Type.String({ minLength: 1 }) }),
+        response: { 200: SignedInBody, ...errorResponses },
+      },
+    },
+    async (request) => signedIn('Token refreshed successfully', await sessions.refresh(request.body.refresh_token)),
+  );
+
+  app.post(
+    '/logout',
+    {
+      // Like DELETE /delete: a logout without a body ends the current session.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+      schema: {
+        summary: 'End this session (`local`, the default), every other one (`others`) or all of them (`global`)',
+        security: bearer,
+        body: Type.Object({ scope: Type.Optional(Type.Union([Type.Literal('local'), Type.Literal('others'), Type.Literal('global')])) }),
+        response: { 200: Type.Object({ message: Type.String(), sessions_ended: Type.Integer() }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const auth = await authenticate(sessions, request);
+      const ended = await sessions.logout(auth, request.body.scope ?? 'local');
+      return { message: 'Logged out successfully', sessions_ended: ended };
+    },
+  );
+
+  app.get(
+    '/sessions',
+    {
+      schema: {
+        summary: "The token's user's live sessions, most recently used first",
+        security: bearer,
+        response: { 200: Type.Object({ sessions: Type.Array(SessionBody) }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const auth = await authenticate(sessions, request);
+      const list = await sessions.list(auth);
+      return {
+        sessions: list.map((s) => ({
+          id: s.id,
+          current: s.id === auth.session.id,
+          auth_method: s.authMethod,
+          created_at: s.createdAt.toISOString(),
+          last_used_at: s.lastUsedAt.toISOString(),
+          expires_at: s.expiresAt.toISOString(),
+          user_agent: s.userAgent,
+          ip: s.ip,
+        })),
+      };
+    },
+  );
+
+  app.delete(
+    '/sessions/:id',
+    {
+      schema: {
+        summary: "End one of the token's user's sessions",
+        security: bearer,
+        params: Type.Object({ id: SessionId }),
+        response: { 200: Message, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const auth = await authenticate(sessions, request);
+      await sessions.end(auth, request.params.id.toLowerCase());
+      return { message: 'Session ended' };
+    },
+  );
+
+  app.register(introspectionRoute, { sessions });
+};
