@@ -2,10 +2,13 @@
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 
 const AUTH_URL = process.env.AUTH_URL ?? 'http://localhost:5000';
-const jwks = createRemoteJWKSet(new URL('/.well-known/jwks.json', AUTH_URL)); // cached; refetched for an unknown kid
+// The discovery document names the issuer to expect and where the public keys are.
+const discovery = await (await fetch(new URL('/.well-known/openid-configuration', AUTH_URL))).json();
+// Cached, and fetched again when a token names a key it has not seen (after a key rotation).
+const jwks = createRemoteJWKSet(new URL(discovery.jwks_uri));
 
 export async function verifyAccessToken(token) {
-  const { payload } = await jwtVerify(token, jwks, { issuer: AUTH_URL, audience: 'user-auth-service' });
+  const { payload } = await jwtVerify(token, jwks, { issuer: discovery.issuer, audience: 'user-auth-service' });
   return { userId: payload.sub, username: payload.username, sessionId: payload.sid };
 }
 

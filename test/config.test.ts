@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, SETTINGS } from '../src/config.js';
@@ -25,6 +26,7 @@ describe('settings', () => {
       database: { kind: 'embedded', dataDir: './data' },
       jwt: { algorithm: 'ES256', issuer: 'http://localhost:5000', audience: 'user-auth-service', accessTokenTtlSeconds: 900 },
       reauthWindowSeconds: 300,
+      sessions: { idleTimeoutSeconds: 30 * 86_400, maxLifetimeSeconds: 90 * 86_400, refreshGraceSeconds: 10 },
       argon2: { memoryKib: 19456, timeCost: 2, parallelism: 1 },
       cors: { origins: '*', allowCredentials: false },
     });
@@ -65,6 +67,33 @@ describe('settings', () => {
     expect(problems({ NODE_ENV: 'production' })[0]).toMatch(/DATABASE_URL is not set.*ALLOW_EMBEDDED_DATABASE=true/);
     expect(problems({ NODE_ENV: 'production', ALLOW_EMBEDDED_DATABASE: 'true' })).toEqual([]);
     expect(problems({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth', CORS_ORIGINS: '*' })[0]).toMatch(/CORS_ORIGINS=\* is not allowed in production/);
+  });
+
+  it('take the algorithm from JWT_PRIVATE_KEY and refuse keys that cannot sign a supported JWT, saying what to use', () => {
+    const pem = (key: ReturnType<typeof generateKeyPairSync>['privateKey']) => key.export({ format: 'pem', type: 'pkcs8' }) as string;
+    const ec = pem(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+    const config = loadConfig({ JWT_PRIVATE_KEY: ec });
+    expect(config.jwt.algorithm).toBe('ES256');
+    expect(config.jwt.privateKey).toMatchObject({ alg: 'ES256', privateJwk: { kty: 'EC', crv: 'P-256' } });
+
+    expect(problems({ JWT_PRIVATE_KEY: pem(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey) })[0]).toMatch(
+      /ec key on secp384r1: use a P-256 \(ES256\), Ed25519 \(EdDSA\) or RSA key of at least 2048 bits/,
+    );
+    expect(problems({ JWT_PRIVATE_KEY: pem(generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey) })[0]).toMatch(/rsa key of 1024 bits/);
+    expect(problems({ JWT_PRIVATE_KEY: 'not a key' })[0]).toMatch(/JWT_PRIVATE_KEY must be a private key as PEM/);
+    expect(problems({ JWT_PRIVATE_KEY: ec, JWT_ALGORITHM: 'RS256' })[0]).toMatch(/JWT_ALGORITHM=RS256 does not fit JWT_PRIVATE_KEY, which is a ES256 key/);
+    expect(problems({ JWT_PRIVATE_KEY: ec, JWT_SECRET_KEY: STRONG_SECRET })).toEqual(['JWT_PRIVATE_KEY and JWT_SECRET_KEY are both set: keep the one you sign with']);
+    expect(problems({ JWT_PRIVATE_KEY: ec, JWT_PRIVATE_KEY_FILE: '/x' })[0]).toMatch(/both set/);
+    expect(problems({ JWT_PRIVATE_KEY_FILE: '/nonexistent/key.pem' })[0]).toMatch(/JWT_PRIVATE_KEY_FILE=\/nonexistent\/key.pem cannot be read \(ENOENT\)/);
+    // A public key is not enough to sign.
+    const publicPem = generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }) as string;
+    expect(problems({ JWT_PRIVATE_KEY: publicPem })[0]).toMatch(/must be a private key/);
+  });
+
+  it('read the session lifetimes and refuse nonsense', () => {
+    const config = loadConfig({ SESSION_IDLE_TIMEOUT_SECONDS: '3600', SESSION_MAX_LIFETIME_SECONDS: '86400', REFRESH_TOKEN_GRACE_SECONDS: '0' });
+    expect(config.sessions).toEqual({ idleTimeoutSeconds: 3600, maxLifetimeSeconds: 86400, refreshGraceSeconds: 0 });
+    expect(problems({ SESSION_IDLE_TIMEOUT_SECONDS: '-1', REFRESH_TOKEN_GRACE_SECONDS: '3600' })).toHaveLength(2);
   });
 
   it('in production, listen on every interface and allow no browser origin unless listed', () => {

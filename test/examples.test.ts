@@ -2,7 +2,9 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { register, startTestApp, type TestApp } from './helpers/app.js';
+import { decodeProtectedHeader } from 'jose';
+import { rotateSigningKey } from '../src/auth/signing-keys.js';
+import { json, register, startTestApp, type TestApp } from './helpers/app.js';
 
 const run = promisify(execFile);
 
@@ -33,5 +35,26 @@ describe("README's token-verification example (examples/verify-token.mjs)", () =
 
     const tampered = `${token.slice(0, -4)}AAAA`;
     await expect(run(process.execPath, [script, tampered], { env: { ...process.env, AUTH_URL: url } })).rejects.toThrow(/signature verification failed/);
+  });
+
+  it('finds the keys through /.well-known/openid-configuration, and verifies tokens of a rotated key', async () => {
+    const discovery = json(await t.app.inject('/.well-known/openid-configuration'));
+    expect(discovery).toEqual({
+      issuer: url,
+      jwks_uri: `${url}/.well-known/jwks.json`,
+      introspection_endpoint: `${url}/api/auth/introspect`,
+    });
+
+    const before = await register(t.app);
+    const { kid } = await rotateSigningKey(t.db, t.config.jwt);
+    await t.services.keys.reload(); // what every instance does each minute
+    const after = await register(t.app);
+    expect(decodeProtectedHeader(after.token).kid).toBe(kid);
+
+    const script = new URL('../examples/verify-token.mjs', import.meta.url).pathname;
+    for (const user of [before, after]) {
+      const { stdout } = await run(process.execPath, [script, user.token], { env: { ...process.env, AUTH_URL: url } });
+      expect(stdout).toContain(`userId: '${user.id}'`);
+    }
   });
 });

@@ -92,3 +92,35 @@ describe('npm run migrate (src/migrate.ts)', () => {
     }
   });
 });
+
+describe('the admin CLI (src/cli.ts): keys:rotate, keys:list, keys:retire', () => {
+  it('rotates and lists keys in the database the settings name, and fails clearly with a non-zero exit', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'auth-cli-'));
+    const cli = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+        cwd: ROOT,
+        env: { PATH: process.env['PATH'] ?? '', DATA_DIR: dataDir },
+      });
+    try {
+      const first = (await cli('keys:rotate')).stdout;
+      const firstKid = /new signing key (\S+) \(ES256\) is current/.exec(first)![1]!;
+      const second = (await cli('keys:rotate')).stdout;
+      const secondKid = /new signing key (\S+) \(ES256\) is current/.exec(second)![1]!;
+      expect(second).toContain(`superseded ${firstKid}: still verifying for 1020 s`);
+
+      const list = (await cli('keys:list')).stdout.split('\n');
+      expect(list[0]).toMatch(/^kid\s+alg\s+source\s+created\s+status$/);
+      expect(list[1]).toMatch(new RegExp(`^${secondKid}\\s+ES256\\s+generated\\s+\\S+\\s+current$`));
+      expect(list[2]).toMatch(new RegExp(`^${firstKid}\\s+ES256\\s+generated\\s+\\S+\\s+retiring at `));
+
+      await expect(cli('keys:retire', secondKid)).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('is the current signing key: run keys:rotate first') });
+      expect((await cli('keys:retire', firstKid)).stdout).toContain(`retired ${firstKid}`);
+      expect((await cli('keys:list')).stdout).toMatch(new RegExp(`${firstKid}.*retired\\n`));
+
+      await expect(cli('keys:nope')).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('unknown command "keys:nope"') });
+      expect((await cli('--help')).stdout).toContain('keys:rotate');
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});

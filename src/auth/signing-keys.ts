@@ -55,7 +55,7 @@ export function retirementDelaySeconds(jwt: JwtConfig): number {
  * current key signs, and every key not yet retired verifies and is published in the JWKS.
  */
 export class KeyRing {
-  private lastReload = 0;
+  private lastUnknownKidReload = 0;
   private pendingReload: Promise<void> | undefined;
 
   private constructor(
@@ -70,9 +70,7 @@ export class KeyRing {
       return new KeyRing({ signing: { alg: 'HS256', kid: undefined, key: secret }, jwks: { keys: [] }, verify: () => secret }, undefined);
     }
     await db.transaction((tx) => ensureCurrentKey(tx, jwt));
-    const ring = new KeyRing(await readState(db, jwt), { db, jwt, log });
-    ring.lastReload = Date.now();
-    return ring;
+    return new KeyRing(await readState(db, jwt), { db, jwt, log });
   }
 
   /** The only algorithms a token may use: `alg: none` or a symmetric algorithm never verifies against public keys. */
@@ -95,7 +93,8 @@ export class KeyRing {
       return await this.state.verify(header, token);
     } catch (error) {
       if (!(error instanceof joseErrors.JWKSNoMatchingKey) || !this.source) throw error;
-      if (Date.now() - this.lastReload < UNKNOWN_KID_RELOAD_COOLDOWN_MS) throw error;
+      if (Date.now() - this.lastUnknownKidReload < UNKNOWN_KID_RELOAD_COOLDOWN_MS) throw error;
+      this.lastUnknownKidReload = Date.now();
       await this.reload().catch(() => {}); // reload() logs; the token is refused either way
       return this.state.verify(header, token);
     }
@@ -107,7 +106,6 @@ export class KeyRing {
     const { db, jwt, log } = this.source;
     this.pendingReload ??= (async () => {
       try {
-        this.lastReload = Date.now();
         const next = await readState(db, jwt);
         if (next.signing.kid !== this.state.signing.kid) log.info({ kid: next.signing.kid, alg: next.signing.alg }, 'signing key changed');
         this.state = next;
