@@ -17,6 +17,8 @@ export class AuthError extends Error {
   constructor(
     readonly code: AuthErrorCode,
     message: string,
+    /** Ids worth a log line (never a secret): e.g. which session a reuse alarm ended. */
+    readonly context?: Record<string, string>,
   ) {
     super(message);
     this.name = 'AuthError';

@@ -63,7 +63,7 @@ function invalidRefreshToken(): AuthError {
 type RefreshOutcome =
   | { kind: 'issued'; user: User; session: Session; refreshToken: string }
   | { kind: 'invalid' }
-  | { kind: 'reused' };
+  | { kind: 'reused'; userId: string; sessionId: string };
 
 /** The session lifecycle: starting one, proving one (access tokens), refreshing, listing and ending them. */
 export class Sessions {
@@ -108,6 +108,7 @@ export class Sessions {
       throw new AuthError(
         'refresh_token_reused',
         'This refresh token was already used. Its session has been ended to protect the account: sign in again',
+        { userId: outcome.userId, sessionId: outcome.sessionId },
       );
     }
     return this.signedIn(outcome.user, outcome.session, outcome.refreshToken);
@@ -136,7 +137,7 @@ export class Sessions {
       if (!row.withinGrace || row.successorSealed === null) {
         // An old token came back: someone holds a copy. End every token descended from this login.
         await revokeSession(tx, live.user.id, row.sessionId, 'refresh_token_reused', this.policy.idleTimeoutSeconds);
-        return { kind: 'reused' };
+        return { kind: 'reused', userId: live.user.id, sessionId: row.sessionId };
       }
       token = openSuccessor(token, row.successorSealed);
     }

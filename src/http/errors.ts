@@ -56,6 +56,8 @@ function validationMessage(error: FastifyError, request: FastifyRequest): string
 export function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof AuthError) {
+      // A reused refresh token means a copy is in someone else's hands: worth an operator's attention.
+      if (error.code === 'refresh_token_reused') request.log.warn(error.context, 'refresh token reuse detected: session ended');
       if (error.code === 'invalid_token') {
         // RFC 6750 §3.1: a request that carried no credentials at all gets the challenge without an error code.
         const presented = request.headers.authorization !== undefined;
