@@ -14,11 +14,17 @@ export interface AppOptions {
   logger?: FastifyBaseLogger;
 }
 
+function trustHops(hops: number) {
+  return (_address: string, hop: number) => hop < hops;
+}
+
 /** Assembles the HTTP service from ready parts. Nothing happens until the caller listens or injects. */
 export function buildApp(config: Config, services: Services, options: AppOptions = {}): FastifyInstance {
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: config.bodyLimitBytes,
+    // A hop count means: believe that many X-Forwarded-For entries from the right (what Fastify does for a number).
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     ajv: {
       customOptions: {
         // A number where a string belongs is an error, not something to guess at.

@@ -55,6 +55,31 @@ export interface Config {
   argon2: { memoryKib: number; timeCost: number; parallelism: number };
   cors: { origins: '*' | string[]; allowCredentials: boolean };
   bodyLimitBytes: number;
+  /** Fastify's trustProxy: which X-Forwarded-For hops to believe for the client IP. */
+  trustProxy: boolean | number | string[];
+  passwordPolicy: { minLength: number; minScore: number };
+  rateLimits: RateLimitConfig;
+  redis: { url: string; keyPrefix: string } | undefined;
+}
+
+/** At most `points` in `durationSeconds`. */
+export interface Limit {
+  points: number;
+  durationSeconds: number;
+}
+
+export interface RateLimitConfig {
+  enabled: boolean;
+  /** Failed logins (and wrong `current_password`) for one username from one IP. */
+  loginPerAccountAndIp: Limit;
+  /** Failed logins for one username from anywhere: much higher, so an attacker cannot lock the owner out cheaply. */
+  loginPerAccount: Limit;
+  /** Failed logins from one IP, whatever the username (credential stuffing). */
+  loginPerIp: Limit;
+  registrationsPerIp: Limit;
+  refreshesPerIp: Limit;
+  /** With Redis unreachable: `open` counts in memory per instance; `closed` refuses logins (503) until it is back. */
+  onRedisFailure: 'open' | 'closed';
 }
 
 export interface SettingDoc {
@@ -92,6 +117,18 @@ export const SETTINGS: readonly SettingDoc[] = [
   { name: 'ARGON2_TIME_COST', default: '2', description: 'argon2id iterations.' },
   { name: 'ARGON2_PARALLELISM', default: '1', description: 'argon2id lanes.' },
   { name: 'CORS_ORIGINS', default: '`*`; none in production', description: 'Comma-separated origins allowed to call the API from a browser, e.g. `https://app.example.com`. `*` (any origin) is refused in production.' },
+  { name: 'TRUST_PROXY', default: 'false', description: 'Which `X-Forwarded-For` entries to believe for the client IP (rate limits, sessions): `false` (none: the TCP peer is the client), a number of proxy hops (e.g. `1` behind one load balancer), or comma-separated proxy addresses/CIDRs. `true` believes any, so only use it when every request comes through your proxy.' },
+  { name: 'PASSWORD_MIN_LENGTH', default: '8', description: 'Shortest password accepted (characters after NFKC). No composition rules (NIST SP 800-63B).' },
+  { name: 'PASSWORD_MIN_SCORE', default: '0', description: 'Lowest zxcvbn strength score (0–4) accepted for a new password; 0 turns the score check off. The 49,000 most common passwords and the username are refused regardless.' },
+  { name: 'RATE_LIMIT_ENABLED', default: 'true', description: 'Turn the rate limits below on or off.' },
+  { name: 'LOGIN_LIMIT_PER_ACCOUNT_AND_IP', default: '10/15m', description: 'Failed logins for one username from one IP, per window (`<count>/<window>`, window in `s`, `m`, `h` or `d`). Then `429 too_many_attempts` with `Retry-After`. A successful login resets it.' },
+  { name: 'LOGIN_LIMIT_PER_ACCOUNT', default: '100/15m', description: 'Failed logins for one username from all IPs together; much higher than the above, so nobody locks an owner out cheaply. A successful login resets it.' },
+  { name: 'LOGIN_LIMIT_PER_IP', default: '100/15m', description: 'Failed logins from one IP, whatever the username.' },
+  { name: 'REGISTRATION_LIMIT_PER_IP', default: '10/1h', description: 'Registration attempts from one IP.' },
+  { name: 'REFRESH_LIMIT_PER_IP', default: '60/1m', description: 'Refresh-token exchanges from one IP.' },
+  { name: 'REDIS_URL', default: '(unset: in memory)', description: 'Redis for the rate-limit counters, shared by every instance, e.g. `redis://redis:6379`. Unset: each instance counts in its own memory.' },
+  { name: 'REDIS_KEY_PREFIX', default: 'user-auth:', description: 'Prefix of every Redis key, to share one Redis between services.' },
+  { name: 'RATE_LIMIT_ON_REDIS_FAILURE', default: 'open', description: '`open`: with Redis unreachable each instance counts in memory and keeps serving; `closed`: logins answer `503` until Redis is back. The service reconnects by itself either way.' },
   { name: 'CORS_ALLOW_CREDENTIALS', default: 'false', description: 'Send `Access-Control-Allow-Credentials: true` (not allowed with `*`).' },
 ];
 
@@ -223,6 +260,20 @@ export function loadConfig(env: Env): Config {
     problems.push('CORS_ALLOW_CREDENTIALS=true cannot be combined with CORS_ORIGINS=*');
   }
 
+  const limit = (name: string, fallback: string): Limit => {
+    const value = raw(name) ?? fallback;
+    const match = /^(\d+)\s*\/\s*(\d+)\s*([smhd]?)$/.exec(value);
+    const points = match ? Number(match[1]) : NaN;
+    const seconds = match ? Number(match[2]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[match[3] as '' | 's' | 'm' | 'h' | 'd'] : NaN;
+    if (!(points >= 1 && points <= 1_000_000 && seconds >= 1 && seconds <= 30 * 86_400)) {
+      problems.push(`${name} must be <count>/<window> such as 10/15m (window in s, m, h or d, at most 30d; got "${value}")`);
+      return { points: 1, durationSeconds: 1 };
+    }
+    return { points, durationSeconds: seconds };
+  };
+  const redisUrl = raw('REDIS_URL');
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must be a redis:// or rediss:// URL');
+
   const config: Config = {
     env: nodeEnv,
     host: raw('HOST') ?? (production ? '0.0.0.0' : '127.0.0.1'),
@@ -251,9 +302,38 @@ export function loadConfig(env: Env): Config {
     },
     cors: { origins, allowCredentials },
     bodyLimitBytes: 16 * 1024,
+    trustProxy: trustProxy(raw('TRUST_PROXY'), problems),
+    passwordPolicy: {
+      minLength: integer('PASSWORD_MIN_LENGTH', 8, 8, 128),
+      minScore: integer('PASSWORD_MIN_SCORE', 0, 0, 4),
+    },
+    rateLimits: {
+      enabled: boolean('RATE_LIMIT_ENABLED', true),
+      loginPerAccountAndIp: limit('LOGIN_LIMIT_PER_ACCOUNT_AND_IP', '10/15m'),
+      loginPerAccount: limit('LOGIN_LIMIT_PER_ACCOUNT', '100/15m'),
+      loginPerIp: limit('LOGIN_LIMIT_PER_IP', '100/15m'),
+      registrationsPerIp: limit('REGISTRATION_LIMIT_PER_IP', '10/1h'),
+      refreshesPerIp: limit('REFRESH_LIMIT_PER_IP', '60/1m'),
+      onRedisFailure: oneOf('RATE_LIMIT_ON_REDIS_FAILURE', ['open', 'closed'], 'open'),
+    },
+    redis: redisUrl === undefined ? undefined : { url: redisUrl, keyPrefix: raw('REDIS_KEY_PREFIX') ?? 'user-auth:' },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** `false`, `true`, a hop count, or proxy addresses/CIDRs, as Fastify's trustProxy takes them. */
+function trustProxy(value: string | undefined, problems: string[]): boolean | number | string[] {
+  if (value === undefined || /^(false|0|no|off)$/i.test(value)) return false;
+  if (/^(true|yes|on)$/i.test(value)) return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  for (const entry of entries) {
+    if (!/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(entry)) {
+      problems.push(`TRUST_PROXY must be true, false, a number of hops or proxy addresses/CIDRs such as 10.0.0.0/8 (got "${entry}")`);
+    }
+  }
+  return entries;
 }
 
 const KEY_HELP =

@@ -1,6 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { Accounts } from './auth/accounts.js';
+import { PasswordPolicy } from './auth/password-policy.js';
 import { PasswordHasher } from './auth/passwords.js';
+import { RateLimits } from './auth/rate-limits.js';
 import { Sessions } from './auth/sessions.js';
 import { KEY_RELOAD_INTERVAL_SECONDS, KeyRing } from './auth/signing-keys.js';
 import { AccessTokens } from './auth/tokens.js';
@@ -9,6 +11,7 @@ import type { Database } from './db/database.js';
 import { openEmbedded } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
 import { openPostgres } from './db/postgres.js';
+import { openRedis, type RedisConnection } from './db/redis.js';
 
 /** Everything the HTTP layer needs, ready to serve. */
 export interface Services {
@@ -17,6 +20,8 @@ export interface Services {
   keys: KeyRing;
   accounts: Accounts;
   sessions: Sessions;
+  /** Only with REDIS_URL. */
+  redis: RedisConnection | undefined;
   close(): Promise<void>;
 }
 
@@ -38,6 +43,7 @@ export async function openDatabase(config: DatabaseConfig, log: FastifyBaseLogge
 export async function openServices(config: Config, log: FastifyBaseLogger, database?: Database): Promise<Services> {
   const db = database ?? (await openDatabase(config.database, log));
   const closeDb = database ? async () => {} : () => db.close();
+  let redis: RedisConnection | undefined;
   try {
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ migrations: applied }, 'applied database migrations');
@@ -49,8 +55,14 @@ export async function openServices(config: Config, log: FastifyBaseLogger, datab
       audience: config.jwt.audience,
       ttlSeconds: config.jwt.accessTokenTtlSeconds,
     });
-    const sessions = new Sessions(db, tokens, config.sessions);
-    const accounts = new Accounts(db, hasher, sessions, { reauthWindowSeconds: config.reauthWindowSeconds });
+    if (config.redis) {
+      log.info({ redis: hostOf(config.redis.url) }, 'rate-limit counters in Redis (REDIS_URL), shared by every instance');
+      redis = openRedis(config.redis.url, log);
+    }
+    const limits = RateLimits.create(config.rateLimits, redis && { client: redis.client, keyPrefix: config.redis!.keyPrefix });
+    const sessions = new Sessions(db, tokens, config.sessions, limits);
+    const policy = new PasswordPolicy(config.passwordPolicy);
+    const accounts = new Accounts(db, hasher, sessions, policy, limits, { reauthWindowSeconds: config.reauthWindowSeconds });
     const chores = [
       // Picks up keys rotated by the CLI or another instance, and drops retired ones.
       every(KEY_RELOAD_INTERVAL_SECONDS, () => keys.reload(), log, 'signing-key reload'),
@@ -61,10 +73,12 @@ export async function openServices(config: Config, log: FastifyBaseLogger, datab
     ];
     const close = async () => {
       chores.forEach((timer) => clearInterval(timer));
+      await redis?.close();
       await closeDb();
     };
-    return { db, hasher, keys, accounts, sessions, close };
+    return { db, hasher, keys, accounts, sessions, redis, close };
   } catch (error) {
+    await redis?.close();
     await closeDb();
     throw error;
   }

@@ -1,9 +1,11 @@
 import type { Database } from '../db/database.js';
 import { isUniqueViolation } from '../db/database.js';
 import type { AuthMethod } from '../db/sessions.js';
-import { deleteUser, findPasswordHash, findUserForLogin, insertUser, updateUser, type User } from '../db/users.js';
+import { deleteUser, findPasswordHash, findUserForLogin, insertUser, replacePasswordHash, updateUser, type User } from '../db/users.js';
 import { AuthError } from './errors.js';
-import { checkPasswordPolicy, normalizePassword, type PasswordHasher } from './passwords.js';
+import type { PasswordPolicy } from './password-policy.js';
+import { normalizePassword, type PasswordHasher } from './passwords.js';
+import type { RateLimits } from './rate-limits.js';
 import type { Authenticated, ClientInfo, Sessions, SignedIn } from './sessions.js';
 import { parseUsername, usernameLookupKey } from './usernames.js';
 
@@ -25,15 +27,18 @@ export class Accounts {
     private readonly db: Database,
     private readonly hasher: PasswordHasher,
     private readonly sessions: Sessions,
+    private readonly policy: PasswordPolicy,
+    private readonly limits: RateLimits,
     private readonly settings: AccountSettings,
   ) {}
 
   async register(input: { username: string; password: string; passwordConfirm: string }, client: ClientInfo): Promise<SignedIn> {
+    await this.limits.registration(client.ip);
     const username = parseUsername(input.username);
     if (normalizePassword(input.password) !== normalizePassword(input.passwordConfirm)) {
       throw new AuthError('password_mismatch', 'Passwords do not match!');
     }
-    checkPasswordPolicy(input.password);
+    this.policy.check(input.password, username.display);
     // Hash first, then let the unique index decide: of many simultaneous registrations of one name exactly one wins.
     const passwordHash = await this.hasher.hash(input.password);
     return this.db.transaction(async (tx) => {
@@ -43,12 +48,16 @@ export class Accounts {
   }
 
   async login(input: { username: string; password: string }, client: ClientInfo): Promise<SignedIn> {
+    // Counted before anything else, for known and unknown usernames alike, so the limit reveals nothing either.
+    await this.limits.beforePasswordCheck(input.username, client.ip);
     const key = usernameLookupKey(input.username);
     const found = key === undefined ? undefined : await findUserForLogin(this.db, key);
-    // Always one argon2 verification, so an unknown username answers as slowly as a wrong password.
-    const matches = await this.hasher.verify(found?.passwordHash, input.password);
-    if (!found || !matches) throw new AuthError('invalid_credentials', INVALID_CREDENTIALS);
-    const { passwordHash: _, ...user } = found;
+    // Always one password verification, so an unknown username answers as slowly as a wrong password.
+    const verification = await this.hasher.verify(found?.passwordHash, input.password);
+    if (!found || !verification.matches) throw new AuthError('invalid_credentials', INVALID_CREDENTIALS);
+    await this.limits.passwordAccepted(input.username, client.ip);
+    const { passwordHash, ...user } = found;
+    if (verification.needsRehash) await this.upgradeHash(user.id, passwordHash, input.password);
     return this.sessions.start(this.db, user, 'password', client);
   }
 
@@ -61,6 +70,7 @@ export class Accounts {
       newPasswordConfirm?: string | undefined;
       currentPassword?: string | undefined;
     },
+    client: ClientInfo,
   ): Promise<User> {
     assertOwnAccount(auth, input.userId);
     // Like the original service, an empty string means "leave it as it is".
@@ -75,8 +85,8 @@ export class Accounts {
     const username = newUsername === undefined ? undefined : parseUsername(newUsername);
     let passwordHash: string | undefined;
     if (newPassword !== undefined) {
-      checkPasswordPolicy(newPassword);
-      await this.confirmIdentity(auth, input.currentPassword);
+      this.policy.check(newPassword, username?.display ?? auth.user.username);
+      await this.confirmIdentity(auth, input.currentPassword, client);
       passwordHash = await this.hasher.hash(newPassword);
     }
     return this.db.transaction(async (tx) => {
@@ -92,9 +102,13 @@ export class Accounts {
     });
   }
 
-  async delete(auth: Authenticated, input: { userId?: number | string | undefined; currentPassword?: string | undefined }): Promise<void> {
+  async delete(
+    auth: Authenticated,
+    input: { userId?: number | string | undefined; currentPassword?: string | undefined },
+    client: ClientInfo,
+  ): Promise<void> {
     assertOwnAccount(auth, input.userId);
-    await this.confirmIdentity(auth, input.currentPassword);
+    await this.confirmIdentity(auth, input.currentPassword, client);
     await deleteUser(this.db, auth.user.id);
   }
 
@@ -102,12 +116,15 @@ export class Accounts {
    * Changing the password or deleting the account needs proof beyond a stolen token: the current password,
    * or a session that began with the password moments ago.
    */
-  private async confirmIdentity(auth: Authenticated, currentPassword: string | undefined): Promise<void> {
+  private async confirmIdentity(auth: Authenticated, currentPassword: string | undefined, client: ClientInfo): Promise<void> {
     if (currentPassword) {
+      // A stolen token must not become a way around the login limits for guessing the password.
+      await this.limits.beforePasswordCheck(auth.user.username, client.ip);
       const storedHash = await findPasswordHash(this.db, auth.user.id);
-      if (!(await this.hasher.verify(storedHash, currentPassword))) {
-        throw new AuthError('invalid_credentials', 'current_password is incorrect');
-      }
+      const verification = await this.hasher.verify(storedHash, currentPassword);
+      if (!verification.matches) throw new AuthError('invalid_credentials', 'current_password is incorrect');
+      await this.limits.passwordAccepted(auth.user.username, client.ip);
+      if (verification.needsRehash) await this.upgradeHash(auth.user.id, storedHash!, currentPassword);
       return;
     }
     const ageMs = Date.now() - auth.session.authenticatedAt.getTime();
@@ -118,6 +135,11 @@ export class Accounts {
         `current_password is required: this session's login is more than ${this.settings.reauthWindowSeconds} seconds old`,
       );
     }
+  }
+
+  /** A password that matched a legacy or weaker hash is hashed again with today's argon2id parameters. */
+  private async upgradeHash(userId: string, verifiedHash: string, password: string): Promise<void> {
+    await replacePasswordHash(this.db, userId, verifiedHash, await this.hasher.hash(password));
   }
 }
 

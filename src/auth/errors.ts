@@ -10,6 +10,8 @@ export type AuthErrorCode =
   | 'invalid_refresh_token'
   | 'refresh_token_reused'
   | 'not_found'
+  | 'weak_password'
+  | 'too_many_attempts'
   | 'forbidden'
   | 'reauthentication_required';
 

@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import argon2, { type Algorithm, type Options } from '@node-rs/argon2';
-import { AuthError } from './errors.js';
-
-export const PASSWORD_MIN_LENGTH = 8;
-export const PASSWORD_MAX_LENGTH = 1024;
+import { isLegacyHash, verifyLegacyHash } from './legacy-hashes.js';
 
 // The package declares Algorithm as a `const enum` that its runtime does not export: use the value.
 const ARGON2ID = 2 as Algorithm.Argon2id;
+
+export interface Verification {
+  matches: boolean;
+  /** Matched, but the stored hash is weaker than what new hashes get: store a new one. */
+  needsRehash: boolean;
+}
 
 export interface Argon2Parameters {
   memoryKib: number;
@@ -17,14 +20,6 @@ export interface Argon2Parameters {
 /** NFKC, so the same password typed on another keyboard or OS still matches. */
 export function normalizePassword(password: string): string {
   return password.normalize('NFKC');
-}
-
-/** For a new password: its length in characters after NFKC, or AuthError('invalid_password'). */
-export function checkPasswordPolicy(password: string): void {
-  const length = [...normalizePassword(password)].length;
-  if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH) {
-    throw new AuthError('invalid_password', `Password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters long`);
-  }
 }
 
 /**
@@ -57,19 +52,32 @@ export class PasswordHasher {
   }
 
   /**
-   * True if `password` matches `storedHash`. With no stored hash (unknown user) or one this version cannot
-   * check, it verifies against a dummy hash of the same cost and answers false, so the answer takes as long
-   * whether or not the account exists.
+   * Whether `password` matches `storedHash`, and whether that hash should be replaced by a new one with the
+   * current parameters (a legacy format, or argon2 weaker than configured). With no stored hash (unknown user)
+   * or one this version cannot check, it verifies against a dummy hash of the same cost and answers no match,
+   * so the answer takes as long whether or not the account exists.
    */
-  async verify(storedHash: string | undefined, password: string): Promise<boolean> {
-    const candidate = normalizePassword(password);
-    const known = storedHash?.startsWith('$argon2') === true;
+  async verify(storedHash: string | undefined, password: string): Promise<Verification> {
     this.stats.verifications += 1;
-    try {
-      const matches = await argon2.verify(known ? storedHash! : this.dummyHash, candidate);
-      return known && matches;
-    } catch {
-      return false; // a malformed stored hash
+    if (storedHash !== undefined && isLegacyHash(storedHash)) {
+      const matches = await verifyLegacyHash(storedHash, password).catch(() => false);
+      return { matches, needsRehash: matches };
     }
+    const known = storedHash?.startsWith('$argon2') === true;
+    try {
+      const matches = await argon2.verify(known ? storedHash! : this.dummyHash, normalizePassword(password));
+      if (!known) return { matches: false, needsRehash: false };
+      return { matches, needsRehash: matches && this.isWeakerThanCurrent(storedHash!) };
+    } catch {
+      return { matches: false, needsRehash: false }; // a malformed stored hash
+    }
+  }
+
+  /** argon2i/argon2d, or argon2id with less memory or fewer passes than configured now. */
+  private isWeakerThanCurrent(storedHash: string): boolean {
+    const match = /^\$(argon2(?:id|i|d))\$v=\d+\$m=(\d+),t=(\d+),p=(\d+)\$/.exec(storedHash);
+    if (!match) return true;
+    const [, variant, memory, time] = match;
+    return variant !== 'argon2id' || Number(memory) < this.options.memoryCost! || Number(time) < this.options.timeCost!;
   }
 }

@@ -16,6 +16,7 @@ import {
 } from '../db/sessions.js';
 import type { User } from '../db/users.js';
 import { AuthError } from './errors.js';
+import type { RateLimits } from './rate-limits.js';
 import { hashRefreshToken, isRefreshTokenShaped, newRefreshToken, openSuccessor, sealSuccessor } from './refresh-tokens.js';
 import type { AccessTokens } from './tokens.js';
 
@@ -71,6 +72,7 @@ export class Sessions {
     private readonly db: Database,
     private readonly tokens: AccessTokens,
     private readonly policy: SessionPolicy,
+    private readonly limits: RateLimits,
   ) {}
 
   /** Starts a session for a user who just proved who they are; `db` may be the caller's transaction. */
@@ -100,7 +102,8 @@ export class Sessions {
    * Exchanges a refresh token for a new access token and a new refresh token (rotation). The whole decision
    * happens in one transaction holding the token's row lock, so concurrent refreshes on any instances agree.
    */
-  async refresh(refreshToken: string): Promise<SignedIn> {
+  async refresh(refreshToken: string, client: ClientInfo): Promise<SignedIn> {
+    await this.limits.refresh(client.ip);
     if (!isRefreshTokenShaped(refreshToken)) throw invalidRefreshToken();
     const outcome = await this.db.transaction((tx) => this.rotate(tx, refreshToken));
     if (outcome.kind === 'invalid') throw invalidRefreshToken();

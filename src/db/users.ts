@@ -69,6 +69,14 @@ export async function updateUser(
   return row && toUser(row);
 }
 
+/**
+ * Replaces a hash that was just verified with a stronger one. Only if it is still the stored one: a password
+ * change that happened meanwhile wins.
+ */
+export async function replacePasswordHash(db: Queryable, userId: string, verifiedHash: string, newHash: string): Promise<void> {
+  await db.query('UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2', [userId, verifiedHash, newHash]);
+}
+
 /** Sessions go with the row (ON DELETE CASCADE). */
 export async function deleteUser(db: Queryable, userId: string): Promise<boolean> {
   const rows = await db.query('DELETE FROM users WHERE id = $1 RETURNING id', [userId]);

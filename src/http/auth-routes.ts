@@ -1,10 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Accounts } from '../auth/accounts.js';
-import type { ClientInfo, Sessions } from '../auth/sessions.js';
+import type { Sessions } from '../auth/sessions.js';
 import { authenticate } from './bearer.js';
-import { publicUser, signedIn } from './replies.js';
+import { clientInfo, publicUser, signedIn } from './replies.js';
 import { errorResponses, Message, OptionalText, SignedInBody, UserId } from './schemas.js';
 
 const Required = Type.String({ minLength: 1 });
@@ -17,10 +16,6 @@ const Me = Type.Object({
 });
 
 const bearer = [{ bearerAuth: [] }];
-
-function clientInfo(request: FastifyRequest): ClientInfo {
-  return { userAgent: request.headers['user-agent'], ip: request.ip };
-}
 
 /** The original service's four endpoints (same paths, fields and messages), plus /me and /validate. */
 export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; sessions: Sessions }> = async (app, { accounts, sessions }) => {
@@ -82,7 +77,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; session
         newPassword: body.new_password ?? undefined,
         newPasswordConfirm: body.new_password_confirm ?? undefined,
         currentPassword: body.current_password ?? undefined,
-      });
+      }, clientInfo(request));
       return { message: 'User credentials updated successfully' };
     },
   );
@@ -106,7 +101,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; session
       await accounts.delete(auth, {
         userId: request.body.user_id,
         currentPassword: request.body.current_password ?? undefined,
-      });
+      }, clientInfo(request));
       return { message: 'User account deleted successfully' };
     },
   );

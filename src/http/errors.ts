@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError, type AuthErrorCode } from '../auth/errors.js';
+import { RateLimitedError, RateLimiterUnavailableError } from '../auth/rate-limits.js';
 import { DatabaseUnavailableError } from '../db/database.js';
 
 declare module 'fastify' {
@@ -19,13 +20,15 @@ const STATUS_BY_CODE: Record<AuthErrorCode, number> = {
   invalid_refresh_token: 401,
   refresh_token_reused: 401,
   not_found: 404,
+  weak_password: 400,
+  too_many_attempts: 429,
   forbidden: 403,
   reauthentication_required: 403,
   username_taken: 409,
 };
 
 const WWW_AUTHENTICATE = 'Bearer realm="user-auth-service"';
-const DATABASE_RETRY_AFTER_SECONDS = 5;
+const RETRY_AFTER_SECONDS = 5;
 
 function send(reply: FastifyReply, status: number, error: string, message: string): FastifyReply {
   return reply.code(status).type('application/json; charset=utf-8').send({ error, message });
@@ -63,12 +66,18 @@ export function registerErrorHandlers(app: FastifyInstance): void {
         const presented = request.headers.authorization !== undefined;
         reply.header('www-authenticate', presented ? `${WWW_AUTHENTICATE}, error="invalid_token"` : WWW_AUTHENTICATE);
       }
+      if (error instanceof RateLimitedError) reply.header('retry-after', String(error.retryAfterSeconds));
       return send(reply, STATUS_BY_CODE[error.code], error.code, error.message);
+    }
+    if (error instanceof RateLimiterUnavailableError) {
+      request.log.warn('login refused: rate-limit store unavailable (RATE_LIMIT_ON_REDIS_FAILURE=closed)');
+      reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+      return send(reply, 503, 'rate_limiter_unavailable', 'Sign-in is briefly unavailable; try again shortly');
     }
     if (error.validation) return send(reply, 400, 'invalid_request', validationMessage(error, request));
     if (error instanceof DatabaseUnavailableError) {
       request.log.warn({ reason: error.reason }, 'database unavailable');
-      reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
+      reply.header('retry-after', String(RETRY_AFTER_SECONDS));
       return send(reply, 503, 'database_unavailable', 'The database is unavailable; try again shortly');
     }
     const known = error.code === undefined ? undefined : FASTIFY_ERRORS[error.code];

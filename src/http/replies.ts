@@ -1,4 +1,5 @@
-import type { SignedIn } from '../auth/sessions.js';
+import type { FastifyRequest } from 'fastify';
+import type { ClientInfo, SignedIn } from '../auth/sessions.js';
 import type { User } from '../db/users.js';
 
 /** Ids are bigint in the database and JSON numbers on the wire, as in the original service. */
@@ -15,4 +16,9 @@ export function signedIn(message: string, result: SignedIn) {
     refresh_token: result.refreshToken,
     user: publicUser(result.user),
   };
+}
+
+/** Where a request came from, for rate limits and the session list (`request.ip` honours TRUST_PROXY). */
+export function clientInfo(request: FastifyRequest): ClientInfo {
+  return { userAgent: request.headers['user-agent'], ip: request.ip };
 }

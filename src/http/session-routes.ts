@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Sessions } from '../auth/sessions.js';
 import { authenticate } from './bearer.js';
-import { signedIn } from './replies.js';
+import { clientInfo, signedIn } from './replies.js';
 import { errorResponses, Message, SessionId, SignedInBody } from './schemas.js';
 
 const bearer = [{ bearerAuth: [] }];
@@ -85,7 +85,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
         response: { 200: SignedInBody, ...errorResponses },
       },
     },
-    async (request) => signedIn('Token refreshed successfully', await sessions.refresh(request.body.refresh_token)),
+    async (request) => signedIn('Token refreshed successfully', await sessions.refresh(request.body.refresh_token, clientInfo(request))),
   );
 
   app.post(

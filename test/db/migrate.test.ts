@@ -80,10 +80,17 @@ describe('a database holding the original service users table', () => {
     expect(rows.map((r) => r.username_normalized)).toEqual(['bob', 'bob#3']);
   });
 
-  it('answers a login against a hash it cannot verify yet with 401, not 500', async () => {
+  it("signs the original's users in with their old passwords and moves their hashes to argon2id", async () => {
+    const wrong = await login(t.app, 'alice', 'not alice password');
+    expect(wrong.statusCode).toBe(401);
+    expect((await t.db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = 1'))[0]!.password_hash).toBe(originalHashes.get('alice'));
+
     const response = await login(t.app, 'alice', 'alice password');
-    expect(response.statusCode).toBe(401);
-    expect(json(response)['error']).toBe('invalid_credentials');
+    expect(response.statusCode).toBe(200);
+    expect(json(response)['user']).toEqual({ id: 1, username: 'alice' });
+    const [row] = await t.db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = 1');
+    expect(row!.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    expect((await login(t.app, 'alice', 'alice password')).statusCode).toBe(200);
   });
 
   it('continues the id sequence, enforces the new uniqueness rule and allows 64-character names', async () => {
