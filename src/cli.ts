@@ -1,4 +1,5 @@
 import { KeyManagementError, listSigningKeys, retireSigningKey, rotateSigningKey } from './auth/signing-keys.js';
+import { importOriginalUsers, SourceDatabaseError } from './auth/user-import.js';
 import type { Config } from './config.js';
 import { DatabaseUnavailableError, type Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
@@ -14,6 +15,25 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  'users:import': {
+    usage: 'users:import --from <postgres-url>',
+    help: "Copy the original Flask service's users (ids, names, password hashes) into this database. They sign in with their old passwords.",
+    async run(db, _config, args) {
+      const from = args[0] === '--from' ? args[1] : args[0]?.startsWith('--from=') ? args[0].slice('--from='.length) : undefined;
+      if (!from || !/^postgres(ql)?:\/\//.test(from)) {
+        throw new UsageError('users:import needs --from postgres://user:password@host:5432/database (the original service\'s database)');
+      }
+      const report = await importOriginalUsers(db, from);
+      const lines = [
+        `imported ${report.imported.length + report.renamed.length} user(s); ${report.already_present.length} already present.`,
+      ];
+      if (report.renamed.length) {
+        lines.push(`${report.renamed.length} name(s) already belonged to another account and were parked as <name>#<id> until renamed: ${report.renamed.join(', ')}`);
+      }
+      if (report.id_taken.length) lines.push(`skipped ${report.id_taken.length} whose id is another user's here: ${report.id_taken.join(', ')}`);
+      return lines.join('\n');
+    },
+  },
   'keys:list': {
     usage: 'keys:list',
     help: 'List signing keys: current, retiring (still verifying) and retired.',
@@ -84,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${await command.run(db, config, args)}\n`);
     return 0;
   } catch (error) {
-    if (error instanceof KeyManagementError || error instanceof UsageError) {
+    if (error instanceof KeyManagementError || error instanceof UsageError || error instanceof SourceDatabaseError) {
       process.stderr.write(`${name}: ${error.message}\n`);
     } else if (error instanceof DatabaseUnavailableError) {
       process.stderr.write(`${name}: the database is unreachable (${error.reason})\n`);

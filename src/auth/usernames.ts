@@ -37,8 +37,22 @@ export function parseUsername(input: string): Username {
   return { display, normalized: normalizedForm(display) };
 }
 
-/** For login: the key to look up, or undefined when no account can have this name. */
+// The original service allowed any 50 characters: accounts adopted or imported from it may hold names that
+// today's rules refuse (a space, an @), and their owners must still be able to sign in.
+const LEGACY_NAME_MAX_LENGTH = 255;
+
+/** The unique key of any name, valid today or not: what login looks up and what an import stores. */
+export function legacyUsernameKey(input: string): string {
+  return normalizedForm(displayForm(input));
+}
+
+/**
+ * For login: the key to look up, or undefined when no account can have this name. A '#' never matches: it
+ * marks the accounts parked by an adoption until an operator renames them.
+ */
 export function usernameLookupKey(input: string): string | undefined {
   const display = displayForm(input);
-  return isValid(display) ? normalizedForm(display) : undefined;
+  const length = [...display].length;
+  if (length === 0 || length > LEGACY_NAME_MAX_LENGTH || display.includes('#')) return undefined;
+  return normalizedForm(display);
 }

@@ -1,8 +1,8 @@
-import { pbkdf2Sync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMigrations, migrate } from '../../src/db/migrate.js';
 import { json, login, PASSWORD, post, register, startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase } from '../helpers/database.js';
+import { ORIGINAL_SCHEMA } from '../helpers/original-service.js';
 
 // Every numbered .sql file in src/db/migrations, in order.
 const ALL_VERSIONS = loadMigrations().map((m) => m.version);
@@ -36,17 +36,6 @@ describe('migrations', () => {
   });
 });
 
-// The original Flask service's schema.sql, and rows as it wrote them (Werkzeug hashes).
-const werkzeugPbkdf2 = (password: string, salt: string) =>
-  `pbkdf2:sha256:1000$${salt}$${pbkdf2Sync(password, salt, 1000, 32, 'sha256').toString('hex')}`;
-const ORIGINAL_SCHEMA = `
-  CREATE TABLE users (id SERIAL PRIMARY KEY, username VARCHAR(50) NOT NULL UNIQUE, password VARCHAR(255) NOT NULL);
-  INSERT INTO users (username, password) VALUES
-    ('alice', '${werkzeugPbkdf2('alice password', 'aB3dE5gH7jK9mN1p')}'),
-    ('Bob', '${werkzeugPbkdf2('bob password', 'qR2sT4uV6wX8yZ0a')}'),
-    ('bob', '${werkzeugPbkdf2('other bob password', 'cD1eF3gH5iJ7kL9m')}');
-`;
-
 describe('a database holding the original service users table', () => {
   let t: TestApp;
   let originalHashes: Map<string, string>;
@@ -69,6 +58,7 @@ describe('a database holding the original service users table', () => {
       [1, 'alice'],
       [2, 'Bob'],
       [3, 'bob'],
+      [4, 'john doe'],
     ]);
     for (const row of rows) expect(row.password_hash).toBe(originalHashes.get(row.username));
   });
@@ -93,9 +83,14 @@ describe('a database holding the original service users table', () => {
     expect((await login(t.app, 'alice', 'alice password')).statusCode).toBe(200);
   });
 
+  it("lets a user whose name predates today's rules (a space) sign in; a parked name cannot be typed", async () => {
+    expect((await login(t.app, 'John Doe', 'john password')).statusCode).toBe(200);
+    expect((await login(t.app, 'bob#3', 'other bob password')).statusCode).toBe(401);
+  });
+
   it('continues the id sequence, enforces the new uniqueness rule and allows 64-character names', async () => {
     const next = await register(t.app);
-    expect(next.id).toBe(4);
+    expect(next.id).toBe(5);
     const taken = await post(t.app, '/api/auth/register', { username: 'ALICE', password: PASSWORD, password_confirm: PASSWORD });
     expect(taken.statusCode).toBe(409);
     await register(t.app, 'l'.repeat(64));

@@ -1,0 +1,28 @@
+import type { Database } from '../db/database.js';
+import { advanceUserIds, importUser, readOriginalUsers, type ImportOutcome } from '../db/original-users.js';
+import { legacyUsernameKey } from './usernames.js';
+
+export type ImportReport = Record<ImportOutcome, string[]>;
+
+/** The original service's database could not be reached or read. */
+export class SourceDatabaseError extends Error {}
+
+/**
+ * Copies the original service's users (ids, usernames and Werkzeug hashes) into this service's database, all or
+ * nothing. Their hashes are verified at their next login and replaced with argon2id then, so nobody resets a
+ * password. Running it again skips who is already there.
+ */
+export async function importOriginalUsers(db: Database, sourceUrl: string): Promise<ImportReport> {
+  const users = await readOriginalUsers(sourceUrl).catch((error: Error) => {
+    throw new SourceDatabaseError(`cannot read users from the original database: ${error.message}`);
+  });
+  const report: ImportReport = { imported: [], renamed: [], already_present: [], id_taken: [] };
+  await db.transaction(async (tx) => {
+    for (const user of users) {
+      const outcome = await importUser(tx, user, legacyUsernameKey(user.username));
+      report[outcome].push(`${user.id}:${user.username}`);
+    }
+    await advanceUserIds(tx);
+  });
+  return report;
+}
