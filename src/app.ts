@@ -5,6 +5,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { authRoutes } from './http/auth-routes.js';
 import { registerErrorHandlers } from './http/errors.js';
+import { healthRoutes } from './http/health-routes.js';
+import { metricsRoutes } from './http/metrics-routes.js';
+import { instrument, requestId } from './http/observability.js';
+import { registerOpenApi } from './http/openapi.js';
 import { publicRoutes } from './http/public-routes.js';
 import { sessionRoutes } from './http/session-routes.js';
 import type { Services } from './services.js';
@@ -23,6 +27,10 @@ export function buildApp(config: Config, services: Services, options: AppOptions
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: config.bodyLimitBytes,
+    genReqId: requestId,
+    requestIdLogLabel: 'requestId',
+    // observability.ts writes one line per request instead of Fastify's two.
+    disableRequestLogging: true,
     // A hop count means: believe that many X-Forwarded-For entries from the right (what Fastify does for a number).
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     ajv: {
@@ -37,17 +45,21 @@ export function buildApp(config: Config, services: Services, options: AppOptions
 
   // The API speaks JSON only: Fastify's built-in text/plain parser would let other bodies reach the schemas.
   app.removeContentTypeParser('text/plain');
-  registerErrorHandlers(app);
+  registerErrorHandlers(app, services.metrics);
+  instrument(app, services.metrics);
+  app.register(async (root) => registerOpenApi(root, config.publicUrl));
   app.register(helmet, { global: true });
   app.register(cors, {
     origin: config.cors.origins,
     credentials: config.cors.allowCredentials,
     methods: ['GET', 'POST', 'DELETE'],
-    allowedHeaders: ['Authorization', 'Content-Type'],
-    exposedHeaders: ['WWW-Authenticate', 'Retry-After'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+    exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id'],
     maxAge: 600,
   });
   app.register(publicRoutes, { keys: services.keys, publicUrl: config.publicUrl, issuer: config.jwt.issuer });
+  app.register(healthRoutes, { services });
+  if (config.metricsPort === undefined) app.register(metricsRoutes, { metrics: services.metrics });
   app.register(
     async (api) => {
       // Answers here carry tokens or account data: no cache may keep them.
@@ -59,5 +71,12 @@ export function buildApp(config: Config, services: Services, options: AppOptions
     },
     { prefix: '/api/auth' },
   );
+  return app;
+}
+
+/** /metrics alone, for METRICS_PORT: scraped from inside the network, never public. */
+export function buildMetricsApp(metrics: Services['metrics']): FastifyInstance {
+  const app = Fastify({ logger: false });
+  app.register(metricsRoutes, { metrics });
   return app;
 }

@@ -32,6 +32,9 @@ export interface Config {
   env: Environment;
   host: string;
   port: number;
+  /** Serve /metrics alone on this port instead of on `port`. */
+  metricsPort: number | undefined;
+  shutdownTimeoutSeconds: number;
   publicUrl: string;
   logLevel: string;
   database: DatabaseConfig;
@@ -94,6 +97,8 @@ export const SETTINGS: readonly SettingDoc[] = [
   { name: 'NODE_ENV', default: 'development', description: '`development`, `production` or `test`. `production` turns on the start-up safety checks below.' },
   { name: 'HOST', default: '`127.0.0.1`; `0.0.0.0` in production', description: 'Address to listen on.' },
   { name: 'PORT', default: '5000', description: 'Port to listen on (the original service used 5000).' },
+  { name: 'METRICS_PORT', default: '(unset: `/metrics` on `PORT`)', description: 'Serve `GET /metrics` (Prometheus) on this port only, on `HOST`, so it need not be public.' },
+  { name: 'SHUTDOWN_TIMEOUT_SECONDS', default: '10', description: 'On SIGTERM/SIGINT, how long requests in flight may take to finish before the process exits anyway.' },
   { name: 'PUBLIC_URL', default: '`http://localhost:<PORT>`', description: 'The URL clients reach the service at; the default token issuer.' },
   { name: 'LOG_LEVEL', default: 'info', description: 'pino level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.' },
   { name: 'DATABASE_URL', default: '(unset: embedded database)', description: 'PostgreSQL connection string, e.g. `postgres://user:pass@host:5432/auth`. Unset: the embedded PostgreSQL (PGlite) in `DATA_DIR`.' },
@@ -278,6 +283,8 @@ export function loadConfig(env: Env): Config {
     env: nodeEnv,
     host: raw('HOST') ?? (production ? '0.0.0.0' : '127.0.0.1'),
     port,
+    metricsPort: raw('METRICS_PORT') === undefined ? undefined : integer('METRICS_PORT', 0, 1, 65535),
+    shutdownTimeoutSeconds: integer('SHUTDOWN_TIMEOUT_SECONDS', 10, 1, 3600),
     publicUrl,
     logLevel,
     database,

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { buildApp } from './app.js';
+import { buildApp, buildMetricsApp } from './app.js';
 import type { Config } from './config.js';
 import { DatabaseUnavailableError } from './db/database.js';
 import { openServices, type Services } from './services.js';
@@ -9,7 +9,6 @@ import { createLogger, loadSettingsOrExit } from './startup.js';
 // A database that is still starting (a container started beside it) is waited for, not crashed on.
 const STARTUP_ATTEMPTS = 15;
 const STARTUP_RETRY_MS = 2000;
-const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 function warnDevelopmentMode(config: Config): void {
   const lines = [
@@ -49,6 +48,7 @@ async function main(): Promise<void> {
 
   const services = await openServicesPatiently(config, log);
   const app = buildApp(config, services, { logger: log });
+  const metricsApp = config.metricsPort === undefined ? undefined : buildMetricsApp(services.metrics);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -56,11 +56,12 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down: finishing requests in flight');
     const timer = setTimeout(() => {
-      log.error('shutdown timed out');
+      log.error(`shutdown timed out after ${config.shutdownTimeoutSeconds} s: exiting with requests unfinished`);
       process.exit(1);
-    }, SHUTDOWN_TIMEOUT_MS);
+    }, config.shutdownTimeoutSeconds * 1000);
     timer.unref();
-    await app.close();
+    // Stops accepting connections, then resolves once every request in flight has been answered.
+    await Promise.all([app.close(), metricsApp?.close()]);
     await services.close();
     log.info('stopped');
     process.exit(0);
@@ -73,6 +74,10 @@ async function main(): Promise<void> {
     port: config.port,
     listenTextResolver: (address) => `user-auth-service listening on ${address}`,
   });
+  if (metricsApp) {
+    const address = await metricsApp.listen({ host: config.host, port: config.metricsPort! });
+    log.info(`metrics on ${address}/metrics`);
+  }
 }
 
 main().catch((error: unknown) => {

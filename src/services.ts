@@ -10,6 +10,7 @@ import type { Config, DatabaseConfig } from './config.js';
 import type { Database } from './db/database.js';
 import { openEmbedded } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
+import { Metrics } from './metrics.js';
 import { openPostgres } from './db/postgres.js';
 import { openRedis, type RedisConnection } from './db/redis.js';
 
@@ -20,6 +21,7 @@ export interface Services {
   keys: KeyRing;
   accounts: Accounts;
   sessions: Sessions;
+  metrics: Metrics;
   /** Only with REDIS_URL. */
   redis: RedisConnection | undefined;
   close(): Promise<void>;
@@ -49,7 +51,9 @@ export async function openServices(config: Config, log: FastifyBaseLogger, datab
     if (applied.length > 0) log.info({ migrations: applied }, 'applied database migrations');
     const keys = await KeyRing.load(db, config.jwt, log);
     log.info({ alg: keys.signing.alg, kid: keys.signing.kid }, 'access tokens are signed');
-    const hasher = await PasswordHasher.create(config.argon2);
+    const metrics = new Metrics();
+    metrics.watchDatabasePool(db);
+    const hasher = await PasswordHasher.create(config.argon2, metrics.hashObserver);
     const tokens = new AccessTokens(keys, {
       issuer: config.jwt.issuer,
       audience: config.jwt.audience,
@@ -76,7 +80,7 @@ export async function openServices(config: Config, log: FastifyBaseLogger, datab
       await redis?.close();
       await closeDb();
     };
-    return { db, hasher, keys, accounts, sessions, redis, close };
+    return { db, hasher, keys, accounts, sessions, metrics, redis, close };
   } catch (error) {
     await redis?.close();
     await closeDb();

@@ -14,6 +14,11 @@ export function loadSettingsOrExit(): Config {
   }
 }
 
+/** JSON lines; in development on a terminal, pino-pretty's readable lines instead. */
 export function createLogger(config: Config): Logger {
-  return pino({ level: config.logLevel });
+  const pretty = config.env === 'development' && process.stdout.isTTY;
+  return pino({
+    level: config.logLevel,
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
+  });
 }

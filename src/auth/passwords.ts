@@ -11,6 +11,14 @@ export interface Verification {
   needsRehash: boolean;
 }
 
+/** Told of every hash and verification, for metrics; the rules here do not depend on who listens. */
+export interface HashObserver {
+  started(): void;
+  finished(operation: 'hash' | 'verify', seconds: number): void;
+}
+
+const NO_OBSERVER: HashObserver = { started: () => {}, finished: () => {} };
+
 export interface Argon2Parameters {
   memoryKib: number;
   timeCost: number;
@@ -33,9 +41,10 @@ export class PasswordHasher {
   private constructor(
     private readonly options: Options,
     private readonly dummyHash: string,
+    private readonly observer: HashObserver,
   ) {}
 
-  static async create(parameters: Argon2Parameters): Promise<PasswordHasher> {
+  static async create(parameters: Argon2Parameters, observer: HashObserver = NO_OBSERVER): Promise<PasswordHasher> {
     const options: Options = {
       algorithm: ARGON2ID,
       memoryCost: parameters.memoryKib,
@@ -43,12 +52,12 @@ export class PasswordHasher {
       parallelism: parameters.parallelism,
     };
     const dummyHash = await argon2.hash(randomBytes(32).toString('base64url'), options);
-    return new PasswordHasher(options, dummyHash);
+    return new PasswordHasher(options, dummyHash, observer);
   }
 
   async hash(password: string): Promise<string> {
     this.stats.hashes += 1;
-    return argon2.hash(normalizePassword(password), this.options);
+    return this.observed('hash', () => argon2.hash(normalizePassword(password), this.options));
   }
 
   /**
@@ -59,6 +68,10 @@ export class PasswordHasher {
    */
   async verify(storedHash: string | undefined, password: string): Promise<Verification> {
     this.stats.verifications += 1;
+    return this.observed('verify', () => this.verifyUnobserved(storedHash, password));
+  }
+
+  private async verifyUnobserved(storedHash: string | undefined, password: string): Promise<Verification> {
     if (storedHash !== undefined && isLegacyHash(storedHash)) {
       const matches = await verifyLegacyHash(storedHash, password).catch(() => false);
       return { matches, needsRehash: matches };
@@ -70,6 +83,16 @@ export class PasswordHasher {
       return { matches, needsRehash: matches && this.isWeakerThanCurrent(storedHash!) };
     } catch {
       return { matches: false, needsRehash: false }; // a malformed stored hash
+    }
+  }
+
+  private async observed<T>(operation: 'hash' | 'verify', work: () => Promise<T>): Promise<T> {
+    const start = process.hrtime.bigint();
+    this.observer.started();
+    try {
+      return await work();
+    } finally {
+      this.observer.finished(operation, Number(process.hrtime.bigint() - start) / 1e9);
     }
   }
 

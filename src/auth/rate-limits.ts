@@ -7,7 +7,11 @@ import { usernameLookupKey } from './usernames.js';
 
 /** 429: how long to wait comes with it. */
 export class RateLimitedError extends AuthError {
-  constructor(readonly retryAfterSeconds: number) {
+  constructor(
+    readonly retryAfterSeconds: number,
+    /** Which limit refused: for metrics. */
+    readonly rule: Rule,
+  ) {
     super('too_many_attempts', `Too many attempts: try again in ${retryAfterSeconds} seconds`);
   }
 }
@@ -20,7 +24,7 @@ export class RateLimiterUnavailableError extends Error {
   }
 }
 
-type Rule = 'login_account_ip' | 'login_account' | 'login_ip' | 'registration_ip' | 'refresh_ip';
+export type Rule = 'login_account_ip' | 'login_account' | 'login_ip' | 'registration_ip' | 'refresh_ip';
 
 /**
  * Brute-force and abuse limits: the rules, counted by rate-limiter-flexible in memory or in Redis (shared by
@@ -92,13 +96,13 @@ export class RateLimits {
     const limiters = this.limiters;
     if (!limiters) return;
     const results = await Promise.allSettled(steps.map(([rule, key]) => limiters[rule].consume(key)));
-    let waitMs: number | undefined;
-    for (const result of results) {
-      if (result.status === 'fulfilled') continue;
+    let refused: { waitMs: number; rule: Rule } | undefined;
+    results.forEach((result, index) => {
+      if (result.status === 'fulfilled') return;
       if (!(result.reason instanceof RateLimiterRes)) throw new RateLimiterUnavailableError();
-      waitMs = Math.max(waitMs ?? 0, result.reason.msBeforeNext);
-    }
-    if (waitMs !== undefined) throw new RateLimitedError(Math.max(1, Math.ceil(waitMs / 1000)));
+      if (!refused || result.reason.msBeforeNext > refused.waitMs) refused = { waitMs: result.reason.msBeforeNext, rule: steps[index]![0] };
+    });
+    if (refused) throw new RateLimitedError(Math.max(1, Math.ceil(refused.waitMs / 1000)), refused.rule);
   }
 }
 

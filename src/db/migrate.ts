@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Database } from './database.js';
+import type { Database, Queryable } from './database.js';
 
 export interface Migration {
   version: number;
@@ -49,4 +49,11 @@ export async function migrate(db: Database, migrations = loadMigrations()): Prom
     }
     return applied;
   });
+}
+
+/** Versions this build knows that the database has not applied: empty when it is up to date. */
+export async function pendingMigrations(db: Queryable, migrations = loadMigrations()): Promise<number[]> {
+  const rows = await db.query<{ version: number }>('SELECT version FROM schema_migrations');
+  const done = new Set(rows.map((row) => Number(row.version)));
+  return migrations.map((m) => m.version).filter((version) => !done.has(version));
 }

@@ -49,6 +49,7 @@ export function openPostgres(options: PostgresOptions, log: FastifyBaseLogger): 
         throw error;
       }
     },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await pool.end();
     },

@@ -32,7 +32,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; session
     async (request, reply) => {
       const { username, password, password_confirm } = request.body;
       const result = await accounts.register({ username, password, passwordConfirm: password_confirm }, clientInfo(request));
-      return reply.code(201).send(signedIn('User registered successfully', result));
+      return reply.code(201).send(signedIn(request, 'User registered successfully', result));
     },
   );
 
@@ -48,7 +48,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; session
     },
     async (request) => {
       const result = await accounts.login(request.body, clientInfo(request));
-      return signedIn('Authenticated successfully', result);
+      return signedIn(request, 'Authenticated successfully', result);
     },
   );
 

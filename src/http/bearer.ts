@@ -6,5 +6,7 @@ import { AuthError } from '../auth/errors.js';
 export async function authenticate(sessions: Sessions, request: FastifyRequest): Promise<Authenticated> {
   const match = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(request.headers.authorization ?? '');
   if (!match) throw new AuthError('invalid_token', 'An access token is required: send Authorization: Bearer <access_token>');
-  return sessions.authenticate(match[1]!);
+  const auth = await sessions.authenticate(match[1]!);
+  request.userId = auth.user.id;
+  return auth;
 }

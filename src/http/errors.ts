@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { AuthError, type AuthErrorCode } from '../auth/errors.js';
 import { RateLimitedError, RateLimiterUnavailableError } from '../auth/rate-limits.js';
 import { DatabaseUnavailableError } from '../db/database.js';
+import type { Metrics } from '../metrics.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -56,7 +57,7 @@ function validationMessage(error: FastifyError, request: FastifyRequest): string
 }
 
 /** Every error leaves as `{"error", "message"}` with a 4xx status, or 503/500 without internals. */
-export function registerErrorHandlers(app: FastifyInstance): void {
+export function registerErrorHandlers(app: FastifyInstance, metrics: Metrics): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof AuthError) {
       // A reused refresh token means a copy is in someone else's hands: worth an operator's attention.
@@ -66,7 +67,10 @@ export function registerErrorHandlers(app: FastifyInstance): void {
         const presented = request.headers.authorization !== undefined;
         reply.header('www-authenticate', presented ? `${WWW_AUTHENTICATE}, error="invalid_token"` : WWW_AUTHENTICATE);
       }
-      if (error instanceof RateLimitedError) reply.header('retry-after', String(error.retryAfterSeconds));
+      if (error instanceof RateLimitedError) {
+        reply.header('retry-after', String(error.retryAfterSeconds));
+        metrics.rateLimitRejections.inc({ rule: error.rule });
+      }
       return send(reply, STATUS_BY_CODE[error.code], error.code, error.message);
     }
     if (error instanceof RateLimiterUnavailableError) {

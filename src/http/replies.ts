@@ -7,7 +7,9 @@ export function publicUser(user: User) {
   return { id: Number(user.id), username: user.username };
 }
 
-export function signedIn(message: string, result: SignedIn) {
+/** The answer of register, login and refresh; notes the user for the request's log line. */
+export function signedIn(request: FastifyRequest, message: string, result: SignedIn) {
+  request.userId = result.user.id;
   return {
     message,
     access_token: result.accessToken,

@@ -85,7 +85,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
         response: { 200: SignedInBody, ...errorResponses },
       },
     },
-    async (request) => signedIn('Token refreshed successfully', await sessions.refresh(request.body.refresh_token, clientInfo(request))),
+    async (request) => signedIn(request, 'Token refreshed successfully', await sessions.refresh(request.body.refresh_token, clientInfo(request))),
   );
 
   app.post(

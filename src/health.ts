@@ -1,0 +1,36 @@
+import { DatabaseUnavailableError } from './db/database.js';
+import { pendingMigrations } from './db/migrate.js';
+import type { Services } from './services.js';
+
+export type CheckResult = 'ok' | string;
+
+export interface Readiness {
+  ready: boolean;
+  /** Each part and `ok`, or why it is not. */
+  checks: Record<string, CheckResult>;
+}
+
+/** Whether this instance can serve: the database answers and is migrated, a signing key is loaded, Redis answers if configured. */
+export async function checkReadiness(services: Services): Promise<Readiness> {
+  const checks: Record<string, CheckResult> = {};
+  const database = async () => {
+    const pending = await pendingMigrations(services.db);
+    return pending.length === 0 ? 'ok' : `migrations ${pending.join(', ')} not applied: run npm run migrate`;
+  };
+  const parts: [string, () => Promise<CheckResult>][] = [
+    ['database', database],
+    ['signing_key', async () => (services.keys.signing.key ? 'ok' : 'no signing key loaded')],
+  ];
+  if (services.redis) {
+    const client = services.redis.client;
+    parts.push(['redis', async () => ((await client.ping()) === 'PONG' ? 'ok' : 'unexpected answer to PING')]);
+  }
+  await Promise.all(
+    parts.map(async ([name, check]) => {
+      checks[name] = await check().catch(
+        (error: Error) => `unreachable: ${error instanceof DatabaseUnavailableError ? error.reason : error.message}`,
+      );
+    }),
+  );
+  return { ready: Object.values(checks).every((result) => result === 'ok'), checks };
+}

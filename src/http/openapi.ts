@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/**
+ * The OpenAPI 3.1 document, generated from the routes' own schemas (so it cannot disagree with what they accept
+ * and answer), at /openapi.json, and a page to read and try it at /docs. Registered before the routes.
+ */
+export async function registerOpenApi(app: FastifyInstance, publicUrl: string): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'user-auth-service',
+        version,
+        description:
+          'Registration, login, JWT access tokens verifiable by any service via the JWKS, rotating refresh tokens, sessions and account management. ' +
+          'Every error is `{"error": "<code>", "message": "<text>"}`.',
+      },
+      servers: [{ url: publicUrl }],
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}

@@ -1,0 +1,82 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { HashObserver } from './auth/passwords.js';
+import type { Database } from './db/database.js';
+
+/** Everything /metrics reports (Prometheus text format), in one registry per app so tests and instances never share counts. */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly httpRequests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered, by route pattern and status',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time to answer an HTTP request, by route pattern and status',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  readonly logins = new Counter({
+    name: 'auth_logins_total',
+    help: 'Login attempts by result: success, failure (wrong credentials), rate_limited, error',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rateLimitRejections = new Counter({
+    name: 'auth_rate_limit_rejections_total',
+    help: 'Requests refused with 429, by the limit that refused them',
+    labelNames: ['rule'] as const,
+    registers: [this.registry],
+  });
+
+  readonly passwordHashDuration = new Histogram({
+    name: 'password_hash_duration_seconds',
+    help: 'Time for one password hash or verification (argon2id or a legacy format), waiting included',
+    labelNames: ['operation'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  readonly passwordHashesInFlight = new Gauge({
+    name: 'password_hashes_in_flight',
+    help: 'Password hashes and verifications running or waiting for a thread',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** What the password hasher reports to. */
+  readonly hashObserver: HashObserver = {
+    started: () => this.passwordHashesInFlight.inc(),
+    finished: (operation, seconds) => {
+      this.passwordHashesInFlight.dec();
+      this.passwordHashDuration.observe({ operation }, seconds);
+    },
+  };
+
+  /** Reads the pool's state at each scrape (PostgreSQL only: the embedded database has no pool). */
+  watchDatabasePool(db: Database): void {
+    const stats = db.poolStats?.bind(db);
+    if (!stats) return;
+    new Gauge({
+      name: 'db_pool_connections',
+      help: 'PostgreSQL pool: connections in use and idle, and requests waiting for one',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        const { total, idle, waiting } = stats();
+        this.set({ state: 'in_use' }, total - idle);
+        this.set({ state: 'idle' }, idle);
+        this.set({ state: 'waiting' }, waiting);
+      },
+    });
+  }
+}
