@@ -1,7 +1,7 @@
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { authRoutes } from './http/auth-routes.js';
 import { registerErrorHandlers } from './http/errors.js';
@@ -28,9 +28,8 @@ export function buildApp(config: Config, services: Services, options: AppOptions
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: config.bodyLimitBytes,
     genReqId: requestId,
-    requestIdLogLabel: 'requestId',
     // observability.ts writes one line per request instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     // A hop count means: believe that many X-Forwarded-For entries from the right (what Fastify does for a number).
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     ajv: {
@@ -47,7 +46,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
   app.removeContentTypeParser('text/plain');
   registerErrorHandlers(app, services.metrics);
   instrument(app, services.metrics);
-  app.register(async (root) => registerOpenApi(root, config.publicUrl));
+  registerOpenApi(app, config.publicUrl);
   app.register(helmet, { global: true });
   app.register(cors, {
     origin: config.cors.origins,

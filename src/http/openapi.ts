@@ -9,8 +9,9 @@ const { version } = JSON.parse(readFileSync(new URL('../../package.json', import
  * The OpenAPI 3.1 document, generated from the routes' own schemas (so it cannot disagree with what they accept
  * and answer), at /openapi.json, and a page to read and try it at /docs. Registered before the routes.
  */
-export async function registerOpenApi(app: FastifyInstance, publicUrl: string): Promise<void> {
-  await app.register(swagger, {
+export function registerOpenApi(app: FastifyInstance, publicUrl: string): void {
+  // On the root instance itself: swagger collects routes through an onRoute hook, which sees only its own context.
+  app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: {
@@ -26,6 +27,6 @@ export async function registerOpenApi(app: FastifyInstance, publicUrl: string): 
       },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }

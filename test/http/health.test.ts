@@ -1,0 +1,64 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { json, startTestApp, type TestApp } from '../helpers/app.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp();
+});
+afterAll(() => t.close());
+
+describe('GET /healthz', () => {
+  it('answers 200 while the process runs, without touching a dependency', async () => {
+    const response = await t.app.inject('/healthz');
+    expect(response.statusCode).toBe(200);
+    expect(json(response)).toEqual({ status: 'ok' });
+  });
+});
+
+describe('GET /readyz', () => {
+  it('answers 200 naming each part it checked', async () => {
+    const response = await t.app.inject('/readyz');
+    expect(response.statusCode).toBe(200);
+    expect(json(response)).toEqual({ status: 'ready', checks: { database: 'ok', signing_key: 'ok' } });
+    expect(response.headers['cache-control']).toBe('no-store');
+  });
+
+  it('answers 503 naming the migration the database lacks', async () => {
+    const [{ version }] = (await t.db.query<{ version: number }>('SELECT max(version) AS version FROM schema_migrations')) as [{ version: number }];
+    await t.db.query('DELETE FROM schema_migrations WHERE version = $1', [version]);
+    try {
+      const response = await t.app.inject('/readyz');
+      expect(response.statusCode).toBe(503);
+      expect(json(response)).toEqual({
+        error: 'not_ready',
+        message: `Not ready: database migrations ${version} not applied: run npm run migrate`,
+        checks: { database: `migrations ${version} not applied: run npm run migrate`, signing_key: 'ok' },
+      });
+    } finally {
+      await t.db.query(`INSERT INTO schema_migrations (version, name) VALUES ($1, 'restored')`, [version]);
+    }
+    expect((await t.app.inject('/readyz')).statusCode).toBe(200);
+  });
+
+  it('answers 503 naming Redis when REDIS_URL points at nothing, while the rest is fine', async () => {
+    // A port that refuses connections.
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+
+    const withRedis = await startTestApp({ REDIS_URL: `redis://127.0.0.1:${port}` }, { testDatabase: t.testDatabase, db: t.db });
+    try {
+      const response = await withRedis.app.inject('/readyz');
+      expect(response.statusCode).toBe(503);
+      const body = json(response);
+      expect(body['error']).toBe('not_ready');
+      expect(body['checks']['database']).toBe('ok');
+      expect(body['checks']['redis']).toMatch(/^unreachable: /);
+      expect(body['message']).toMatch(/^Not ready: redis unreachable: /);
+    } finally {
+      await withRedis.close();
+    }
+  });
+});
