@@ -1,45 +1,14 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { exitCode, ROOT, startServer, waitFor } from './helpers/process.js';
 import { loadMigrations } from '../src/db/migrate.js';
 import { json, login, register, startTestApp } from './helpers/app.js';
 import { createTestDatabase, TEST_DATABASE_URL } from './helpers/database.js';
 import { ORIGINAL_SCHEMA } from './helpers/original-service.js';
-
-const ROOT = new URL('..', import.meta.url).pathname;
-
-/** The real entry point in its own process, as `npm start` runs it (through tsx, so no build is needed). */
-function startServer(env: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: ROOT,
-    // Only what the test gives: no .env or DATABASE_URL of the developer's leaks in.
-    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', DATA_DIR: 'memory://', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  return { child, output: () => output };
-}
-
-async function exitCode(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
-  const [code] = await once(child, 'exit');
-  return code as number | null;
-}
-
-async function waitFor(output: () => string, pattern: RegExp, child: ChildProcess): Promise<RegExpMatchArray> {
-  for (;;) {
-    const match = output().match(pattern);
-    if (match) return match;
-    if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}:\n${output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('the server process', () => {
   it('starts in development with a loud warning, prints its URL, serves, and exits 0 on SIGTERM', async () => {
