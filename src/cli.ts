@@ -1,4 +1,8 @@
 import { KeyManagementError, listSigningKeys, retireSigningKey, rotateSigningKey } from './auth/signing-keys.js';
+import { UserAdministration } from './auth/admin.js';
+import { AuthError } from './auth/errors.js';
+import { PasswordPolicy } from './auth/password-policy.js';
+import { PasswordHasher } from './auth/passwords.js';
 import { importOriginalUsers, SourceDatabaseError } from './auth/user-import.js';
 import type { Config } from './config.js';
 import { DatabaseUnavailableError, type Database } from './db/database.js';
@@ -11,10 +15,65 @@ import { createLogger, loadSettingsOrExit } from './startup.js';
 interface Command {
   usage: string;
   help: string;
-  run(db: Database, config: Config, args: string[]): Promise<string>;
+  /** `appliedMigrations`: what main() applied just before, as it does for every command. */
+  run(db: Database, config: Config, args: string[], appliedMigrations: number[]): Promise<string>;
+}
+
+async function administration(db: Database, config: Config): Promise<UserAdministration> {
+  return new UserAdministration(db, await PasswordHasher.create(config.argon2), new PasswordPolicy(config.passwordPolicy));
+}
+
+/** The password comes on standard input, never as an argument, where `ps` and shell history would keep it. */
+async function passwordFromStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new UsageError('pipe the password on standard input, e.g. printf %s "$PASSWORD" | npm run cli -- user:create alice');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (password === '') throw new UsageError('no password on standard input');
+  return password;
 }
 
 const COMMANDS: Record<string, Command> = {
+  migrate: {
+    usage: 'migrate',
+    help: 'Apply pending database migrations (the service also does this at start).',
+    async run(_db, _config, _args, applied) {
+      return applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'the database is up to date';
+    },
+  },
+  'user:create': {
+    usage: 'user:create <username>',
+    help: 'Create a user; the password is read from standard input. The API\'s username and password rules apply.',
+    async run(db, config, [username]) {
+      if (!username) throw new UsageError('user:create needs a username');
+      const password = await passwordFromStdin();
+      const user = await (await administration(db, config)).create(username, password);
+      return `created user ${user.id} ${user.username}`;
+    },
+  },
+  'user:delete': {
+    usage: 'user:delete <username>',
+    help: 'Delete a user and end all its sessions.',
+    async run(db, config, [username]) {
+      if (!username) throw new UsageError('user:delete needs a username');
+      const user = await (await administration(db, config)).delete(username);
+      return `deleted user ${user.id} ${user.username}`;
+    },
+  },
+  'user:list': {
+    usage: 'user:list [--limit N]',
+    help: 'List users, oldest first (100 unless --limit says otherwise), with their live sessions.',
+    async run(db, config, args) {
+      const limitArg = args[0] === '--limit' ? args[1] : undefined;
+      const limit = limitArg === undefined ? 100 : Number(limitArg);
+      if (!Number.isSafeInteger(limit) || limit < 1) throw new UsageError('--limit needs a positive whole number');
+      const users = await (await administration(db, config)).list(limit);
+      return table(
+        ['id', 'username', 'created', 'live sessions'],
+        users.map((u) => [u.id, u.username, u.createdAt.toISOString(), String(u.liveSessions)]),
+      );
+    },
+  },
   'users:import': {
     usage: 'users:import --from <postgres-url>',
     help: "Copy the original Flask service's users (ids, names, password hashes) into this database. They sign in with their old passwords.",
@@ -80,7 +139,8 @@ function table(header: string[], rows: string[][]): string {
 }
 
 function helpText(): string {
-  const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(20)} ${c.help}`);
+  const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.length)) + 2;
+  const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(width)}${c.help}`);
   return `Usage: npm run cli -- <command> [arguments]\n\nCommands:\n${lines.join('\n')}\n\nSettings come from the environment and .env, as for the service (DATABASE_URL, JWT_*).\n`;
 }
 
@@ -100,11 +160,11 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger({ ...config, logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' });
   const db = await openDatabase(config.database, log);
   try {
-    await migrate(db);
-    process.stdout.write(`${await command.run(db, config, args)}\n`);
+    const applied = await migrate(db);
+    process.stdout.write(`${await command.run(db, config, args, applied)}\n`);
     return 0;
   } catch (error) {
-    if (error instanceof KeyManagementError || error instanceof UsageError || error instanceof SourceDatabaseError) {
+    if (error instanceof KeyManagementError || error instanceof UsageError || error instanceof SourceDatabaseError || error instanceof AuthError) {
       process.stderr.write(`${name}: ${error.message}\n`);
     } else if (error instanceof DatabaseUnavailableError) {
       process.stderr.write(`${name}: the database is unreachable (${error.reason})\n`);

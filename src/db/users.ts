@@ -82,3 +82,23 @@ export async function deleteUser(db: Queryable, userId: string): Promise<boolean
   const rows = await db.query('DELETE FROM users WHERE id = $1 RETURNING id', [userId]);
   return rows.length > 0;
 }
+
+export interface UserSummary extends User {
+  liveSessions: number;
+}
+
+/** Users, oldest first, with how many sessions each has that are neither ended nor past their absolute lifetime. */
+export async function listUsers(db: Queryable, limit: number): Promise<UserSummary[]> {
+  const rows = await db.query<UserRow & { live_sessions: string | number }>(
+    `SELECT u.id, u.username, u.created_at, u.updated_at,
+            (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > now()) AS live_sessions
+       FROM users u ORDER BY u.id LIMIT $1`,
+    [limit],
+  );
+  return rows.map((row) => ({ ...toUser(row), liveSessions: Number(row.live_sessions) }));
+}
+
+export async function deleteUserByName(db: Queryable, normalized: string): Promise<User | undefined> {
+  const [row] = await db.query<UserRow>(`DELETE FROM users WHERE username_normalized = $1 RETURNING ${USER_COLUMNS}`, [normalized]);
+  return row && toUser(row);
+}

@@ -1,0 +1,35 @@
+import { isUniqueViolation, type Database } from '../db/database.js';
+import { deleteUserByName, insertUser, listUsers, type User, type UserSummary } from '../db/users.js';
+import { AuthError } from './errors.js';
+import type { PasswordPolicy } from './password-policy.js';
+import type { PasswordHasher } from './passwords.js';
+import { legacyUsernameKey, parseUsername } from './usernames.js';
+
+/** What an operator may do from the command line: the same rules as the API, without sessions or rate limits. */
+export class UserAdministration {
+  constructor(
+    private readonly db: Database,
+    private readonly hasher: PasswordHasher,
+    private readonly policy: PasswordPolicy,
+  ) {}
+
+  async create(usernameInput: string, password: string): Promise<User> {
+    const username = parseUsername(usernameInput);
+    this.policy.check(password, username.display);
+    const passwordHash = await this.hasher.hash(password);
+    return insertUser(this.db, { username: username.display, normalized: username.normalized, passwordHash }).catch((error: unknown) => {
+      throw isUniqueViolation(error) ? new AuthError('username_taken', `the username ${username.display} is already taken`) : error;
+    });
+  }
+
+  /** Deletes by username (any case); its sessions go with it. */
+  async delete(username: string): Promise<User> {
+    const deleted = await deleteUserByName(this.db, legacyUsernameKey(username));
+    if (!deleted) throw new AuthError('not_found', `no user is called ${username}`);
+    return deleted;
+  }
+
+  async list(limit: number): Promise<UserSummary[]> {
+    return listUsers(this.db, limit);
+  }
+}
