@@ -19,8 +19,14 @@ interface Command {
   run(db: Database, config: Config, args: string[], appliedMigrations: number[]): Promise<string>;
 }
 
-async function administration(db: Database, config: Config): Promise<UserAdministration> {
-  return new UserAdministration(db, await PasswordHasher.create(config.argon2), new PasswordPolicy(config.passwordPolicy));
+/** Runs `task` with the user administration, then stops its hashing threads. */
+async function withAdministration<T>(db: Database, config: Config, task: (admin: UserAdministration) => Promise<T>): Promise<T> {
+  const hasher = await PasswordHasher.create(config.argon2, config.hashing);
+  try {
+    return await task(new UserAdministration(db, hasher, new PasswordPolicy(config.passwordPolicy)));
+  } finally {
+    await hasher.close();
+  }
 }
 
 /** The password comes on standard input, never as an argument, where `ps` and shell history would keep it. */
@@ -47,7 +53,7 @@ const COMMANDS: Record<string, Command> = {
     async run(db, config, [username]) {
       if (!username) throw new UsageError('user:create needs a username');
       const password = await passwordFromStdin();
-      const user = await (await administration(db, config)).create(username, password);
+      const user = await withAdministration(db, config, (admin) => admin.create(username, password));
       return `created user ${user.id} ${user.username}`;
     },
   },
@@ -56,7 +62,7 @@ const COMMANDS: Record<string, Command> = {
     help: 'Delete a user and end all its sessions.',
     async run(db, config, [username]) {
       if (!username) throw new UsageError('user:delete needs a username');
-      const user = await (await administration(db, config)).delete(username);
+      const user = await withAdministration(db, config, (admin) => admin.delete(username));
       return `deleted user ${user.id} ${user.username}`;
     },
   },
@@ -67,7 +73,7 @@ const COMMANDS: Record<string, Command> = {
       const limitArg = args[0] === '--limit' ? args[1] : undefined;
       const limit = limitArg === undefined ? 100 : Number(limitArg);
       if (!Number.isSafeInteger(limit) || limit < 1) throw new UsageError('--limit needs a positive whole number');
-      const users = await (await administration(db, config)).list(limit);
+      const users = await withAdministration(db, config, (admin) => admin.list(limit));
       return table(
         ['id', 'username', 'created', 'live sessions'],
         users.map((u) => [u.id, u.username, u.createdAt.toISOString(), String(u.liveSessions)]),

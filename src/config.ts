@@ -1,5 +1,6 @@
 import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { JWK } from 'jose';
 
 /**
@@ -56,6 +57,8 @@ export interface Config {
   /** A token from a password login younger than this may change the password or delete without `current_password`. */
   reauthWindowSeconds: number;
   argon2: { memoryKib: number; timeCost: number; parallelism: number };
+  /** The argon2 threads and how many hashes may wait for one before the excess is answered 503. */
+  hashing: { threads: number; queueLimit: number };
   cors: { origins: '*' | string[]; allowCredentials: boolean };
   bodyLimitBytes: number;
   /** Fastify's trustProxy: which X-Forwarded-For hops to believe for the client IP. */
@@ -121,6 +124,8 @@ export const SETTINGS: readonly SettingDoc[] = [
   { name: 'ARGON2_MEMORY_KIB', default: '19456', description: 'argon2id memory cost in KiB (OWASP: 19 MiB).' },
   { name: 'ARGON2_TIME_COST', default: '2', description: 'argon2id iterations.' },
   { name: 'ARGON2_PARALLELISM', default: '1', description: 'argon2id lanes.' },
+  { name: 'HASH_THREADS', default: 'the number of CPU cores', description: 'Threads that hash passwords, at low priority so that token checks stay fast while logins saturate the CPU.' },
+  { name: 'HASH_QUEUE_LIMIT', default: '32', description: 'Logins and registrations that may wait for a hashing thread; beyond it they are answered at once with `503 overloaded` and `Retry-After`, instead of waiting ever longer.' },
   { name: 'CORS_ORIGINS', default: '`*`; none in production', description: 'Comma-separated origins allowed to call the API from a browser, e.g. `https://app.example.com`. `*` (any origin) is refused in production.' },
   { name: 'TRUST_PROXY', default: 'false', description: 'Which `X-Forwarded-For` entries to believe for the client IP (rate limits, sessions): `false` (none: the TCP peer is the client), a number of proxy hops (e.g. `1` behind one load balancer), or comma-separated proxy addresses/CIDRs. `true` believes any, so only use it when every request comes through your proxy.' },
   { name: 'PASSWORD_MIN_LENGTH', default: '8', description: 'Shortest password accepted (characters after NFKC). No composition rules (NIST SP 800-63B).' },
@@ -306,6 +311,10 @@ export function loadConfig(env: Env): Config {
       memoryKib: integer('ARGON2_MEMORY_KIB', 19_456, 8 * 1024, 4 * 1024 * 1024),
       timeCost: integer('ARGON2_TIME_COST', 2, 1, 100),
       parallelism: integer('ARGON2_PARALLELISM', 1, 1, 16),
+    },
+    hashing: {
+      threads: integer('HASH_THREADS', availableParallelism(), 1, 256),
+      queueLimit: integer('HASH_QUEUE_LIMIT', 32, 0, 100_000),
     },
     cors: { origins, allowCredentials },
     bodyLimitBytes: 16 * 1024,

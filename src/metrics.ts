@@ -23,7 +23,7 @@ export class Metrics {
 
   readonly logins = new Counter({
     name: 'auth_logins_total',
-    help: 'Login attempts by result: success, failure (wrong credentials), rate_limited, error',
+    help: 'Login attempts by result: success, failure (wrong credentials), rate_limited, overloaded, error',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
@@ -40,6 +40,12 @@ export class Metrics {
     help: 'Time for one password hash or verification (argon2id or a legacy format), waiting included',
     labelNames: ['operation'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  readonly passwordHashRejections = new Counter({
+    name: 'password_hash_rejections_total',
+    help: 'Hashes refused at once with 503 overloaded: every thread busy and HASH_QUEUE_LIMIT reached',
     registers: [this.registry],
   });
 
@@ -60,7 +66,23 @@ export class Metrics {
       this.passwordHashesInFlight.dec();
       this.passwordHashDuration.observe({ operation }, seconds);
     },
+    rejected: () => {
+      this.passwordHashesInFlight.dec();
+      this.passwordHashRejections.inc();
+    },
   };
+
+  /** The number of hashes waiting for a thread, read at each scrape. */
+  watchHashQueue(length: () => number): void {
+    new Gauge({
+      name: 'password_hash_queue_length',
+      help: 'Password hashes waiting for a hashing thread (beyond HASH_QUEUE_LIMIT they are refused with 503)',
+      registers: [this.registry],
+      collect() {
+        this.set(length());
+      },
+    });
+  }
 
   /** Reads the pool's state at each scrape (PostgreSQL only: the embedded database has no pool). */
   watchDatabasePool(db: Database): void {

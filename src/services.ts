@@ -46,6 +46,7 @@ export async function openServices(config: Config, log: FastifyBaseLogger, datab
   const db = database ?? (await openDatabase(config.database, log));
   const closeDb = database ? async () => {} : () => db.close();
   let redis: RedisConnection | undefined;
+  let hasher: PasswordHasher | undefined; // for the clean-up below, if a later step fails
   try {
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ migrations: applied }, 'applied database migrations');
@@ -53,7 +54,9 @@ export async function openServices(config: Config, log: FastifyBaseLogger, datab
     log.info({ alg: keys.signing.alg, kid: keys.signing.kid }, 'access tokens are signed');
     const metrics = new Metrics();
     metrics.watchDatabasePool(db);
-    const hasher = await PasswordHasher.create(config.argon2, metrics.hashObserver);
+    const passwordHasher = await PasswordHasher.create(config.argon2, config.hashing, metrics.hashObserver);
+    hasher = passwordHasher;
+    metrics.watchHashQueue(() => passwordHasher.queueLength);
     const tokens = new AccessTokens(keys, {
       issuer: config.jwt.issuer,
       audience: config.jwt.audience,
@@ -66,7 +69,7 @@ export async function openServices(config: Config, log: FastifyBaseLogger, datab
     const limits = RateLimits.create(config.rateLimits, redis && { client: redis.client, keyPrefix: config.redis!.keyPrefix });
     const sessions = new Sessions(db, tokens, config.sessions, limits);
     const policy = new PasswordPolicy(config.passwordPolicy);
-    const accounts = new Accounts(db, hasher, sessions, policy, limits, { reauthWindowSeconds: config.reauthWindowSeconds });
+    const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, { reauthWindowSeconds: config.reauthWindowSeconds });
     const chores = [
       // Picks up keys rotated by the CLI or another instance, and drops retired ones.
       every(KEY_RELOAD_INTERVAL_SECONDS, () => keys.reload(), log, 'signing-key reload'),
@@ -78,11 +81,13 @@ export async function openServices(config: Config, log: FastifyBaseLogger, datab
     const close = async () => {
       chores.forEach((timer) => clearInterval(timer));
       await redis?.close();
+      await passwordHasher.close();
       await closeDb();
     };
-    return { db, hasher, keys, accounts, sessions, metrics, redis, close };
+    return { db, hasher: passwordHasher, keys, accounts, sessions, metrics, redis, close };
   } catch (error) {
     await redis?.close();
+    await hasher?.close();
     await closeDb();
     throw error;
   }

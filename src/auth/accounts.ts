@@ -34,6 +34,7 @@ export class Accounts {
 
   async register(input: { username: string; password: string; passwordConfirm: string }, client: ClientInfo): Promise<SignedIn> {
     await this.limits.registration(client.ip);
+    this.hasher.assertCapacity();
     const username = parseUsername(input.username);
     if (normalizePassword(input.password) !== normalizePassword(input.passwordConfirm)) {
       throw new AuthError('password_mismatch', 'Passwords do not match!');
@@ -50,6 +51,7 @@ export class Accounts {
   async login(input: { username: string; password: string }, client: ClientInfo): Promise<SignedIn> {
     // Counted before anything else, for known and unknown usernames alike, so the limit reveals nothing either.
     await this.limits.beforePasswordCheck(input.username, client.ip);
+    this.hasher.assertCapacity();
     const key = usernameLookupKey(input.username);
     const found = key === undefined ? undefined : await findUserForLogin(this.db, key);
     // Always one password verification, so an unknown username answers as slowly as a wrong password.

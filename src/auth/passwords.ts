@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import argon2, { type Algorithm, type Options } from '@node-rs/argon2';
+import type { Algorithm, Options } from '@node-rs/argon2';
+import { HashPool, OverloadedError, type HashPoolSettings } from './hash-pool.js';
 import { isLegacyHash, verifyLegacyHash } from './legacy-hashes.js';
 
 // The package declares Algorithm as a `const enum` that its runtime does not export: use the value.
@@ -15,9 +16,11 @@ export interface Verification {
 export interface HashObserver {
   started(): void;
   finished(operation: 'hash' | 'verify', seconds: number): void;
+  /** A started job was refused at once: every thread busy and the queue full. */
+  rejected(): void;
 }
 
-const NO_OBSERVER: HashObserver = { started: () => {}, finished: () => {} };
+const NO_OBSERVER: HashObserver = { started: () => {}, finished: () => {}, rejected: () => {} };
 
 export interface Argon2Parameters {
   memoryKib: number;
@@ -25,39 +28,62 @@ export interface Argon2Parameters {
   parallelism: number;
 }
 
+// Hashing threads run at this nice value: the event loop (token checks, everything but hashing) goes first.
+const HASHING_NICENESS = 10;
+
 /** NFKC, so the same password typed on another keyboard or OS still matches. */
 export function normalizePassword(password: string): string {
   return password.normalize('NFKC');
 }
 
 /**
- * argon2id through @node-rs/argon2, whose async calls run on libuv's thread pool, not the event loop's thread.
- * Hashes are PHC strings ($argon2id$v=19$m=...,t=...,p=...$salt$hash).
+ * argon2id through @node-rs/argon2 in a pool of low-priority threads (hash-pool.ts), never on the event loop's
+ * thread. Hashes are PHC strings ($argon2id$v=19$m=...,t=...,p=...$salt$hash). When every thread is busy and
+ * the queue is full, hash() and verify() throw OverloadedError at once.
  */
 export class PasswordHasher {
-  /** argon2 computations so far, real or against the dummy hash; the metrics will read these too. */
-  readonly stats = { hashes: 0, verifications: 0 };
-
   private constructor(
     private readonly options: Options,
+    private readonly pool: HashPool,
     private readonly dummyHash: string,
     private readonly observer: HashObserver,
   ) {}
 
-  static async create(parameters: Argon2Parameters, observer: HashObserver = NO_OBSERVER): Promise<PasswordHasher> {
+  static async create(
+    parameters: Argon2Parameters,
+    pool: Omit<HashPoolSettings, 'niceness'>,
+    observer: HashObserver = NO_OBSERVER,
+  ): Promise<PasswordHasher> {
     const options: Options = {
       algorithm: ARGON2ID,
       memoryCost: parameters.memoryKib,
       timeCost: parameters.timeCost,
       parallelism: parameters.parallelism,
     };
-    const dummyHash = await argon2.hash(randomBytes(32).toString('base64url'), options);
-    return new PasswordHasher(options, dummyHash, observer);
+    const hashPool = await HashPool.start({ ...pool, niceness: HASHING_NICENESS });
+    const dummyHash = (await hashPool.run({ op: 'hash', password: randomBytes(32).toString('base64url'), options })) as string;
+    return new PasswordHasher(options, hashPool, dummyHash, observer);
+  }
+
+  /** Hashes waiting for a thread. */
+  get queueLength(): number {
+    return this.pool.queueLength;
+  }
+
+  /**
+   * Throws OverloadedError now if a hash would be refused: callers check before any other work (a database
+   * lookup), so that shedding load costs as little as possible.
+   */
+  assertCapacity(): void {
+    if (this.pool.saturated) {
+      this.observer.started();
+      this.observer.rejected();
+      throw new OverloadedError();
+    }
   }
 
   async hash(password: string): Promise<string> {
-    this.stats.hashes += 1;
-    return this.observed('hash', () => argon2.hash(normalizePassword(password), this.options));
+    return this.observed('hash', async () => (await this.pool.run({ op: 'hash', password: normalizePassword(password), options: this.options })) as string);
   }
 
   /**
@@ -67,7 +93,6 @@ export class PasswordHasher {
    * so the answer takes as long whether or not the account exists.
    */
   async verify(storedHash: string | undefined, password: string): Promise<Verification> {
-    this.stats.verifications += 1;
     return this.observed('verify', () => this.verifyUnobserved(storedHash, password));
   }
 
@@ -78,21 +103,31 @@ export class PasswordHasher {
     }
     const known = storedHash?.startsWith('$argon2') === true;
     try {
-      const matches = await argon2.verify(known ? storedHash! : this.dummyHash, normalizePassword(password));
+      const matches = (await this.pool.run({ op: 'verify', hash: known ? storedHash! : this.dummyHash, password: normalizePassword(password) })) as boolean;
       if (!known) return { matches: false, needsRehash: false };
       return { matches, needsRehash: matches && this.isWeakerThanCurrent(storedHash!) };
-    } catch {
+    } catch (error) {
+      if (error instanceof OverloadedError) throw error;
       return { matches: false, needsRehash: false }; // a malformed stored hash
     }
+  }
+
+  /** Stops the hashing threads. */
+  async close(): Promise<void> {
+    await this.pool.close();
   }
 
   private async observed<T>(operation: 'hash' | 'verify', work: () => Promise<T>): Promise<T> {
     const start = process.hrtime.bigint();
     this.observer.started();
     try {
-      return await work();
-    } finally {
+      const result = await work();
       this.observer.finished(operation, Number(process.hrtime.bigint() - start) / 1e9);
+      return result;
+    } catch (error) {
+      if (error instanceof OverloadedError) this.observer.rejected();
+      else this.observer.finished(operation, Number(process.hrtime.bigint() - start) / 1e9);
+      throw error;
     }
   }
 

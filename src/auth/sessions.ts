@@ -77,6 +77,7 @@ export class Sessions {
 
   /** Starts a session for a user who just proved who they are; `db` may be the caller's transaction. */
   async start(db: Queryable, user: User, authMethod: AuthMethod, client: ClientInfo): Promise<SignedIn> {
+    const refreshToken = newRefreshToken();
     const session = await createSession(db, {
       userId: user.id,
       authMethod,
@@ -84,9 +85,8 @@ export class Sessions {
       maxLifetimeSeconds: this.policy.maxLifetimeSeconds,
       userAgent: client.userAgent?.slice(0, USER_AGENT_MAX_LENGTH),
       ip: client.ip,
+      refreshTokenHash: hashRefreshToken(refreshToken),
     });
-    const refreshToken = newRefreshToken();
-    await insertRefreshToken(db, session.id, hashRefreshToken(refreshToken));
     return this.signedIn(user, session, refreshToken);
   }
 

@@ -40,12 +40,17 @@ export async function createSession(
     maxLifetimeSeconds: number;
     userAgent?: string | undefined;
     ip?: string | undefined;
+    /** SHA-256 of the session's first refresh token, stored in the same statement: one round trip per login. */
+    refreshTokenHash: Buffer;
   },
 ): Promise<Session> {
   const [row] = await db.query<{ id: string }>(
-    `INSERT INTO sessions (user_id, auth_method, authenticated_at, created_at, last_used_at, expires_at, user_agent, ip)
-     VALUES ($1, $2, $3, $3, $3, $3::timestamptz + make_interval(secs => $4), $5, $6)
-     RETURNING id`,
+    `WITH session AS (
+       INSERT INTO sessions (user_id, auth_method, authenticated_at, created_at, last_used_at, expires_at, user_agent, ip)
+       VALUES ($1, $2, $3, $3, $3, $3::timestamptz + make_interval(secs => $4), $5, $6)
+       RETURNING id
+     )
+     INSERT INTO refresh_tokens (session_id, token_hash) SELECT id, $7 FROM session RETURNING session_id AS id`,
     [
       session.userId,
       session.authMethod,
@@ -53,6 +58,7 @@ export async function createSession(
       session.maxLifetimeSeconds,
       session.userAgent ?? null,
       session.ip ?? null,
+      session.refreshTokenHash,
     ],
   );
   return { id: row!.id, userId: session.userId, authMethod: session.authMethod, authenticatedAt: session.authenticatedAt };

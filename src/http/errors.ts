@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError, type AuthErrorCode } from '../auth/errors.js';
+import { OverloadedError } from '../auth/hash-pool.js';
 import { RateLimitedError, RateLimiterUnavailableError } from '../auth/rate-limits.js';
 import { DatabaseUnavailableError } from '../db/database.js';
 import type { Metrics } from '../metrics.js';
@@ -30,6 +31,7 @@ const STATUS_BY_CODE: Record<AuthErrorCode, number> = {
 
 const WWW_AUTHENTICATE = 'Bearer realm="user-auth-service"';
 const RETRY_AFTER_SECONDS = 5;
+const OVERLOADED_RETRY_AFTER_SECONDS = 1;
 
 function send(reply: FastifyReply, status: number, error: string, message: string): FastifyReply {
   return reply.code(status).type('application/json; charset=utf-8').send({ error, message });
@@ -72,6 +74,11 @@ export function registerErrorHandlers(app: FastifyInstance, metrics: Metrics): v
         metrics.rateLimitRejections.inc({ rule: error.rule });
       }
       return send(reply, STATUS_BY_CODE[error.code], error.code, error.message);
+    }
+    if (error instanceof OverloadedError) {
+      // Shed at once: a client retrying in a second does better than one waiting behind a queue that only grows.
+      reply.header('retry-after', String(OVERLOADED_RETRY_AFTER_SECONDS));
+      return send(reply, 503, 'overloaded', 'The service is busy; try again in a moment');
     }
     if (error instanceof RateLimiterUnavailableError) {
       request.log.warn('login refused: rate-limit store unavailable (RATE_LIMIT_ON_REDIS_FAILURE=closed)');

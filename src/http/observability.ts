@@ -41,7 +41,7 @@ export function instrument(app: FastifyInstance, metrics: Metrics): void {
     metrics.httpRequests.inc(labels);
     metrics.httpDuration.observe(labels, seconds);
     if (route === '/api/auth/login') {
-      const result = { 200: 'success', 401: 'failure', 400: 'failure', 429: 'rate_limited' }[reply.statusCode] ?? 'error';
+      const result = { 200: 'success', 401: 'failure', 400: 'failure', 429: 'rate_limited', 503: 'overloaded' }[reply.statusCode] ?? 'error';
       metrics.logins.inc({ result });
     }
     request.log.info(
