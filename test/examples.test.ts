@@ -1,20 +1,12 @@
 import { execFile } from 'node:child_process';
-import net from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeProtectedHeader } from 'jose';
 import { rotateSigningKey } from '../src/auth/signing-keys.js';
 import { json, register, startTestApp, type TestApp } from './helpers/app.js';
+import { freePort } from './helpers/process.js';
 
 const run = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe("README's token-verification example (examples/verify-token.mjs)", () => {
   let t: TestApp;

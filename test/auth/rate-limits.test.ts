@@ -1,10 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, PASSWORD, register, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
+import { freePort } from '../helpers/process.js';
 
 const TEST_REDIS_URL = process.env['TEST_REDIS_URL'];
 const HAS_REDIS_SERVER = spawnSync('redis-server', ['--version']).status === 0;
@@ -176,14 +176,6 @@ describe.skipIf(TEST_REDIS_URL === undefined)('rate limits in Redis, shared by t
     expect((await loginFrom(first, '10.1.1.1', username, PASSWORD)).statusCode).toBe(200);
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { once } from 'node:events';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
@@ -32,3 +33,12 @@ export async function waitFor(output: () => string, pattern: RegExp, child: Chil
   }
 }
 
+
+/** A TCP port nothing listens on right now (for a server to start on, or for a connection to be refused). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

@@ -1,6 +1,6 @@
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, startTestApp, type TestApp } from '../helpers/app.js';
+import { freePort } from '../helpers/process.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -42,11 +42,7 @@ describe('GET /readyz', () => {
   });
 
   it('answers 503 naming Redis when REDIS_URL points at nothing, while the rest is fine', async () => {
-    // A port that refuses connections.
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as net.AddressInfo;
-    await new Promise((resolve) => server.close(resolve));
+    const port = await freePort(); // nothing listens there: connections are refused
 
     const withRedis = await startTestApp({ REDIS_URL: `redis://127.0.0.1:${port}` }, { testDatabase: t.testDatabase, db: t.db });
     try {
