@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { SignJWT, calculateJwkThumbprint, createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, me, register, startTestApp, type TestApp } from '../helpers/app.js';
 
@@ -60,6 +60,21 @@ describe('ES256 tokens (the default: a key generated and kept in the database)',
       .setProtectedHeader({ alg: 'HS256', kid: jwks['keys'][0].kid })
       .sign(publicKeyAsSecret);
     await expectRefused(t, forged);
+  });
+
+  it('ignores jku, x5u and an embedded jwk: a token signed by the attacker, naming where its key is, is refused', async () => {
+    const { token } = await register(t.app);
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const attackerJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(attackerJwk);
+    for (const header of [
+      { alg: 'ES256', kid, jku: 'https://attacker.example/jwks.json' },
+      { alg: 'ES256', kid, x5u: 'https://attacker.example/cert.pem' },
+      { alg: 'ES256', kid, jwk: attackerJwk },
+      { alg: 'ES256', jwk: attackerJwk },
+    ]) {
+      await expectRefused(t, await new SignJWT(decodeJwt(token)).setProtectedHeader(header).sign(privateKey));
+    }
   });
 
   it('refuses the token of a session that no longer exists', async () => {
@@ -133,6 +148,8 @@ describe('HS256 tokens (JWT_SECRET_KEY, the original service setting)', () => {
     ['a subject that is not a user id', (c: Record<string, unknown>) => (c['sub'] = 'admin')],
     ['another user as subject', (c: Record<string, unknown>) => (c['sub'] = String(Number(c['sub']) + 1))],
     ['a future nbf', (c: Record<string, unknown>) => (c['nbf'] = Math.floor(Date.now() / 1000) + 3600)],
+    ['an exp ten years past', (c: Record<string, unknown>) => (c['exp'] = Math.floor(Date.now() / 1000) - 10 * 365 * 86_400)],
+    ['an iat in the future and no exp', (c: Record<string, unknown>) => ((c['iat'] = Math.floor(Date.now() / 1000) + 3600), delete c['exp'])],
   ])('refuses a correctly signed token with %s', async (_case, change) => {
     await register(t.app); // so that "another user" exists
     const { token } = await register(t.app);
