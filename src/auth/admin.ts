@@ -3,7 +3,7 @@ import { deleteUserByName, insertUser, listUsers, type User, type UserSummary } 
 import { AuthError } from './errors.js';
 import type { PasswordPolicy } from './password-policy.js';
 import type { PasswordHasher } from './passwords.js';
-import { legacyUsernameKey, parseUsername } from './usernames.js';
+import { parseUsername, usernameLookupKey } from './usernames.js';
 
 /** What an operator may do from the command line: the same rules as the API, without sessions or rate limits. */
 export class UserAdministration {
@@ -24,7 +24,8 @@ export class UserAdministration {
 
   /** Deletes by username (any case); its sessions go with it. */
   async delete(username: string): Promise<User> {
-    const deleted = await deleteUserByName(this.db, legacyUsernameKey(username));
+    const key = usernameLookupKey(username);
+    const deleted = key === undefined ? undefined : await deleteUserByName(this.db, key);
     if (!deleted) throw new AuthError('not_found', `no user is called ${username}`);
     return deleted;
   }

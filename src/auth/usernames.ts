@@ -53,6 +53,7 @@ export function legacyUsernameKey(input: string): string {
 export function usernameLookupKey(input: string): string | undefined {
   const display = displayForm(input);
   const length = [...display].length;
-  if (length === 0 || length > LEGACY_NAME_MAX_LENGTH || display.includes('#')) return undefined;
+  // Control characters (NUL above all, which PostgreSQL's text cannot even hold) are in no stored name.
+  if (length === 0 || length > LEGACY_NAME_MAX_LENGTH || display.includes('#') || /\p{Cc}/u.test(display)) return undefined;
   return normalizedForm(display);
 }

@@ -37,7 +37,10 @@ describe('POST /api/auth/login', () => {
     const wrongPassword = await login(t.app, username, `${PASSWORD}x`);
     const unknownUser = await login(t.app, uniqueName('nobody'));
     const impossibleName = await login(t.app, 'no spaces allowed here');
-    for (const response of [wrongPassword, unknownUser, impossibleName]) {
+    // Found by the hostile-input properties: PostgreSQL's text cannot hold NUL, so this was a 500.
+    const nulInName = await login(t.app, `${username}\u0000`);
+    const controlInName = await login(t.app, `${username}\u0007`);
+    for (const response of [wrongPassword, unknownUser, impossibleName, nulInName, controlInName]) {
       expect(response.statusCode).toBe(401);
       expect(json(response)).toEqual(INVALID);
     }
