@@ -35,16 +35,22 @@ export function openPostgres(options: PostgresOptions, log: FastifyBaseLogger): 
     ...queryable(pool),
     async transaction(fn) {
       const client = await classifyingErrors(() => pool.connect());
+      // While checked out, a client whose server goes away emits 'error' itself (the pool's handler only covers
+      // idle ones): without a listener that would crash the process. The query in progress fails on its own.
+      const onError = (error: Error) => log.warn({ reason: classifyDatabaseError(error).message }, 'PostgreSQL connection lost during a transaction');
+      client.on('error', onError);
       const tx = queryable(client);
       try {
         await tx.exec('BEGIN');
         const result = await fn(tx);
         await tx.exec('COMMIT');
+        client.off('error', onError);
         client.release();
         return result;
       } catch (error) {
         // A connection that cannot even roll back is broken: destroy it instead of returning it to the pool.
         const rolledBack = await client.query('ROLLBACK').then(() => true, () => false);
+        client.off('error', onError);
         client.release(!rolledBack);
         throw error;
       }
