@@ -1,0 +1,100 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { extname, join, normalize } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
+import { freePort } from '../helpers/process.js';
+
+// Debian's chromium package (.ci/run installs it when missing). Without it this file is skipped, as on a
+// developer's machine that has only Node.
+const CHROMIUM = '/usr/bin/chromium';
+const PAGE_DIR = new URL('../../examples/browser/', import.meta.url).pathname;
+const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8' };
+
+/** Serves examples/browser/ as a web front end would, from its own origin. */
+async function serveDemoPage(): Promise<{ server: Server; origin: string }> {
+  const server = createServer(async (request, response) => {
+    const path = normalize(new URL(request.url ?? '/', 'http://x').pathname).replace(/^\/+/, '') || 'index.html';
+    try {
+      const body = await readFile(join(PAGE_DIR, path));
+      response.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' }).end(body);
+    } catch {
+      response.writeHead(404).end();
+    }
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { server, origin: `http://127.0.0.1:${port}` };
+}
+
+describe.skipIf(!existsSync(CHROMIUM))('the demo page in headless Chromium (needs Debian\'s chromium package)', () => {
+  let t: TestApp;
+  let api: string;
+  let allowed: { server: Server; origin: string };
+  let other: { server: Server; origin: string };
+  let browser: Browser;
+
+  beforeAll(async () => {
+    allowed = await serveDemoPage();
+    other = await serveDemoPage();
+    const port = await freePort();
+    api = `http://127.0.0.1:${port}`;
+    t = await startTestApp({ CORS_ORIGINS: allowed.origin, PUBLIC_URL: api });
+    await t.app.listen({ host: '127.0.0.1', port });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+    allowed?.server.close();
+    other?.server.close();
+  });
+
+  async function open(origin: string): Promise<Page> {
+    const page = await browser.newPage();
+    await page.goto(`${origin}/index.html?api=${encodeURIComponent(api)}`);
+    return page;
+  }
+
+  async function click(page: Page, button: string, expected: RegExp): Promise<string> {
+    const before = await page.textContent('#status');
+    await page.click(`#${button}`);
+    // A string, evaluated in the page: this project's TypeScript has no DOM types.
+    await page.waitForFunction(`document.querySelector('#status').textContent !== ${JSON.stringify(before)}`);
+    const text = (await page.textContent('#status'))!;
+    expect(text).toMatch(expected);
+    return text;
+  }
+
+  it('works end to end from an allowed origin: register, who am I, log out, and the old token is refused', async () => {
+    const page = await open(allowed.origin);
+    const username = uniqueName('browser');
+    await page.fill('#username', username);
+    await page.fill('#password', 'a browser passphrase');
+
+    await click(page, 'register', new RegExp(`^Registered and signed in as ${username}\\.$`));
+    await click(page, 'me', new RegExp(`^You are ${username} \\(user \\d+\\)`));
+    await click(page, 'logout', /^Signed out\./);
+    await click(page, 'me', /^401 invalid_token: /);
+    await click(page, 'login', new RegExp(`^Signed in as ${username}\\.$`));
+    await page.close();
+  });
+
+  it("is blocked by the browser's CORS check from an origin not in CORS_ORIGINS, and nothing is created", async () => {
+    const page = await open(other.origin);
+    const username = uniqueName('blocked');
+    await page.fill('#username', username);
+    await page.fill('#password', 'a browser passphrase');
+
+    await click(page, 'register', /^Blocked: the browser could not call /);
+
+    // The preflight was refused, so the registration itself never reached the service.
+    expect(await t.db.query('SELECT id FROM users WHERE username = $1', [username])).toEqual([]);
+    await page.close();
+  });
+});
