@@ -4,6 +4,7 @@
  *
  * BENCH_DATABASE_URL: PostgreSQL to run against (default: the embedded database in a temporary folder).
  * BENCH_SECONDS: length of each measured phase (default 10).
+ * BENCH_NODE_OPTIONS: the server's NODE_OPTIONS (default: the Dockerfile's heap cap, as the service is shipped).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -18,6 +19,7 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
 const USERS = 200;
 const PASSWORD = 'benchmark passphrase 42';
 const ROOT = new URL('..', import.meta.url).pathname;
+const SERVER_NODE_OPTIONS = process.env['BENCH_NODE_OPTIONS'] ?? '--max-old-space-size=128';
 
 interface Row {
   scenario: string;
@@ -139,7 +141,7 @@ async function main() {
   console.log(`machine: ${os.availableParallelism()} cores (${os.cpus()[0]?.model}), Node ${process.version}`);
   const config = loadConfig({ ...process.env, NODE_ENV: 'test' });
   const parameters = `argon2id m=${config.argon2.memoryKib} KiB, t=${config.argon2.timeCost}, p=${config.argon2.parallelism}`;
-  console.log(`hash parameters: ${parameters}; ${SECONDS} s per phase\n`);
+  console.log(`hash parameters: ${parameters}; server NODE_OPTIONS: ${SERVER_NODE_OPTIONS || '(none)'}; ${SECONDS} s per phase\n`);
 
   const ceiling = await hashCeiling();
   report('1. hash ceiling (verifications/s, no HTTP)', ceiling.toFixed(1));
@@ -153,6 +155,7 @@ async function main() {
     PORT: '0',
     LOG_LEVEL: 'info',
     CORS_ORIGINS: 'http://localhost',
+    NODE_OPTIONS: SERVER_NODE_OPTIONS,
     // One client address sends everything here: the limits would measure themselves.
     RATE_LIMIT_ENABLED: 'false',
     ...Object.fromEntries(Object.entries(process.env).filter(([key]) => /^(ARGON2_|HASH_|UV_THREADPOOL_SIZE)/.test(key)) as [string, string][]),
@@ -222,7 +225,7 @@ async function main() {
   const lines = [
     `# Benchmark ${new Date().toISOString()}${process.env['BENCH_LABEL'] ? `: ${process.env['BENCH_LABEL']}` : ''} (${revision()})`,
     '',
-    `${os.availableParallelism()} cores (${os.cpus()[0]?.model}), Node ${process.version}, ${parameters}, ${process.env['BENCH_DATABASE_URL'] ? 'PostgreSQL' : 'embedded database'}, ${SECONDS} s per phase.`,
+    `${os.availableParallelism()} cores (${os.cpus()[0]?.model}), Node ${process.version}, ${parameters}, ${process.env['BENCH_DATABASE_URL'] ? 'PostgreSQL' : 'embedded database'}, server NODE_OPTIONS ${SERVER_NODE_OPTIONS || '(none)'}, ${SECONDS} s per phase.`,
     '',
     '| scenario | result | target |',
     '|---|---|---|',
