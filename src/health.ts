@@ -1,8 +1,14 @@
 import { DatabaseUnavailableError } from './db/database.js';
-import { pendingMigrations } from './db/migrate.js';
+import { loadMigrations, pendingMigrations, type Migration } from './db/migrate.js';
 import type { Services } from './services.js';
 
 export type CheckResult = 'ok' | string;
+
+// The migrations this build ships, read from disk once rather than at every probe.
+let migrations: Migration[] | undefined;
+function knownMigrations(): Migration[] {
+  return (migrations ??= loadMigrations());
+}
 
 export interface Readiness {
   ready: boolean;
@@ -14,7 +20,7 @@ export interface Readiness {
 export async function checkReadiness(services: Services): Promise<Readiness> {
   const checks: Record<string, CheckResult> = {};
   const database = async () => {
-    const pending = await pendingMigrations(services.db);
+    const pending = await pendingMigrations(services.db, knownMigrations());
     return pending.length === 0 ? 'ok' : `migrations ${pending.join(', ')} not applied: run npm run migrate`;
   };
   const parts: [string, () => Promise<CheckResult>][] = [

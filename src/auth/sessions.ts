@@ -92,10 +92,16 @@ export class Sessions {
 
   /** The user and session behind an access token, or AuthError('invalid_token') if the token is bad or its session ended. */
   async authenticate(accessToken: string): Promise<Authenticated> {
-    const claims = await this.tokens.verify(accessToken);
-    const live = await findLiveSession(this.db, claims.sessionId, claims.userId, this.policy.idleTimeoutSeconds);
-    if (!live) throw new AuthError('invalid_token', 'The access token is no longer valid: its session has ended or its user was deleted');
-    return live;
+    const found = await this.verifyLive(accessToken);
+    if (!found) throw new AuthError('invalid_token', 'The access token is no longer valid: its session has ended or its user was deleted');
+    return found.live;
+  }
+
+  /** A verified token's claims and its live session, undefined if the session ended; AuthError for a bad token. */
+  private async verifyLive(accessToken: string): Promise<{ live: Authenticated; claims: JWTPayload } | undefined> {
+    const verified = await this.tokens.verify(accessToken);
+    const live = await findLiveSession(this.db, verified.sessionId, verified.userId, this.policy.idleTimeoutSeconds);
+    return live && { live, claims: verified.claims };
   }
 
   /**
@@ -173,9 +179,8 @@ export class Sessions {
   /** RFC 7662: whether an access token is valid right now, its session included. Never throws for a bad token. */
   async introspect(accessToken: string): Promise<Introspection> {
     try {
-      const verified = await this.tokens.verify(accessToken);
-      const live = await findLiveSession(this.db, verified.sessionId, verified.userId, this.policy.idleTimeoutSeconds);
-      return live ? { active: true, user: live.user, claims: verified.claims } : { active: false };
+      const found = await this.verifyLive(accessToken);
+      return found ? { active: true, user: found.live.user, claims: found.claims } : { active: false };
     } catch (error) {
       if (error instanceof AuthError) return { active: false };
       throw error;
