@@ -4,7 +4,7 @@ import type { Accounts } from '../auth/accounts.js';
 import type { Sessions } from '../auth/sessions.js';
 import { authenticate } from './bearer.js';
 import { clientInfo, publicUser, signedIn } from './replies.js';
-import { errorResponses, Message, OptionalText, SignedInBody, UserId } from './schemas.js';
+import { absentBodyIsEmpty, bearer, errorResponses, Message, OptionalText, SignedInBody, UserId } from './schemas.js';
 
 const Required = Type.String({ minLength: 1 });
 
@@ -14,8 +14,6 @@ const Me = Type.Object({
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
 });
-
-const bearer = [{ bearerAuth: [] }];
 
 /** The original service's four endpoints (same paths, fields and messages), plus /me and /validate. */
 export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; sessions: Sessions }> = async (app, { accounts, sessions }) => {
@@ -85,10 +83,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; session
   app.delete(
     '/delete',
     {
-      // Most clients send DELETE without a body: that is an empty one here.
-      preValidation: async (request) => {
-        request.body ??= {};
-      },
+      preValidation: absentBodyIsEmpty,
       schema: {
         summary: "Delete the token's own account",
         security: bearer,

@@ -4,9 +4,7 @@ import { Type } from 'typebox';
 import type { Sessions } from '../auth/sessions.js';
 import { authenticate } from './bearer.js';
 import { clientInfo, signedIn } from './replies.js';
-import { errorResponses, Message, SessionId, SignedInBody } from './schemas.js';
-
-const bearer = [{ bearerAuth: [] }];
+import { absentBodyIsEmpty, bearer, errorResponses, Message, SessionId, SignedInBody } from './schemas.js';
 
 const SessionBody = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -91,10 +89,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
   app.post(
     '/logout',
     {
-      // Like DELETE /delete: a logout without a body ends the current session.
-      preValidation: async (request) => {
-        request.body ??= {};
-      },
+      preValidation: absentBodyIsEmpty,
       schema: {
         summary: 'End this session (`local`, the default), every other one (`others`) or all of them (`global`)',
         security: bearer,
