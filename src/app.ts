@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { authRoutes } from './http/auth-routes.js';
+import { registerAuthentication } from './http/authentication.js';
 import { registerErrorHandlers } from './http/errors.js';
 import { healthRoutes } from './http/health-routes.js';
 import { metricsRoutes } from './http/metrics-routes.js';
@@ -47,6 +48,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
   registerErrorHandlers(app, services.metrics);
   instrument(app, services.metrics);
   registerOpenApi(app, config.publicUrl);
+  registerAuthentication(app, services.sessions);
   app.register(helmet, { global: true });
   app.register(cors, {
     origin: config.cors.origins,
@@ -65,7 +67,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
       api.addHook('onSend', async (_request, reply) => {
         reply.header('cache-control', 'no-store');
       });
-      api.register(authRoutes, { accounts: services.accounts, sessions: services.sessions });
+      api.register(authRoutes, { accounts: services.accounts });
       api.register(sessionRoutes, { sessions: services.sessions });
     },
     { prefix: '/api/auth' },

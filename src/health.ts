@@ -1,4 +1,4 @@
-import { DatabaseUnavailableError } from './db/database.js';
+import { isServiceError } from './errors.js';
 import { loadMigrations, pendingMigrations, type Migration } from './db/migrate.js';
 import type { Services } from './services.js';
 
@@ -34,7 +34,7 @@ export async function checkReadiness(services: Services): Promise<Readiness> {
   await Promise.all(
     parts.map(async ([name, check]) => {
       checks[name] = await check().catch(
-        (error: Error) => `unreachable: ${error instanceof DatabaseUnavailableError ? error.reason : error.message}`,
+        (error: Error) => `unreachable: ${isServiceError(error, 'database_unavailable') ? error.context?.['reason'] : error.message}`,
       );
     }),
   );

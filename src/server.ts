@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { buildApp, buildMetricsApp } from './app.js';
 import type { Config } from './config.js';
-import { DatabaseUnavailableError } from './db/database.js';
+import { isServiceError } from './errors.js';
 import { openServices, type Services } from './services.js';
 import { createLogger, loadSettingsOrExit } from './startup.js';
 
@@ -34,8 +34,8 @@ async function openServicesPatiently(config: Config, log: Logger): Promise<Servi
     try {
       return await openServices(config, log);
     } catch (error) {
-      if (!(error instanceof DatabaseUnavailableError) || attempt === STARTUP_ATTEMPTS) throw error;
-      log.warn({ reason: error.reason, attempt }, `database unavailable, retrying in ${STARTUP_RETRY_MS / 1000} s`);
+      if (!isServiceError(error, 'database_unavailable') || attempt === STARTUP_ATTEMPTS) throw error;
+      log.warn({ reason: error.context?.['reason'], attempt }, `database unavailable, retrying in ${STARTUP_RETRY_MS / 1000} s`);
       await sleep(STARTUP_RETRY_MS);
     }
   }
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  const reason = error instanceof DatabaseUnavailableError ? `the database is unreachable (${error.reason})` : error;
+  const reason = isServiceError(error, 'database_unavailable') ? `the database is unreachable (${error.context?.['reason']})` : error;
   process.stderr.write(`user-auth-service failed to start: ${reason instanceof Error ? reason.message : String(reason)}\n`);
   process.exit(1);
 });

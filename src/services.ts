@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from 'pino';
 import { Accounts } from './auth/accounts.js';
 import { PasswordPolicy } from './auth/password-policy.js';
 import { PasswordHasher } from './auth/passwords.js';
@@ -29,7 +29,7 @@ export interface Services {
 
 const PURGE_INTERVAL_SECONDS = 3600;
 
-export async function openDatabase(config: DatabaseConfig, log: FastifyBaseLogger): Promise<Database> {
+export async function openDatabase(config: DatabaseConfig, log: Logger): Promise<Database> {
   if (config.kind === 'postgres') {
     log.info({ database: 'postgres', host: hostOf(config.url) }, 'using PostgreSQL (DATABASE_URL)');
     return openPostgres(config, log);
@@ -42,7 +42,7 @@ export async function openDatabase(config: DatabaseConfig, log: FastifyBaseLogge
  * Opens the database (unless one is given: tests pass theirs and keep it), applies pending migrations,
  * loads the signing keys, computes the dummy password hash and starts the background chores.
  */
-export async function openServices(config: Config, log: FastifyBaseLogger, database?: Database): Promise<Services> {
+export async function openServices(config: Config, log: Logger, database?: Database): Promise<Services> {
   const db = database ?? (await openDatabase(config.database, log));
   const closeDb = database ? async () => {} : () => db.close();
   let redis: RedisConnection | undefined;
@@ -94,7 +94,7 @@ export async function openServices(config: Config, log: FastifyBaseLogger, datab
 }
 
 /** A background chore: its failures are logged (the database may be down) and it tries again next time. */
-function every(seconds: number, chore: () => Promise<unknown>, log: FastifyBaseLogger, name: string): NodeJS.Timeout {
+function every(seconds: number, chore: () => Promise<unknown>, log: Logger, name: string): NodeJS.Timeout {
   const timer = setInterval(() => {
     chore().catch((error: unknown) => log.warn({ err: error, chore: name }, 'background chore failed'));
   }, seconds * 1000);

@@ -1,12 +1,11 @@
-import type { Database } from '../db/database.js';
-import { isUniqueViolation } from '../db/database.js';
-import type { AuthMethod } from '../db/sessions.js';
-import { deleteUser, findPasswordHash, findUserForLogin, insertUser, replacePasswordHash, updateUser, type User } from '../db/users.js';
-import { AuthError } from './errors.js';
+import { isUniqueViolation, type Database } from '../db/database.js';
+import { deleteUser, findPasswordHash, findUserForLogin, insertUser, replacePasswordHash, updateUser } from '../db/user-queries.js';
+import { ServiceError } from '../errors.js';
 import type { PasswordPolicy } from './password-policy.js';
 import { normalizePassword, type PasswordHasher } from './passwords.js';
 import type { RateLimits } from './rate-limits.js';
-import type { Authenticated, ClientInfo, Sessions, SignedIn } from './sessions.js';
+import type { AuthMethod, Authenticated, ClientInfo, SignedIn, User } from './model.js';
+import type { Sessions } from './sessions.js';
 import { parseUsername, usernameLookupKey } from './usernames.js';
 
 export interface AccountSettings {
@@ -18,7 +17,7 @@ const INVALID_CREDENTIALS = 'Invalid username or password';
 
 /** For a failed insert or update of users: the unique index on the username says the name is someone else's. */
 function rethrowTaken(error: unknown): never {
-  throw isUniqueViolation(error) ? new AuthError('username_taken', 'Username is already taken') : error;
+  throw isUniqueViolation(error) ? new ServiceError('username_taken', 'Username is already taken') : error;
 }
 
 /** Registration, login and account changes: the rules, independent of HTTP. */
@@ -37,7 +36,7 @@ export class Accounts {
     this.hasher.assertCapacity();
     const username = parseUsername(input.username);
     if (normalizePassword(input.password) !== normalizePassword(input.passwordConfirm)) {
-      throw new AuthError('password_mismatch', 'Passwords do not match!');
+      throw new ServiceError('password_mismatch', 'Passwords do not match!');
     }
     this.policy.check(input.password, username.display);
     // Hash first, then let the unique index decide: of many simultaneous registrations of one name exactly one wins.
@@ -56,7 +55,7 @@ export class Accounts {
     const found = key === undefined ? undefined : await findUserForLogin(this.db, key);
     // Always one password verification, so an unknown username answers as slowly as a wrong password.
     const verification = await this.hasher.verify(found?.passwordHash, input.password);
-    if (!found || !verification.matches) throw new AuthError('invalid_credentials', INVALID_CREDENTIALS);
+    if (!found || !verification.matches) throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS);
     await this.limits.passwordAccepted(input.username, client.ip);
     const { passwordHash, ...user } = found;
     if (verification.needsRehash) await this.upgradeHash(user.id, passwordHash, input.password);
@@ -79,10 +78,10 @@ export class Accounts {
     const newUsername = input.newUsername || undefined;
     const newPassword = input.newPassword || undefined;
     if (newUsername === undefined && newPassword === undefined) {
-      throw new AuthError('invalid_request', 'At least one field (new_username or new_password) is required!');
+      throw new ServiceError('invalid_request', 'At least one field (new_username or new_password) is required!');
     }
     if (newPassword !== undefined && normalizePassword(newPassword) !== normalizePassword(input.newPasswordConfirm ?? '')) {
-      throw new AuthError('password_mismatch', 'New passwords do not match!');
+      throw new ServiceError('password_mismatch', 'New passwords do not match!');
     }
     const username = newUsername === undefined ? undefined : parseUsername(newUsername);
     let passwordHash: string | undefined;
@@ -97,7 +96,7 @@ export class Accounts {
         normalized: username?.normalized,
         passwordHash,
       }).catch(rethrowTaken);
-      if (!updated) throw new AuthError('invalid_token', 'The access token is no longer valid: its user was deleted');
+      if (!updated) throw new ServiceError('invalid_token', 'The access token is no longer valid: its user was deleted');
       // Whoever else held the old password is signed out; the session that changed it stays.
       if (passwordHash !== undefined) await this.sessions.endOthers(tx, auth, 'password_change');
       return updated;
@@ -124,7 +123,7 @@ export class Accounts {
       await this.limits.beforePasswordCheck(auth.user.username, client.ip);
       const storedHash = await findPasswordHash(this.db, auth.user.id);
       const verification = await this.hasher.verify(storedHash, currentPassword);
-      if (!verification.matches) throw new AuthError('invalid_credentials', 'current_password is incorrect');
+      if (!verification.matches) throw new ServiceError('invalid_credentials', 'current_password is incorrect');
       await this.limits.passwordAccepted(auth.user.username, client.ip);
       if (verification.needsRehash) await this.upgradeHash(auth.user.id, storedHash!, currentPassword);
       return;
@@ -132,7 +131,7 @@ export class Accounts {
     const ageMs = Date.now() - auth.session.authenticatedAt.getTime();
     const fresh = FRESH_AUTH_METHODS.includes(auth.session.authMethod) && ageMs < this.settings.reauthWindowSeconds * 1000;
     if (!fresh) {
-      throw new AuthError(
+      throw new ServiceError(
         'reauthentication_required',
         `current_password is required: this session's login is more than ${this.settings.reauthWindowSeconds} seconds old`,
       );
@@ -147,6 +146,6 @@ export class Accounts {
 
 function assertOwnAccount(auth: Authenticated, userId: number | string | undefined): void {
   if (userId !== undefined && String(userId) !== auth.user.id) {
-    throw new AuthError('forbidden', "user_id is not the access token's own user");
+    throw new ServiceError('forbidden', "user_id is not the access token's own user");
   }
 }

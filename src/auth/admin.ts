@@ -1,6 +1,7 @@
 import { isUniqueViolation, type Database } from '../db/database.js';
-import { deleteUserByName, insertUser, listUsers, type User, type UserSummary } from '../db/users.js';
-import { AuthError } from './errors.js';
+import { deleteUserByName, insertUser, listUsers } from '../db/user-queries.js';
+import type { User, UserSummary } from './model.js';
+import { ServiceError } from '../errors.js';
 import type { PasswordPolicy } from './password-policy.js';
 import type { PasswordHasher } from './passwords.js';
 import { parseUsername, usernameLookupKey } from './usernames.js';
@@ -18,7 +19,7 @@ export class UserAdministration {
     this.policy.check(password, username.display);
     const passwordHash = await this.hasher.hash(password);
     return insertUser(this.db, { username: username.display, normalized: username.normalized, passwordHash }).catch((error: unknown) => {
-      throw isUniqueViolation(error) ? new AuthError('username_taken', `the username ${username.display} is already taken`) : error;
+      throw isUniqueViolation(error) ? new ServiceError('username_taken', `the username ${username.display} is already taken`) : error;
     });
   }
 
@@ -26,7 +27,7 @@ export class UserAdministration {
   async delete(username: string): Promise<User> {
     const key = usernameLookupKey(username);
     const deleted = key === undefined ? undefined : await deleteUserByName(this.db, key);
-    if (!deleted) throw new AuthError('not_found', `no user is called ${username}`);
+    if (!deleted) throw new ServiceError('not_found', `no user is called ${username}`);
     return deleted;
   }
 

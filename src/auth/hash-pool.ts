@@ -2,16 +2,15 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Options } from '@node-rs/argon2';
 
-/** Every hashing thread is busy and the queue is full: answered 503 at once rather than after a long wait. */
-export class OverloadedError extends Error {
-  constructor() {
-    super('password hashing is saturated');
-    this.name = 'OverloadedError';
-  }
-}
+import { ServiceError } from '../errors.js';
 
-/** argon2 refused the input (a malformed stored hash). */
-export class HashFailedError extends Error {}
+// Shed at once: a client retrying in a second does better than one waiting behind a queue that only grows.
+const OVERLOADED_RETRY_AFTER_SECONDS = 1;
+
+/** Every hashing thread is busy and the queue is full: answered 503 at once rather than after a long wait. */
+export function overloaded(): ServiceError {
+  return new ServiceError('overloaded', 'The service is busy; try again in a moment', { retryAfterSeconds: OVERLOADED_RETRY_AFTER_SECONDS });
+}
 
 export type HashJob = { op: 'hash'; password: string; options: Options } | { op: 'verify'; hash: string; password: string };
 
@@ -23,7 +22,7 @@ interface Pending {
 
 export interface HashPoolSettings {
   threads: number;
-  /** Jobs that may wait for a thread; beyond, OverloadedError. */
+  /** Jobs that may wait for a thread; beyond, ServiceError('overloaded'). */
   queueLimit: number;
   /** Nice value of the hashing threads (Linux): higher yields to the event loop. */
   niceness: number;
@@ -71,7 +70,7 @@ export class HashPool {
       const worker = this.idle.pop();
       if (worker) this.dispatch(worker, pending);
       else if (this.queue.length < this.settings.queueLimit) this.queue.push(pending);
-      else reject(new OverloadedError());
+      else reject(overloaded());
     });
   }
 
@@ -110,7 +109,8 @@ export class HashPool {
     const pending = this.running.get(worker);
     this.running.delete(worker);
     if (pending?.id === message.id) {
-      if (message.error !== undefined) pending.reject(new HashFailedError(message.error));
+      // argon2 refused the input (a malformed stored hash).
+      if (message.error !== undefined) pending.reject(new Error(message.error));
       else pending.resolve(message.result!);
     }
     this.release(worker);

@@ -1,6 +1,6 @@
 import { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import { adjacencyGraphs, dictionary } from '@zxcvbn-ts/language-common';
-import { AuthError } from './errors.js';
+import { ServiceError } from '../errors.js';
 import { normalizePassword } from './passwords.js';
 
 export const PASSWORD_MAX_LENGTH = 1024;
@@ -23,26 +23,26 @@ export class PasswordPolicy {
 
   constructor(private readonly settings: PasswordPolicySettings) {}
 
-  /** AuthError('invalid_password') for the length, AuthError('weak_password') saying why it is guessable. */
+  /** ServiceError('invalid_password') for the length, ServiceError('weak_password') saying why it is guessable. */
   check(password: string, username: string): void {
     const normalized = normalizePassword(password);
     const length = [...normalized].length;
     if (length < this.settings.minLength || length > PASSWORD_MAX_LENGTH) {
-      throw new AuthError('invalid_password', `Password must be ${this.settings.minLength} to ${PASSWORD_MAX_LENGTH} characters long`);
+      throw new ServiceError('invalid_password', `Password must be ${this.settings.minLength} to ${PASSWORD_MAX_LENGTH} characters long`);
     }
     const folded = normalized.toLowerCase();
     if (folded === normalizePassword(username).trim().toLowerCase()) {
-      throw new AuthError('weak_password', 'The password must not be the username');
+      throw new ServiceError('weak_password', 'The password must not be the username');
     }
     if (COMMON_PASSWORDS.has(folded)) {
-      throw new AuthError('weak_password', 'This password is one of the most commonly used passwords, which attackers try first: choose another');
+      throw new ServiceError('weak_password', 'This password is one of the most commonly used passwords, which attackers try first: choose another');
     }
     if (this.settings.minScore > 0) {
       // Built on first use: ranking the dictionaries takes a moment and memory that most deployments never need.
       this.zxcvbn ??= new ZxcvbnFactory({ dictionary, graphs: adjacencyGraphs });
       const { score } = this.zxcvbn.check(normalized, [username]);
       if (score < this.settings.minScore) {
-        throw new AuthError(
+        throw new ServiceError(
           'weak_password',
           `This password is too easy to guess (strength ${score} of 4, at least ${this.settings.minScore} needed): a longer passphrase of unrelated words works well`,
         );

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Algorithm, Options } from '@node-rs/argon2';
-import { HashPool, OverloadedError, type HashPoolSettings } from './hash-pool.js';
+import { isServiceError } from '../errors.js';
+import { HashPool, overloaded, type HashPoolSettings } from './hash-pool.js';
 import { isLegacyHash, verifyLegacyHash } from './legacy-hashes.js';
 
 // The package declares Algorithm as a `const enum` that its runtime does not export: use the value.
@@ -39,7 +40,7 @@ export function normalizePassword(password: string): string {
 /**
  * argon2id through @node-rs/argon2 in a pool of low-priority threads (hash-pool.ts), never on the event loop's
  * thread. Hashes are PHC strings ($argon2id$v=19$m=...,t=...,p=...$salt$hash). When every thread is busy and
- * the queue is full, hash() and verify() throw OverloadedError at once.
+ * the queue is full, hash() and verify() throw ServiceError('overloaded') at once.
  */
 export class PasswordHasher {
   private constructor(
@@ -71,14 +72,14 @@ export class PasswordHasher {
   }
 
   /**
-   * Throws OverloadedError now if a hash would be refused: callers check before any other work (a database
+   * Throws ServiceError('overloaded') now if a hash would be refused: callers check before any other work (a database
    * lookup), so that shedding load costs as little as possible.
    */
   assertCapacity(): void {
     if (this.pool.saturated) {
       this.observer.started();
       this.observer.rejected();
-      throw new OverloadedError();
+      throw overloaded();
     }
   }
 
@@ -107,7 +108,7 @@ export class PasswordHasher {
       if (!known) return { matches: false, needsRehash: false };
       return { matches, needsRehash: matches && this.isWeakerThanCurrent(storedHash!) };
     } catch (error) {
-      if (error instanceof OverloadedError) throw error;
+      if (isServiceError(error, 'overloaded')) throw error;
       return { matches: false, needsRehash: false }; // a malformed stored hash
     }
   }
@@ -125,7 +126,7 @@ export class PasswordHasher {
       this.observer.finished(operation, Number(process.hrtime.bigint() - start) / 1e9);
       return result;
     } catch (error) {
-      if (error instanceof OverloadedError) this.observer.rejected();
+      if (isServiceError(error, 'overloaded')) this.observer.rejected();
       else this.observer.finished(operation, Number(process.hrtime.bigint() - start) / 1e9);
       throw error;
     }

@@ -2,27 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Limit, RateLimitConfig } from '../config.js';
-import { AuthError } from './errors.js';
+import { ServiceError } from '../errors.js';
 import { usernameLookupKey } from './usernames.js';
 
-/** 429: how long to wait comes with it. */
-export class RateLimitedError extends AuthError {
-  constructor(
-    readonly retryAfterSeconds: number,
-    /** Which limit refused: for metrics. */
-    readonly rule: Rule,
-  ) {
-    super('too_many_attempts', `Too many attempts: try again in ${retryAfterSeconds} seconds`);
-  }
-}
-
-/** The shared counters cannot be reached and RATE_LIMIT_ON_REDIS_FAILURE=closed: 503. */
-export class RateLimiterUnavailableError extends Error {
-  constructor() {
-    super('The rate limiter is unavailable');
-    this.name = 'RateLimiterUnavailableError';
-  }
-}
+const REDIS_DOWN_RETRY_AFTER_SECONDS = 5;
 
 export type Rule = 'login_account_ip' | 'login_account' | 'login_ip' | 'registration_ip' | 'refresh_ip';
 
@@ -99,10 +82,21 @@ export class RateLimits {
     let refused: { waitMs: number; rule: Rule } | undefined;
     results.forEach((result, index) => {
       if (result.status === 'fulfilled') return;
-      if (!(result.reason instanceof RateLimiterRes)) throw new RateLimiterUnavailableError();
+      if (!(result.reason instanceof RateLimiterRes)) {
+        // The shared counters cannot be reached and RATE_LIMIT_ON_REDIS_FAILURE=closed.
+        throw new ServiceError('rate_limiter_unavailable', 'Sign-in is briefly unavailable; try again shortly', {
+          retryAfterSeconds: REDIS_DOWN_RETRY_AFTER_SECONDS,
+        });
+      }
       if (!refused || result.reason.msBeforeNext > refused.waitMs) refused = { waitMs: result.reason.msBeforeNext, rule: steps[index]![0] };
     });
-    if (refused) throw new RateLimitedError(Math.max(1, Math.ceil(refused.waitMs / 1000)), refused.rule);
+    if (refused) {
+      const retryAfterSeconds = Math.max(1, Math.ceil(refused.waitMs / 1000));
+      throw new ServiceError('too_many_attempts', `Too many attempts: try again in ${retryAfterSeconds} seconds`, {
+        retryAfterSeconds,
+        rule: refused.rule,
+      });
+    }
   }
 }
 

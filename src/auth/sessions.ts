@@ -1,6 +1,6 @@
 import type { JWTPayload } from 'jose';
 import type { Database, Queryable } from '../db/database.js';
-import { insertRefreshToken, lockRefreshToken, markRotated } from '../db/refresh-tokens.js';
+import { insertRefreshToken, lockRefreshToken, markRotated } from '../db/refresh-token-queries.js';
 import {
   createSession,
   findLiveSession,
@@ -9,13 +9,9 @@ import {
   revokeSession,
   revokeUserSessions,
   touchSession,
-  type AuthMethod,
-  type RevokeReason,
-  type Session,
-  type SessionSummary,
-} from '../db/sessions.js';
-import type { User } from '../db/users.js';
-import { AuthError } from './errors.js';
+} from '../db/session-queries.js';
+import type { AuthMethod, Authenticated, ClientInfo, LogoutScope, RevokeReason, Session, SessionSummary, SignedIn, User } from './model.js';
+import { isServiceError, ServiceError } from '../errors.js';
 import type { RateLimits } from './rate-limits.js';
 import { hashRefreshToken, isRefreshTokenShaped, newRefreshToken, openSuccessor, sealSuccessor } from './refresh-tokens.js';
 import type { AccessTokens } from './tokens.js';
@@ -27,28 +23,6 @@ export interface SessionPolicy {
   refreshGraceSeconds: number;
 }
 
-/** Where a login came from, kept with its session. */
-export interface ClientInfo {
-  userAgent?: string | undefined;
-  ip?: string | undefined;
-}
-
-export interface SignedIn {
-  user: User;
-  accessToken: string;
-  expiresIn: number;
-  refreshToken: string;
-}
-
-/** A request's proven identity: a verified access token whose session is live. */
-export interface Authenticated {
-  user: User;
-  session: Session;
-}
-
-/** `local`: this session; `others`: every other session of the user; `global`: all of them. */
-export type LogoutScope = 'local' | 'others' | 'global';
-
 export type Introspection = { active: false } | { active: true; user: User; claims: JWTPayload };
 
 const USER_AGENT_MAX_LENGTH = 512;
@@ -57,8 +31,8 @@ const KEEP_ENDED_SESSIONS_SECONDS = 7 * 86_400;
 // A chain of successors all rotated within the grace window is a client refreshing in a tight loop; past this, refuse.
 const MAX_GRACE_HOPS = 8;
 
-function invalidRefreshToken(): AuthError {
-  return new AuthError('invalid_refresh_token', 'The refresh token is invalid, expired or its session has ended');
+function invalidRefreshToken(): ServiceError {
+  return new ServiceError('invalid_refresh_token', 'The refresh token is invalid, expired or its session has ended');
 }
 
 type RefreshOutcome =
@@ -90,14 +64,14 @@ export class Sessions {
     return this.signedIn(user, session, refreshToken);
   }
 
-  /** The user and session behind an access token, or AuthError('invalid_token') if the token is bad or its session ended. */
+  /** The user and session behind an access token, or ServiceError('invalid_token') if the token is bad or its session ended. */
   async authenticate(accessToken: string): Promise<Authenticated> {
     const found = await this.verifyLive(accessToken);
-    if (!found) throw new AuthError('invalid_token', 'The access token is no longer valid: its session has ended or its user was deleted');
+    if (!found) throw new ServiceError('invalid_token', 'The access token is no longer valid: its session has ended or its user was deleted');
     return found.live;
   }
 
-  /** A verified token's claims and its live session, undefined if the session ended; AuthError for a bad token. */
+  /** A verified token's claims and its live session, undefined if the session ended; ServiceError('invalid_token') for a bad token. */
   private async verifyLive(accessToken: string): Promise<{ live: Authenticated; claims: JWTPayload } | undefined> {
     const verified = await this.tokens.verify(accessToken);
     const live = await findLiveSession(this.db, verified.sessionId, verified.userId, this.policy.idleTimeoutSeconds);
@@ -114,10 +88,10 @@ export class Sessions {
     const outcome = await this.db.transaction((tx) => this.rotate(tx, refreshToken));
     if (outcome.kind === 'invalid') throw invalidRefreshToken();
     if (outcome.kind === 'reused') {
-      throw new AuthError(
+      throw new ServiceError(
         'refresh_token_reused',
         'This refresh token was already used. Its session has been ended to protect the account: sign in again',
-        { userId: outcome.userId, sessionId: outcome.sessionId },
+        { context: { userId: outcome.userId, sessionId: outcome.sessionId } },
       );
     }
     return this.signedIn(outcome.user, outcome.session, outcome.refreshToken);
@@ -172,7 +146,7 @@ export class Sessions {
   /** Ends one of the user's own sessions; 404 for any other id, so session ids of other users cannot be probed. */
   async end(auth: Authenticated, sessionId: string): Promise<void> {
     if (!(await revokeSession(this.db, auth.user.id, sessionId, 'revoked_by_user', this.policy.idleTimeoutSeconds))) {
-      throw new AuthError('not_found', 'No live session with this id belongs to you');
+      throw new ServiceError('not_found', 'No live session with this id belongs to you');
     }
   }
 
@@ -182,7 +156,7 @@ export class Sessions {
       const found = await this.verifyLive(accessToken);
       return found ? { active: true, user: found.live.user, claims: found.claims } : { active: false };
     } catch (error) {
-      if (error instanceof AuthError) return { active: false };
+      if (isServiceError(error, 'invalid_token')) return { active: false };
       throw error;
     }
   }

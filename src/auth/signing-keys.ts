@@ -10,9 +10,10 @@ import {
   type JWK,
   type JWTVerifyGetKey,
 } from 'jose';
-import type { FastifyBaseLogger } from 'fastify';
 import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm, type Config } from '../config.js';
+import type { Logger } from 'pino';
 import type { Database, Queryable } from '../db/database.js';
+import { ServiceError } from '../errors.js';
 import {
   listAllKeys,
   listVerifyingKeys,
@@ -21,7 +22,7 @@ import {
   supersedeOtherKeys,
   upsertSigningKey,
   type StoredSigningKey,
-} from '../db/signing-keys.js';
+} from '../db/signing-key-queries.js';
 
 /** How often every instance re-reads the keys, so a rotation or retirement reaches them all without a restart. */
 export const KEY_RELOAD_INTERVAL_SECONDS = 60;
@@ -60,11 +61,11 @@ export class KeyRing {
 
   private constructor(
     private state: RingState,
-    private readonly source: { db: Database; jwt: JwtConfig; log: FastifyBaseLogger } | undefined,
+    private readonly source: { db: Database; jwt: JwtConfig; log: Logger } | undefined,
   ) {}
 
   /** Loads the keys, first generating or registering the configured one as current if it is not already. */
-  static async load(db: Database, jwt: JwtConfig, log: FastifyBaseLogger): Promise<KeyRing> {
+  static async load(db: Database, jwt: JwtConfig, log: Logger): Promise<KeyRing> {
     if (jwt.algorithm === 'HS256') {
       const secret = new TextEncoder().encode(jwt.secret);
       return new KeyRing({ signing: { alg: 'HS256', kid: undefined, key: secret }, jwks: { keys: [] }, verify: () => secret }, undefined);
@@ -171,15 +172,13 @@ async function addGeneratedKey(tx: Queryable, alg: AsymmetricAlgorithm, retireOt
   return { kid, superseded: await supersedeOtherKeys(tx, kid, retireOthersAfterSeconds) };
 }
 
-export class KeyManagementError extends Error {}
-
 /** `keys:rotate`: a new generated key signs from now on; the previous ones verify until their tokens have expired. */
 export async function rotateSigningKey(
   db: Database,
   jwt: JwtConfig,
 ): Promise<{ kid: string; alg: string; superseded: string[]; retireAfterSeconds: number }> {
-  if (jwt.algorithm === 'HS256') throw new KeyManagementError('JWT_SECRET_KEY is set: tokens are HS256 with a shared secret, which has no key to rotate. Rotate by changing JWT_SECRET_KEY everywhere at once.');
-  if (jwt.privateKey) throw new KeyManagementError('JWT_PRIVATE_KEY is set: the operator provides the key. Rotate by replacing JWT_PRIVATE_KEY; the previous key stays in the JWKS until its tokens expire.');
+  if (jwt.algorithm === 'HS256') throw new ServiceError('key_conflict', 'JWT_SECRET_KEY is set: tokens are HS256 with a shared secret, which has no key to rotate. Rotate by changing JWT_SECRET_KEY everywhere at once.');
+  if (jwt.privateKey) throw new ServiceError('key_conflict', 'JWT_PRIVATE_KEY is set: the operator provides the key. Rotate by replacing JWT_PRIVATE_KEY; the previous key stays in the JWKS until its tokens expire.');
   const alg = jwt.algorithm;
   const retireAfterSeconds = retirementDelaySeconds(jwt);
   const result = await db.transaction(async (tx) => {
@@ -195,8 +194,8 @@ export async function retireSigningKey(db: Database, kid: string): Promise<void>
     await lockSigningKeys(tx);
     const keys = await listVerifyingKeys(tx);
     const key = keys.find((k) => k.kid === kid);
-    if (!key) throw new KeyManagementError(`no key with kid ${kid} is in use (see keys:list)`);
-    if (key.retiredAt === null) throw new KeyManagementError(`${kid} is the current signing key: run keys:rotate first, then retire it`);
+    if (!key) throw new ServiceError('not_found', `no key with kid ${kid} is in use (see keys:list)`);
+    if (key.retiredAt === null) throw new ServiceError('key_conflict', `${kid} is the current signing key: run keys:rotate first, then retire it`);
     await retireKeyNow(tx, kid);
   });
 }

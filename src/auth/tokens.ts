@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
-import { USER_ID_PATTERN } from '../db/users.js';
-import { AuthError } from './errors.js';
+import { ServiceError } from '../errors.js';
+import { USER_ID_PATTERN } from './model.js';
 import type { KeyRing } from './signing-keys.js';
 
 export interface TokenSettings {
@@ -29,7 +29,7 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 const USER_ID = new RegExp(USER_ID_PATTERN);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** Signs and checks access tokens (JWT). Whether the session behind a token is still live is accounts.ts's job. */
+/** Signs and checks access tokens (JWT). Whether the session behind a token is still live is sessions.ts's job. */
 export class AccessTokens {
   constructor(
     private readonly keys: KeyRing,
@@ -59,7 +59,7 @@ export class AccessTokens {
       .sign(this.keys.signing.key);
   }
 
-  /** The token's user and session, or AuthError('invalid_token'). */
+  /** The token's user and session, or ServiceError('invalid_token'). */
   async verify(token: string): Promise<VerifiedAccessToken> {
     let payload;
     try {
@@ -71,12 +71,12 @@ export class AccessTokens {
         requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
       }));
     } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) throw new AuthError('invalid_token', 'The access token has expired');
-      throw new AuthError('invalid_token', 'The access token is invalid');
+      if (error instanceof joseErrors.JWTExpired) throw new ServiceError('invalid_token', 'The access token has expired');
+      throw new ServiceError('invalid_token', 'The access token is invalid');
     }
     const { sub, sid } = payload;
     if (typeof sub !== 'string' || !USER_ID.test(sub) || typeof sid !== 'string' || !UUID.test(sid)) {
-      throw new AuthError('invalid_token', 'The access token is invalid');
+      throw new ServiceError('invalid_token', 'The access token is invalid');
     }
     return { userId: sub, sessionId: sid, claims: payload };
   }

@@ -1,11 +1,9 @@
 import type { Database } from '../db/database.js';
-import { advanceUserIds, importUser, readOriginalUsers, type ImportOutcome } from '../db/original-users.js';
+import { advanceUserIds, importUser, readOriginalUsers, type ImportOutcome } from '../db/original-user-queries.js';
+import { ServiceError } from '../errors.js';
 import { legacyUsernameKey } from './usernames.js';
 
 export type ImportReport = Record<ImportOutcome, string[]>;
-
-/** The original service's database could not be reached or read. */
-export class SourceDatabaseError extends Error {}
 
 /**
  * Copies the original service's users (ids, usernames and Werkzeug hashes) into this service's database, all or
@@ -14,7 +12,7 @@ export class SourceDatabaseError extends Error {}
  */
 export async function importOriginalUsers(db: Database, sourceUrl: string): Promise<ImportReport> {
   const users = await readOriginalUsers(sourceUrl).catch((error: Error) => {
-    throw new SourceDatabaseError(`cannot read users from the original database: ${error.message}`);
+    throw new ServiceError('source_unavailable', `cannot read users from the original database: ${error.message}`);
   });
   const report: ImportReport = { imported: [], renamed: [], already_present: [], id_taken: [] };
   await db.transaction(async (tx) => {

@@ -1,4 +1,4 @@
-import { AuthError } from './errors.js';
+import { ServiceError } from '../errors.js';
 
 export const USERNAME_MIN_LENGTH = 3;
 export const USERNAME_MAX_LENGTH = 64;
@@ -25,11 +25,11 @@ function isValid(display: string): boolean {
   return length >= USERNAME_MIN_LENGTH && length <= USERNAME_MAX_LENGTH && USERNAME_CHARACTERS.test(display);
 }
 
-/** For registration and renaming: a valid username or AuthError('invalid_username'). */
+/** For registration and renaming: a valid username or ServiceError('invalid_username'). */
 export function parseUsername(input: string): Username {
   const display = displayForm(input);
   if (!isValid(display)) {
-    throw new AuthError(
+    throw new ServiceError(
       'invalid_username',
       `Username must be ${USERNAME_MIN_LENGTH} to ${USERNAME_MAX_LENGTH} characters long and use only letters, digits, '.', '_' and '-'`,
     );

@@ -1,3 +1,5 @@
+import { databaseUnavailable, DatabaseQueryError, isServiceError } from '../errors.js';
+
 /**
  * The one interface the rest of the service uses for SQL. Two adapters implement it: `postgres.ts` (a pg
  * pool, for production) and `embedded.ts` (PGlite, so `npm start` works without a server). The same SQL
@@ -19,29 +21,6 @@ export interface Database extends Queryable {
   close(): Promise<void>;
 }
 
-/** The database cannot be reached (or is shutting down, or timed out). Answered with 503; the pool reconnects by itself. */
-export class DatabaseUnavailableError extends Error {
-  constructor(readonly reason: string) {
-    super(`database unavailable: ${reason}`);
-    this.name = 'DatabaseUnavailableError';
-  }
-}
-
-/**
- * A query failed. Built from the driver's error with only its code, constraint and message, because the
- * drivers' own errors can carry the query's parameters (password hashes) into a log.
- */
-export class DatabaseQueryError extends Error {
-  constructor(
-    message: string,
-    readonly code: string | undefined,
-    readonly constraint: string | undefined,
-  ) {
-    super(message);
-    this.name = 'DatabaseQueryError';
-  }
-}
-
 export function isUniqueViolation(error: unknown): boolean {
   return error instanceof DatabaseQueryError && error.code === '23505';
 }
@@ -57,7 +36,7 @@ const UNAVAILABLE_CODES = new Set([
 const UNAVAILABLE_MESSAGES =
   /connection terminated|timeout exceeded when trying to connect|query read timeout|connection timeout|connection error|not queryable/i;
 
-/** Runs a driver call; whatever it throws leaves as DatabaseUnavailableError or DatabaseQueryError. */
+/** Runs a driver call; whatever it throws leaves as ServiceError('database_unavailable') or DatabaseQueryError. */
 export async function classifyingErrors<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
@@ -66,9 +45,9 @@ export async function classifyingErrors<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Turns any driver error into DatabaseUnavailableError or DatabaseQueryError. */
+/** Turns any driver error into ServiceError('database_unavailable') or DatabaseQueryError. */
 export function classifyDatabaseError(error: unknown): Error {
-  if (error instanceof DatabaseUnavailableError || error instanceof DatabaseQueryError) return error;
+  if (isServiceError(error, 'database_unavailable') || error instanceof DatabaseQueryError) return error;
   const e = (typeof error === 'object' && error !== null ? error : {}) as {
     code?: unknown;
     message?: unknown;
@@ -77,7 +56,7 @@ export function classifyDatabaseError(error: unknown): Error {
   const code = typeof e.code === 'string' ? e.code : undefined;
   const message = typeof e.message === 'string' ? e.message : String(error);
   if ((code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) || UNAVAILABLE_MESSAGES.test(message)) {
-    return new DatabaseUnavailableError(code ?? message);
+    return databaseUnavailable(code ?? message);
   }
   return new DatabaseQueryError(message, code, typeof e.constraint === 'string' ? e.constraint : undefined);
 }

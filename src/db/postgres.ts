@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from 'pino';
 import { classifyDatabaseError, classifyingErrors, type Database, type Queryable } from './database.js';
 
 export interface PostgresOptions {
@@ -17,7 +17,7 @@ function queryable(target: pg.Pool | pg.PoolClient): Queryable {
   };
 }
 
-export function openPostgres(options: PostgresOptions, log: FastifyBaseLogger): Database {
+export function openPostgres(options: PostgresOptions, log: Logger): Database {
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize,

@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger } from 'fastify';
+import type { Logger } from 'pino';
 import { Redis } from 'ioredis';
 
 /** A connection to the shared Redis that never makes a request wait for it. */
@@ -12,7 +12,7 @@ const COMMAND_TIMEOUT_MS = 500;
 const CONNECT_TIMEOUT_MS = 2000;
 const MAX_RECONNECT_DELAY_MS = 5000;
 
-export function openRedis(url: string, log: FastifyBaseLogger): RedisConnection {
+export function openRedis(url: string, log: Logger): RedisConnection {
   const client = new Redis(url, {
     // Fail at once while disconnected instead of queueing: a login must not hang on Redis.
     enableOfflineQueue: false,

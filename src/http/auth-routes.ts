@@ -1,10 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Accounts } from '../auth/accounts.js';
-import type { Sessions } from '../auth/sessions.js';
-import { authenticate } from './bearer.js';
+import { callerOf } from './authentication.js';
 import { clientInfo, publicUser, signedIn } from './replies.js';
-import { absentBodyIsEmpty, bearer, errorResponses, Message, OptionalText, SignedInBody, UserId } from './schemas.js';
+import { absentBodyIsEmpty, errorResponses, Message, OptionalText, SignedInBody, UserId } from './schemas.js';
 
 const Required = Type.String({ minLength: 1 });
 
@@ -16,7 +15,7 @@ const Me = Type.Object({
 });
 
 /** The original service's four endpoints (same paths, fields and messages), plus /me and /validate. */
-export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; sessions: Sessions }> = async (app, { accounts, sessions }) => {
+export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = async (app, { accounts }) => {
   app.post(
     '/register',
     {
@@ -37,7 +36,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; session
   app.post(
     '/login',
     {
-      config: { missingFieldsMessage: 'Username and password are required!' },
+      config: { missingFieldsMessage: 'Username and password are required!', countsAsLogin: true },
       schema: {
         summary: 'Sign in with username and password',
         body: Type.Object({ username: Required, password: Required }),
@@ -53,9 +52,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; session
   app.post(
     '/change',
     {
+      config: { auth: 'user' },
       schema: {
         summary: "Change the token's own username and/or password",
-        security: bearer,
         body: Type.Object({
           user_id: Type.Optional(UserId),
           new_username: OptionalText,
@@ -67,7 +66,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; session
       },
     },
     async (request) => {
-      const auth = await authenticate(sessions, request);
+      const auth = callerOf(request);
       const body = request.body;
       await accounts.change(auth, {
         userId: body.user_id,
@@ -83,16 +82,16 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; session
   app.delete(
     '/delete',
     {
+      config: { auth: 'user' },
       preValidation: absentBodyIsEmpty,
       schema: {
         summary: "Delete the token's own account",
-        security: bearer,
         body: Type.Object({ user_id: Type.Optional(UserId), current_password: OptionalText }),
         response: { 200: Message, ...errorResponses },
       },
     },
     async (request) => {
-      const auth = await authenticate(sessions, request);
+      const auth = callerOf(request);
       await accounts.delete(auth, {
         userId: request.body.user_id,
         currentPassword: request.body.current_password ?? undefined,
@@ -103,9 +102,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; session
 
   app.get(
     '/me',
-    { schema: { summary: "The token's user", security: bearer, response: { 200: Me, ...errorResponses } } },
+    { config: { auth: 'user' }, schema: { summary: "The token's user", response: { 200: Me, ...errorResponses } } },
     async (request) => {
-      const { user } = await authenticate(sessions, request);
+      const { user } = callerOf(request);
       return { ...publicUser(user), created_at: user.createdAt.toISOString(), updated_at: user.updatedAt.toISOString() };
     },
   );
@@ -113,9 +112,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; session
   app.post(
     '/validate',
     {
+      config: { auth: 'user' },
       schema: {
         summary: "Check a token (the original service's endpoint)",
-        security: bearer,
         response: {
           200: Type.Object({
             message: Type.String(),
@@ -127,7 +126,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts; session
       },
     },
     async (request) => {
-      const { user } = await authenticate(sessions, request);
+      const { user } = callerOf(request);
       return { message: 'Token is valid', valid: 1 as const, user: { user_id: Number(user.id), username: user.username } };
     },
   );

@@ -1,8 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ErrorCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Answers of this route count in auth_logins_total. */
+    countsAsLogin?: boolean;
+  }
   interface FastifyRequest {
     /** The user the request acted as or for, once known: for the request's log line. */
     userId: string | undefined;
@@ -23,6 +28,25 @@ function routeOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? 'unmatched';
 }
 
+/** A login's outcome for auth_logins_total, from the code it was refused with (none: it succeeded). */
+function loginResult(code: ErrorCode | undefined): string {
+  switch (code) {
+    case undefined:
+      return 'success';
+    case 'invalid_credentials':
+    case 'invalid_request':
+    case 'invalid_json':
+      return 'failure';
+    case 'too_many_attempts':
+      return 'rate_limited';
+    case 'overloaded':
+    case 'rate_limiter_unavailable':
+      return 'overloaded';
+    default:
+      return 'error';
+  }
+}
+
 /**
  * One JSON log line per request (id, method, route, status, time, user id when known: never a body or a header),
  * the X-Request-Id answer header, and the request metrics.
@@ -40,10 +64,7 @@ export function instrument(app: FastifyInstance, metrics: Metrics): void {
     const seconds = reply.elapsedTime / 1000;
     metrics.httpRequests.inc(labels);
     metrics.httpDuration.observe(labels, seconds);
-    if (route === '/api/auth/login') {
-      const result = { 200: 'success', 401: 'failure', 400: 'failure', 429: 'rate_limited', 503: 'overloaded' }[reply.statusCode] ?? 'error';
-      metrics.logins.inc({ result });
-    }
+    if (request.routeOptions.config.countsAsLogin) metrics.logins.inc({ result: loginResult(request.errorCode) });
     request.log.info(
       {
         method: request.method,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
+import { SECURITY_SCHEMES } from './authentication.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -23,7 +24,7 @@ export function registerOpenApi(app: FastifyInstance, publicUrl: string): void {
       },
       servers: [{ url: publicUrl }],
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        securitySchemes: { [SECURITY_SCHEMES.user]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       },
     },
   });

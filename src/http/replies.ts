@@ -1,6 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { ClientInfo, SignedIn } from '../auth/sessions.js';
-import type { User } from '../db/users.js';
+import type { ClientInfo, SignedIn, User } from '../auth/model.js';
 
 /** Ids are bigint in the database and JSON numbers on the wire, as in the original service. */
 export function publicUser(user: User) {

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
-import { USER_ID_PATTERN } from '../db/users.js';
+import { USER_ID_PATTERN } from '../auth/model.js';
 
 /** Every error answer, whatever the status. */
 export const ErrorBody = Type.Object(
@@ -39,9 +39,6 @@ export const UserId = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pa
 
 /** An optional field that the original service's clients may also send as null. */
 export const OptionalText = Type.Optional(Type.Union([Type.String(), Type.Null()]));
-
-/** The OpenAPI security requirement of routes that need `Authorization: Bearer <access_token>`. */
-export const bearer = [{ bearerAuth: [] }];
 
 /** preValidation for routes whose body is optional: most clients send DELETE or a logout without one. */
 export async function absentBodyIsEmpty(request: FastifyRequest): Promise<void> {

@@ -2,9 +2,9 @@ import formbody from '@fastify/formbody';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Sessions } from '../auth/sessions.js';
-import { authenticate } from './bearer.js';
+import { callerOf } from './authentication.js';
 import { clientInfo, signedIn } from './replies.js';
-import { absentBodyIsEmpty, bearer, errorResponses, Message, SessionId, SignedInBody } from './schemas.js';
+import { absentBodyIsEmpty, errorResponses, Message, SessionId, SignedInBody } from './schemas.js';
 
 const SessionBody = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -89,16 +89,16 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
   app.post(
     '/logout',
     {
+      config: { auth: 'user' },
       preValidation: absentBodyIsEmpty,
       schema: {
         summary: 'End this session (`local`, the default), every other one (`others`) or all of them (`global`)',
-        security: bearer,
         body: Type.Object({ scope: Type.Optional(Type.Union([Type.Literal('local'), Type.Literal('others'), Type.Literal('global')])) }),
         response: { 200: Type.Object({ message: Type.String(), sessions_ended: Type.Integer() }), ...errorResponses },
       },
     },
     async (request) => {
-      const auth = await authenticate(sessions, request);
+      const auth = callerOf(request);
       const ended = await sessions.logout(auth, request.body.scope ?? 'local');
       return { message: 'Logged out successfully', sessions_ended: ended };
     },
@@ -107,14 +107,14 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
   app.get(
     '/sessions',
     {
+      config: { auth: 'user' },
       schema: {
         summary: "The token's user's live sessions, most recently used first",
-        security: bearer,
         response: { 200: Type.Object({ sessions: Type.Array(SessionBody) }), ...errorResponses },
       },
     },
     async (request) => {
-      const auth = await authenticate(sessions, request);
+      const auth = callerOf(request);
       const list = await sessions.list(auth);
       return {
         sessions: list.map((s) => ({
@@ -134,15 +134,15 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
   app.delete(
     '/sessions/:id',
     {
+      config: { auth: 'user' },
       schema: {
         summary: "End one of the token's user's sessions",
-        security: bearer,
         params: Type.Object({ id: SessionId }),
         response: { 200: Message, ...errorResponses },
       },
     },
     async (request) => {
-      const auth = await authenticate(sessions, request);
+      const auth = callerOf(request);
       await sessions.end(auth, request.params.id.toLowerCase());
       return { message: 'Session ended' };
     },

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeyManagementError, retireSigningKey, rotateSigningKey } from '../../src/auth/signing-keys.js';
+import { retireSigningKey, rotateSigningKey } from '../../src/auth/signing-keys.js';
+import { ServiceError } from '../../src/errors.js';
 import { json, me, register, startTestApp, type TestApp } from '../helpers/app.js';
 
 async function jwks(app: TestApp): Promise<{ kid: string; alg: string; d?: string }[]> {
@@ -86,7 +87,8 @@ describe('signing-key rotation (generated keys)', () => {
     const { token } = await register(t.app);
     const current = decodeProtectedHeader(token).kid!;
     await expect(retireSigningKey(t.db, current)).rejects.toThrow(/current signing key/);
-    await expect(retireSigningKey(t.db, 'no-such-kid')).rejects.toThrow(KeyManagementError);
+    await expect(retireSigningKey(t.db, 'no-such-kid')).rejects.toThrow(ServiceError);
+    await expect(retireSigningKey(t.db, 'no-such-kid')).rejects.toMatchObject({ code: 'not_found' });
 
     await rotateSigningKey(t.db, t.config.jwt);
     await retireSigningKey(t.db, current);

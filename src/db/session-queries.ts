@@ -1,29 +1,6 @@
 import type { Queryable } from './database.js';
-import { toUser, type User } from './users.js';
-
-export type AuthMethod = 'password' | 'registration';
-
-/** Why a session ended, kept for operators reading the table. */
-export type RevokeReason = 'logout' | 'password_change' | 'refresh_token_reused' | 'revoked_by_user';
-
-export interface Session {
-  id: string;
-  userId: string;
-  authMethod: AuthMethod;
-  authenticatedAt: Date;
-}
-
-/** What a user sees of one of their sessions. */
-export interface SessionSummary {
-  id: string;
-  authMethod: AuthMethod;
-  createdAt: Date;
-  lastUsedAt: Date;
-  /** The earlier of the absolute lifetime's end and the idle timeout's. */
-  expiresAt: Date;
-  userAgent: string | null;
-  ip: string | null;
-}
+import type { AuthMethod, RevokeReason, Session, SessionSummary, User } from '../auth/model.js';
+import { toUser } from './user-queries.js';
 
 // A session is live while nobody ended it, its absolute lifetime has not run out, and it was used (logged in or
 // refreshed) within the idle timeout ($idle seconds). One definition, used by every query below.

@@ -1,15 +1,5 @@
+import type { User, UserSummary } from '../auth/model.js';
 import type { Queryable } from './database.js';
-
-/** A user id as text: a positive bigint in decimal, no leading zero. Tokens' `sub` and requests' `user_id` are checked against it. */
-export const USER_ID_PATTERN = '^[1-9][0-9]{0,18}$';
-
-export interface User {
-  /** bigint in the database; a decimal string here so no id is ever rounded. */
-  id: string;
-  username: string;
-  createdAt: Date;
-  updatedAt: Date;
-}
 
 interface UserRow {
   id: string | number;
@@ -81,10 +71,6 @@ export async function replacePasswordHash(db: Queryable, userId: string, verifie
 export async function deleteUser(db: Queryable, userId: string): Promise<boolean> {
   const rows = await db.query('DELETE FROM users WHERE id = $1 RETURNING id', [userId]);
   return rows.length > 0;
-}
-
-export interface UserSummary extends User {
-  liveSessions: number;
 }
 
 /** Users, oldest first, with how many sessions each has that are neither ended nor past their absolute lifetime. */

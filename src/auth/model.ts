@@ -1,0 +1,68 @@
+/**
+ * The domain's own types. The query modules in src/db build and store them; the HTTP layer shapes them into
+ * answers. Neither of those layers defines a type of its own for a user or a session.
+ */
+
+/** A user id as text: a positive bigint in decimal, no leading zero. Tokens' `sub` and requests' `user_id` are checked against it. */
+export const USER_ID_PATTERN = '^[1-9][0-9]{0,18}$';
+
+export interface User {
+  /** bigint in the database; a decimal string here so no id is ever rounded. */
+  id: string;
+  username: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** What the operator's listing shows of a user. */
+export interface UserSummary extends User {
+  liveSessions: number;
+}
+
+/** How a session began: the re-authentication window counts only from these. */
+export type AuthMethod = 'password' | 'registration';
+
+/** Why a session ended, kept for operators reading the table. */
+export type RevokeReason = 'logout' | 'password_change' | 'refresh_token_reused' | 'revoked_by_user';
+
+export interface Session {
+  id: string;
+  userId: string;
+  authMethod: AuthMethod;
+  authenticatedAt: Date;
+}
+
+/** What a user sees of one of their sessions. */
+export interface SessionSummary {
+  id: string;
+  authMethod: AuthMethod;
+  createdAt: Date;
+  lastUsedAt: Date;
+  /** The earlier of the absolute lifetime's end and the idle timeout's. */
+  expiresAt: Date;
+  userAgent: string | null;
+  ip: string | null;
+}
+
+/** Where a login came from, kept with its session. */
+export interface ClientInfo {
+  userAgent?: string | undefined;
+  ip?: string | undefined;
+}
+
+/** A request's proven identity: a verified access token whose session is live. */
+export interface Authenticated {
+  user: User;
+  session: Session;
+}
+
+/** What register, login and refresh hand back. */
+export interface SignedIn {
+  user: User;
+  accessToken: string;
+  expiresIn: number;
+  refreshToken: string;
+}
+
+/** `local`: this session; `others`: every other session of the user; `global`: all of them. */
+export type LogoutScope = 'local' | 'others' | 'global';
