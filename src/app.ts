@@ -5,7 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Config } from './config.js';
 import { authRoutes } from './http/auth-routes.js';
 import { registerAuthentication } from './http/authentication.js';
-import { registerErrorHandlers } from './http/errors.js';
+import { clientErrorHandler, frameworkErrors, registerErrorHandlers } from './http/errors.js';
 import { healthRoutes } from './http/health-routes.js';
 import { metricsRoutes } from './http/metrics-routes.js';
 import { instrument, requestId } from './http/observability.js';
@@ -29,6 +29,9 @@ export function buildApp(config: Config, services: Services, options: AppOptions
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: config.bodyLimitBytes,
     genReqId: requestId,
+    // Errors raised before routing or by Node's parser answer in the same JSON shape as everything else.
+    frameworkErrors,
+    clientErrorHandler,
     // observability.ts writes one line per request instead of Fastify's two.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     // A hop count means: believe that many X-Forwarded-For entries from the right (what Fastify does for a number).

@@ -23,9 +23,11 @@ export const ERRORS = {
   username_taken: { status: 409, exit: 1 },
   /** An operator's key command that cannot apply to how keys are configured (HS256, JWT_PRIVATE_KEY, the current key). */
   key_conflict: { status: 409, exit: 1 },
+  request_timeout: { status: 408, exit: 1 },
   payload_too_large: { status: 413, exit: 1 },
   unsupported_media_type: { status: 415, exit: 1 },
   too_many_attempts: { status: 429, exit: 1 },
+  headers_too_large: { status: 431, exit: 1 },
   // The service cannot serve right now; the same request later may succeed.
   overloaded: { status: 503, exit: 1 },
   rate_limiter_unavailable: { status: 503, exit: 1 },

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, ServiceError, type ErrorCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -74,9 +76,68 @@ function sendServiceError(error: ServiceError, request: FastifyRequest, reply: F
   return send(request, reply, error.code, PUBLIC_MESSAGES[error.code] ?? error.message);
 }
 
+/**
+ * Headers for the answers that Fastify or Node write before any hook has run (a malformed URL or request line,
+ * oversized headers, a request too slow to arrive): the security headers that helmet adds to every other answer,
+ * as strict as an error body allows.
+ */
+export const RAW_ANSWER_HEADERS: Record<string, string> = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'cross-origin-resource-policy': 'same-origin',
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'SAMEORIGIN',
+};
+
+/**
+ * Fastify's frameworkErrors: a URL it cannot decode, a path parameter too long. These bypass the hooks, so
+ * the headers that helmet would have added are set here.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  reply.headers(RAW_ANSWER_HEADERS).header('x-request-id', request.id);
+  const message = error.code === 'FST_ERR_BAD_URL' ? 'The URL is malformed' : 'The request cannot be routed';
+  void send(request, reply, 'invalid_request', message);
+}
+
+/**
+ * Node's clientError: the request could not even be parsed (bad request line, headers over the size limit) or
+ * did not arrive in time (REQUEST_TIMEOUT_SECONDS, HEADERS_TIMEOUT_SECONDS). Nothing of Fastify runs; the answer
+ * is written straight to the socket, which is then closed.
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [code, message]: [ErrorCode, string] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? ['request_timeout', 'The request did not arrive in time']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? ['headers_too_large', 'The request headers are too large']
+        : ['invalid_request', 'The request is not valid HTTP'];
+  const status = ERRORS[code].status;
+  const body = JSON.stringify({ error: code, message });
+  const headers = { ...RAW_ANSWER_HEADERS, 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
+  if (socket.writable) {
+    const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${body}`);
+  }
+  socket.destroy();
+}
+
 /** Every error leaves as `{"error", "message"}` with a 4xx status, or 503/500 without internals. */
 export function registerErrorHandlers(app: FastifyInstance, metrics: Metrics): void {
   app.decorateRequest('errorCode', undefined);
+
+  // Plugins answer some refusals in plain text themselves (@fastify/cors: an OPTIONS request that is not a
+  // valid preflight). Any error answer that is not JSON yet is put into the house shape here.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (reply.statusCode < 400 || String(reply.getHeader('content-type') ?? '').startsWith('application/json')) return payload;
+    const code: ErrorCode = reply.statusCode === 404 ? 'not_found' : reply.statusCode >= 500 ? 'internal_error' : 'invalid_request';
+    request.errorCode ??= code;
+    reply.type('application/json; charset=utf-8');
+    const text = typeof payload === 'string' && payload.length <= 200 ? payload : STATUS_CODES[reply.statusCode] ?? 'Error';
+    return JSON.stringify({ error: code, message: text });
+  });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof ServiceError) return sendServiceError(error, request, reply, metrics);
