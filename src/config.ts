@@ -1,23 +1,21 @@
-import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { JWK } from 'jose';
+import { OperatorKeyError, parseOperatorKey, readOperatorKeyFile, type OperatorKey } from './auth/operator-key.js';
 
 /**
- * Typed, validated settings. Everything comes from environment variables (server.ts loads `.env` into
- * them first); `loadConfig` is pure so tests can build any configuration without touching process.env.
+ * Typed, validated settings. Everything comes from environment variables (src/startup.ts loads `.env` into
+ * them first). `loadConfig` takes them as an argument and reads nothing else but JWT_PRIVATE_KEY_FILE and the
+ * CPU count, so tests can build any configuration without touching process.env.
+ *
+ * SETTING_TABLE below is the one description of every setting: how its text is parsed, its default, and its
+ * documentation. README.md's configuration table and .env.example are generated from it
+ * (`npm run docs:settings`), and test/config.test.ts fails when they fall behind.
  */
 
 export type Environment = 'development' | 'production' | 'test';
 export const ASYMMETRIC_ALGORITHMS = ['ES256', 'RS256', 'EdDSA'] as const;
 export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
 export type SigningAlgorithm = AsymmetricAlgorithm | 'HS256';
-
-/** A private key the operator provides (JWT_PRIVATE_KEY), parsed and checked at start. */
-export interface OperatorKey {
-  alg: AsymmetricAlgorithm;
-  privateJwk: JWK;
-}
+export type { OperatorKey } from './auth/operator-key.js';
 
 export type DatabaseConfig =
   | {
@@ -88,60 +86,6 @@ export interface RateLimitConfig {
   onRedisFailure: 'open' | 'closed';
 }
 
-export interface SettingDoc {
-  name: string;
-  /** What the README shows as the default. */
-  default: string;
-  description: string;
-}
-
-/** Every setting the service reads. README.md's configuration table must list each one (a test checks it). */
-export const SETTINGS: readonly SettingDoc[] = [
-  { name: 'NODE_ENV', default: 'development', description: '`development`, `production` or `test`. `production` turns on the start-up safety checks below.' },
-  { name: 'HOST', default: '`127.0.0.1`; `0.0.0.0` in production', description: 'Address to listen on.' },
-  { name: 'PORT', default: '5000', description: 'Port to listen on (the original service used 5000).' },
-  { name: 'METRICS_PORT', default: '(unset: `/metrics` on `PORT`)', description: 'Serve `GET /metrics` (Prometheus) on this port only, on `HOST`, so it need not be public.' },
-  { name: 'SHUTDOWN_TIMEOUT_SECONDS', default: '10', description: 'On SIGTERM/SIGINT, how long requests in flight may take to finish before the process exits anyway.' },
-  { name: 'PUBLIC_URL', default: '`http://localhost:<PORT>`', description: 'The URL clients reach the service at; the default token issuer.' },
-  { name: 'LOG_LEVEL', default: 'info', description: 'pino level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.' },
-  { name: 'DATABASE_URL', default: '(unset: embedded database)', description: 'PostgreSQL connection string, e.g. `postgres://user:pass@host:5432/auth`. Unset: the embedded PostgreSQL (PGlite) in `DATA_DIR`.' },
-  { name: 'DATA_DIR', default: './data', description: 'Folder of the embedded database (only without `DATABASE_URL`). `memory://` keeps it in memory.' },
-  { name: 'ALLOW_EMBEDDED_DATABASE', default: 'false', description: 'Let `NODE_ENV=production` run on the embedded database (single instance only).' },
-  { name: 'DATABASE_POOL_SIZE', default: '10', description: 'Maximum PostgreSQL connections per instance.' },
-  { name: 'DATABASE_CONNECT_TIMEOUT_MS', default: '5000', description: 'How long to wait for a PostgreSQL connection before answering 503 `database_unavailable`.' },
-  { name: 'DATABASE_QUERY_TIMEOUT_MS', default: '10000', description: 'How long to wait for a query before answering 503 `database_unavailable`.' },
-  { name: 'JWT_SECRET_KEY', default: '(unset)', description: 'Set: tokens are HS256 with this shared secret (the original service\'s setting). At least 32 bytes in production. Unset: an asymmetric key is generated and kept in the database.' },
-  { name: 'JWT_PRIVATE_KEY', default: '(unset)', description: 'The signing key, from your secret manager: a PEM (PKCS#8, SEC1 or PKCS#1) or a JWK, of type P-256 (ES256), Ed25519 (EdDSA) or RSA ≥ 2048 bits (RS256). Unset: keys are generated and kept in the database.' },
-  { name: 'JWT_PRIVATE_KEY_FILE', default: '(unset)', description: 'Path of a file holding `JWT_PRIVATE_KEY` (e.g. a mounted secret).' },
-  { name: 'JWT_ALGORITHM', default: '`ES256`; `HS256` with `JWT_SECRET_KEY`; the key\'s own with `JWT_PRIVATE_KEY`', description: '`ES256`, `RS256` or `EdDSA` (generated key, published in the JWKS), or `HS256` (needs `JWT_SECRET_KEY`).' },
-  { name: 'JWT_ISSUER', default: '`PUBLIC_URL`', description: 'The `iss` claim; verifiers must expect it.' },
-  { name: 'JWT_AUDIENCE', default: 'user-auth-service', description: 'The `aud` claim; verifiers must expect it.' },
-  { name: 'ACCESS_TOKEN_TTL_SECONDS', default: '900', description: 'Access-token lifetime (15 minutes).' },
-  { name: 'SESSION_IDLE_TIMEOUT_SECONDS', default: '2592000', description: 'A session not refreshed for this long ends (30 days).' },
-  { name: 'SESSION_MAX_LIFETIME_SECONDS', default: '7776000', description: 'A session ends this long after its login, however often it is refreshed (90 days).' },
-  { name: 'REFRESH_TOKEN_GRACE_SECONDS', default: '10', description: 'A rotated refresh token presented again within this window gets the same successor (two tabs refreshing at once) instead of ending the session as reuse.' },
-  { name: 'REAUTH_WINDOW_SECONDS', default: '300', description: 'After a password login or registration, the password may be changed or the account deleted without `current_password` for this long.' },
-  { name: 'ARGON2_MEMORY_KIB', default: '19456', description: 'argon2id memory cost in KiB (OWASP: 19 MiB).' },
-  { name: 'ARGON2_TIME_COST', default: '2', description: 'argon2id iterations.' },
-  { name: 'ARGON2_PARALLELISM', default: '1', description: 'argon2id lanes.' },
-  { name: 'HASH_THREADS', default: 'the number of CPU cores', description: 'Threads that hash passwords, at low priority so that token checks stay fast while logins saturate the CPU.' },
-  { name: 'HASH_QUEUE_LIMIT', default: '32', description: 'Logins and registrations that may wait for a hashing thread; beyond it they are answered at once with `503 overloaded` and `Retry-After`, instead of waiting ever longer.' },
-  { name: 'CORS_ORIGINS', default: '`*`; none in production', description: 'Comma-separated origins allowed to call the API from a browser, e.g. `https://app.example.com`. `*` (any origin) is refused in production.' },
-  { name: 'TRUST_PROXY', default: 'false', description: 'Which `X-Forwarded-For` entries to believe for the client IP (rate limits, sessions): `false` (none: the TCP peer is the client), a number of proxy hops (e.g. `1` behind one load balancer), or comma-separated proxy addresses/CIDRs. `true` believes any, so only use it when every request comes through your proxy.' },
-  { name: 'PASSWORD_MIN_LENGTH', default: '8', description: 'Shortest password accepted (characters after NFKC). No composition rules (NIST SP 800-63B).' },
-  { name: 'PASSWORD_MIN_SCORE', default: '0', description: 'Lowest zxcvbn strength score (0–4) accepted for a new password; 0 turns the score check off. The 49,000 most common passwords and the username are refused regardless.' },
-  { name: 'RATE_LIMIT_ENABLED', default: 'true', description: 'Turn the rate limits below on or off.' },
-  { name: 'LOGIN_LIMIT_PER_ACCOUNT_AND_IP', default: '10/15m', description: 'Failed logins for one username from one IP, per window (`<count>/<window>`, window in `s`, `m`, `h` or `d`). Then `429 too_many_attempts` with `Retry-After`. A successful login resets it.' },
-  { name: 'LOGIN_LIMIT_PER_ACCOUNT', default: '100/15m', description: 'Failed logins for one username from all IPs together; much higher than the above, so nobody locks an owner out cheaply. A successful login resets it.' },
-  { name: 'LOGIN_LIMIT_PER_IP', default: '100/15m', description: 'Failed logins from one IP, whatever the username.' },
-  { name: 'REGISTRATION_LIMIT_PER_IP', default: '10/1h', description: 'Registration attempts from one IP.' },
-  { name: 'REFRESH_LIMIT_PER_IP', default: '60/1m', description: 'Refresh-token exchanges from one IP.' },
-  { name: 'REDIS_URL', default: '(unset: in memory)', description: 'Redis for the rate-limit counters, shared by every instance, e.g. `redis://redis:6379`. Unset: each instance counts in its own memory.' },
-  { name: 'REDIS_KEY_PREFIX', default: 'user-auth:', description: 'Prefix of every Redis key, to share one Redis between services.' },
-  { name: 'RATE_LIMIT_ON_REDIS_FAILURE', default: 'open', description: '`open`: with Redis unreachable each instance counts in memory and keeps serving; `closed`: logins answer `503` until Redis is back. The service reconnects by itself either way.' },
-  { name: 'CORS_ALLOW_CREDENTIALS', default: 'false', description: 'Send `Access-Control-Allow-Credentials: true` (not allowed with `*`).' },
-];
-
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -155,94 +99,683 @@ const MIN_SECRET_BYTES = 32;
 const MIN_SECRET_DISTINCT_CHARS = 8;
 export const GENERATE_SECRET_HINT =
   `node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`;
+/** Not a setting: the largest body is a registration, far below this. */
+const BODY_LIMIT_BYTES = 16 * 1024;
+/** argon2 needs this much memory per lane. */
+const ARGON2_KIB_PER_LANE = 8;
+/** OWASP's argon2id configurations (KiB, passes), equally strong; production needs one of them or more. */
+const OWASP_ARGON2 = [
+  { memoryKib: 47_104, timeCost: 1 },
+  { memoryKib: 19_456, timeCost: 2 },
+  { memoryKib: 12_288, timeCost: 3 },
+  { memoryKib: 9_216, timeCost: 4 },
+  { memoryKib: 7_168, timeCost: 5 },
+] as const;
 
-export function loadConfig(env: Env): Config {
-  const problems: string[] = [];
-  // An empty value (`KEY=` in .env) means "not set", as it does for most tools.
-  const raw = (name: string): string | undefined => {
-    const value = env[name]?.trim();
-    return value === undefined || value === '' ? undefined : value;
-  };
-  const integer = (name: string, fallback: number, min: number, max: number): number => {
-    const value = raw(name);
-    if (value === undefined) return fallback;
-    const parsed = /^\d+$/.test(value) ? Number(value) : NaN;
+// ---------------------------------------------------------------------------------------------------------
+// Kinds of setting
+
+/** A setting's text was refused; each problem names the setting and what it accepts. */
+class InvalidSetting extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('; '));
+  }
+}
+
+function refuse(...problems: string[]): never {
+  throw new InvalidSetting(problems);
+}
+
+export interface SettingType<T> {
+  /** The value `text` stands for; throws InvalidSetting if it stands for none. */
+  parse(text: string, name: string): T;
+  /** Text that `parse` reads back as `value`: how the README and .env.example write a default. */
+  format(value: T): string;
+}
+
+const integer = (min: number, max: number): SettingType<number> => ({
+  parse(text, name) {
+    const parsed = /^\d+$/.test(text) ? Number(text) : NaN;
     if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${value}")`);
-      return fallback;
+      refuse(`${name} must be a whole number from ${min} to ${max} (got "${text}")`);
     }
     return parsed;
-  };
-  const boolean = (name: string, fallback: boolean): boolean => {
-    const value = raw(name)?.toLowerCase();
-    if (value === undefined) return fallback;
-    if (['true', '1', 'yes', 'on'].includes(value)) return true;
-    if (['false', '0', 'no', 'off'].includes(value)) return false;
-    problems.push(`${name} must be true or false (got "${value}")`);
-    return fallback;
-  };
-  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
-    const value = raw(name);
-    if (value === undefined) return fallback;
-    if ((allowed as readonly string[]).includes(value)) return value as T;
-    problems.push(`${name} must be one of ${allowed.join(', ')} (got "${value}")`);
-    return fallback;
-  };
-  const url = (name: string, fallback: string): string => {
-    const value = raw(name) ?? fallback;
+  },
+  format: String,
+});
+
+const TRUE = ['true', '1', 'yes', 'on'];
+const FALSE = ['false', '0', 'no', 'off'];
+const boolean: SettingType<boolean> = {
+  parse(text, name) {
+    const value = text.toLowerCase();
+    if (TRUE.includes(value)) return true;
+    if (FALSE.includes(value)) return false;
+    return refuse(`${name} must be true or false (got "${value}")`);
+  },
+  format: String,
+};
+
+const oneOf = <const T extends string>(allowed: readonly T[]): SettingType<T> => ({
+  parse(text, name) {
+    if (!(allowed as readonly string[]).includes(text)) refuse(`${name} must be one of ${allowed.join(', ')} (got "${text}")`);
+    return text as T;
+  },
+  format: (value) => value,
+});
+
+const text: SettingType<string> = { parse: (value) => value, format: (value) => value };
+
+/** A URL, without trailing slashes so that paths can be appended. */
+const baseUrl: SettingType<string> = {
+  parse(value, name) {
     try {
       new URL(value);
     } catch {
-      problems.push(`${name} must be a URL (got "${value}")`);
+      refuse(`${name} must be a URL (got "${value}")`);
     }
+    return value.replace(/\/+$/, '');
+  },
+  format: (value) => value,
+};
+
+/** A connection string; never repeated in a message, as it may hold a password. */
+const connectionString = (pattern: RegExp, what: string): SettingType<string> => ({
+  parse(value, name) {
+    if (!pattern.test(value)) refuse(`${name} must be ${what}`);
     return value;
+  },
+  format: (value) => value,
+});
+
+const WINDOW_UNITS = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 } as const;
+
+/** `<count>/<window>`, e.g. `10/15m`. */
+const limit: SettingType<Limit> = {
+  parse(value, name) {
+    const match = /^(\d+)\s*\/\s*(\d+)\s*([smhd]?)$/.exec(value);
+    const points = match ? Number(match[1]) : NaN;
+    const seconds = match ? Number(match[2]) * WINDOW_UNITS[match[3] as keyof typeof WINDOW_UNITS] : NaN;
+    if (!(points >= 1 && points <= 1_000_000 && seconds >= 1 && seconds <= 30 * 86_400)) {
+      refuse(`${name} must be <count>/<window> such as 10/15m (window in s, m, h or d, at most 30d; got "${value}")`);
+    }
+    return { points, durationSeconds: seconds };
+  },
+  format({ points, durationSeconds }) {
+    const unit = (['d', 'h', 'm'] as const).find((u) => durationSeconds % WINDOW_UNITS[u] === 0) ?? 's';
+    return `${points}/${durationSeconds / WINDOW_UNITS[unit]}${unit}`;
+  },
+};
+
+/** `*`, or comma-separated origins (`scheme://host[:port]`). */
+const origins: SettingType<'*' | string[]> = {
+  parse(value) {
+    if (value === '*') return '*';
+    const list = value.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter((o) => o !== '');
+    const bad = list.filter((origin) => origin === '*' || !/^https?:\/\/[^/\s]+$/.test(origin));
+    if (bad.length > 0) refuse(...bad.map((origin) => `CORS_ORIGINS entries must be origins such as https://app.example.com (got "${origin}")`));
+    return list;
+  },
+  format: (value) => (value === '*' ? '*' : value.join(',')),
+};
+
+/** `false`, `true`, a hop count, or proxy addresses/CIDRs, as Fastify's trustProxy takes them. */
+const proxyTrust: SettingType<boolean | number | string[]> = {
+  parse(value, name) {
+    if (/^(false|0|no|off)$/i.test(value)) return false;
+    if (/^(true|yes|on)$/i.test(value)) return true;
+    if (/^\d+$/.test(value)) return Number(value);
+    const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+    const bad = entries.filter((entry) => !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(entry));
+    if (bad.length > 0) {
+      refuse(...bad.map((entry) => `${name} must be true, false, a number of hops or proxy addresses/CIDRs such as 10.0.0.0/8 (got "${entry}")`));
+    }
+    return entries;
+  },
+  format: (value) => (Array.isArray(value) ? value.join(',') : String(value)),
+};
+
+/** A PEM or JWK private key (src/auth/operator-key.ts); written back as its JWK. */
+const privateKey: SettingType<OperatorKey> = {
+  parse(value) {
+    try {
+      return parseOperatorKey(value);
+    } catch (error) {
+      if (error instanceof OperatorKeyError) refuse(error.message);
+      throw error;
+    }
+  },
+  format: (key) => JSON.stringify(key.privateJwk),
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// The settings
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** The value of every setting, by name: what SETTING_TABLE parses the environment into. */
+export interface SettingValues {
+  NODE_ENV: Environment;
+  HOST: string;
+  PORT: number;
+  METRICS_PORT: number | undefined;
+  SHUTDOWN_TIMEOUT_SECONDS: number;
+  PUBLIC_URL: string;
+  LOG_LEVEL: LogLevel;
+  DATABASE_URL: string | undefined;
+  DATA_DIR: string;
+  ALLOW_EMBEDDED_DATABASE: boolean;
+  DATABASE_POOL_SIZE: number;
+  DATABASE_CONNECT_TIMEOUT_MS: number;
+  DATABASE_QUERY_TIMEOUT_MS: number;
+  JWT_SECRET_KEY: string | undefined;
+  JWT_PRIVATE_KEY: OperatorKey | undefined;
+  JWT_PRIVATE_KEY_FILE: string | undefined;
+  JWT_ALGORITHM: SigningAlgorithm;
+  JWT_ISSUER: string;
+  JWT_AUDIENCE: string;
+  ACCESS_TOKEN_TTL_SECONDS: number;
+  SESSION_IDLE_TIMEOUT_SECONDS: number;
+  SESSION_MAX_LIFETIME_SECONDS: number;
+  REFRESH_TOKEN_GRACE_SECONDS: number;
+  REAUTH_WINDOW_SECONDS: number;
+  ARGON2_MEMORY_KIB: number;
+  ARGON2_TIME_COST: number;
+  ARGON2_PARALLELISM: number;
+  HASH_THREADS: number;
+  HASH_QUEUE_LIMIT: number;
+  CORS_ORIGINS: '*' | string[];
+  CORS_ALLOW_CREDENTIALS: boolean;
+  TRUST_PROXY: boolean | number | string[];
+  PASSWORD_MIN_LENGTH: number;
+  PASSWORD_MIN_SCORE: number;
+  RATE_LIMIT_ENABLED: boolean;
+  LOGIN_LIMIT_PER_ACCOUNT_AND_IP: Limit;
+  LOGIN_LIMIT_PER_ACCOUNT: Limit;
+  LOGIN_LIMIT_PER_IP: Limit;
+  REGISTRATION_LIMIT_PER_IP: Limit;
+  REFRESH_LIMIT_PER_IP: Limit;
+  REDIS_URL: string | undefined;
+  REDIS_KEY_PREFIX: string;
+  RATE_LIMIT_ON_REDIS_FAILURE: 'open' | 'closed';
+}
+
+export type SettingName = keyof SettingValues;
+
+/** Headings of .env.example, in this order. */
+export const SETTING_GROUPS = [
+  'Service',
+  'Database',
+  'Signing keys and tokens',
+  'Sessions',
+  'Password hashing',
+  'Browsers and proxies',
+  'Password policy',
+  'Rate limits',
+] as const;
+export type SettingGroup = (typeof SETTING_GROUPS)[number];
+
+export type Setting<T> = {
+  type: SettingType<NonNullable<T>>;
+  description: string;
+  group: SettingGroup;
+  /** Worth setting in production: .env.example lists it first, with this example and why. */
+  production?: { example: string; why: string };
+} & (
+  | {
+      /** A value; the README shows it as `type.format` writes it. */
+      default: NonNullable<T>;
+      shown?: undefined;
+    }
+  | {
+      /** Computed from other settings (each read at most once, in whatever order they depend on each other). */
+      default: (settings: SettingValues) => T;
+      /** What the README shows as the default. */
+      shown: string;
+    }
+  | {
+      /** Unset: the service does without. */
+      default: undefined extends T ? undefined : never;
+      shown: string;
+    }
+);
+
+export type SettingTable = { readonly [K in SettingName]: Setting<SettingValues[K]> };
+
+/** Every setting the service reads, in the order the README lists them. */
+export const SETTING_TABLE: SettingTable = {
+  NODE_ENV: {
+    type: oneOf(['development', 'production', 'test']),
+    default: 'development',
+    description: '`development`, `production` or `test`. `production` turns on the start-up safety checks below.',
+    group: 'Service',
+    production: { example: 'production', why: 'Turns on the start-up safety checks.' },
+  },
+  HOST: {
+    type: text,
+    default: (s) => (s.NODE_ENV === 'production' ? '0.0.0.0' : '127.0.0.1'),
+    shown: '`127.0.0.1`; `0.0.0.0` in production',
+    description: 'Address to listen on.',
+    group: 'Service',
+  },
+  PORT: {
+    type: integer(0, 65535),
+    default: 5000,
+    description: 'Port to listen on (the original service used 5000).',
+    group: 'Service',
+  },
+  METRICS_PORT: {
+    type: integer(1, 65535),
+    default: undefined,
+    shown: '(unset: `/metrics` on `PORT`)',
+    description: 'Serve `GET /metrics` (Prometheus) on this port only, on `HOST`, so it need not be public.',
+    group: 'Service',
+    production: { example: '9464', why: 'Keeps /metrics off the public port.' },
+  },
+  SHUTDOWN_TIMEOUT_SECONDS: {
+    type: integer(1, 3600),
+    default: 10,
+    description: 'On SIGTERM/SIGINT, how long requests in flight may take to finish before the process exits anyway.',
+    group: 'Service',
+  },
+  PUBLIC_URL: {
+    type: baseUrl,
+    default: (s) => `http://localhost:${s.PORT}`,
+    shown: '`http://localhost:<PORT>`',
+    description: 'The URL clients reach the service at; the default token issuer.',
+    group: 'Service',
+    production: { example: 'https://auth.example.com', why: 'The URL clients reach the service at; the default token issuer.' },
+  },
+  LOG_LEVEL: {
+    type: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    default: 'info',
+    description: 'pino level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.',
+    group: 'Service',
+  },
+  DATABASE_URL: {
+    type: connectionString(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// connection string'),
+    default: undefined,
+    shown: '(unset: embedded database)',
+    description: 'PostgreSQL connection string, e.g. `postgres://user:pass@host:5432/auth`. Unset: the embedded PostgreSQL (PGlite) in `DATA_DIR`.',
+    group: 'Database',
+    production: { example: 'postgres://user:password@localhost:5432/auth', why: 'PostgreSQL; production refuses the embedded database unless ALLOW_EMBEDDED_DATABASE=true.' },
+  },
+  DATA_DIR: {
+    type: text,
+    default: './data',
+    description: 'Folder of the embedded database (only without `DATABASE_URL`). `memory://` keeps it in memory.',
+    group: 'Database',
+  },
+  ALLOW_EMBEDDED_DATABASE: {
+    type: boolean,
+    default: false,
+    description: 'Let `NODE_ENV=production` run on the embedded database (single instance only).',
+    group: 'Database',
+  },
+  DATABASE_POOL_SIZE: {
+    type: integer(1, 1000),
+    default: 10,
+    description: 'Maximum PostgreSQL connections per instance.',
+    group: 'Database',
+  },
+  DATABASE_CONNECT_TIMEOUT_MS: {
+    type: integer(100, 600_000),
+    default: 5000,
+    description: 'How long to wait for a PostgreSQL connection before answering 503 `database_unavailable`.',
+    group: 'Database',
+  },
+  DATABASE_QUERY_TIMEOUT_MS: {
+    type: integer(100, 600_000),
+    default: 10_000,
+    description: 'How long to wait for a query before answering 503 `database_unavailable`.',
+    group: 'Database',
+  },
+  JWT_SECRET_KEY: {
+    type: text,
+    default: undefined,
+    shown: '(unset)',
+    description:
+      "Set: tokens are HS256 with this shared secret (the original service's setting). At least 32 bytes in production. Unset: an asymmetric key is generated and kept in the database.",
+    group: 'Signing keys and tokens',
+    production: { example: '', why: 'Set only to sign with HS256 and a shared secret: at least 32 random bytes.' },
+  },
+  JWT_PRIVATE_KEY: {
+    type: privateKey,
+    // The same key may come from a file instead (a mounted secret); naming both is refused below.
+    default: (s) => (s.JWT_PRIVATE_KEY_FILE === undefined ? undefined : keyFromFile(s.JWT_PRIVATE_KEY_FILE)),
+    shown: '(unset)',
+    description:
+      'The signing key, from your secret manager: a PEM (PKCS#8, SEC1 or PKCS#1) or a JWK, of type P-256 (ES256), Ed25519 (EdDSA) or RSA ≥ 2048 bits (RS256). Unset: keys are generated and kept in the database.',
+    group: 'Signing keys and tokens',
+  },
+  JWT_PRIVATE_KEY_FILE: {
+    type: text,
+    default: undefined,
+    shown: '(unset)',
+    description: 'Path of a file holding `JWT_PRIVATE_KEY` (e.g. a mounted secret).',
+    group: 'Signing keys and tokens',
+    production: { example: '/run/secrets/jwt.pem', why: 'Your own signing key; unset, keys are generated and kept in the database.' },
+  },
+  JWT_ALGORITHM: {
+    type: oneOf<SigningAlgorithm>([...ASYMMETRIC_ALGORITHMS, 'HS256']),
+    default: (s) => s.JWT_PRIVATE_KEY?.alg ?? (s.JWT_SECRET_KEY === undefined ? 'ES256' : 'HS256'),
+    shown: "`ES256`; `HS256` with `JWT_SECRET_KEY`; the key's own with `JWT_PRIVATE_KEY`",
+    description: '`ES256`, `RS256` or `EdDSA` (generated key, published in the JWKS), or `HS256` (needs `JWT_SECRET_KEY`).',
+    group: 'Signing keys and tokens',
+  },
+  JWT_ISSUER: {
+    type: text,
+    default: (s) => s.PUBLIC_URL,
+    shown: '`PUBLIC_URL`',
+    description: 'The `iss` claim; verifiers must expect it.',
+    group: 'Signing keys and tokens',
+  },
+  JWT_AUDIENCE: {
+    type: text,
+    default: 'user-auth-service',
+    description: 'The `aud` claim; verifiers must expect it.',
+    group: 'Signing keys and tokens',
+  },
+  ACCESS_TOKEN_TTL_SECONDS: {
+    type: integer(30, 86_400),
+    default: 900,
+    description: 'Access-token lifetime (15 minutes).',
+    group: 'Signing keys and tokens',
+  },
+  SESSION_IDLE_TIMEOUT_SECONDS: {
+    type: integer(60, 10 * 365 * 86_400),
+    default: 30 * 86_400,
+    description: 'A session not refreshed for this long ends (30 days).',
+    group: 'Sessions',
+  },
+  SESSION_MAX_LIFETIME_SECONDS: {
+    type: integer(60, 10 * 365 * 86_400),
+    default: 90 * 86_400,
+    description: 'A session ends this long after its login, however often it is refreshed (90 days).',
+    group: 'Sessions',
+  },
+  REFRESH_TOKEN_GRACE_SECONDS: {
+    type: integer(0, 300),
+    default: 10,
+    description:
+      'A rotated refresh token presented again within this window gets the same successor (two tabs refreshing at once) instead of ending the session as reuse.',
+    group: 'Sessions',
+  },
+  REAUTH_WINDOW_SECONDS: {
+    type: integer(0, 86_400),
+    default: 300,
+    description: 'After a password login or registration, the password may be changed or the account deleted without `current_password` for this long.',
+    group: 'Sessions',
+  },
+  // The lower bounds let tests hash cheaply; production refuses less than OWASP's minimum (checkAcrossSettings).
+  ARGON2_MEMORY_KIB: {
+    type: integer(64, 4 * 1024 * 1024),
+    default: 19_456,
+    description: 'argon2id memory cost in KiB (OWASP: 19 MiB).',
+    group: 'Password hashing',
+  },
+  ARGON2_TIME_COST: {
+    type: integer(1, 100),
+    default: 2,
+    description: 'argon2id iterations.',
+    group: 'Password hashing',
+  },
+  ARGON2_PARALLELISM: {
+    type: integer(1, 16),
+    default: 1,
+    description: 'argon2id lanes.',
+    group: 'Password hashing',
+  },
+  HASH_THREADS: {
+    type: integer(1, 256),
+    default: () => availableParallelism(),
+    shown: 'the number of CPU cores',
+    description: 'Threads that hash passwords, at low priority so that token checks stay fast while logins saturate the CPU.',
+    group: 'Password hashing',
+  },
+  HASH_QUEUE_LIMIT: {
+    type: integer(0, 100_000),
+    default: 32,
+    description:
+      'Logins and registrations that may wait for a hashing thread; beyond it they are answered at once with `503 overloaded` and `Retry-After`, instead of waiting ever longer.',
+    group: 'Password hashing',
+  },
+  CORS_ORIGINS: {
+    type: origins,
+    default: (s) => (s.NODE_ENV === 'production' ? [] : '*'),
+    shown: '`*`; none in production',
+    description:
+      'Comma-separated origins allowed to call the API from a browser, e.g. `https://app.example.com`. `*` (any origin) is refused in production.',
+    group: 'Browsers and proxies',
+    production: { example: 'https://app.example.com', why: 'Origins allowed to call the API from a browser; none unless listed.' },
+  },
+  CORS_ALLOW_CREDENTIALS: {
+    type: boolean,
+    default: false,
+    description: 'Send `Access-Control-Allow-Credentials: true` (not allowed with `*`).',
+    group: 'Browsers and proxies',
+  },
+  TRUST_PROXY: {
+    type: proxyTrust,
+    default: false,
+    description:
+      'Which `X-Forwarded-For` entries to believe for the client IP (rate limits, sessions): `false` (none: the TCP peer is the client), a number of proxy hops (e.g. `1` behind one load balancer), or comma-separated proxy addresses/CIDRs. `true` believes any, so only use it when every request comes through your proxy.',
+    group: 'Browsers and proxies',
+    production: { example: '1', why: 'Behind one load balancer: believe one X-Forwarded-For hop for the client IP.' },
+  },
+  PASSWORD_MIN_LENGTH: {
+    type: integer(8, 128),
+    default: 8,
+    description: 'Shortest password accepted (characters after NFKC). No composition rules (NIST SP 800-63B).',
+    group: 'Password policy',
+  },
+  PASSWORD_MIN_SCORE: {
+    type: integer(0, 4),
+    default: 0,
+    description:
+      'Lowest zxcvbn strength score (0–4) accepted for a new password; 0 turns the score check off. The 49,000 most common passwords and the username are refused regardless.',
+    group: 'Password policy',
+  },
+  RATE_LIMIT_ENABLED: {
+    type: boolean,
+    default: true,
+    description: 'Turn the rate limits below on or off.',
+    group: 'Rate limits',
+  },
+  LOGIN_LIMIT_PER_ACCOUNT_AND_IP: {
+    type: limit,
+    default: { points: 10, durationSeconds: 15 * 60 },
+    description:
+      'Failed logins for one username from one IP, per window (`<count>/<window>`, window in `s`, `m`, `h` or `d`). Then `429 too_many_attempts` with `Retry-After`. A successful login resets it.',
+    group: 'Rate limits',
+  },
+  LOGIN_LIMIT_PER_ACCOUNT: {
+    type: limit,
+    default: { points: 100, durationSeconds: 15 * 60 },
+    description:
+      'Failed logins for one username from all IPs together; much higher than the above, so nobody locks an owner out cheaply. A successful login resets it.',
+    group: 'Rate limits',
+  },
+  LOGIN_LIMIT_PER_IP: {
+    type: limit,
+    default: { points: 100, durationSeconds: 15 * 60 },
+    description: 'Failed logins from one IP, whatever the username.',
+    group: 'Rate limits',
+  },
+  REGISTRATION_LIMIT_PER_IP: {
+    type: limit,
+    default: { points: 10, durationSeconds: 3600 },
+    description: 'Registration attempts from one IP.',
+    group: 'Rate limits',
+  },
+  REFRESH_LIMIT_PER_IP: {
+    type: limit,
+    default: { points: 60, durationSeconds: 60 },
+    description: 'Refresh-token exchanges from one IP.',
+    group: 'Rate limits',
+  },
+  REDIS_URL: {
+    type: connectionString(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
+    default: undefined,
+    shown: '(unset: in memory)',
+    description: 'Redis for the rate-limit counters, shared by every instance, e.g. `redis://redis:6379`. Unset: each instance counts in its own memory.',
+    group: 'Rate limits',
+    production: { example: 'redis://localhost:6379', why: 'With several instances: rate-limit counters they all share.' },
+  },
+  REDIS_KEY_PREFIX: {
+    type: text,
+    default: 'user-auth:',
+    description: 'Prefix of every Redis key, to share one Redis between services.',
+    group: 'Rate limits',
+  },
+  RATE_LIMIT_ON_REDIS_FAILURE: {
+    type: oneOf(['open', 'closed']),
+    default: 'open',
+    description:
+      '`open`: with Redis unreachable each instance counts in memory and keeps serving; `closed`: logins answer `503` until Redis is back. The service reconnects by itself either way.',
+    group: 'Rate limits',
+  },
+};
+
+function keyFromFile(path: string): OperatorKey {
+  try {
+    return readOperatorKeyFile(path);
+  } catch (error) {
+    if (error instanceof OperatorKeyError) refuse(error.message);
+    throw error;
+  }
+}
+
+export const SETTING_NAMES = Object.keys(SETTING_TABLE) as SettingName[];
+
+export interface SettingDoc {
+  name: SettingName;
+  /** What the README shows as the default. */
+  default: string;
+  /** The default as the setting's own text, when it is a single value (not computed, not unset). */
+  literal: string | undefined;
+  description: string;
+  group: SettingGroup;
+  production: { example: string; why: string } | undefined;
+}
+
+/** Every setting the service reads, as the README and .env.example document it (scripts/settings-docs.ts). */
+export const SETTINGS: readonly SettingDoc[] = SETTING_NAMES.map((name) => {
+  const setting = SETTING_TABLE[name] as Setting<unknown>;
+  const literal =
+    setting.default === undefined || typeof setting.default === 'function' ? undefined : setting.type.format(setting.default);
+  return {
+    name,
+    default: setting.shown ?? literal!,
+    literal,
+    description: setting.description,
+    group: setting.group,
+    production: setting.production,
   };
+});
 
-  const nodeEnv = oneOf<Environment>('NODE_ENV', ['development', 'production', 'test'], 'development');
-  const production = nodeEnv === 'production';
-  const port = integer('PORT', 5000, 0, 65535);
-  const publicUrl = url('PUBLIC_URL', `http://localhost:${port}`).replace(/\/+$/, '');
-  const logLevel = oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info');
+function literalDefault(name: SettingName): string | undefined {
+  return SETTINGS.find((setting) => setting.name === name)?.literal;
+}
 
-  const databaseUrl = raw('DATABASE_URL');
-  let database: DatabaseConfig;
-  if (databaseUrl !== undefined) {
-    if (!/^postgres(ql)?:\/\//.test(databaseUrl)) {
-      problems.push('DATABASE_URL must be a postgres:// or postgresql:// connection string');
+// ---------------------------------------------------------------------------------------------------------
+// Reading them
+
+export interface ParsedSettings {
+  values: SettingValues;
+  /** Each refused value, in table order. */
+  problems: string[];
+  /** Set in the environment (to a non-empty value), whether accepted or not. */
+  given: ReadonlySet<SettingName>;
+  /** Given but refused: each stands at its default, and has its problem already. */
+  refused: ReadonlySet<SettingName>;
+}
+
+/** Every setting parsed on its own (no rule that spans several): a refused value stands at its default. */
+export function parseSettings(env: Env): ParsedSettings {
+  const problems: string[] = [];
+  const given = new Set<SettingName>();
+  const refused = new Set<SettingName>();
+  const resolved = new Map<SettingName, unknown>();
+  const resolving: SettingName[] = [];
+  // What computed defaults read: each setting is resolved when first asked for.
+  const view = Object.defineProperties(
+    {},
+    Object.fromEntries(SETTING_NAMES.map((name) => [name, { get: () => resolve(name), enumerable: true }])),
+  ) as SettingValues;
+
+  function resolve(name: SettingName): unknown {
+    if (resolved.has(name)) return resolved.get(name);
+    if (resolving.includes(name)) throw new Error(`The defaults of ${[...resolving, name].join(' → ')} depend on each other`);
+    resolving.push(name);
+    const setting = SETTING_TABLE[name] as Setting<unknown>;
+    // A copy, so that no Config shares (and could change) the table's own objects.
+    const fallback = (): unknown => (typeof setting.default === 'function' ? setting.default(view) : structuredClone(setting.default));
+    // An empty value (`KEY=` in .env) means "not set", as it does for most tools.
+    const text = env[name]?.trim() || undefined;
+    let value: unknown;
+    try {
+      if (text === undefined) {
+        value = fallback();
+      } else {
+        given.add(name);
+        value = setting.type.parse(text, name);
+      }
+    } catch (error) {
+      if (!(error instanceof InvalidSetting)) throw error;
+      problems.push(...error.problems);
+      if (text !== undefined) refused.add(name);
+      value = text === undefined ? undefined : defaultOrUndefined(fallback, problems);
     }
-    database = {
-      kind: 'postgres',
-      url: databaseUrl,
-      poolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),
-      connectTimeoutMs: integer('DATABASE_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
-      queryTimeoutMs: integer('DATABASE_QUERY_TIMEOUT_MS', 10_000, 100, 600_000),
-    };
-  } else {
-    database = { kind: 'embedded', dataDir: raw('DATA_DIR') ?? './data' };
-    if (production && !boolean('ALLOW_EMBEDDED_DATABASE', false)) {
-      problems.push(
-        'DATABASE_URL is not set. In production the service needs PostgreSQL: set DATABASE_URL=postgres://user:password@host:5432/dbname ' +
-          '(or set ALLOW_EMBEDDED_DATABASE=true to run a single instance on the embedded database in DATA_DIR).',
-      );
-    }
+    resolving.pop();
+    resolved.set(name, value);
+    return value;
   }
 
-  const secret = raw('JWT_SECRET_KEY');
-  const privateKey = operatorKey(raw('JWT_PRIVATE_KEY'), raw('JWT_PRIVATE_KEY_FILE'), problems);
-  const algorithm = oneOf<SigningAlgorithm>(
-    'JWT_ALGORITHM',
-    [...ASYMMETRIC_ALGORITHMS, 'HS256'],
-    privateKey?.alg ?? (secret === undefined ? 'ES256' : 'HS256'),
-  );
-  if (privateKey && secret !== undefined) {
+  for (const name of SETTING_NAMES) resolve(name);
+  return {
+    values: Object.fromEntries(SETTING_NAMES.map((name) => [name, resolved.get(name)])) as unknown as SettingValues,
+    problems,
+    given,
+    refused,
+  };
+}
+
+function defaultOrUndefined(fallback: () => unknown, problems: string[]): unknown {
+  try {
+    return fallback();
+  } catch (error) {
+    if (!(error instanceof InvalidSetting)) throw error;
+    problems.push(...error.problems);
+    return undefined;
+  }
+}
+
+/** The rules that span several settings, once each is parsed. */
+function checkAcrossSettings({ values: s, given, refused }: ParsedSettings): string[] {
+  const problems: string[] = [];
+  const production = s.NODE_ENV === 'production';
+
+  if (production && !given.has('DATABASE_URL') && !s.ALLOW_EMBEDDED_DATABASE) {
+    problems.push(
+      'DATABASE_URL is not set. In production the service needs PostgreSQL: set DATABASE_URL=postgres://user:password@host:5432/dbname ' +
+        '(or set ALLOW_EMBEDDED_DATABASE=true to run a single instance on the embedded database in DATA_DIR).',
+    );
+  }
+
+  const { JWT_PRIVATE_KEY: key, JWT_SECRET_KEY: secret, JWT_ALGORITHM: algorithm } = s;
+  if (given.has('JWT_PRIVATE_KEY') && given.has('JWT_PRIVATE_KEY_FILE')) {
+    problems.push('JWT_PRIVATE_KEY and JWT_PRIVATE_KEY_FILE are both set: keep one');
+  }
+  if (key && secret !== undefined) {
     problems.push('JWT_PRIVATE_KEY and JWT_SECRET_KEY are both set: keep the one you sign with');
-  } else if (privateKey && algorithm !== privateKey.alg) {
-    problems.push(`JWT_ALGORITHM=${algorithm} does not fit JWT_PRIVATE_KEY, which is a ${privateKey.alg} key: unset JWT_ALGORITHM or set it to ${privateKey.alg}`);
+  } else if (key && algorithm !== key.alg) {
+    problems.push(`JWT_ALGORITHM=${algorithm} does not fit JWT_PRIVATE_KEY, which is a ${key.alg} key: unset JWT_ALGORITHM or set it to ${key.alg}`);
   }
-  if (algorithm === 'HS256' && secret === undefined && !privateKey) {
+  if (algorithm === 'HS256' && secret === undefined && !key) {
     problems.push(`JWT_ALGORITHM=HS256 needs JWT_SECRET_KEY: set it to at least ${MIN_SECRET_BYTES} random bytes, e.g. the output of ${GENERATE_SECRET_HINT}`);
   }
-  if (algorithm !== 'HS256' && secret !== undefined && !privateKey) {
+  if (algorithm !== 'HS256' && secret !== undefined && !key) {
     problems.push(`JWT_SECRET_KEY is set but JWT_ALGORITHM=${algorithm} signs with a generated key: unset one of them`);
   }
   if (algorithm === 'HS256' && secret !== undefined && production && isWeakSecret(secret)) {
@@ -252,148 +785,87 @@ export function loadConfig(env: Env): Config {
     );
   }
 
-  const corsRaw = raw('CORS_ORIGINS') ?? (production ? '' : '*');
-  let origins: '*' | string[];
-  if (corsRaw === '*') {
-    origins = '*';
-    if (production) problems.push('CORS_ORIGINS=* is not allowed in production: list the allowed origins, e.g. CORS_ORIGINS=https://app.example.com');
-  } else {
-    origins = corsRaw.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter((o) => o !== '');
-    for (const origin of origins) {
-      if (origin === '*' || !/^https?:\/\/[^/\s]+$/.test(origin)) {
-        problems.push(`CORS_ORIGINS entries must be origins such as https://app.example.com (got "${origin}")`);
-      }
-    }
+  if (production && s.CORS_ORIGINS === '*') {
+    problems.push('CORS_ORIGINS=* is not allowed in production: list the allowed origins, e.g. CORS_ORIGINS=https://app.example.com');
   }
-  const allowCredentials = boolean('CORS_ALLOW_CREDENTIALS', false);
-  if (allowCredentials && origins === '*') {
+  // A refused CORS_ORIGINS stands at its default, `*` outside production: not what the operator asked for.
+  if (s.CORS_ALLOW_CREDENTIALS && s.CORS_ORIGINS === '*' && !refused.has('CORS_ORIGINS')) {
     problems.push('CORS_ALLOW_CREDENTIALS=true cannot be combined with CORS_ORIGINS=*');
   }
 
-  const limit = (name: string, fallback: string): Limit => {
-    const value = raw(name) ?? fallback;
-    const match = /^(\d+)\s*\/\s*(\d+)\s*([smhd]?)$/.exec(value);
-    const points = match ? Number(match[1]) : NaN;
-    const seconds = match ? Number(match[2]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[match[3] as '' | 's' | 'm' | 'h' | 'd'] : NaN;
-    if (!(points >= 1 && points <= 1_000_000 && seconds >= 1 && seconds <= 30 * 86_400)) {
-      problems.push(`${name} must be <count>/<window> such as 10/15m (window in s, m, h or d, at most 30d; got "${value}")`);
-      return { points: 1, durationSeconds: 1 };
-    }
-    return { points, durationSeconds: seconds };
-  };
-  const redisUrl = raw('REDIS_URL');
-  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must be a redis:// or rediss:// URL');
+  const { ARGON2_MEMORY_KIB: memoryKib, ARGON2_TIME_COST: timeCost, ARGON2_PARALLELISM: parallelism } = s;
+  if (memoryKib < ARGON2_KIB_PER_LANE * parallelism) {
+    problems.push(
+      `ARGON2_MEMORY_KIB=${memoryKib} is too little for ARGON2_PARALLELISM=${parallelism}: argon2 needs ${ARGON2_KIB_PER_LANE} KiB per lane, ` +
+        `so set ARGON2_MEMORY_KIB to at least ${ARGON2_KIB_PER_LANE * parallelism} or lower ARGON2_PARALLELISM`,
+    );
+  } else if (production && !OWASP_ARGON2.some((o) => memoryKib >= o.memoryKib && timeCost >= o.timeCost)) {
+    const enough = OWASP_ARGON2.filter((o) => memoryKib >= o.memoryKib).map((o) => o.timeCost);
+    const least = OWASP_ARGON2[OWASP_ARGON2.length - 1]!;
+    problems.push(
+      (enough.length > 0
+        ? `ARGON2_TIME_COST=${timeCost} with ARGON2_MEMORY_KIB=${memoryKib} is weaker than OWASP's minimum for production: set ARGON2_TIME_COST to at least ${Math.min(...enough)}`
+        : `ARGON2_MEMORY_KIB=${memoryKib} is below OWASP's minimum for production: set ARGON2_MEMORY_KIB to at least ${least.memoryKib} (with ARGON2_TIME_COST at least ${least.timeCost})`) +
+        `, or unset ARGON2_MEMORY_KIB and ARGON2_TIME_COST for ${literalDefault('ARGON2_MEMORY_KIB')} KiB and ${literalDefault('ARGON2_TIME_COST')} passes`,
+    );
+  }
+  return problems;
+}
 
-  const config: Config = {
-    env: nodeEnv,
-    host: raw('HOST') ?? (production ? '0.0.0.0' : '127.0.0.1'),
-    port,
-    metricsPort: raw('METRICS_PORT') === undefined ? undefined : integer('METRICS_PORT', 0, 1, 65535),
-    shutdownTimeoutSeconds: integer('SHUTDOWN_TIMEOUT_SECONDS', 10, 1, 3600),
-    publicUrl,
-    logLevel,
-    database,
+export function loadConfig(env: Env): Config {
+  const parsed = parseSettings(env);
+  const problems = [...parsed.problems, ...checkAcrossSettings(parsed)];
+  if (problems.length > 0) throw new ConfigError(problems);
+  const s = parsed.values;
+  return {
+    env: s.NODE_ENV,
+    host: s.HOST,
+    port: s.PORT,
+    metricsPort: s.METRICS_PORT,
+    shutdownTimeoutSeconds: s.SHUTDOWN_TIMEOUT_SECONDS,
+    publicUrl: s.PUBLIC_URL,
+    logLevel: s.LOG_LEVEL,
+    database:
+      s.DATABASE_URL === undefined
+        ? { kind: 'embedded', dataDir: s.DATA_DIR }
+        : {
+            kind: 'postgres',
+            url: s.DATABASE_URL,
+            poolSize: s.DATABASE_POOL_SIZE,
+            connectTimeoutMs: s.DATABASE_CONNECT_TIMEOUT_MS,
+            queryTimeoutMs: s.DATABASE_QUERY_TIMEOUT_MS,
+          },
     jwt: {
-      algorithm,
-      secret,
-      privateKey,
-      issuer: raw('JWT_ISSUER') ?? publicUrl,
-      audience: raw('JWT_AUDIENCE') ?? 'user-auth-service',
-      accessTokenTtlSeconds: integer('ACCESS_TOKEN_TTL_SECONDS', 900, 30, 86_400),
+      algorithm: s.JWT_ALGORITHM,
+      secret: s.JWT_SECRET_KEY,
+      privateKey: s.JWT_PRIVATE_KEY,
+      issuer: s.JWT_ISSUER,
+      audience: s.JWT_AUDIENCE,
+      accessTokenTtlSeconds: s.ACCESS_TOKEN_TTL_SECONDS,
     },
     sessions: {
-      idleTimeoutSeconds: integer('SESSION_IDLE_TIMEOUT_SECONDS', 30 * 86_400, 60, 10 * 365 * 86_400),
-      maxLifetimeSeconds: integer('SESSION_MAX_LIFETIME_SECONDS', 90 * 86_400, 60, 10 * 365 * 86_400),
-      refreshGraceSeconds: integer('REFRESH_TOKEN_GRACE_SECONDS', 10, 0, 300),
+      idleTimeoutSeconds: s.SESSION_IDLE_TIMEOUT_SECONDS,
+      maxLifetimeSeconds: s.SESSION_MAX_LIFETIME_SECONDS,
+      refreshGraceSeconds: s.REFRESH_TOKEN_GRACE_SECONDS,
     },
-    reauthWindowSeconds: integer('REAUTH_WINDOW_SECONDS', 300, 0, 86_400),
-    argon2: {
-      memoryKib: integer('ARGON2_MEMORY_KIB', 19_456, 8 * 1024, 4 * 1024 * 1024),
-      timeCost: integer('ARGON2_TIME_COST', 2, 1, 100),
-      parallelism: integer('ARGON2_PARALLELISM', 1, 1, 16),
-    },
-    hashing: {
-      threads: integer('HASH_THREADS', availableParallelism(), 1, 256),
-      queueLimit: integer('HASH_QUEUE_LIMIT', 32, 0, 100_000),
-    },
-    cors: { origins, allowCredentials },
-    bodyLimitBytes: 16 * 1024,
-    trustProxy: trustProxy(raw('TRUST_PROXY'), problems),
-    passwordPolicy: {
-      minLength: integer('PASSWORD_MIN_LENGTH', 8, 8, 128),
-      minScore: integer('PASSWORD_MIN_SCORE', 0, 0, 4),
-    },
+    reauthWindowSeconds: s.REAUTH_WINDOW_SECONDS,
+    argon2: { memoryKib: s.ARGON2_MEMORY_KIB, timeCost: s.ARGON2_TIME_COST, parallelism: s.ARGON2_PARALLELISM },
+    hashing: { threads: s.HASH_THREADS, queueLimit: s.HASH_QUEUE_LIMIT },
+    cors: { origins: s.CORS_ORIGINS, allowCredentials: s.CORS_ALLOW_CREDENTIALS },
+    bodyLimitBytes: BODY_LIMIT_BYTES,
+    trustProxy: s.TRUST_PROXY,
+    passwordPolicy: { minLength: s.PASSWORD_MIN_LENGTH, minScore: s.PASSWORD_MIN_SCORE },
     rateLimits: {
-      enabled: boolean('RATE_LIMIT_ENABLED', true),
-      loginPerAccountAndIp: limit('LOGIN_LIMIT_PER_ACCOUNT_AND_IP', '10/15m'),
-      loginPerAccount: limit('LOGIN_LIMIT_PER_ACCOUNT', '100/15m'),
-      loginPerIp: limit('LOGIN_LIMIT_PER_IP', '100/15m'),
-      registrationsPerIp: limit('REGISTRATION_LIMIT_PER_IP', '10/1h'),
-      refreshesPerIp: limit('REFRESH_LIMIT_PER_IP', '60/1m'),
-      onRedisFailure: oneOf('RATE_LIMIT_ON_REDIS_FAILURE', ['open', 'closed'], 'open'),
+      enabled: s.RATE_LIMIT_ENABLED,
+      loginPerAccountAndIp: s.LOGIN_LIMIT_PER_ACCOUNT_AND_IP,
+      loginPerAccount: s.LOGIN_LIMIT_PER_ACCOUNT,
+      loginPerIp: s.LOGIN_LIMIT_PER_IP,
+      registrationsPerIp: s.REGISTRATION_LIMIT_PER_IP,
+      refreshesPerIp: s.REFRESH_LIMIT_PER_IP,
+      onRedisFailure: s.RATE_LIMIT_ON_REDIS_FAILURE,
     },
-    redis: redisUrl === undefined ? undefined : { url: redisUrl, keyPrefix: raw('REDIS_KEY_PREFIX') ?? 'user-auth:' },
+    redis: s.REDIS_URL === undefined ? undefined : { url: s.REDIS_URL, keyPrefix: s.REDIS_KEY_PREFIX },
   };
-  if (problems.length > 0) throw new ConfigError(problems);
-  return config;
-}
-
-/** `false`, `true`, a hop count, or proxy addresses/CIDRs, as Fastify's trustProxy takes them. */
-function trustProxy(value: string | undefined, problems: string[]): boolean | number | string[] {
-  if (value === undefined || /^(false|0|no|off)$/i.test(value)) return false;
-  if (/^(true|yes|on)$/i.test(value)) return true;
-  if (/^\d+$/.test(value)) return Number(value);
-  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
-  for (const entry of entries) {
-    if (!/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(entry)) {
-      problems.push(`TRUST_PROXY must be true, false, a number of hops or proxy addresses/CIDRs such as 10.0.0.0/8 (got "${entry}")`);
-    }
-  }
-  return entries;
-}
-
-const KEY_HELP =
-  'JWT_PRIVATE_KEY must be a private key as PEM (-----BEGIN PRIVATE KEY-----, EC PRIVATE KEY or RSA PRIVATE KEY) or as a JWK (JSON with "d")';
-
-/** The operator's key, parsed by Node's crypto (PEM in PKCS#8, SEC1 or PKCS#1, or JWK) and checked for a supported type. */
-function operatorKey(inline: string | undefined, file: string | undefined, problems: string[]): OperatorKey | undefined {
-  if (inline !== undefined && file !== undefined) {
-    problems.push('JWT_PRIVATE_KEY and JWT_PRIVATE_KEY_FILE are both set: keep one');
-    return undefined;
-  }
-  let text = inline;
-  if (file !== undefined) {
-    try {
-      text = readFileSync(file, 'utf8').trim();
-    } catch (error) {
-      problems.push(`JWT_PRIVATE_KEY_FILE=${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-      return undefined;
-    }
-  }
-  if (text === undefined) return undefined;
-  let key: KeyObject;
-  try {
-    // A PEM pasted into a one-line variable often arrives with literal "\n" for its line breaks.
-    key = text.startsWith('{')
-      ? createPrivateKey({ key: JSON.parse(text) as JsonWebKey, format: 'jwk' })
-      : createPrivateKey(text.replace(/\\n/g, '\n'));
-  } catch {
-    problems.push(KEY_HELP);
-    return undefined;
-  }
-  const details = key.asymmetricKeyDetails ?? {};
-  let alg: AsymmetricAlgorithm | undefined;
-  if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1') alg = 'ES256';
-  else if (key.asymmetricKeyType === 'ed25519') alg = 'EdDSA';
-  else if (key.asymmetricKeyType === 'rsa' && (details.modulusLength ?? 0) >= 2048) alg = 'RS256';
-  if (alg === undefined) {
-    problems.push(
-      `JWT_PRIVATE_KEY is a ${key.asymmetricKeyType} key${details.namedCurve ? ` on ${details.namedCurve}` : ''}${details.modulusLength ? ` of ${details.modulusLength} bits` : ''}: ` +
-        'use a P-256 (ES256), Ed25519 (EdDSA) or RSA key of at least 2048 bits (RS256)',
-    );
-    return undefined;
-  }
-  return { alg, privateJwk: key.export({ format: 'jwk' }) as JWK };
 }
 
 /** Short, or so repetitive that it cannot hold 256 bits of randomness. */

@@ -1,7 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, SETTINGS } from '../src/config.js';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, SETTING_NAMES, SETTING_TABLE, SETTINGS, type Setting, type SettingName } from '../src/config.js';
+import { END_MARKER, envExample, settingsTable, START_MARKER } from '../scripts/settings-docs.js';
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -115,5 +118,233 @@ describe('README configuration table', () => {
 
   it('documents no setting the service does not read', () => {
     expect([...rows.keys()].filter((name) => !SETTINGS.some((s) => s.name === name))).toEqual([]);
+  });
+});
+
+describe('the settings table', () => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+
+  it('is what README.md shows between its markers and what .env.example holds (else run npm run docs:settings)', () => {
+    const region = readme.slice(readme.indexOf(START_MARKER) + START_MARKER.length, readme.indexOf(END_MARKER));
+    expect(region.trim()).toBe(settingsTable());
+    expect(readFileSync(new URL('../.env.example', import.meta.url), 'utf8')).toBe(envExample());
+  });
+
+  it('lists every setting the code reads: loadConfig asks the environment for nothing else', () => {
+    const asked = new Set<string>();
+    const recording = (env: Record<string, string>) =>
+      new Proxy(env, {
+        get: (target, key) => (asked.add(String(key)), target[key as string]),
+        has: (target, key) => (asked.add(String(key)), key in target),
+        ownKeys: () => (asked.add('(every name)'), []),
+        getOwnPropertyDescriptor: (target, key) => (asked.add(String(key)), Reflect.getOwnPropertyDescriptor(target, key)),
+      });
+    const envs: Record<string, string>[] = [{}, { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth', REDIS_URL: 'redis://r' }, { JWT_PRIVATE_KEY_FILE: '/nonexistent' }];
+    for (const env of envs) {
+      try {
+        loadConfig(recording(env));
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+      }
+    }
+    expect([...asked].filter((name) => !(SETTING_NAMES as string[]).includes(name))).toEqual([]);
+  });
+
+  it('lists every variable the source names, so nothing reads the environment around it', () => {
+    const files = readdirSync(new URL('../src', import.meta.url), { recursive: true, encoding: 'utf8' }).filter((f) => /\.(ts|cjs|mjs|js)$/.test(f));
+    const named = new Set<string>();
+    for (const file of files) {
+      const source = readFileSync(new URL(`../src/${file}`, import.meta.url), 'utf8');
+      for (const [, dotted, indexed] of source.matchAll(/\benv(?:\.([A-Z][A-Z0-9_]*)|\[\s*['"`]([A-Z][A-Z0-9_]*)['"`]\s*\])/g)) {
+        named.add((dotted ?? indexed)!);
+      }
+    }
+    expect([...named].filter((name) => !(SETTING_NAMES as string[]).includes(name))).toEqual([]);
+  });
+
+  // Setting a variable to the default the README shows changes nothing, so the table, the docs and the code agree.
+  const base = { DATABASE_URL: 'postgres://db/auth', REDIS_URL: 'redis://redis:6379' };
+  const rows = new Map([...readme.matchAll(/^\| `([A-Z0-9_]+)` \| (.*?) \| .* \|$/gm)].map(([, name, shown]) => [name!, shown!]));
+  const literal = SETTINGS.filter((s) => s.literal !== undefined).map((s) => s.name);
+
+  it.each(literal)('%s: the default the README shows parses back to the default the service uses', (name) => {
+    const shown = rows.get(name)!;
+    const setting = SETTING_TABLE[name] as Setting<unknown>;
+    expect(setting.type.parse(shown, name)).toEqual(setting.default);
+    expect(loadConfig({ ...base, [name]: shown })).toEqual(loadConfig(base));
+    const production = { ...base, NODE_ENV: 'production' };
+    expect(loadConfig({ ...production, [name]: shown, NODE_ENV: 'production' })).toEqual(loadConfig(production));
+  });
+
+  it('computes or leaves unset only these defaults, each pinned by a test below', () => {
+    expect(SETTINGS.filter((s) => s.literal === undefined).map((s) => s.name)).toEqual([
+      'HOST',
+      'METRICS_PORT',
+      'PUBLIC_URL',
+      'DATABASE_URL',
+      'JWT_SECRET_KEY',
+      'JWT_PRIVATE_KEY',
+      'JWT_PRIVATE_KEY_FILE',
+      'JWT_ALGORITHM',
+      'JWT_ISSUER',
+      'HASH_THREADS',
+      'CORS_ORIGINS',
+      'REDIS_URL',
+    ]);
+  });
+
+  it('compute HOST, PUBLIC_URL, JWT_ISSUER, JWT_ALGORITHM, CORS_ORIGINS and HASH_THREADS from other settings', () => {
+    expect(loadConfig({ PORT: '8080' })).toMatchObject({ host: '127.0.0.1', publicUrl: 'http://localhost:8080', jwt: { issuer: 'http://localhost:8080' } });
+    expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com/' })).toMatchObject({ publicUrl: 'https://auth.example.com', jwt: { issuer: 'https://auth.example.com' } });
+    expect(loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth' })).toMatchObject({ host: '0.0.0.0', cors: { origins: [] } });
+    expect(loadConfig({ NODE_ENV: 'test' })).toMatchObject({ host: '127.0.0.1', cors: { origins: '*' } });
+    expect(loadConfig({}).hashing.threads).toBe(availableParallelism());
+    expect(loadConfig({ JWT_SECRET_KEY: STRONG_SECRET }).jwt.algorithm).toBe('HS256');
+  });
+
+  it('pin the defaults, so that changing one in the table is a visible decision', () => {
+    const defaults = loadConfig({});
+    expect(defaults).toEqual({
+      env: 'development',
+      host: '127.0.0.1',
+      port: 5000,
+      metricsPort: undefined,
+      shutdownTimeoutSeconds: 10,
+      publicUrl: 'http://localhost:5000',
+      logLevel: 'info',
+      database: { kind: 'embedded', dataDir: './data' },
+      jwt: {
+        algorithm: 'ES256',
+        secret: undefined,
+        privateKey: undefined,
+        issuer: 'http://localhost:5000',
+        audience: 'user-auth-service',
+        accessTokenTtlSeconds: 900,
+      },
+      sessions: { idleTimeoutSeconds: 2_592_000, maxLifetimeSeconds: 7_776_000, refreshGraceSeconds: 10 },
+      reauthWindowSeconds: 300,
+      argon2: { memoryKib: 19_456, timeCost: 2, parallelism: 1 },
+      hashing: { threads: availableParallelism(), queueLimit: 32 },
+      cors: { origins: '*', allowCredentials: false },
+      bodyLimitBytes: 16_384,
+      trustProxy: false,
+      passwordPolicy: { minLength: 8, minScore: 0 },
+      rateLimits: {
+        enabled: true,
+        loginPerAccountAndIp: { points: 10, durationSeconds: 900 },
+        loginPerAccount: { points: 100, durationSeconds: 900 },
+        loginPerIp: { points: 100, durationSeconds: 900 },
+        registrationsPerIp: { points: 10, durationSeconds: 3600 },
+        refreshesPerIp: { points: 60, durationSeconds: 60 },
+        onRedisFailure: 'open',
+      },
+      redis: undefined,
+    });
+    expect(loadConfig({ DATABASE_URL: 'postgres://db/auth', REDIS_URL: 'redis://r:6379' })).toMatchObject({
+      database: { kind: 'postgres', url: 'postgres://db/auth', poolSize: 10, connectTimeoutMs: 5000, queryTimeoutMs: 10_000 },
+      redis: { url: 'redis://r:6379', keyPrefix: 'user-auth:' },
+    });
+  });
+
+  // Each setting, set to something other than its default, changes the configuration or whether it is accepted.
+  const keyPem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+  const keyDir = mkdtempSync(join(tmpdir(), 'config-test-'));
+  const keyFile = join(keyDir, 'key.pem');
+  writeFileSync(keyFile, keyPem);
+  afterAll(() => rmSync(keyDir, { recursive: true, force: true }));
+  const OTHER: Record<SettingName, { value: string; env?: Record<string, string> }> = {
+    NODE_ENV: { value: 'test' },
+    HOST: { value: '::' },
+    PORT: { value: '8080' },
+    METRICS_PORT: { value: '9464' },
+    SHUTDOWN_TIMEOUT_SECONDS: { value: '30' },
+    PUBLIC_URL: { value: 'https://auth.example.com' },
+    LOG_LEVEL: { value: 'debug' },
+    DATABASE_URL: { value: 'postgres://other/auth' },
+    DATA_DIR: { value: 'memory://', env: {} },
+    ALLOW_EMBEDDED_DATABASE: { value: 'true', env: { NODE_ENV: 'production' } },
+    DATABASE_POOL_SIZE: { value: '20' },
+    DATABASE_CONNECT_TIMEOUT_MS: { value: '1000' },
+    DATABASE_QUERY_TIMEOUT_MS: { value: '2000' },
+    JWT_SECRET_KEY: { value: STRONG_SECRET },
+    JWT_PRIVATE_KEY: { value: keyPem },
+    JWT_PRIVATE_KEY_FILE: { value: keyFile },
+    JWT_ALGORITHM: { value: 'RS256' },
+    JWT_ISSUER: { value: 'https://issuer.example.com' },
+    JWT_AUDIENCE: { value: 'other' },
+    ACCESS_TOKEN_TTL_SECONDS: { value: '60' },
+    SESSION_IDLE_TIMEOUT_SECONDS: { value: '3600' },
+    SESSION_MAX_LIFETIME_SECONDS: { value: '7200' },
+    REFRESH_TOKEN_GRACE_SECONDS: { value: '0' },
+    REAUTH_WINDOW_SECONDS: { value: '0' },
+    ARGON2_MEMORY_KIB: { value: '64' },
+    ARGON2_TIME_COST: { value: '1' },
+    ARGON2_PARALLELISM: { value: '2' },
+    HASH_THREADS: { value: String(availableParallelism() + 1) },
+    HASH_QUEUE_LIMIT: { value: '0' },
+    CORS_ORIGINS: { value: 'https://app.example.com' },
+    CORS_ALLOW_CREDENTIALS: { value: 'true', env: { CORS_ORIGINS: 'https://app.example.com' } },
+    TRUST_PROXY: { value: '1' },
+    PASSWORD_MIN_LENGTH: { value: '12' },
+    PASSWORD_MIN_SCORE: { value: '3' },
+    RATE_LIMIT_ENABLED: { value: 'false' },
+    LOGIN_LIMIT_PER_ACCOUNT_AND_IP: { value: '5/15m' },
+    LOGIN_LIMIT_PER_ACCOUNT: { value: '50/15m' },
+    LOGIN_LIMIT_PER_IP: { value: '50/15m' },
+    REGISTRATION_LIMIT_PER_IP: { value: '5/1h' },
+    REFRESH_LIMIT_PER_IP: { value: '30/1m' },
+    REDIS_URL: { value: 'redis://other:6379' },
+    REDIS_KEY_PREFIX: { value: 'other:' },
+    RATE_LIMIT_ON_REDIS_FAILURE: { value: 'closed' },
+  };
+  const outcome = (env: Record<string, string>) => {
+    try {
+      return loadConfig(env);
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+  };
+
+  it.each(SETTING_NAMES)('%s reaches the configuration', (name) => {
+    const { value, env = base } = OTHER[name];
+    expect(outcome({ ...env, [name]: value })).not.toEqual(outcome(env));
+  });
+
+  it('reads JWT_PRIVATE_KEY_FILE, and takes the algorithm from its key', () => {
+    expect(loadConfig({ JWT_PRIVATE_KEY_FILE: keyFile }).jwt).toMatchObject({ algorithm: 'EdDSA', privateKey: { alg: 'EdDSA', privateJwk: { kty: 'OKP', crv: 'Ed25519' } } });
+    writeFileSync(join(keyDir, 'bad.pem'), 'not a key');
+    expect(problems({ JWT_PRIVATE_KEY_FILE: join(keyDir, 'bad.pem') })).toEqual([expect.stringMatching(/JWT_PRIVATE_KEY must be a private key as PEM/)]);
+  });
+});
+
+describe('argon2 parameters', () => {
+  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth' };
+
+  it('go down to 64 KiB and one pass outside production, so tests hash cheaply', () => {
+    expect(loadConfig({ NODE_ENV: 'test', ARGON2_MEMORY_KIB: '64', ARGON2_TIME_COST: '1' }).argon2).toEqual({ memoryKib: 64, timeCost: 1, parallelism: 1 });
+    expect(loadConfig({ ARGON2_MEMORY_KIB: '64', ARGON2_TIME_COST: '1' }).argon2.memoryKib).toBe(64);
+    expect(problems({ NODE_ENV: 'test', ARGON2_MEMORY_KIB: '63' })).toEqual(['ARGON2_MEMORY_KIB must be a whole number from 64 to 4194304 (got "63")']);
+    expect(problems({ NODE_ENV: 'test', ARGON2_TIME_COST: '0' })).toEqual(['ARGON2_TIME_COST must be a whole number from 1 to 100 (got "0")']);
+  });
+
+  it('need 8 KiB per lane, as argon2 does', () => {
+    expect(loadConfig({ ARGON2_MEMORY_KIB: '64', ARGON2_PARALLELISM: '8' }).argon2.parallelism).toBe(8);
+    expect(problems({ ARGON2_MEMORY_KIB: '64', ARGON2_PARALLELISM: '9' })).toEqual([
+      expect.stringMatching(/ARGON2_MEMORY_KIB=64 is too little for ARGON2_PARALLELISM=9: .*set ARGON2_MEMORY_KIB to at least 72/),
+    ]);
+  });
+
+  it("in production, are refused when weaker than OWASP's minimum, saying what to set", () => {
+    for (const [memory, time] of [[47_104, 1], [19_456, 2], [12_288, 3], [9_216, 4], [7_168, 5], [65_536, 3]]) {
+      expect(problems({ ...production, ARGON2_MEMORY_KIB: String(memory), ARGON2_TIME_COST: String(time) })).toEqual([]);
+    }
+    expect(problems({ ...production, ARGON2_MEMORY_KIB: '64', ARGON2_TIME_COST: '1' })).toEqual([
+      expect.stringMatching(/ARGON2_MEMORY_KIB=64 is below OWASP's minimum for production: set ARGON2_MEMORY_KIB to at least 7168 .*, or unset ARGON2_MEMORY_KIB and ARGON2_TIME_COST for 19456 KiB and 2 passes/),
+    ]);
+    expect(problems({ ...production, ARGON2_TIME_COST: '1' })).toEqual([
+      expect.stringMatching(/ARGON2_TIME_COST=1 with ARGON2_MEMORY_KIB=19456 is weaker than OWASP's minimum for production: set ARGON2_TIME_COST to at least 2/),
+    ]);
+    expect(problems({ ...production, ARGON2_MEMORY_KIB: '10000', ARGON2_TIME_COST: '3' })[0]).toMatch(/set ARGON2_TIME_COST to at least 4/);
   });
 });
