@@ -19,6 +19,8 @@ export interface AppOptions {
   logger?: FastifyBaseLogger;
 }
 
+const TIMEOUT_CHECK_INTERVAL_MS = 1000;
+
 function trustHops(hops: number) {
   return (_address: string, hop: number) => hop < hops;
 }
@@ -28,6 +30,14 @@ export function buildApp(config: Config, services: Services, options: AppOptions
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: config.bodyLimitBytes,
+    // Slow clients are cut off (408, connection closed) instead of holding a connection for as long as they like.
+    requestTimeout: config.http.requestTimeoutSeconds * 1000,
+    keepAliveTimeout: config.http.keepAliveTimeoutSeconds * 1000,
+    http: {
+      headersTimeout: config.http.headersTimeoutSeconds * 1000,
+      // Node looks for expired requests this often (30 s by default): a timeout is honoured within a second.
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+    },
     genReqId: requestId,
     // Errors raised before routing or by Node's parser answer in the same JSON shape as everything else.
     frameworkErrors,

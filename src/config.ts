@@ -34,6 +34,8 @@ export interface Config {
   /** Serve /metrics alone on this port instead of on `port`. */
   metricsPort: number | undefined;
   shutdownTimeoutSeconds: number;
+  /** How long a client may take to send a request, and how long an idle kept-alive connection stays open. */
+  http: { requestTimeoutSeconds: number; headersTimeoutSeconds: number; keepAliveTimeoutSeconds: number };
   publicUrl: string;
   logLevel: string;
   database: DatabaseConfig;
@@ -260,6 +262,9 @@ export interface SettingValues {
   PORT: number;
   METRICS_PORT: number | undefined;
   SHUTDOWN_TIMEOUT_SECONDS: number;
+  REQUEST_TIMEOUT_SECONDS: number;
+  HEADERS_TIMEOUT_SECONDS: number;
+  KEEP_ALIVE_TIMEOUT_SECONDS: number;
   PUBLIC_URL: string;
   LOG_LEVEL: LogLevel;
   DATABASE_URL: string | undefined;
@@ -376,6 +381,24 @@ export const SETTING_TABLE: SettingTable = {
     type: integer(1, 3600),
     default: 10,
     description: 'On SIGTERM/SIGINT, how long requests in flight may take to finish before the process exits anyway.',
+    group: 'Service',
+  },
+  REQUEST_TIMEOUT_SECONDS: {
+    type: integer(1, 3600),
+    default: 30,
+    description: 'A request (headers and body) must arrive within this time, or it is answered `408 request_timeout` and the connection closed: a client trickling its body cannot hold a connection for ever.',
+    group: 'Service',
+  },
+  HEADERS_TIMEOUT_SECONDS: {
+    type: integer(1, 3600),
+    default: 10,
+    description: "A request's headers must arrive within this time (at most `REQUEST_TIMEOUT_SECONDS`).",
+    group: 'Service',
+  },
+  KEEP_ALIVE_TIMEOUT_SECONDS: {
+    type: integer(1, 3600),
+    default: 72,
+    description: 'An idle kept-alive connection is closed after this time. Behind a load balancer, keep it above the balancer\'s own idle timeout (60 s on most).',
     group: 'Service',
   },
   PUBLIC_URL: {
@@ -785,6 +808,12 @@ function checkAcrossSettings({ values: s, given, refused }: ParsedSettings): str
     );
   }
 
+  if (s.HEADERS_TIMEOUT_SECONDS > s.REQUEST_TIMEOUT_SECONDS) {
+    problems.push(
+      `HEADERS_TIMEOUT_SECONDS=${s.HEADERS_TIMEOUT_SECONDS} is longer than REQUEST_TIMEOUT_SECONDS=${s.REQUEST_TIMEOUT_SECONDS}: the headers are part of the request, so lower HEADERS_TIMEOUT_SECONDS`,
+    );
+  }
+
   if (production && s.CORS_ORIGINS === '*') {
     problems.push('CORS_ORIGINS=* is not allowed in production: list the allowed origins, e.g. CORS_ORIGINS=https://app.example.com');
   }
@@ -823,6 +852,11 @@ export function loadConfig(env: Env): Config {
     port: s.PORT,
     metricsPort: s.METRICS_PORT,
     shutdownTimeoutSeconds: s.SHUTDOWN_TIMEOUT_SECONDS,
+    http: {
+      requestTimeoutSeconds: s.REQUEST_TIMEOUT_SECONDS,
+      headersTimeoutSeconds: s.HEADERS_TIMEOUT_SECONDS,
+      keepAliveTimeoutSeconds: s.KEEP_ALIVE_TIMEOUT_SECONDS,
+    },
     publicUrl: s.PUBLIC_URL,
     logLevel: s.LOG_LEVEL,
     database:

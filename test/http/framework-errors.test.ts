@@ -82,3 +82,54 @@ describe("the framework's own refusals", () => {
     }
   });
 });
+
+describe('slow clients', () => {
+  /**
+   * Sends a login body one byte at a time, `everyMs` apart, and resolves with what the server answered and how
+   * many bytes it took before the connection closed.
+   */
+  function trickle(targetPort: number, everyMs: number, maxBytes: number): Promise<{ answer: string; sent: number }> {
+    const body = JSON.stringify({ username: 'slow_client', password: 'x'.repeat(maxBytes) });
+    return new Promise((resolve, reject) => {
+      const socket = connect(targetPort, '127.0.0.1');
+      let answer = '';
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (sent >= body.length || socket.destroyed) return;
+        socket.write(body[sent]!);
+        sent += 1;
+      }, everyMs);
+      socket.on('data', (chunk) => (answer += chunk.toString('latin1')));
+      socket.on('close', () => {
+        clearInterval(timer);
+        resolve({ answer, sent });
+      });
+      socket.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') reject(error);
+      });
+      socket.write(`POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+    });
+  }
+
+  it('are answered 408 request_timeout and disconnected once REQUEST_TIMEOUT_SECONDS has passed', async () => {
+    const slow = await startTestApp({ REQUEST_TIMEOUT_SECONDS: '2', HEADERS_TIMEOUT_SECONDS: '1' });
+    try {
+      await slow.app.listen({ host: '127.0.0.1', port: 0 });
+      const slowPort = (slow.app.server.address() as { port: number }).port;
+      // 100 ms a byte: the whole body would take over a minute; the server must not wait for it.
+      const { answer, sent } = await trickle(slowPort, 100, 600);
+      expect(sent).toBeLessThan(600);
+      const parsed = parseRaw(answer);
+      expect(parsed.status).toBe(408);
+      expectHouseStyle(parsed.status, parsed.headers, parsed.body, 'request_timeout');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('are given the time the settings allow', async () => {
+    expect(t.app.server.requestTimeout).toBe(30_000);
+    expect(t.app.server.headersTimeout).toBe(10_000);
+    expect(t.app.server.keepAliveTimeout).toBe(72_000);
+  });
+});
