@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { OperatorKeyError, parseOperatorKey, readOperatorKeyFile, type OperatorKey } from './auth/operator-key.js';
+import { GENERATE_SECRET_COMMAND, secretWeakness } from './auth/secret-strength.js';
 
 /**
  * Typed, validated settings. Everything comes from environment variables (src/startup.ts loads `.env` into
@@ -98,9 +99,8 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 const MIN_SECRET_BYTES = 32;
-const MIN_SECRET_DISTINCT_CHARS = 8;
 export const GENERATE_SECRET_HINT =
-  `node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`;
+  `${GENERATE_SECRET_COMMAND} (or node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))")`;
 /** Not a setting: the largest body is a registration, far below this. */
 const BODY_LIMIT_BYTES = 16 * 1024;
 /** argon2 needs this much memory per lane. */
@@ -458,9 +458,9 @@ export const SETTING_TABLE: SettingTable = {
     default: undefined,
     shown: '(unset)',
     description:
-      "Set: tokens are HS256 with this shared secret (the original service's setting). At least 32 bytes in production. Unset: an asymmetric key is generated and kept in the database.",
+      "Set: tokens are HS256 with this shared secret (the original service's setting). In production it must be 32 random bytes or more, in base64 or hex (`openssl rand -base64 32`). Unset: an asymmetric key is generated and kept in the database.",
     group: 'Signing keys and tokens',
-    production: { example: '', why: 'Set only to sign with HS256 and a shared secret: at least 32 random bytes.' },
+    production: { example: '', why: 'Set only to sign with HS256 and a shared secret: the output of openssl rand -base64 32.' },
   },
   JWT_PRIVATE_KEY: {
     type: privateKey,
@@ -801,9 +801,10 @@ function checkAcrossSettings({ values: s, given, refused }: ParsedSettings): str
   if (algorithm !== 'HS256' && secret !== undefined && !key) {
     problems.push(`JWT_SECRET_KEY is set but JWT_ALGORITHM=${algorithm} signs with a generated key: unset one of them`);
   }
-  if (algorithm === 'HS256' && secret !== undefined && production && isWeakSecret(secret)) {
+  const weakness = algorithm === 'HS256' && secret !== undefined && production ? secretWeakness(secret) : undefined;
+  if (weakness !== undefined) {
     problems.push(
-      `JWT_SECRET_KEY is too weak for production: it must be at least ${MIN_SECRET_BYTES} bytes of random data. ` +
+      `JWT_SECRET_KEY is too weak for production: ${weakness}. It must be at least ${MIN_SECRET_BYTES} random bytes, written in base64 or hex. ` +
         `Generate one with ${GENERATE_SECRET_HINT}, or unset JWT_SECRET_KEY to sign with an ES256 key kept in the database.`,
     );
   }
@@ -902,7 +903,3 @@ export function loadConfig(env: Env): Config {
   };
 }
 
-/** Short, or so repetitive that it cannot hold 256 bits of randomness. */
-export function isWeakSecret(secret: string): boolean {
-  return Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES || new Set(secret).size < MIN_SECRET_DISTINCT_CHARS;
-}

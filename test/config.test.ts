@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,8 @@ function problems(env: Record<string, string>): string[] {
   return [];
 }
 
-const STRONG_SECRET = 'Vq3x9Lm2Pz7Rt5Wk8Ny4Bc6Hd1Jf0Gs-Ua';
+// 32 random bytes in base64url, as `openssl rand -base64 32` or the node one-liner would give.
+const STRONG_SECRET = 'q8Zr1vN0cKx4Lw7PeT2uYh5Bd9Gm3Sj6Fa0Ri8Wn1Ho';
 
 describe('settings', () => {
   it('default to a development service on 127.0.0.1:5000 with the embedded database and an ES256 key', () => {
@@ -64,6 +65,27 @@ describe('settings', () => {
     expect(problems({ ...production, JWT_SECRET_KEY: 'short' })[0]).toMatch(/JWT_SECRET_KEY is too weak for production.*randomBytes\(32\)/);
     expect(problems({ ...production, JWT_SECRET_KEY: 'a'.repeat(64) })[0]).toMatch(/JWT_SECRET_KEY is too weak/);
     expect(problems({ ...production, JWT_SECRET_KEY: STRONG_SECRET })).toEqual([]);
+  });
+
+  it('in production, refuse secrets that are long but predictable, and say how to generate one', () => {
+    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth', JWT_SECRET_KEY: '' };
+    for (const predictable of [
+      'changeme-changeme-changeme-changeme',
+      'abcdefgh'.repeat(4),
+      'abcdefgh'.repeat(8),
+      'correct-horse-battery-staple-is-the-signing-key-of-this-service',
+      'Password1234567890Password1234567890Password1234567890',
+      'Vq3x9Lm2Pz7Rt5Wk8Ny4Bc6Hd1Jf0Gs-Ua', // random, but only 34 base64 characters: 204 bits
+      '0123456789abcdef'.repeat(4),
+    ]) {
+      const found = problems({ ...production, JWT_SECRET_KEY: predictable });
+      expect(found, predictable).toHaveLength(1);
+      expect(found[0], predictable).toMatch(/JWT_SECRET_KEY is too weak for production: .*openssl rand -base64 32/);
+    }
+    // What the suggested commands print: 32 random bytes in base64, base64url or hex.
+    for (const generated of [randomBytes(32).toString('base64'), randomBytes(32).toString('base64url'), randomBytes(32).toString('hex')]) {
+      expect(problems({ ...production, JWT_SECRET_KEY: generated }), generated).toEqual([]);
+    }
   });
 
   it('in production, refuse the embedded database unless allowed, and CORS for every origin', () => {
