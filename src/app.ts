@@ -72,7 +72,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
     maxAge: 600,
   });
   app.register(publicRoutes, { keys: services.keys, publicUrl: config.publicUrl, issuer: config.jwt.issuer });
-  app.register(healthRoutes, { services });
+  app.register(healthRoutes, { services, readiness: { redisRequired: config.rateLimits.onRedisFailure === 'closed' } });
   if (config.metricsPort === undefined) app.register(metricsRoutes, { metrics: services.metrics });
   app.register(
     async (api) => {

@@ -28,6 +28,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly dependencyUp = new Gauge({
+    name: 'dependency_up',
+    help: 'Whether a dependency answered the last readiness check (1) or not (0), by dependency: database, redis',
+    labelNames: ['dependency'] as const,
+    registers: [this.registry],
+  });
+
   readonly rateLimitRejections = new Counter({
     name: 'auth_rate_limit_rejections_total',
     help: 'Requests refused with 429, by the limit that refused them',

@@ -41,10 +41,13 @@ describe('GET /readyz', () => {
     expect((await t.app.inject('/readyz')).statusCode).toBe(200);
   });
 
-  it('answers 503 naming Redis when REDIS_URL points at nothing, while the rest is fine', async () => {
+  it('answers 503 naming Redis when REDIS_URL points at nothing and logins need it (RATE_LIMIT_ON_REDIS_FAILURE=closed)', async () => {
     const port = await freePort(); // nothing listens there: connections are refused
 
-    const withRedis = await startTestApp({ REDIS_URL: `redis://127.0.0.1:${port}` }, { testDatabase: t.testDatabase, db: t.db });
+    const withRedis = await startTestApp(
+      { REDIS_URL: `redis://127.0.0.1:${port}`, RATE_LIMIT_ON_REDIS_FAILURE: 'closed' },
+      { testDatabase: t.testDatabase, db: t.db },
+    );
     try {
       const response = await withRedis.app.inject('/readyz');
       expect(response.statusCode).toBe(503);
@@ -53,6 +56,24 @@ describe('GET /readyz', () => {
       expect(body['checks']['database']).toBe('ok');
       expect(body['checks']['redis']).toMatch(/^unreachable: /);
       expect(body['message']).toMatch(/^Not ready: redis unreachable: /);
+    } finally {
+      await withRedis.close();
+    }
+  });
+
+  it('answers 200 degraded when Redis is down but logins go on without it (the default fail-open mode)', async () => {
+    const port = await freePort();
+    const withRedis = await startTestApp({ REDIS_URL: `redis://127.0.0.1:${port}` }, { testDatabase: t.testDatabase, db: t.db });
+    try {
+      const response = await withRedis.app.inject('/readyz');
+      expect(response.statusCode).toBe(200);
+      const body = json(response);
+      expect(body['status']).toBe('degraded');
+      expect(body['checks']['database']).toBe('ok');
+      expect(body['checks']['redis']).toMatch(/^degraded: unreachable: /);
+      const metrics = (await withRedis.app.inject('/metrics')).body;
+      expect(metrics).toContain('dependency_up{dependency="redis"} 0');
+      expect(metrics).toContain('dependency_up{dependency="database"} 1');
     } finally {
       await withRedis.close();
     }
