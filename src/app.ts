@@ -60,7 +60,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
   app.removeContentTypeParser('text/plain');
   registerErrorHandlers(app, services.metrics);
   instrument(app, services.metrics);
-  registerOpenApi(app, config.publicUrl);
+  if (config.docsEnabled) registerOpenApi(app);
   registerAuthentication(app, services.sessions);
   app.register(helmet, { global: true });
   app.register(cors, {

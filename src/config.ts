@@ -39,6 +39,8 @@ export interface Config {
   http: { requestTimeoutSeconds: number; headersTimeoutSeconds: number; keepAliveTimeoutSeconds: number };
   publicUrl: string;
   logLevel: string;
+  /** Serve the OpenAPI document at /openapi.json and the page that reads it at /docs. */
+  docsEnabled: boolean;
   database: DatabaseConfig;
   jwt: {
     algorithm: SigningAlgorithm;
@@ -267,6 +269,7 @@ export interface SettingValues {
   KEEP_ALIVE_TIMEOUT_SECONDS: number;
   PUBLIC_URL: string;
   LOG_LEVEL: LogLevel;
+  DOCS_ENABLED: boolean;
   DATABASE_URL: string | undefined;
   DATA_DIR: string;
   ALLOW_EMBEDDED_DATABASE: boolean;
@@ -413,6 +416,13 @@ export const SETTING_TABLE: SettingTable = {
     type: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     default: 'info',
     description: 'pino level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.',
+    group: 'Service',
+  },
+  DOCS_ENABLED: {
+    type: boolean,
+    default: (s) => s.NODE_ENV !== 'production',
+    shown: '`true`; `false` in production',
+    description: 'Serve the API description at `/openapi.json` and a page to read and try it at `/docs`.',
     group: 'Service',
   },
   DATABASE_URL: {
@@ -860,6 +870,7 @@ export function loadConfig(env: Env): Config {
     },
     publicUrl: s.PUBLIC_URL,
     logLevel: s.LOG_LEVEL,
+    docsEnabled: s.DOCS_ENABLED,
     database:
       s.DATABASE_URL === undefined
         ? { kind: 'embedded', dataDir: s.DATA_DIR }

@@ -198,11 +198,19 @@ describe('the settings table', () => {
     expect(loadConfig({ ...production, [name]: shown, NODE_ENV: 'production' })).toEqual(loadConfig(production));
   });
 
+  it('serve the API docs by default, except in production', () => {
+    expect(loadConfig({}).docsEnabled).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'test' }).docsEnabled).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth' }).docsEnabled).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth', DOCS_ENABLED: 'true' }).docsEnabled).toBe(true);
+  });
+
   it('computes or leaves unset only these defaults, each pinned by a test below', () => {
     expect(SETTINGS.filter((s) => s.literal === undefined).map((s) => s.name)).toEqual([
       'HOST',
       'METRICS_PORT',
       'PUBLIC_URL',
+      'DOCS_ENABLED',
       'DATABASE_URL',
       'JWT_SECRET_KEY',
       'JWT_PRIVATE_KEY',
@@ -235,6 +243,7 @@ describe('the settings table', () => {
       http: { requestTimeoutSeconds: 30, headersTimeoutSeconds: 10, keepAliveTimeoutSeconds: 72 },
       publicUrl: 'http://localhost:5000',
       logLevel: 'info',
+      docsEnabled: true,
       database: { kind: 'embedded', dataDir: './data' },
       jwt: {
         algorithm: 'ES256',
@@ -286,6 +295,7 @@ describe('the settings table', () => {
     KEEP_ALIVE_TIMEOUT_SECONDS: { value: '5' },
     PUBLIC_URL: { value: 'https://auth.example.com' },
     LOG_LEVEL: { value: 'debug' },
+    DOCS_ENABLED: { value: 'false' },
     DATABASE_URL: { value: 'postgres://other/auth' },
     DATA_DIR: { value: 'memory://', env: {} },
     ALLOW_EMBEDDED_DATABASE: { value: 'true', env: { NODE_ENV: 'production' } },

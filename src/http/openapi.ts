@@ -10,7 +10,7 @@ const { version } = JSON.parse(readFileSync(new URL('../../package.json', import
  * The OpenAPI 3.1 document, generated from the routes' own schemas (so it cannot disagree with what they accept
  * and answer), at /openapi.json, and a page to read and try it at /docs. Registered before the routes.
  */
-export function registerOpenApi(app: FastifyInstance, publicUrl: string): void {
+export function registerOpenApi(app: FastifyInstance): void {
   // On the root instance itself: swagger collects routes through an onRoute hook, which sees only its own context.
   app.register(swagger, {
     openapi: {
@@ -22,7 +22,9 @@ export function registerOpenApi(app: FastifyInstance, publicUrl: string): void {
           'Registration, login, JWT access tokens verifiable by any service via the JWKS, rotating refresh tokens, sessions and account management. ' +
           'Every error is `{"error": "<code>", "message": "<text>"}`.',
       },
-      servers: [{ url: publicUrl }],
+      // Relative: /docs then calls the host it was loaded from (127.0.0.1 or localhost, a proxy's name), which is
+      // the only origin its content security policy lets it reach.
+      servers: [{ url: '/' }],
       components: {
         securitySchemes: { [SECURITY_SCHEMES.user]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       },
