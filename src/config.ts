@@ -268,6 +268,7 @@ export interface SettingValues {
   HEADERS_TIMEOUT_SECONDS: number;
   KEEP_ALIVE_TIMEOUT_SECONDS: number;
   PUBLIC_URL: string;
+  ALLOW_HTTP_PUBLIC_URL: boolean;
   LOG_LEVEL: LogLevel;
   DOCS_ENABLED: boolean;
   DATABASE_URL: string | undefined;
@@ -410,7 +411,13 @@ export const SETTING_TABLE: SettingTable = {
     shown: '`http://localhost:<PORT>`',
     description: 'The URL clients reach the service at; the default token issuer.',
     group: 'Service',
-    production: { example: 'https://auth.example.com', why: 'The URL clients reach the service at; the default token issuer.' },
+    production: { example: 'https://auth.example.com', why: 'The URL clients reach the service at; the default token issuer. Required in production.' },
+  },
+  ALLOW_HTTP_PUBLIC_URL: {
+    type: boolean,
+    default: false,
+    description: 'Let `NODE_ENV=production` run with a plain `http://` `PUBLIC_URL` (a network where nothing can be overheard). Otherwise production needs `https://`: clients send passwords and tokens there.',
+    group: 'Service',
   },
   LOG_LEVEL: {
     type: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -849,7 +856,83 @@ function checkAcrossSettings({ values: s, given, refused }: ParsedSettings): str
         `, or unset ARGON2_MEMORY_KIB and ARGON2_TIME_COST for ${literalDefault('ARGON2_MEMORY_KIB')} KiB and ${literalDefault('ARGON2_TIME_COST')} passes`,
     );
   }
+  if (production && !given.has('PUBLIC_URL') && !given.has('JWT_ISSUER')) {
+    problems.push(
+      'PUBLIC_URL is not set. In production the token issuer and the addresses in the discovery document come from it: ' +
+        'set PUBLIC_URL to the URL clients reach the service at, e.g. PUBLIC_URL=https://auth.example.com',
+    );
+  } else if (production && given.has('PUBLIC_URL') && s.PUBLIC_URL.startsWith('http://') && !s.ALLOW_HTTP_PUBLIC_URL) {
+    problems.push(
+      `PUBLIC_URL=${s.PUBLIC_URL} is plain http: in production clients send passwords and tokens to it, so use https:// ` +
+        '(TLS may end at your proxy), or set ALLOW_HTTP_PUBLIC_URL=true on a network where nothing can be overheard',
+    );
+  }
   return problems;
+}
+
+/**
+ * Variables that look like one of the settings but are not (CORS_ORIGIN, DATABSE_URL): without a warning the
+ * service would run on the default and nobody would know why.
+ */
+export function settingLookAlikes(env: Env): string[] {
+  const known = new Set<string>(SETTING_NAMES);
+  const warnings: string[] = [];
+  for (const name of Object.keys(env)) {
+    if (known.has(name) || env[name] === undefined) continue;
+    const near = SETTING_NAMES.find((setting) => editDistance(name.toUpperCase(), setting) <= (setting.length <= 6 ? 1 : 2));
+    if (near) warnings.push(`${name} is set but is not a setting of this service: did you mean ${near}? (ignored)`);
+  }
+  return warnings;
+}
+
+/** Damerau-Levenshtein (optimal string alignment): a swapped pair of letters is one typo, not two. */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** A URL without its user name and password: what a log line may show of a connection string. */
+export function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+/** The configuration in effect, for one log line at start: every choice, no secret. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const { jwt, database, redis } = config;
+  return {
+    env: config.env,
+    listen: `${config.host}:${config.port}`,
+    metricsPort: config.metricsPort,
+    publicUrl: config.publicUrl,
+    docs: config.docsEnabled,
+    database: database.kind === 'postgres' ? { kind: 'postgres', url: withoutCredentials(database.url), poolSize: database.poolSize } : database,
+    tokens: {
+      algorithm: jwt.algorithm,
+      key: jwt.privateKey ? 'JWT_PRIVATE_KEY' : jwt.secret !== undefined ? 'JWT_SECRET_KEY' : 'generated, kept in the database',
+      issuer: jwt.issuer,
+      audience: jwt.audience,
+      accessTokenTtlSeconds: jwt.accessTokenTtlSeconds,
+    },
+    sessions: config.sessions,
+    argon2: config.argon2,
+    hashing: config.hashing,
+    cors: config.cors,
+    trustProxy: config.trustProxy,
+    rateLimits: config.rateLimits.enabled ? { store: redis ? withoutCredentials(redis.url) : 'memory', onRedisFailure: config.rateLimits.onRedisFailure } : 'off',
+  };
 }
 
 export function loadConfig(env: Env): Config {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { buildApp, buildMetricsApp } from './app.js';
-import type { Config } from './config.js';
+import { describeConfig, settingLookAlikes, type Config } from './config.js';
 import { isServiceError } from './errors.js';
 import { openServices, type Services } from './services.js';
 import { createLogger, loadSettingsOrExit } from './startup.js';
@@ -44,6 +44,8 @@ async function openServicesPatiently(config: Config, log: Logger): Promise<Servi
 async function main(): Promise<void> {
   const config = loadSettingsOrExit();
   const log = createLogger(config);
+  for (const warning of settingLookAlikes(process.env)) log.warn(warning);
+  log.info({ settings: describeConfig(config) }, 'effective configuration');
   if (config.env !== 'production') warnDevelopmentMode(config);
 
   const services = await openServicesPatiently(config, log);

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, SETTING_NAMES, SETTING_TABLE, SETTINGS, type Setting, type SettingName } from '../src/config.js';
+import { ConfigError, describeConfig, settingLookAlikes, loadConfig, SETTING_NAMES, SETTING_TABLE, SETTINGS, type Setting, type SettingName } from '../src/config.js';
 import { END_MARKER, envExample, settingsTable, START_MARKER } from '../scripts/settings-docs.js';
 
 function problems(env: Record<string, string>): string[] {
@@ -61,14 +61,14 @@ describe('settings', () => {
 
   it('accept a short secret in development (the original default habit) but not in production', () => {
     expect(problems({ JWT_SECRET_KEY: 'short' })).toEqual([]);
-    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth' };
+    const production = { NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth' };
     expect(problems({ ...production, JWT_SECRET_KEY: 'short' })[0]).toMatch(/JWT_SECRET_KEY is too weak for production.*randomBytes\(32\)/);
     expect(problems({ ...production, JWT_SECRET_KEY: 'a'.repeat(64) })[0]).toMatch(/JWT_SECRET_KEY is too weak/);
     expect(problems({ ...production, JWT_SECRET_KEY: STRONG_SECRET })).toEqual([]);
   });
 
   it('in production, refuse secrets that are long but predictable, and say how to generate one', () => {
-    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth', JWT_SECRET_KEY: '' };
+    const production = { NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth', JWT_SECRET_KEY: '' };
     for (const predictable of [
       'changeme-changeme-changeme-changeme',
       'abcdefgh'.repeat(4),
@@ -89,9 +89,9 @@ describe('settings', () => {
   });
 
   it('in production, refuse the embedded database unless allowed, and CORS for every origin', () => {
-    expect(problems({ NODE_ENV: 'production' })[0]).toMatch(/DATABASE_URL is not set.*ALLOW_EMBEDDED_DATABASE=true/);
-    expect(problems({ NODE_ENV: 'production', ALLOW_EMBEDDED_DATABASE: 'true' })).toEqual([]);
-    expect(problems({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth', CORS_ORIGINS: '*' })[0]).toMatch(/CORS_ORIGINS=\* is not allowed in production/);
+    expect(problems({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com' })[0]).toMatch(/DATABASE_URL is not set.*ALLOW_EMBEDDED_DATABASE=true/);
+    expect(problems({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', ALLOW_EMBEDDED_DATABASE: 'true' })).toEqual([]);
+    expect(problems({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth', CORS_ORIGINS: '*' })[0]).toMatch(/CORS_ORIGINS=\* is not allowed in production/);
   });
 
   it('take the algorithm from JWT_PRIVATE_KEY and refuse keys that cannot sign a supported JWT, saying what to use', () => {
@@ -122,7 +122,7 @@ describe('settings', () => {
   });
 
   it('in production, listen on every interface and allow no browser origin unless listed', () => {
-    const config = loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth' });
+    const config = loadConfig({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth' });
     expect(config.host).toBe('0.0.0.0');
     expect(config.cors.origins).toEqual([]);
   });
@@ -161,7 +161,7 @@ describe('the settings table', () => {
         ownKeys: () => (asked.add('(every name)'), []),
         getOwnPropertyDescriptor: (target, key) => (asked.add(String(key)), Reflect.getOwnPropertyDescriptor(target, key)),
       });
-    const envs: Record<string, string>[] = [{}, { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth', REDIS_URL: 'redis://r' }, { JWT_PRIVATE_KEY_FILE: '/nonexistent' }];
+    const envs: Record<string, string>[] = [{}, { NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth', REDIS_URL: 'redis://r' }, { JWT_PRIVATE_KEY_FILE: '/nonexistent' }];
     for (const env of envs) {
       try {
         loadConfig(recording(env));
@@ -194,15 +194,48 @@ describe('the settings table', () => {
     const setting = SETTING_TABLE[name] as Setting<unknown>;
     expect(setting.type.parse(shown, name)).toEqual(setting.default);
     expect(loadConfig({ ...base, [name]: shown })).toEqual(loadConfig(base));
-    const production = { ...base, NODE_ENV: 'production' };
-    expect(loadConfig({ ...production, [name]: shown, NODE_ENV: 'production' })).toEqual(loadConfig(production));
+    const production = { ...base, NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com' };
+    expect(loadConfig({ ...production, [name]: shown, NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com' })).toEqual(loadConfig(production));
   });
 
   it('serve the API docs by default, except in production', () => {
     expect(loadConfig({}).docsEnabled).toBe(true);
     expect(loadConfig({ NODE_ENV: 'test' }).docsEnabled).toBe(true);
-    expect(loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth' }).docsEnabled).toBe(false);
-    expect(loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth', DOCS_ENABLED: 'true' }).docsEnabled).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth' }).docsEnabled).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth', DOCS_ENABLED: 'true' }).docsEnabled).toBe(true);
+  });
+
+  it('in production, need PUBLIC_URL (or JWT_ISSUER), and https unless ALLOW_HTTP_PUBLIC_URL', () => {
+    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth' };
+    expect(problems(production)).toEqual([expect.stringMatching(/^PUBLIC_URL is not set\. .*PUBLIC_URL=https:\/\/auth\.example\.com/)]);
+    expect(problems({ ...production, JWT_ISSUER: 'https://issuer.example.com' })).toEqual([]);
+    expect(problems({ ...production, PUBLIC_URL: 'http://auth.example.com' })).toEqual([expect.stringMatching(/PUBLIC_URL=http:\/\/auth\.example\.com is plain http.*ALLOW_HTTP_PUBLIC_URL=true/)]);
+    expect(problems({ ...production, PUBLIC_URL: 'http://auth.example.com', ALLOW_HTTP_PUBLIC_URL: 'true' })).toEqual([]);
+    expect(problems({ ...production, PUBLIC_URL: 'https://auth.example.com' })).toEqual([]);
+    // Outside production the default http://localhost:<PORT> is what a developer wants.
+    expect(problems({})).toEqual([]);
+  });
+
+  it('warn about variables that look like a setting but are not, and only those', () => {
+    expect(settingLookAlikes({ CORS_ORIGIN: 'https://app.example.com', DATABSE_URL: 'postgres://db/auth', LOGLEVEL: 'debug', PORT: '5000' })).toEqual([
+      'CORS_ORIGIN is set but is not a setting of this service: did you mean CORS_ORIGINS? (ignored)',
+      'DATABSE_URL is set but is not a setting of this service: did you mean DATABASE_URL? (ignored)',
+      'LOGLEVEL is set but is not a setting of this service: did you mean LOG_LEVEL? (ignored)',
+    ]);
+    // What every shell and CI sets must not raise a warning.
+    expect(settingLookAlikes({ HOME: '/root', PATH: '/bin', PWD: '/', HOSTNAME: 'x', NODE_OPTIONS: '', TERM: 'xterm', USER: 'root', LANG: 'C', SHELL: '/bin/sh', CI: 'true', NODE_VERSION: '20', NPM_CONFIG_CACHE: '/tmp' })).toEqual([]);
+  });
+
+  it('describe the effective configuration for the start-up log without any secret', () => {
+    const secret = 'q8Zr1vN0cKx4Lw7PeT2uYh5Bd9Gm3Sj6Fa0Ri8Wn1Ho';
+    const described = JSON.stringify(
+      describeConfig(loadConfig({ JWT_SECRET_KEY: secret, DATABASE_URL: 'postgres://auth:db-password@db:5432/auth', REDIS_URL: 'redis://:redis-password@redis:6379' })),
+    );
+    expect(described).not.toContain(secret);
+    expect(described).not.toContain('db-password');
+    expect(described).not.toContain('redis-password');
+    expect(described).toContain('postgres://db:5432/auth');
+    expect(described).toContain('"key":"JWT_SECRET_KEY"');
   });
 
   it('computes or leaves unset only these defaults, each pinned by a test below', () => {
@@ -226,7 +259,7 @@ describe('the settings table', () => {
   it('compute HOST, PUBLIC_URL, JWT_ISSUER, JWT_ALGORITHM, CORS_ORIGINS and HASH_THREADS from other settings', () => {
     expect(loadConfig({ PORT: '8080' })).toMatchObject({ host: '127.0.0.1', publicUrl: 'http://localhost:8080', jwt: { issuer: 'http://localhost:8080' } });
     expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com/' })).toMatchObject({ publicUrl: 'https://auth.example.com', jwt: { issuer: 'https://auth.example.com' } });
-    expect(loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth' })).toMatchObject({ host: '0.0.0.0', cors: { origins: [] } });
+    expect(loadConfig({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth' })).toMatchObject({ host: '0.0.0.0', cors: { origins: [] } });
     expect(loadConfig({ NODE_ENV: 'test' })).toMatchObject({ host: '127.0.0.1', cors: { origins: '*' } });
     expect(loadConfig({}).hashing.threads).toBe(availableParallelism());
     expect(loadConfig({ JWT_SECRET_KEY: STRONG_SECRET }).jwt.algorithm).toBe('HS256');
@@ -294,11 +327,12 @@ describe('the settings table', () => {
     HEADERS_TIMEOUT_SECONDS: { value: '5' },
     KEEP_ALIVE_TIMEOUT_SECONDS: { value: '5' },
     PUBLIC_URL: { value: 'https://auth.example.com' },
+    ALLOW_HTTP_PUBLIC_URL: { value: 'true', env: { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth', PUBLIC_URL: 'http://auth.internal' } },
     LOG_LEVEL: { value: 'debug' },
     DOCS_ENABLED: { value: 'false' },
     DATABASE_URL: { value: 'postgres://other/auth' },
     DATA_DIR: { value: 'memory://', env: {} },
-    ALLOW_EMBEDDED_DATABASE: { value: 'true', env: { NODE_ENV: 'production' } },
+    ALLOW_EMBEDDED_DATABASE: { value: 'true', env: { NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com' } },
     DATABASE_POOL_SIZE: { value: '20' },
     DATABASE_CONNECT_TIMEOUT_MS: { value: '1000' },
     DATABASE_QUERY_TIMEOUT_MS: { value: '2000' },
@@ -355,7 +389,7 @@ describe('the settings table', () => {
 });
 
 describe('argon2 parameters', () => {
-  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/auth' };
+  const production = { NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth' };
 
   it('go down to 64 KiB and one pass outside production, so tests hash cheaply', () => {
     expect(loadConfig({ NODE_ENV: 'test', ARGON2_MEMORY_KIB: '64', ARGON2_TIME_COST: '1' }).argon2).toEqual({ memoryKib: 64, timeCost: 1, parallelism: 1 });

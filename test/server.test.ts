@@ -34,7 +34,7 @@ describe('the server process', () => {
   });
 
   it('starts in production with an allowed embedded database and no development warning', async () => {
-    const { child, output } = startServer({ NODE_ENV: 'production', ALLOW_EMBEDDED_DATABASE: 'true' });
+    const { child, output } = startServer({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', ALLOW_EMBEDDED_DATABASE: 'true' });
     try {
       await waitFor(output, /listening on/, child);
       expect(output()).not.toContain('DEVELOPMENT MODE');
