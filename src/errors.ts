@@ -32,6 +32,8 @@ export const ERRORS = {
   overloaded: { status: 503, exit: 1 },
   rate_limiter_unavailable: { status: 503, exit: 1 },
   database_unavailable: { status: 503, exit: 1 },
+  /** The embedded database's folder is held by another process (the service, while the CLI tries to open it). */
+  database_in_use: { status: 503, exit: 1 },
   /** The original service's database, read by the import, cannot be read. */
   source_unavailable: { status: 503, exit: 1 },
   not_ready: { status: 503, exit: 1 },

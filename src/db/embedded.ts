@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { lockDataDir } from './data-dir-lock.js';
 import { classifyingErrors, type Database, type Queryable } from './database.js';
 
 function queryable(target: PGlite | Transaction): Queryable {
@@ -12,15 +13,29 @@ function queryable(target: PGlite | Transaction): Queryable {
 
 /** PostgreSQL compiled to WebAssembly, in this process: one connection, on disk in `dataDir` (or `memory://`). */
 export async function openEmbedded(dataDir: string): Promise<Database> {
-  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
-  const pglite = await PGlite.create(dataDir);
+  let release = () => {};
+  if (!dataDir.startsWith('memory://')) {
+    mkdirSync(dataDir, { recursive: true });
+    release = lockDataDir(dataDir);
+  }
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(dataDir);
+  } catch (error) {
+    release();
+    throw error;
+  }
   return {
     kind: 'embedded',
     ...queryable(pglite),
     // PGlite holds its single connection for the whole callback, so other queries wait instead of interleaving.
     transaction: (fn) => pglite.transaction((tx) => fn(queryable(tx))),
     async close() {
-      await pglite.close();
+      try {
+        await pglite.close();
+      } finally {
+        release();
+      }
     },
   };
 }
