@@ -1,15 +1,12 @@
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
+import { HAS_CHROMIUM, launchChromium } from '../helpers/browser.js';
 import { freePort } from '../helpers/process.js';
 
-// Debian's chromium package (.ci/run installs it when missing). Without it this file is skipped, as on a
-// developer's machine that has only Node.
-const CHROMIUM = '/usr/bin/chromium';
 const PAGE_DIR = new URL('../../examples/browser/', import.meta.url).pathname;
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8' };
 
@@ -29,7 +26,7 @@ async function serveDemoPage(): Promise<{ server: Server; origin: string }> {
   return { server, origin: `http://127.0.0.1:${port}` };
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('the demo page in headless Chromium (needs Debian\'s chromium package)', () => {
+describe.skipIf(!HAS_CHROMIUM)('the demo page in headless Chromium (needs Debian\'s chromium package)', () => {
   let t: TestApp;
   let api: string;
   let allowed: { server: Server; origin: string };
@@ -43,10 +40,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the demo page in headless Chromium (need
     api = `http://127.0.0.1:${port}`;
     t = await startTestApp({ CORS_ORIGINS: allowed.origin, PUBLIC_URL: api });
     await t.app.listen({ host: '127.0.0.1', port });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -1,10 +1,8 @@
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { HAS_CHROMIUM, launchChromium } from '../helpers/browser.js';
 
-// Debian's chromium package (.ci/run installs it when missing). Without it the browser part is skipped.
-const CHROMIUM = '/usr/bin/chromium';
 
 describe('DOCS_ENABLED=false', () => {
   it('serves neither /docs nor /openapi.json', async () => {
@@ -22,7 +20,7 @@ describe('DOCS_ENABLED=false', () => {
   });
 });
 
-describe.skipIf(!existsSync(CHROMIUM))("/docs in headless Chromium (needs Debian's chromium package)", () => {
+describe.skipIf(!HAS_CHROMIUM)("/docs in headless Chromium (needs Debian's chromium package)", () => {
   let t: TestApp;
   let port: number;
   let browser: Browser;
@@ -32,10 +30,7 @@ describe.skipIf(!existsSync(CHROMIUM))("/docs in headless Chromium (needs Debian
     t = await startTestApp({ PUBLIC_URL: 'https://auth.example.com' });
     await t.app.listen({ host: '127.0.0.1', port: 0 });
     port = (t.app.server.address() as { port: number }).port;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
