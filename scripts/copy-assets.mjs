@@ -1,5 +1,7 @@
 // tsc compiles only .ts: the SQL migrations and the hashing worker (plain CommonJS, loaded by path) travel as they are.
-import { cpSync } from 'node:fs';
+import { cpSync, rmSync } from 'node:fs';
 
+// Replaced, not merged: a migration renamed or removed in src must not linger in dist and be applied.
+rmSync('dist/db/migrations', { recursive: true, force: true });
 cpSync('src/db/migrations', 'dist/db/migrations', { recursive: true });
 cpSync('src/auth/hash-worker.cjs', 'dist/auth/hash-worker.cjs');
