@@ -1,15 +1,18 @@
 import type { JWTPayload } from 'jose';
 import type { Database, Queryable } from '../db/database.js';
-import { insertRefreshToken, lockRefreshToken, markRotated } from '../db/refresh-token-queries.js';
+import { insertRefreshToken, lockRefreshToken, lockTokenOwner, markRotated } from '../db/refresh-token-queries.js';
 import {
   createSession,
   findLiveSession,
   listLiveSessions,
+  lockLiveSession,
   purgeEndedSessions,
   revokeSession,
   revokeUserSessions,
   touchSession,
 } from '../db/session-queries.js';
+import { lockUser } from '../db/user-queries.js';
+import type { DeviceTokens } from './device-tokens.js';
 import type { AuthMethod, Authenticated, ClientInfo, LogoutScope, RevokeReason, Session, SessionSummary, SignedIn, User } from './model.js';
 import { isServiceError, ServiceError } from '../errors.js';
 import type { RateLimits } from './rate-limits.js';
@@ -47,10 +50,14 @@ export class Sessions {
     private readonly tokens: AccessTokens,
     private readonly policy: SessionPolicy,
     private readonly limits: RateLimits,
+    private readonly devices: DeviceTokens,
   ) {}
 
-  /** Starts a session for a user who just proved who they are; `db` may be the caller's transaction. */
-  async start(db: Queryable, user: User, authMethod: AuthMethod, client: ClientInfo): Promise<SignedIn> {
+  /**
+   * Starts a session for a user who just proved who they are; `db` may be the caller's transaction. The
+   * client keeps the live device token it presented for this user (`deviceToken`), or gets a new one.
+   */
+  async start(db: Queryable, user: User, authMethod: AuthMethod, client: ClientInfo, deviceToken?: string): Promise<SignedIn> {
     const refreshToken = newRefreshToken();
     const session = await createSession(db, {
       userId: user.id,
@@ -61,7 +68,8 @@ export class Sessions {
       ip: client.ip,
       refreshTokenHash: hashRefreshToken(refreshToken),
     });
-    return this.signedIn(user, session, refreshToken);
+    const device = deviceToken ?? (await this.devices.issue(db, user.id));
+    return { ...(await this.signedIn(user, session, refreshToken)), deviceToken: device };
   }
 
   /** The user and session behind an access token, or ServiceError('invalid_token') if the token is bad or its session ended. */
@@ -98,13 +106,16 @@ export class Sessions {
   }
 
   private async rotate(tx: Queryable, presented: string): Promise<RefreshOutcome> {
+    // Locks in the order every writer takes them (user, session, refresh tokens), so that a concurrent deletion
+    // or logout waits for this refresh or this refresh for it, and neither is chosen as a deadlock's victim.
+    const owner = await lockTokenOwner(tx, hashRefreshToken(presented));
+    if (!owner) return { kind: 'invalid' };
+    const live = await lockLiveSession(tx, owner.sessionId, owner.userId, this.policy.idleTimeoutSeconds);
+    if (!live) return { kind: 'invalid' };
     let token = presented;
-    let live: Authenticated | undefined;
     for (let hop = 0; hop < MAX_GRACE_HOPS; hop++) {
       const row = await lockRefreshToken(tx, hashRefreshToken(token), this.policy.refreshGraceSeconds);
-      if (!row) return { kind: 'invalid' };
-      live ??= await findLiveSession(tx, row.sessionId, undefined, this.policy.idleTimeoutSeconds);
-      if (!live) return { kind: 'invalid' };
+      if (!row || row.sessionId !== owner.sessionId) return { kind: 'invalid' };
       if (!row.rotated) {
         let current = token;
         if (hop === 0) {
@@ -131,7 +142,24 @@ export class Sessions {
   async logout(auth: Authenticated, scope: LogoutScope): Promise<number> {
     const idle = this.policy.idleTimeoutSeconds;
     if (scope === 'local') return (await revokeSession(this.db, auth.user.id, auth.session.id, 'logout', idle)) ? 1 : 0;
-    return revokeUserSessions(this.db, auth.user.id, 'logout', idle, scope === 'others' ? auth.session.id : undefined);
+    return this.db.transaction(async (tx) => {
+      // A session ended meanwhile (by a password change elsewhere, say) no longer speaks for the user.
+      await this.holdLive(tx, auth);
+      return revokeUserSessions(tx, auth.user.id, 'logout', idle, scope === 'others' ? auth.session.id : undefined);
+    });
+  }
+
+  /**
+   * Within the caller's transaction, before it writes the account or several of its sessions: locks the user's
+   * row, then the caller's session, and refuses with ServiceError('invalid_token') if that session has ended or
+   * its user is gone since the request was authenticated. Until the transaction ends, no other session can end
+   * this one, nor change the account.
+   */
+  async holdLive(tx: Queryable, auth: Authenticated): Promise<void> {
+    const live =
+      (await lockUser(tx, auth.user.id, 'update')) &&
+      (await lockLiveSession(tx, auth.session.id, auth.user.id, this.policy.idleTimeoutSeconds));
+    if (!live) throw new ServiceError('invalid_token', 'The access token is no longer valid: its session has ended or its user was deleted');
   }
 
   /** Within the caller's transaction: used when the password changes. */

@@ -1,4 +1,4 @@
-import { databaseUnavailable, DatabaseQueryError, isServiceError } from '../errors.js';
+import { databaseUnavailable, DatabaseQueryError, isServiceError, ServiceError } from '../errors.js';
 
 /**
  * The one interface the rest of the service uses for SQL. Two adapters implement it: `postgres.ts` (a pg
@@ -14,7 +14,11 @@ export interface Queryable {
 
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'embedded';
-  /** Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. */
+  /**
+   * Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. If the database aborts it
+   * to break a deadlock or a serialization conflict, it runs again from the start, a few times: `fn` must have no
+   * effect outside the transaction that a second run would repeat.
+   */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Connections open, idle and requests waiting for one (PostgreSQL's pool; the embedded database has none). */
   poolStats?(): { total: number; idle: number; waiting: number };
@@ -23,6 +27,34 @@ export interface Database extends Queryable {
 
 export function isUniqueViolation(error: unknown): boolean {
   return error instanceof DatabaseQueryError && error.code === '23505';
+}
+
+// serialization_failure, deadlock_detected: the server rolled the transaction back, and running it again may succeed.
+const CONFLICT_CODES = new Set(['40001', '40P01']);
+const CONFLICT_ATTEMPTS = 4;
+// Conflicts clear as soon as the other transaction ends, which is milliseconds away.
+const CONFLICT_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Runs `attempt` again while the server aborts it for a deadlock or a serialization conflict, after a short random
+ * pause (so that the two parties do not collide again in step). Past the last attempt, the conflict leaves as
+ * ServiceError('database_unavailable'), 503 with Retry-After: it is the load, not the request, that is at fault.
+ */
+export async function retryingConflicts<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof DatabaseQueryError) || error.code === undefined || !CONFLICT_CODES.has(error.code)) throw error;
+      if (n >= CONFLICT_ATTEMPTS) {
+        throw new ServiceError('database_unavailable', `database unavailable: ${error.code} after ${n} attempts`, {
+          context: { reason: error.code },
+          retryAfterSeconds: CONFLICT_RETRY_AFTER_SECONDS,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * n));
+    }
+  }
 }
 
 const UNAVAILABLE_CODES = new Set([

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { lockDataDir } from './data-dir-lock.js';
-import { classifyingErrors, type Database, type Queryable } from './database.js';
+import { classifyingErrors, retryingConflicts, type Database, type Queryable } from './database.js';
 
 function queryable(target: PGlite | Transaction): Queryable {
   return {
@@ -29,7 +29,8 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
     kind: 'embedded',
     ...queryable(pglite),
     // PGlite holds its single connection for the whole callback, so other queries wait instead of interleaving.
-    transaction: (fn) => pglite.transaction((tx) => fn(queryable(tx))),
+    // One connection has no deadlocks, but a statement may still report a conflict: the same contract as PostgreSQL's.
+    transaction: (fn) => retryingConflicts(() => pglite.transaction((tx) => fn(queryable(tx)))),
     async close() {
       try {
         await pglite.close();

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { classifyDatabaseError, classifyingErrors, type Database, type Queryable } from './database.js';
+import { classifyDatabaseError, classifyingErrors, retryingConflicts, type Database, type Queryable } from './database.js';
 
 export interface PostgresOptions {
   url: string;
@@ -17,6 +17,14 @@ function queryable(target: pg.Pool | pg.PoolClient): Queryable {
   };
 }
 
+/** Statements outside a transaction: one aborted by a deadlock changed nothing, so it can simply run again. */
+function retryingQueryable(target: Queryable): Queryable {
+  return {
+    query: (text, params) => retryingConflicts(() => target.query(text, params)),
+    exec: (sql) => retryingConflicts(() => target.exec(sql)),
+  };
+}
+
 export function openPostgres(options: PostgresOptions, log: Logger): Database {
   const pool = new pg.Pool({
     connectionString: options.url,
@@ -30,31 +38,33 @@ export function openPostgres(options: PostgresOptions, log: Logger): Database {
   // An idle connection dropped by the server must not crash the process; the pool opens a new one on demand.
   pool.on('error', (error) => log.warn({ reason: classifyDatabaseError(error).message }, 'idle PostgreSQL connection lost'));
 
+  async function runTransaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client = await classifyingErrors(() => pool.connect());
+    // While checked out, a client whose server goes away emits 'error' itself (the pool's handler only covers
+    // idle ones): without a listener that would crash the process. The query in progress fails on its own.
+    const onError = (error: Error) => log.warn({ reason: classifyDatabaseError(error).message }, 'PostgreSQL connection lost during a transaction');
+    client.on('error', onError);
+    const tx = queryable(client);
+    try {
+      await tx.exec('BEGIN');
+      const result = await fn(tx);
+      await tx.exec('COMMIT');
+      client.off('error', onError);
+      client.release();
+      return result;
+    } catch (error) {
+      // A connection that cannot even roll back is broken: destroy it instead of returning it to the pool.
+      const rolledBack = await client.query('ROLLBACK').then(() => true, () => false);
+      client.off('error', onError);
+      client.release(!rolledBack);
+      throw error;
+    }
+  }
+
   return {
     kind: 'postgres',
-    ...queryable(pool),
-    async transaction(fn) {
-      const client = await classifyingErrors(() => pool.connect());
-      // While checked out, a client whose server goes away emits 'error' itself (the pool's handler only covers
-      // idle ones): without a listener that would crash the process. The query in progress fails on its own.
-      const onError = (error: Error) => log.warn({ reason: classifyDatabaseError(error).message }, 'PostgreSQL connection lost during a transaction');
-      client.on('error', onError);
-      const tx = queryable(client);
-      try {
-        await tx.exec('BEGIN');
-        const result = await fn(tx);
-        await tx.exec('COMMIT');
-        client.off('error', onError);
-        client.release();
-        return result;
-      } catch (error) {
-        // A connection that cannot even roll back is broken: destroy it instead of returning it to the pool.
-        const rolledBack = await client.query('ROLLBACK').then(() => true, () => false);
-        client.off('error', onError);
-        client.release(!rolledBack);
-        throw error;
-      }
-    },
+    ...retryingQueryable(queryable(pool)),
+    transaction: (fn) => retryingConflicts(() => runTransaction(fn)),
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await pool.end();

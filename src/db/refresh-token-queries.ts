@@ -14,6 +14,21 @@ export async function insertRefreshToken(db: Queryable, sessionId: string, token
 }
 
 /**
+ * Whose a refresh token is, locking the user's row in `FOR KEY SHARE` mode (see lockUser) and nothing else: the
+ * first lock of a refresh, taken before the session's and the token's so that a deletion cannot wait on them in turn.
+ */
+export async function lockTokenOwner(db: Queryable, tokenHash: Buffer): Promise<{ userId: string; sessionId: string } | undefined> {
+  const [row] = await db.query<{ user_id: string | number; session_id: string }>(
+    `SELECT u.id AS user_id, s.id AS session_id
+       FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id
+      WHERE t.token_hash = $1
+        FOR KEY SHARE OF u`,
+    [tokenHash],
+  );
+  return row && { userId: String(row.user_id), sessionId: row.session_id };
+}
+
+/**
  * Finds a refresh token by its hash and locks its row until the transaction ends: of several refreshes of one
  * token, on any number of instances, one decides and the others then see what it decided.
  */

@@ -81,6 +81,26 @@ export async function findLiveSession(
   return row && toLive(row);
 }
 
+/**
+ * findLiveSession, locking the session's row until the transaction ends (after the user's row: see lockUser).
+ * A session ended by a transaction that committed meanwhile is seen as ended.
+ */
+export async function lockLiveSession(
+  db: Queryable,
+  sessionId: string,
+  userId: string | undefined,
+  idleTimeoutSeconds: number,
+): Promise<{ user: User; session: Session } | undefined> {
+  const [row] = await db.query<LiveSessionRow>(
+    `SELECT ${LIVE_SESSION_COLUMNS}
+       FROM sessions s JOIN users u ON u.id = s.user_id
+      WHERE s.id = $1 AND ($2::bigint IS NULL OR s.user_id = $2) AND ${LIVE('$3')}
+        FOR UPDATE OF s`,
+    [sessionId, userId ?? null, idleTimeoutSeconds],
+  );
+  return row && toLive(row);
+}
+
 export async function listLiveSessions(db: Queryable, userId: string, idleTimeoutSeconds: number): Promise<SessionSummary[]> {
   const rows = await db.query<{
     id: string;
