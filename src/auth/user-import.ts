@@ -1,7 +1,7 @@
 import type { Database } from '../db/database.js';
 import { advanceUserIds, importUser, readOriginalUsers, type ImportOutcome } from '../db/original-user-queries.js';
 import { ServiceError } from '../errors.js';
-import { legacyUsernameKey } from './usernames.js';
+import { applyUsernameRulesIn, legacyUsernameKey } from './usernames.js';
 
 export type ImportReport = Record<ImportOutcome, string[]>;
 
@@ -14,13 +14,18 @@ export async function importOriginalUsers(db: Database, sourceUrl: string): Prom
   const users = await readOriginalUsers(sourceUrl).catch((error: Error) => {
     throw new ServiceError('source_unavailable', `cannot read users from the original database: ${error.message}`);
   });
-  const report: ImportReport = { imported: [], renamed: [], already_present: [], id_taken: [] };
-  await db.transaction(async (tx) => {
+  return db.transaction(async (tx) => {
+    // Built inside: a transaction aborted by a conflict runs again, and must not report its first run's rows.
+    const report: ImportReport = { imported: [], renamed: [], already_present: [], id_taken: [] };
+    // Rows already here are keyed first, so that they keep their names against the imported ones.
+    await applyUsernameRulesIn(tx);
     for (const user of users) {
       const outcome = await importUser(tx, user, legacyUsernameKey(user.username));
       report[outcome].push(`${user.id}:${user.username}`);
     }
     await advanceUserIds(tx);
+    // The imported rows get their look-alike skeletons.
+    await applyUsernameRulesIn(tx);
+    return report;
   });
-  return report;
 }
