@@ -62,6 +62,8 @@ export interface SignedIn {
   accessToken: string;
   expiresIn: number;
   refreshToken: string;
+  /** Register and login only: the client's device token, to present at its next login (src/auth/device-tokens.ts). */
+  deviceToken?: string;
 }
 
 /** `local`: this session; `others`: every other session of the user; `global`: all of them. */

@@ -1,11 +1,21 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Accounts } from '../auth/accounts.js';
+import { isServiceError } from '../errors.js';
 import { callerOf } from './authentication.js';
 import { clientInfo, publicUser, signedIn } from './replies.js';
 import { absentBodyIsEmpty, errorResponses, Message, OptionalText, SignedInBody, UserId } from './schemas.js';
 
 const Required = Type.String({ minLength: 1 });
+
+/**
+ * One security event per rename attempt, whatever its outcome: renames can probe which usernames exist, so
+ * whoever tries many should stand out. Never the names themselves.
+ */
+function logRenameAttempt(request: FastifyRequest, userId: string, outcome: string): void {
+  request.log.info({ event: 'username_change', userId, ip: clientInfo(request).ip, outcome }, 'username change attempt');
+}
 
 const Me = Type.Object({
   id: Type.Integer(),
@@ -19,7 +29,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
   app.post(
     '/register',
     {
-      config: { missingFieldsMessage: 'Username and passwords are required!' },
+      config: { missingFieldsMessage: 'Username and passwords are required!', hashesPassword: true },
       schema: {
         summary: 'Create an account and sign in',
         body: Type.Object({ username: Required, password: Required, password_confirm: Required }),
@@ -36,15 +46,20 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
   app.post(
     '/login',
     {
-      config: { missingFieldsMessage: 'Username and password are required!', countsAsLogin: true },
+      config: { missingFieldsMessage: 'Username and password are required!', countsAsLogin: true, hashesPassword: true },
       schema: {
         summary: 'Sign in with username and password',
-        body: Type.Object({ username: Required, password: Required }),
+        body: Type.Object({
+          username: Required,
+          password: Required,
+          device_token: Type.Optional(Type.String({ maxLength: 256, description: 'The `device_token` of an earlier sign-in on this device' })),
+        }),
         response: { 200: SignedInBody, ...errorResponses },
       },
     },
     async (request) => {
-      const result = await accounts.login(request.body, clientInfo(request));
+      const { username, password, device_token } = request.body;
+      const result = await accounts.login({ username, password, deviceToken: device_token }, clientInfo(request));
       return signedIn(request, 'Authenticated successfully', result);
     },
   );
@@ -68,13 +83,20 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
     async (request) => {
       const auth = callerOf(request);
       const body = request.body;
-      await accounts.change(auth, {
-        userId: body.user_id,
-        newUsername: body.new_username ?? undefined,
-        newPassword: body.new_password ?? undefined,
-        newPasswordConfirm: body.new_password_confirm ?? undefined,
-        currentPassword: body.current_password ?? undefined,
-      }, clientInfo(request));
+      const renaming = Boolean(body.new_username);
+      try {
+        await accounts.change(auth, {
+          userId: body.user_id,
+          newUsername: body.new_username ?? undefined,
+          newPassword: body.new_password ?? undefined,
+          newPasswordConfirm: body.new_password_confirm ?? undefined,
+          currentPassword: body.current_password ?? undefined,
+        }, clientInfo(request));
+      } catch (error) {
+        if (renaming) logRenameAttempt(request, auth.user.id, isServiceError(error) ? error.code : 'error');
+        throw error;
+      }
+      if (renaming) logRenameAttempt(request, auth.user.id, 'changed');
       return { message: 'User credentials updated successfully' };
     },
   );

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { canonicalIp } from '../auth/ip-addresses.js';
 import type { ClientInfo, SignedIn, User } from '../auth/model.js';
 
 /** Ids are bigint in the database and JSON numbers on the wire, as in the original service. */
@@ -16,10 +17,15 @@ export function signedIn(request: FastifyRequest, message: string, result: Signe
     expires_in: result.expiresIn,
     refresh_token: result.refreshToken,
     user: publicUser(result.user),
+    ...(result.deviceToken === undefined ? {} : { device_token: result.deviceToken }),
   };
 }
 
-/** Where a request came from, for rate limits and the session list (`request.ip` honours TRUST_PROXY). */
+/**
+ * Where a request came from, for rate limits and the session list. `request.ip` honours TRUST_PROXY, so behind
+ * a trusted proxy it is whatever X-Forwarded-For says: text that is no IP address stands for nothing, and the
+ * peer that sent it (the proxy) is taken instead.
+ */
 export function clientInfo(request: FastifyRequest): ClientInfo {
-  return { userAgent: request.headers['user-agent'], ip: request.ip };
+  return { userAgent: request.headers['user-agent'], ip: canonicalIp(request.ip) ?? canonicalIp(request.socket.remoteAddress) };
 }

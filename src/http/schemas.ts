@@ -29,6 +29,12 @@ export const SignedInBody = Type.Object({
   expires_in: Type.Integer({ description: 'Seconds until access_token expires' }),
   refresh_token: Type.String({ description: 'Opaque; exchange it at /api/auth/refresh. Each one works once.' }),
   user: PublicUser,
+  device_token: Type.Optional(
+    Type.String({
+      description:
+        'Registration and login only. Opaque; keep it on this device and send it with its next login: while attackers hold the account at its limit, a login with it still gets through.',
+    }),
+  ),
 });
 
 /** A session id (UUID) in a path. */

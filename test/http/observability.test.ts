@@ -36,11 +36,11 @@ describe('the logs of a real server process', () => {
     const username = `observed_${process.pid}`;
     const registered = await call('POST', '/api/auth/register', { body: { username, password: PASSWORD, password_confirm: PASSWORD } });
     expect(registered.status).toBe(201);
-    secrets.push(registered.body['access_token'], registered.body['refresh_token']);
+    secrets.push(registered.body['access_token'], registered.body['refresh_token'], registered.body['device_token']);
     await call('POST', '/api/auth/login', { body: { username, password: `${PASSWORD}!` } });
     await call('POST', '/api/auth/login', { raw: `{"username": "${username}", "password": "${PASSWORD}"` }); // malformed JSON
     const loggedIn = await call('POST', '/api/auth/login', { body: { username, password: PASSWORD }, requestId: 'trace-me-42' });
-    secrets.push(loggedIn.body['access_token'], loggedIn.body['refresh_token']);
+    secrets.push(loggedIn.body['access_token'], loggedIn.body['refresh_token'], loggedIn.body['device_token']);
     const refreshed = await call('POST', '/api/auth/refresh', { body: { refresh_token: loggedIn.body['refresh_token'] } });
     secrets.push(refreshed.body['access_token'], refreshed.body['refresh_token']);
     const token = refreshed.body['access_token'] as string;
