@@ -1,15 +1,71 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { chmod, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMigrations } from '../src/db/migrate.js';
 import { exitCode, ROOT, startServer, waitFor } from './helpers/process.js';
 
-describe('the server process', () => {
+const execFileAsync = promisify(execFile);
+
+const EMBEDDED_MISSING =
+  'the embedded database is not installed in this image: set DATABASE_URL, or build with --build-arg EMBEDDED_DATABASE=true';
+
+/**
+ * The service as production runs it: compiled by the build, then `node dist/server.js` (the container's command
+ * too), so the signals tested are the ones a deploy sends to node itself. Not `npm start`: npm exits on SIGTERM
+ * without passing it on.
+ */
+describe('the built service, started as production starts it (node dist/server.js)', () => {
+  let scratch: string;
+  /** The build, with every dependency. */
+  let built: string;
+  /** The same build without @electric-sql/pglite, as the production image has it by default. */
+  let slim: string;
+
+  beforeAll(async () => {
+    scratch = await mkdtemp(join(tmpdir(), 'auth-built-'));
+    built = join(scratch, 'built');
+    slim = join(scratch, 'slim');
+    await mkdir(built);
+    await copyFile(join(ROOT, 'package.json'), join(built, 'package.json'));
+    await symlink(join(ROOT, 'node_modules'), join(built, 'node_modules'));
+    // The build's asset step copies from src/ in its working folder.
+    await symlink(join(ROOT, 'src'), join(built, 'src'));
+    // `npm run build`'s two steps, into the scratch folder so that the working tree's dist/ is left alone.
+    // --noCheck emits the same files (isolatedModules), without a second type-check: npm test runs one first.
+    const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+    await execFileAsync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(built, 'dist'), '--tsBuildInfoFile', join(scratch, 'tsbuildinfo'), '--noCheck'], { cwd: ROOT });
+    await execFileAsync(process.execPath, [join(ROOT, 'scripts/copy-assets.mjs')], { cwd: built });
+
+    await mkdir(join(slim, 'node_modules'), { recursive: true });
+    await copyFile(join(ROOT, 'package.json'), join(slim, 'package.json'));
+    await cp(join(built, 'dist'), join(slim, 'dist'), { recursive: true });
+    for (const entry of await readdir(join(ROOT, 'node_modules'))) {
+      if (entry !== '@electric-sql') await symlink(join(ROOT, 'node_modules', entry), join(slim, 'node_modules', entry));
+    }
+  }, 240_000);
+
+  afterAll(async () => {
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  /** `node dist/server.js` in `folder`, with only the environment the test gives (as startServer does). */
+  function startBuilt(folder: string, env: Record<string, string>): { child: ChildProcess; output: () => string } {
+    const child = spawn(process.execPath, ['dist/server.js'], {
+      cwd: folder,
+      env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', DATA_DIR: 'memory://', LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout!.on('data', (chunk) => (output += chunk));
+    child.stderr!.on('data', (chunk) => (output += chunk));
+    return { child, output: () => output };
+  }
+
   it('starts in development with a loud warning, prints its URL, serves, and exits 0 on SIGTERM', async () => {
-    const { child, output } = startServer({});
+    const { child, output } = startBuilt(built, {});
     try {
       const [, url] = await waitFor(output, /listening on (http:\/\/[^\s"]+)/, child);
       expect(output()).toContain('DEVELOPMENT MODE');
@@ -18,11 +74,46 @@ describe('the server process', () => {
       expect(await response.text()).toBe('OK');
       child.kill('SIGTERM');
       expect(await exitCode(child)).toBe(0);
+      expect(output()).toContain('"msg":"stopped"');
     } finally {
       child.kill('SIGKILL');
     }
+  }, 120_000);
+
+  it('without PGlite installed (the image\'s default), refuses the embedded database and says what to set', async () => {
+    const { child, output } = startBuilt(slim, { NODE_ENV: 'production', ALLOW_EMBEDDED_DATABASE: 'true', PUBLIC_URL: 'https://auth.example.com' });
+    expect(await exitCode(child)).toBe(1);
+    expect(output()).toContain(`failed to start: ${EMBEDDED_MISSING}`);
+    expect(output()).not.toContain('listening on');
+
+    const migrate = execFileAsync(process.execPath, ['dist/cli.js', 'migrate'], {
+      cwd: slim,
+      env: { PATH: process.env['PATH'] ?? '', DATA_DIR: join(scratch, 'slim-data') },
+    });
+    await expect(migrate).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining(`migrate: ${EMBEDDED_MISSING}`) });
+    await expect(migrate).rejects.toMatchObject({ stderr: expect.not.stringContaining('    at ') });
   });
 
+  it('runs the CLI from dist/ as the package\'s bin, through a link on PATH as the image makes it', async () => {
+    const { bin } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { bin?: Record<string, string> };
+    expect(bin).toEqual({ 'user-auth': 'dist/cli.js' });
+    const cli = join(built, 'dist/cli.js');
+    expect((await readFile(cli, 'utf8')).split('\n', 1)[0]).toBe('#!/usr/bin/env node');
+    await chmod(cli, 0o755);
+    const binDir = join(scratch, 'bin');
+    await mkdir(binDir);
+    await symlink(cli, join(binDir, 'user-auth'));
+    // The shebang finds node on PATH: this one, first.
+    const env = { PATH: `${binDir}:${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`, DATA_DIR: join(scratch, 'cli-data') };
+    const userAuth = (...args: string[]) => execFileAsync('user-auth', args, { cwd: scratch, env });
+
+    expect((await userAuth('--help')).stdout).toContain('keys:rotate');
+    // A writing command: it migrates the fresh embedded database first, then rotates.
+    expect((await userAuth('keys:rotate')).stdout).toContain('new signing key');
+  }, 120_000);
+});
+
+describe('the server process', () => {
   it.each([
     ['without DATABASE_URL', { NODE_ENV: 'production' }, /DATABASE_URL is not set/],
     ['with a weak JWT_SECRET_KEY', { NODE_ENV: 'production', ALLOW_EMBEDDED_DATABASE: 'true', JWT_SECRET_KEY: 'secret' }, /JWT_SECRET_KEY is too weak for production/],
@@ -45,11 +136,11 @@ describe('the server process', () => {
   });
 });
 
-describe('npm run migrate (src/migrate.ts)', () => {
+describe('npm run migrate (cli migrate)', () => {
   it('applies the migrations to the on-disk embedded database once; the next run finds it up to date', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'auth-migrate-'));
     const migrate = () =>
-      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/migrate.ts'], {
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'migrate'], {
         cwd: ROOT,
         env: { PATH: process.env['PATH'] ?? '', DATA_DIR: dataDir },
       });
