@@ -23,6 +23,9 @@ const COMMON_PASSWORDS = new Set(dictionary['passwords-common'] as string[]);
  * What a new password must be (NIST SP 800-63B): long enough, not one everybody uses, not the username, and
  * optionally strong enough by zxcvbn's estimate. No composition rules.
  */
+// In a `u` regular expression a well-formed pair is one code point: only an unpaired half is in category Cs.
+const LONE_SURROGATE = /\p{Cs}/u;
+
 export class PasswordPolicy {
   private zxcvbn: ZxcvbnFactory | undefined;
 
@@ -37,8 +40,13 @@ export class PasswordPolicy {
     this.checkStrength(password, username);
   }
 
-  /** ServiceError('invalid_password') for the length, ServiceError('weak_password') for a common password or the username. */
+  /** ServiceError('invalid_password') for the length or broken text, ServiceError('weak_password') for a common password or the username. */
   checkCheap(password: string, username: string): void {
+    // A lone surrogate (JSON allows "\ud800") reaches the hash as U+FFFD, so every such password would match any
+    // other with a lone surrogate in the same place.
+    if (LONE_SURROGATE.test(password)) {
+      throw new ServiceError('invalid_password', 'Password must be valid Unicode text (it contains an unpaired surrogate)');
+    }
     const normalized = normalizePassword(password);
     const length = [...normalized].length;
     if (length < this.settings.minLength || length > PASSWORD_MAX_LENGTH) {
