@@ -1,26 +1,56 @@
-import { KeyManagementError, listSigningKeys, retireSigningKey, rotateSigningKey } from './auth/signing-keys.js';
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
 import { UserAdministration } from './auth/admin.js';
-import { AuthError } from './auth/errors.js';
 import { PasswordPolicy } from './auth/password-policy.js';
 import { PasswordHasher } from './auth/passwords.js';
-import { importOriginalUsers, SourceDatabaseError } from './auth/user-import.js';
+import { listSigningKeys, retireSigningKey, rotateSigningKey } from './auth/signing-keys.js';
+import { importOriginalUsers } from './auth/user-import.js';
 import type { Config } from './config.js';
-import { DatabaseUnavailableError, type Database } from './db/database.js';
-import { migrate } from './db/migrate.js';
+import type { Database } from './db/database.js';
+import { migrate, pendingMigrations } from './db/migrate.js';
+import { isServiceError, ServiceError } from './errors.js';
 import { openDatabase } from './services.js';
 import { createLogger, loadSettingsOrExit } from './startup.js';
 
 /** `npm run cli -- <command>`: operator tasks against the database the settings point at. */
 
+interface Invocation {
+  positionals: string[];
+  flags: Record<string, string | boolean | undefined>;
+}
+
+interface Context {
+  db: Database;
+  config: Config;
+  /** What was applied just before a writing command ran. */
+  appliedMigrations: number[];
+}
+
+type Task = (context: Context) => Promise<string>;
+
 interface Command {
   usage: string;
   help: string;
-  /** `appliedMigrations`: what main() applied just before, as it does for every command. */
-  run(db: Database, config: Config, args: string[], appliedMigrations: number[]): Promise<string>;
+  /** Its flags besides --help; any other flag is refused. */
+  options?: Record<string, OptionSpec>;
+  /** How many positional arguments it takes at most. */
+  positionals?: number;
+  /**
+   * `read`: changes nothing, the schema included, so it refuses a database that is not migrated.
+   * `write`: applies pending migrations first, as the service does at start.
+   */
+  access: 'read' | 'write';
+  /** Checks the command line before any database is opened (a typo costs nothing), and returns the work. */
+  prepare(invocation: Invocation): Task | Promise<Task>;
 }
 
+/** A flag the command does not know, or a value a flag cannot take: exit 2 with the command's usage. */
+const usageError = (message: string) => new ServiceError('usage', message);
+/** Something the command needs is missing. */
+const missing = (message: string) => new ServiceError('invalid_request', message);
+
 /** Runs `task` with the user administration, then stops its hashing threads. */
-async function withAdministration<T>(db: Database, config: Config, task: (admin: UserAdministration) => Promise<T>): Promise<T> {
+async function withAdministration<T>(config: Config, db: Database, task: (admin: UserAdministration) => Promise<T>): Promise<T> {
   const hasher = await PasswordHasher.create(config.argon2, config.hashing);
   try {
     return await task(new UserAdministration(db, hasher, new PasswordPolicy(config.passwordPolicy)));
@@ -31,11 +61,11 @@ async function withAdministration<T>(db: Database, config: Config, task: (admin:
 
 /** The password comes on standard input, never as an argument, where `ps` and shell history would keep it. */
 async function passwordFromStdin(): Promise<string> {
-  if (process.stdin.isTTY) throw new UsageError('pipe the password on standard input, e.g. printf %s "$PASSWORD" | npm run cli -- user:create alice');
+  if (process.stdin.isTTY) throw missing('pipe the password on standard input, e.g. printf %s "$PASSWORD" | npm run cli -- user:create alice');
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-  if (password === '') throw new UsageError('no password on standard input');
+  if (password === '') throw missing('no password on standard input');
   return password;
 }
 
@@ -43,66 +73,82 @@ const COMMANDS: Record<string, Command> = {
   migrate: {
     usage: 'migrate',
     help: 'Apply pending database migrations (the service also does this at start).',
-    async run(_db, _config, _args, applied) {
-      return applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'the database is up to date';
-    },
+    access: 'write',
+    prepare: () => async ({ appliedMigrations: applied }) =>
+      applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'the database is up to date',
   },
   'user:create': {
     usage: 'user:create <username>',
     help: 'Create a user; the password is read from standard input. The API\'s username and password rules apply.',
-    async run(db, config, [username]) {
-      if (!username) throw new UsageError('user:create needs a username');
+    positionals: 1,
+    access: 'write',
+    async prepare({ positionals: [username] }) {
+      if (!username) throw missing('user:create needs a username');
       const password = await passwordFromStdin();
-      const user = await withAdministration(db, config, (admin) => admin.create(username, password));
-      return `created user ${user.id} ${user.username}`;
+      return async ({ db, config }) => {
+        const user = await withAdministration(config, db, (admin) => admin.create(username, password));
+        return `created user ${user.id} ${user.username}`;
+      };
     },
   },
   'user:delete': {
     usage: 'user:delete <username>',
     help: 'Delete a user and end all its sessions.',
-    async run(db, config, [username]) {
-      if (!username) throw new UsageError('user:delete needs a username');
-      const user = await withAdministration(db, config, (admin) => admin.delete(username));
-      return `deleted user ${user.id} ${user.username}`;
+    positionals: 1,
+    access: 'write',
+    prepare({ positionals: [username] }) {
+      if (!username) throw missing('user:delete needs a username');
+      return async ({ db, config }) => {
+        const user = await withAdministration(config, db, (admin) => admin.delete(username));
+        return `deleted user ${user.id} ${user.username}`;
+      };
     },
   },
   'user:list': {
     usage: 'user:list [--limit N]',
     help: 'List users, oldest first (100 unless --limit says otherwise), with their live sessions.',
-    async run(db, config, args) {
-      const limitArg = args[0] === '--limit' ? args[1] : undefined;
-      const limit = limitArg === undefined ? 100 : Number(limitArg);
-      if (!Number.isSafeInteger(limit) || limit < 1) throw new UsageError('--limit needs a positive whole number');
-      const users = await withAdministration(db, config, (admin) => admin.list(limit));
-      return table(
-        ['id', 'username', 'created', 'live sessions'],
-        users.map((u) => [u.id, u.username, u.createdAt.toISOString(), String(u.liveSessions)]),
-      );
+    options: { limit: { type: 'string' } },
+    access: 'read',
+    prepare({ flags }) {
+      const limit = flags['limit'] === undefined ? 100 : positiveInteger('--limit', flags['limit']);
+      return async ({ db, config }) => {
+        const users = await withAdministration(config, db, (admin) => admin.list(limit));
+        return table(
+          ['id', 'username', 'created', 'live sessions'],
+          users.map((u) => [u.id, u.username, u.createdAt.toISOString(), String(u.liveSessions)]),
+        );
+      };
     },
   },
   'users:import': {
     usage: 'users:import --from <postgres-url>',
     help: "Copy the original Flask service's users (ids, names, password hashes) into this database. They sign in with their old passwords.",
-    async run(db, _config, args) {
-      const from = args[0] === '--from' ? args[1] : args[0]?.startsWith('--from=') ? args[0].slice('--from='.length) : undefined;
-      if (!from || !/^postgres(ql)?:\/\//.test(from)) {
-        throw new UsageError('users:import needs --from postgres://user:password@host:5432/database (the original service\'s database)');
+    options: { from: { type: 'string' } },
+    access: 'write',
+    prepare({ flags }) {
+      const from = flags['from'];
+      if (from === undefined) {
+        throw missing('users:import needs --from postgres://user:password@host:5432/database (the original service\'s database)');
       }
-      const report = await importOriginalUsers(db, from);
-      const lines = [
-        `imported ${report.imported.length + report.renamed.length} user(s); ${report.already_present.length} already present.`,
-      ];
-      if (report.renamed.length) {
-        lines.push(`${report.renamed.length} name(s) already belonged to another account and were parked as <name>#<id> until renamed: ${report.renamed.join(', ')}`);
-      }
-      if (report.id_taken.length) lines.push(`skipped ${report.id_taken.length} whose id is another user's here: ${report.id_taken.join(', ')}`);
-      return lines.join('\n');
+      if (typeof from !== 'string' || !/^postgres(ql)?:\/\//.test(from)) throw usageError('--from needs a postgres:// URL');
+      return async ({ db }) => {
+        const report = await importOriginalUsers(db, from);
+        const lines = [
+          `imported ${report.imported.length + report.renamed.length} user(s); ${report.already_present.length} already present.`,
+        ];
+        if (report.renamed.length) {
+          lines.push(`${report.renamed.length} name(s) already belonged to another account and were parked as <name>#<id> until renamed: ${report.renamed.join(', ')}`);
+        }
+        if (report.id_taken.length) lines.push(`skipped ${report.id_taken.length} whose id is another user's here: ${report.id_taken.join(', ')}`);
+        return lines.join('\n');
+      };
     },
   },
   'keys:list': {
     usage: 'keys:list',
     help: 'List signing keys: current, retiring (still verifying) and retired.',
-    async run(db) {
+    access: 'read',
+    prepare: () => async ({ db }) => {
       const now = Date.now();
       const rows = (await listSigningKeys(db)).map((key) => {
         const status =
@@ -115,7 +161,8 @@ const COMMANDS: Record<string, Command> = {
   'keys:rotate': {
     usage: 'keys:rotate',
     help: 'Generate a new signing key (JWT_ALGORITHM) and make it current. Earlier keys keep verifying until their tokens expire.',
-    async run(db, config) {
+    access: 'write',
+    prepare: () => async ({ db, config }) => {
       const result = await rotateSigningKey(db, config.jwt);
       return (
         `new signing key ${result.kid} (${result.alg}) is current; running instances sign with it within a minute.\n` +
@@ -128,15 +175,95 @@ const COMMANDS: Record<string, Command> = {
   'keys:retire': {
     usage: 'keys:retire <kid>',
     help: 'Stop trusting a superseded key now (if it leaked). Tokens it signed are refused within a minute.',
-    async run(db, _config, [kid]) {
-      if (!kid) throw new UsageError('keys:retire needs the kid of the key to retire (see keys:list)');
-      await retireSigningKey(db, kid);
-      return `retired ${kid}: it is gone from the JWKS and verifies nothing once instances reload (within a minute).`;
+    positionals: 1,
+    access: 'write',
+    prepare({ positionals: [kid] }) {
+      if (!kid) throw missing('keys:retire needs the kid of the key to retire (see keys:list)');
+      return async ({ db }) => {
+        await retireSigningKey(db, kid);
+        return `retired ${kid}: it is gone from the JWKS and verifies nothing once instances reload (within a minute).`;
+      };
     },
   },
 };
 
-class UsageError extends Error {}
+function positiveInteger(flag: string, value: string | boolean): number {
+  const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(number) || number < 1) throw usageError(`${flag} needs a positive whole number, not ${JSON.stringify(value)}`);
+  return number;
+}
+
+type OptionSpec = { type: 'string' | 'boolean'; short?: string };
+
+/**
+ * Strict: an unknown flag, a flag without its value or one argument too many is refused rather than ignored.
+ * For a command that takes arguments, though, only its own flags are flags: a kid is base64url and may begin
+ * with "-" (so may a username), and pasting one from keys:list must work without a "--" before it.
+ */
+function parseCommandLine(command: Command, args: string[]): Invocation {
+  const options: Record<string, OptionSpec> = { help: { type: 'boolean', short: 'h' }, ...command.options };
+  const takesArguments = (command.positionals ?? 0) > 0;
+  let parsed;
+  try {
+    parsed = parseArgs({ args: takesArguments ? flagsFirst(options, args) : args, options, allowPositionals: takesArguments, strict: true });
+  } catch (error) {
+    if (!(error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS_'))) throw error;
+    // Node's own wording names the offending flag; made to read like the other messages.
+    const message = error.message.replace(/\s*\n\s*/g, ' ');
+    throw usageError(message.charAt(0).toLowerCase() + message.slice(1));
+  }
+  const extra = parsed.positionals[command.positionals ?? 0];
+  if (extra !== undefined) throw usageError(`unexpected argument '${extra}'`);
+  return { positionals: parsed.positionals, flags: parsed.values };
+}
+
+/** The arguments that name one of `options` (with a string option's value), then "--" and all the others. */
+function flagsFirst(options: Record<string, OptionSpec>, args: string[]): string[] {
+  const flags: string[] = [];
+  const others: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      others.push(...args.slice(i + 1));
+      break;
+    }
+    const name = arg.startsWith('--')
+      ? arg.slice(2).split('=')[0]!
+      : Object.keys(options).find((key) => options[key]!.short !== undefined && arg === `-${options[key]!.short}`);
+    const option = name !== undefined && Object.hasOwn(options, name) ? options[name]! : undefined;
+    if (!option) {
+      others.push(arg);
+      continue;
+    }
+    flags.push(arg);
+    if (option.type === 'string' && !arg.includes('=') && i + 1 < args.length) flags.push(args[++i]!);
+  }
+  return [...flags, '--', ...others];
+}
+
+/**
+ * A read-only command must not be the thing that migrates a production database, so it only looks: a database
+ * without this build's migrations is reported, with what to run.
+ */
+async function requireMigrated(db: Database): Promise<void> {
+  const [row] = await db.query<{ name: string | null }>(`SELECT to_regclass('schema_migrations')::text AS name`);
+  if (!row?.name) throw new ServiceError('not_ready', 'the database is not migrated: run migrate first (npm run migrate)');
+  const pending = await pendingMigrations(db);
+  if (pending.length) {
+    const which = pending.length === 1 ? `migration ${pending[0]} is` : `migrations ${pending.join(', ')} are`;
+    throw new ServiceError('not_ready', `${which} not applied: run migrate first (npm run migrate)`);
+  }
+}
+
+async function applyMigrations(db: Database): Promise<number[]> {
+  try {
+    return await migrate(db);
+  } catch (error) {
+    if (isServiceError(error)) throw error;
+    // The migrations run in one transaction: a failure leaves the schema as it was.
+    throw new ServiceError('internal_error', `migration failed, nothing was changed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -147,7 +274,20 @@ function table(header: string[], rows: string[][]): string {
 function helpText(): string {
   const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.length)) + 2;
   const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(width)}${c.help}`);
-  return `Usage: npm run cli -- <command> [arguments]\n\nCommands:\n${lines.join('\n')}\n\nSettings come from the environment and .env, as for the service (DATABASE_URL, JWT_*).\n`;
+  return (
+    `Usage: npm run cli -- <command> [arguments]\n\nCommands:\n${lines.join('\n')}\n\n` +
+    'Settings come from the environment and .env, as for the service (DATABASE_URL, JWT_*).\n' +
+    'Exit status: 0 done; 1 refused or failed (the message says why); 2 an unknown flag or a bad flag value.\n'
+  );
+}
+
+/** Prints why `name` failed and returns its exit status; anything but a ServiceError is a bug and is rethrown. */
+function report(name: string, command: Command, error: unknown): number {
+  if (!isServiceError(error)) throw error;
+  const message = error.code === 'database_unavailable' ? `the database is unreachable (${error.context?.['reason'] ?? error.message})` : error.message;
+  process.stderr.write(`${name}: ${message}\n`);
+  if (error.code === 'usage') process.stderr.write(`usage: npm run cli -- ${command.usage}\n`);
+  return error.exitCode;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -156,28 +296,41 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText());
     return name === undefined ? 1 : 0;
   }
-  const command = COMMANDS[name];
+  // Own properties only: "toString" is not a command.
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {
     process.stderr.write(`unknown command "${name}"\n\n${helpText()}`);
     return 1;
   }
+  let task: Task;
+  try {
+    const invocation = parseCommandLine(command, args);
+    if (invocation.flags['help']) {
+      process.stdout.write(`usage: npm run cli -- ${command.usage}\n\n${command.help}\n`);
+      return 0;
+    }
+    task = await command.prepare(invocation);
+  } catch (error) {
+    return report(name, command, error);
+  }
+
   const config = loadSettingsOrExit();
   // Only warnings: the command's own answer is what the operator reads.
   const log = createLogger({ ...config, logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' });
-  const db = await openDatabase(config.database, log);
+  let db: Database;
   try {
-    const applied = await migrate(db);
-    process.stdout.write(`${await command.run(db, config, args, applied)}\n`);
+    db = await openDatabase(config.database, log);
+  } catch (error) {
+    return report(name, command, error);
+  }
+  try {
+    let appliedMigrations: number[] = [];
+    if (command.access === 'write') appliedMigrations = await applyMigrations(db);
+    else await requireMigrated(db);
+    process.stdout.write(`${await task({ db, config, appliedMigrations })}\n`);
     return 0;
   } catch (error) {
-    if (error instanceof KeyManagementError || error instanceof UsageError || error instanceof SourceDatabaseError || error instanceof AuthError) {
-      process.stderr.write(`${name}: ${error.message}\n`);
-    } else if (error instanceof DatabaseUnavailableError) {
-      process.stderr.write(`${name}: the database is unreachable (${error.reason})\n`);
-    } else {
-      throw error;
-    }
-    return 1;
+    return report(name, command, error);
   } finally {
     await db.close();
   }

@@ -1,26 +1,32 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/database.js';
 import { openEmbedded } from '../src/db/embedded.js';
-import { loadMigrations } from '../src/db/migrate.js';
+import { loadMigrations, migrate } from '../src/db/migrate.js';
 import { json, login, register, startTestApp } from './helpers/app.js';
 import { createTestDatabase, TEST_DATABASE_URL } from './helpers/database.js';
 import { ORIGINAL_SCHEMA } from './helpers/original-service.js';
 import { ROOT } from './helpers/process.js';
 
+/** The CLI in its own process with only `env` for settings (no .env of the developer's); never rejects. */
+function runCli(args: string[], env: Record<string, string>, stdin = '') {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...env } }, (error, stdout, stderr) =>
+      resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, stdout, stderr }),
+    );
+    child.stdin!.end(stdin);
+  });
+}
+
 describe('the admin CLI (src/cli.ts): migrate, user:create, user:list, user:delete', () => {
   it('manages users under the API\'s rules, takes the password on stdin only, and fails clearly with exit 1', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'auth-cli-users-'));
-    const cli = (args: string[], stdin?: string) =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', DATA_DIR: dataDir } }, (error, stdout, stderr) =>
-          resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, stdout, stderr }),
-        );
-        child.stdin!.end(stdin ?? '');
-      });
+    const cli = (args: string[], stdin?: string) => runCli(args, { DATA_DIR: dataDir }, stdin);
     try {
       expect((await cli(['migrate'])).stdout).toContain(`applied ${loadMigrations().length} migration(s)`);
       expect((await cli(['migrate'])).stdout).toContain('the database is up to date');
@@ -52,6 +58,92 @@ describe('the admin CLI (src/cli.ts): migrate, user:create, user:list, user:dele
       expect(await cli(['--help'])).toMatchObject({ code: 0, stdout: expect.stringContaining('user:create <username>') });
     } finally {
       await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * An empty database for the CLI: a schema of the test server with TEST_DATABASE_URL, else an embedded one on
+ * disk. `use` looks at it (or prepares it) from this process, between two runs of the CLI.
+ */
+async function emptyDatabase(): Promise<{ env: Record<string, string>; use<T>(task: (db: Database) => Promise<T>): Promise<T>; drop(): Promise<void> }> {
+  if (TEST_DATABASE_URL !== undefined) {
+    const database = await createTestDatabase();
+    return { env: database.env, use: (task) => task(database.db), drop: () => database.drop() };
+  }
+  const dataDir = await mkdtemp(join(tmpdir(), 'auth-cli-empty-'));
+  return {
+    env: { DATA_DIR: dataDir },
+    async use(task) {
+      // The embedded database has one owner at a time: closed again before the CLI opens it.
+      const db = await openEmbedded(dataDir);
+      try {
+        return await task(db);
+      } finally {
+        await db.close();
+      }
+    },
+    drop: () => rm(dataDir, { recursive: true, force: true }),
+  };
+}
+
+const tablesOf = async (db: Database) =>
+  (await db.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()')).map((row) => row.table_name);
+
+describe('the admin CLI (src/cli.ts): arguments', () => {
+  it('refuses an unknown flag or a bad flag value with exit 2 and the command\'s usage, before opening any database', async () => {
+    const dataDir = join(tmpdir(), `auth-cli-never-${process.pid}`);
+    const usage = 'usage: npm run cli -- user:list [--limit N]\n';
+
+    const unknown = await runCli(['user:list', '--bogus'], { DATA_DIR: dataDir });
+    expect(unknown).toMatchObject({ code: 2, stdout: '' });
+    expect(unknown.stderr).toContain("user:list: unknown option '--bogus'");
+    expect(unknown.stderr.endsWith(usage)).toBe(true);
+
+    const notANumber = await runCli(['user:list', '--limit=abc'], { DATA_DIR: dataDir });
+    expect(notANumber).toMatchObject({ code: 2, stderr: `user:list: --limit needs a positive whole number, not "abc"\n${usage}` });
+
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it('takes --limit=N and --limit N alike, and an argument that begins with "-" (as a kid may) as an argument', async () => {
+    const database = await emptyDatabase();
+    try {
+      // Only listed, never signed in with: rows straight into the database, without a CLI run each.
+      await database.use(async (db) => {
+        await migrate(db);
+        for (const username of ['first_user', 'second_user']) {
+          await db.query('INSERT INTO users (username, username_normalized, password_hash) VALUES ($1, $1, $2)', [username, 'not a hash']);
+        }
+      });
+      const listed = (result: { stdout: string }) => result.stdout.split('\n').slice(1, -1).map((line) => line.split(/\s+/)[1]);
+
+      const all = await runCli(['user:list', '--limit=5'], database.env);
+      expect(all.code).toBe(0);
+      expect(listed(all)).toEqual(['first_user', 'second_user']);
+      const one = await runCli(['user:list', '--limit', '1'], database.env);
+      expect(one.code).toBe(0);
+      expect(listed(one)).toEqual(['first_user']);
+
+      expect(await runCli(['keys:retire', '-Ab3_x'], database.env)).toMatchObject({ code: 1, stderr: 'keys:retire: no key with kid -Ab3_x is in use (see keys:list)\n' });
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
+describe('the admin CLI (src/cli.ts): read-only commands', () => {
+  it('leave an unmigrated database as it is and say to run migrate first, with a non-zero exit', async () => {
+    const database = await emptyDatabase();
+    try {
+      for (const command of ['keys:list', 'user:list']) {
+        const result = await runCli([command], database.env);
+        expect(result.code, command).toBe(1);
+        expect(result.stderr, command).toContain(`${command}: the database is not migrated: run migrate first`);
+      }
+      expect(await database.use(tablesOf)).toEqual([]);
+    } finally {
+      await database.drop();
     }
   });
 });

@@ -1,7 +1,7 @@
 import argon2 from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { json, login, post, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
+import { change, json, login, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
 
 const PASSWORD = 'correct horse battery';
 const UNICODE_PASSWORD = 'Pässwörd ñ 日本語';
@@ -35,7 +35,8 @@ const WERKZEUG_VECTORS: [string, string, string][] = [
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp();
+  // The app's own argon2 parameters: hashes are upgraded to them, and checked against them.
+  t = await startTestApp({}, { cheapHashing: false });
 });
 afterAll(() => t.close());
 
@@ -129,12 +130,12 @@ describe('current_password against a legacy hash', () => {
     await t.db.query('UPDATE users SET password_hash = $2 WHERE id = $1', [user.id, hash]);
     const NEW = 'a brand new passphrase';
 
-    const wrong = await post(t.app, '/api/auth/change', { new_password: NEW, new_password_confirm: NEW, current_password: 'wrong' }, token);
+    const wrong = await change(t.app, { new_password: NEW, new_password_confirm: NEW, current_password: 'wrong' }, token);
     expect(wrong.statusCode).toBe(401);
     expect(json(wrong)['error']).toBe('invalid_credentials');
     expect(await storedHash(user.id)).toBe(hash);
 
-    const right = await post(t.app, '/api/auth/change', { new_password: NEW, new_password_confirm: NEW, current_password: PASSWORD }, token);
+    const right = await change(t.app, { new_password: NEW, new_password_confirm: NEW, current_password: PASSWORD }, token);
     expect(right.statusCode).toBe(200);
     expect(await storedHash(user.id)).toMatch(CURRENT_ARGON2);
     expect((await login(t.app, user.username, NEW)).statusCode).toBe(200);

@@ -6,11 +6,7 @@ import { calculateJwkThumbprint, createLocalJWKSet, decodeJwt, decodeProtectedHe
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { retireSigningKey, rotateSigningKey } from '../../src/auth/signing-keys.js';
 import { ServiceError } from '../../src/errors.js';
-import { json, me, register, startTestApp, type TestApp } from '../helpers/app.js';
-
-async function jwks(app: TestApp): Promise<{ kid: string; alg: string; d?: string }[]> {
-  return json(await app.app.inject('/.well-known/jwks.json'))['keys'];
-}
+import { json, me, publishedKeys, register, startTestApp, type TestApp } from '../helpers/app.js';
 
 async function status(app: TestApp, token: string): Promise<number> {
   return (await me(app.app, token)).statusCode;
@@ -33,7 +29,7 @@ describe('signing-key rotation (generated keys)', () => {
     expect(rotated.superseded).toEqual([oldKid]);
     const after = await register(t.app);
     expect(decodeProtectedHeader(after.token).kid).toBe(rotated.kid);
-    expect((await jwks(t)).map((k) => k.kid)).toEqual([rotated.kid, oldKid]);
+    expect((await publishedKeys(t.app)).map((k) => k.kid)).toEqual([rotated.kid, oldKid]);
     expect(await status(t, before.token)).toBe(200);
     expect(await status(t, after.token)).toBe(200);
     // Retirement is scheduled after the longest-lived token the old key may still sign has expired.
@@ -47,7 +43,7 @@ describe('signing-key rotation (generated keys)', () => {
     await t.db.query(`UPDATE signing_keys SET retired_at = now() - interval '1 second' WHERE kid = $1`, [oldKid]);
     await t.services.keys.reload();
 
-    expect((await jwks(t)).map((k) => k.kid)).toEqual([rotated.kid]);
+    expect((await publishedKeys(t.app)).map((k) => k.kid)).toEqual([rotated.kid]);
     const refused = await me(t.app, before.token);
     expect(refused.statusCode).toBe(401);
     expect(json(refused)['error']).toBe('invalid_token');
@@ -63,7 +59,7 @@ describe('signing-key rotation (generated keys)', () => {
       expect(decodeProtectedHeader(token).kid).toBe(kid);
 
       expect(await status(second, token)).toBe(200);
-      expect((await jwks(second)).map((k) => k.kid)).toContain(kid);
+      expect((await publishedKeys(second.app)).map((k) => k.kid)).toContain(kid);
       // ... and it signs with the new key from then on.
       expect(decodeProtectedHeader((await register(second.app)).token).kid).toBe(kid);
     } finally {
@@ -94,7 +90,7 @@ describe('signing-key rotation (generated keys)', () => {
     await retireSigningKey(t.db, current);
     await t.services.keys.reload();
 
-    expect((await jwks(t)).map((k) => k.kid)).not.toContain(current);
+    expect((await publishedKeys(t.app)).map((k) => k.kid)).not.toContain(current);
     expect(await status(t, token)).toBe(401);
   });
 
@@ -134,7 +130,7 @@ describe('operator-provided keys (JWT_PRIVATE_KEY)', () => {
       expect(header.alg).toBe(alg);
       expect(header.kid).toBe(await calculateJwkThumbprint(publicJwk as never));
       // Verified with the operator's own public key, as published in the JWKS.
-      const published = await jwks(t);
+      const published = await publishedKeys(t.app);
       expect(published).toEqual([expect.objectContaining({ kid: header.kid, alg, use: 'sig' })]);
       expect(published[0]).not.toHaveProperty('d');
       await jwtVerify(token, createLocalJWKSet({ keys: [{ ...publicJwk, kid: header.kid, alg }] as never }), {
@@ -159,7 +155,7 @@ describe('operator-provided keys (JWT_PRIVATE_KEY)', () => {
       try {
         const fresh = await register(replaced.app);
         expect(decodeProtectedHeader(fresh.token).alg).toBe('EdDSA');
-        expect((await jwks(replaced)).map((k) => k.alg)).toEqual(['EdDSA', 'ES256']);
+        expect((await publishedKeys(replaced.app)).map((k) => k.alg)).toEqual(['EdDSA', 'ES256']);
         expect(await status(replaced, old.token)).toBe(200);
         expect(await status(replaced, fresh.token)).toBe(200);
       } finally {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgres } from '../../src/db/postgres.js';
-import { PASSWORD, post, startTestApp, type TestApp } from '../helpers/app.js';
+import { startTestApp, tryRegister, type TestApp } from '../helpers/app.js';
 import { silentLog } from '../helpers/database.js';
 import { freePort } from '../helpers/process.js';
 
@@ -100,7 +100,7 @@ describe.skipIf(BIN === undefined || (IS_ROOT && !existsSync('/usr/sbin/runuser'
         while (!stop) {
           const username = `steady_${process.pid}_${serial++}`;
           const started = Date.now();
-          const response = await post(t.app, '/api/auth/register', { username, password: PASSWORD, password_confirm: PASSWORD });
+          const response = await tryRegister(t.app, { username });
           const body = response.json() as Record<string, string>;
           outcomes.push({ status: response.statusCode, error: body['error'], ms: Date.now() - started });
           if (response.statusCode === 201) acknowledged.push(username);

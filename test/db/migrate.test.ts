@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMigrations, migrate } from '../../src/db/migrate.js';
-import { json, login, PASSWORD, post, register, startTestApp, type TestApp } from '../helpers/app.js';
+import { json, login, register, startTestApp, tryRegister, type TestApp } from '../helpers/app.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { ORIGINAL_SCHEMA } from '../helpers/original-service.js';
 
@@ -43,7 +43,8 @@ describe('a database holding the original service users table', () => {
     const testDatabase = await createTestDatabase(ORIGINAL_SCHEMA);
     const rows = await testDatabase.db.query<{ username: string; password: string }>('SELECT username, password FROM users');
     originalHashes = new Map(rows.map((r) => [r.username, r.password]));
-    t = await startTestApp({}, { testDatabase, db: testDatabase.db });
+    // The app's own argon2 parameters: the upgraded hashes are checked against them.
+    t = await startTestApp({}, { testDatabase, db: testDatabase.db, cheapHashing: false });
   });
   afterAll(async () => {
     await t.close();
@@ -91,8 +92,8 @@ describe('a database holding the original service users table', () => {
   it('continues the id sequence, enforces the new uniqueness rule and allows 64-character names', async () => {
     const next = await register(t.app);
     expect(next.id).toBe(5);
-    const taken = await post(t.app, '/api/auth/register', { username: 'ALICE', password: PASSWORD, password_confirm: PASSWORD });
+    const taken = await tryRegister(t.app, { username: 'ALICE' });
     expect(taken.statusCode).toBe(409);
-    await register(t.app, 'l'.repeat(64));
+    await register(t.app, { username: 'l'.repeat(64) });
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { json, login, me as meOf, PASSWORD, post, refresh, register, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
+import { change, deleteAccount, json, login, me, PASSWORD, post, refresh, register, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
 
 const NEW_PASSWORD = 'a brand new passphrase';
 
@@ -16,22 +16,13 @@ afterAll(async () => {
   await t.close();
 });
 
-const change = (app: TestApp, body: unknown, token?: string) => post(app.app, '/api/auth/change', body, token);
-const remove = (app: TestApp, body: unknown, token?: string) =>
-  app.app.inject({
-    method: 'DELETE',
-    url: '/api/auth/delete',
-    ...(body === undefined ? {} : { payload: body as object }),
-    headers: token ? { authorization: `Bearer ${token}` } : {},
-  });
-const me = (token: string) => meOf(t.app, token);
 const userRow = async (id: number) =>
   (await t.db.query<Record<string, any>>('SELECT username, password_hash, updated_at FROM users WHERE id = $1', [id]))[0];
 
 describe('authentication of change and delete', () => {
   it.each([
-    ['change', () => change(t, { new_username: uniqueName() })],
-    ['delete', () => remove(t, undefined)],
+    ['change', () => change(t.app, { new_username: uniqueName() })],
+    ['delete', () => deleteAccount(t.app)],
     ['me', () => t.app.inject('/api/auth/me')],
     ['validate', () => post(t.app, '/api/auth/validate', {})],
   ])('%s without a token answers 401 invalid_token with WWW-Authenticate: Bearer', async (_case, send) => {
@@ -55,8 +46,8 @@ describe('authentication of change and delete', () => {
     const attacker = await register(t.app);
     const before = await userRow(victim.id);
 
-    const changed = await change(t, { user_id: victim.id, new_username: uniqueName(), new_password: NEW_PASSWORD, new_password_confirm: NEW_PASSWORD }, attacker.token);
-    const deleted = await remove(t, { user_id: String(victim.id) }, attacker.token);
+    const changed = await change(t.app, { user_id: victim.id, new_username: uniqueName(), new_password: NEW_PASSWORD, new_password_confirm: NEW_PASSWORD }, attacker.token);
+    const deleted = await deleteAccount(t.app, { user_id: String(victim.id) }, attacker.token);
 
     for (const response of [changed, deleted]) {
       expect(response.statusCode).toBe(403);
@@ -73,7 +64,7 @@ describe('POST /api/auth/change', () => {
     const before = await userRow(id);
     const newName = uniqueName('Renamed');
 
-    const response = await change(t, { user_id: id, new_username: newName }, token);
+    const response = await change(t.app, { user_id: id, new_username: newName }, token);
 
     expect(response.statusCode).toBe(200);
     expect(json(response)).toEqual({ message: 'User credentials updated successfully' });
@@ -83,17 +74,17 @@ describe('POST /api/auth/change', () => {
     const after = await userRow(id);
     expect(after!['username']).toBe(newName);
     expect(after!['updated_at'].getTime()).toBeGreaterThan(before!['updated_at'].getTime());
-    expect(json(await me(token))['username']).toBe(newName);
+    expect(json(await me(t.app, token))['username']).toBe(newName);
   });
 
   it('lets a user change the case of their own name but not take a name in use', async () => {
-    const owner = await register(t.app, uniqueName('taken'));
+    const owner = await register(t.app, { username: uniqueName('taken') });
     const other = await register(t.app);
-    const taken = await change(t, { new_username: owner.username.toUpperCase() }, other.token);
+    const taken = await change(t.app, { new_username: owner.username.toUpperCase() }, other.token);
     expect(taken.statusCode).toBe(409);
     expect(json(taken)['error']).toBe('username_taken');
 
-    const recased = await change(t, { new_username: owner.username.toUpperCase() }, owner.token);
+    const recased = await change(t.app, { new_username: owner.username.toUpperCase() }, owner.token);
     expect(recased.statusCode).toBe(200);
     expect((await userRow(owner.id))!['username']).toBe(owner.username.toUpperCase());
   });
@@ -104,14 +95,14 @@ describe('POST /api/auth/change', () => {
     const elsewhere = otherLogin['access_token'];
     const oldHash = (await userRow(id))!['password_hash'];
 
-    const response = await change(t, { new_password: NEW_PASSWORD, new_password_confirm: NEW_PASSWORD }, token);
+    const response = await change(t.app, { new_password: NEW_PASSWORD, new_password_confirm: NEW_PASSWORD }, token);
 
     expect(response.statusCode).toBe(200);
     expect((await userRow(id))!['password_hash']).not.toBe(oldHash);
     expect((await login(t.app, username, NEW_PASSWORD)).statusCode).toBe(200);
     expect((await login(t.app, username, PASSWORD)).statusCode).toBe(401);
-    expect((await me(token)).statusCode).toBe(200);
-    const other = await me(elsewhere);
+    expect((await me(t.app, token)).statusCode).toBe(200);
+    const other = await me(t.app, elsewhere);
     expect(other.statusCode).toBe(401);
     expect(json(other)['error']).toBe('invalid_token');
     // The other session's refresh token ends with it; this session's goes on.
@@ -123,23 +114,23 @@ describe('POST /api/auth/change', () => {
     const { token, username } = await register(t.app);
     const body = { new_password: NEW_PASSWORD, new_password_confirm: NEW_PASSWORD };
 
-    const without = await change(strict, body, token);
+    const without = await change(strict.app, body, token);
     expect(without.statusCode).toBe(403);
     expect(json(without)['error']).toBe('reauthentication_required');
 
-    const wrong = await change(strict, { ...body, current_password: 'not my password' }, token);
+    const wrong = await change(strict.app, { ...body, current_password: 'not my password' }, token);
     expect(wrong.statusCode).toBe(401);
     expect(json(wrong)['error']).toBe('invalid_credentials');
     expect((await login(t.app, username, NEW_PASSWORD)).statusCode).toBe(401);
 
-    const right = await change(strict, { ...body, current_password: PASSWORD }, token);
+    const right = await change(strict.app, { ...body, current_password: PASSWORD }, token);
     expect(right.statusCode).toBe(200);
     expect((await login(t.app, username, NEW_PASSWORD)).statusCode).toBe(200);
   });
 
   it('renames without current_password even when the login is old', async () => {
     const { token } = await register(t.app);
-    expect((await change(strict, { new_username: uniqueName() }, token)).statusCode).toBe(200);
+    expect((await change(strict.app, { new_username: uniqueName() }, token)).statusCode).toBe(200);
   });
 
   it.each([
@@ -148,7 +139,7 @@ describe('POST /api/auth/change', () => {
     ['null fields', { new_username: null, new_password: null }],
   ])('answers 400 with the original message for %s', async (_case, body) => {
     const { token } = await register(t.app);
-    const response = await change(t, body, token);
+    const response = await change(t.app, body, token);
     expect(response.statusCode).toBe(400);
     expect(json(response)).toEqual({ error: 'invalid_request', message: 'At least one field (new_username or new_password) is required!' });
   });
@@ -157,7 +148,7 @@ describe('POST /api/auth/change', () => {
     const { id, token } = await register(t.app);
     const hash = (await userRow(id))!['password_hash'];
     for (const body of [{ new_password: NEW_PASSWORD, new_password_confirm: 'something else' }, { new_password: NEW_PASSWORD }]) {
-      const response = await change(t, body, token);
+      const response = await change(t.app, body, token);
       expect(response.statusCode).toBe(400);
       expect(json(response)).toEqual({ error: 'password_mismatch', message: 'New passwords do not match!' });
     }
@@ -166,8 +157,8 @@ describe('POST /api/auth/change', () => {
 
   it('applies the username and password rules to new values', async () => {
     const { token } = await register(t.app);
-    expect(json(await change(t, { new_username: 'x' }, token))['error']).toBe('invalid_username');
-    expect(json(await change(t, { new_password: 'short', new_password_confirm: 'short' }, token))['error']).toBe('invalid_password');
+    expect(json(await change(t.app, { new_username: 'x' }, token))['error']).toBe('invalid_username');
+    expect(json(await change(t.app, { new_password: 'short', new_password_confirm: 'short' }, token))['error']).toBe('invalid_password');
   });
 });
 
@@ -177,14 +168,14 @@ describe('DELETE /api/auth/delete', () => {
     const secondLogin = json(await login(t.app, username));
     const second = secondLogin['access_token'];
 
-    const response = await remove(t, undefined, token);
+    const response = await deleteAccount(t.app, undefined, token);
 
     expect(response.statusCode).toBe(200);
     expect(json(response)).toEqual({ message: 'User account deleted successfully' });
     expect(await userRow(id)).toBeUndefined();
     expect(await t.db.query('SELECT id FROM sessions WHERE user_id = $1', [id])).toEqual([]);
     for (const stale of [token, second]) {
-      const refused = await me(stale);
+      const refused = await me(t.app, stale);
       expect(refused.statusCode).toBe(401);
       expect(json(refused)['error']).toBe('invalid_token');
     }
@@ -194,24 +185,24 @@ describe('DELETE /api/auth/delete', () => {
     const hash = createHash('sha256').update(refreshToken).digest();
     expect(await t.db.query('SELECT id FROM refresh_tokens WHERE token_hash = $1', [hash])).toEqual([]);
     expect((await login(t.app, username)).statusCode).toBe(401);
-    expect((await remove(t, undefined, token)).statusCode).toBe(401);
+    expect((await deleteAccount(t.app, undefined, token)).statusCode).toBe(401);
   });
 
   it('accepts the original body with its own user_id', async () => {
     const { id, token } = await register(t.app);
-    expect((await remove(t, { user_id: id }, token)).statusCode).toBe(200);
+    expect((await deleteAccount(t.app, { user_id: id }, token)).statusCode).toBe(200);
     expect(await userRow(id)).toBeUndefined();
   });
 
   it('needs current_password once the login is older than the window', async () => {
     const { id, token } = await register(t.app);
-    const without = await remove(strict, {}, token);
+    const without = await deleteAccount(strict.app, {}, token);
     expect(without.statusCode).toBe(403);
     expect(json(without)['error']).toBe('reauthentication_required');
-    expect((await remove(strict, { current_password: 'wrong password' }, token)).statusCode).toBe(401);
+    expect((await deleteAccount(strict.app, { current_password: 'wrong password' }, token)).statusCode).toBe(401);
     expect(await userRow(id)).toBeDefined();
 
-    expect((await remove(strict, { current_password: PASSWORD }, token)).statusCode).toBe(200);
+    expect((await deleteAccount(strict.app, { current_password: PASSWORD }, token)).statusCode).toBe(200);
     expect(await userRow(id)).toBeUndefined();
   });
 });
@@ -219,7 +210,7 @@ describe('DELETE /api/auth/delete', () => {
 describe('GET /api/auth/me and POST /api/auth/validate', () => {
   it("answer the token's user as stored now", async () => {
     const { id, token, username } = await register(t.app);
-    const profile = json(await me(token));
+    const profile = json(await me(t.app, token));
     expect(profile).toEqual({ id, username, created_at: expect.any(String), updated_at: expect.any(String) });
     expect(new Date(profile['created_at']).toISOString()).toBe(profile['created_at']);
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { json, login, register, startTestApp, type TestApp } from '../helpers/app.js';
+import { json, login, me, register, startTestApp, type TestApp } from '../helpers/app.js';
 
 /**
  * Property-based: whatever a client sends to any endpoint, the answer is a success or a 4xx JSON error, never a
@@ -24,9 +24,9 @@ beforeAll(async () => {
  * again after a logout, so that later requests still act as the user.
  */
 async function keepSignedIn(): Promise<void> {
-  const me = await t.app.inject({ url: '/api/auth/me', headers: { authorization: `Bearer ${token}` } });
-  if (me.statusCode === 200) {
-    user.username = json(me)['username'];
+  const current = await me(t.app, token);
+  if (current.statusCode === 200) {
+    user.username = json(current)['username'];
     return;
   }
   const response = await login(t.app, user.username, user.password);

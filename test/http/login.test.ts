@@ -11,13 +11,8 @@ const INVALID = { error: 'invalid_credentials', message: 'Invalid username or pa
 
 describe('POST /api/auth/login', () => {
   it('signs in with any case of the username and records a password session', async () => {
-    const { username, id } = await register(t.app, uniqueName('Logan'));
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/login',
-      payload: { username: username.toUpperCase(), password: PASSWORD },
-      headers: { 'user-agent': 'login-test/1.0' },
-    });
+    const { username, id } = await register(t.app, { username: uniqueName('Logan') });
+    const response = await login(t.app, username.toUpperCase(), PASSWORD, { userAgent: 'login-test/1.0' });
 
     expect(response.statusCode).toBe(200);
     expect(response.headers['cache-control']).toBe('no-store');
@@ -71,7 +66,7 @@ describe('POST /api/auth/login', () => {
 
   it('matches a password typed in another Unicode form (NFKC)', async () => {
     const username = uniqueName();
-    await register(t.app, username, 'ｓｅｃｒｅｔ ｈｏｒｓｅ ９'); // full-width
+    await register(t.app, { username, password: 'ｓｅｃｒｅｔ ｈｏｒｓｅ ９' }); // full-width
     expect((await login(t.app, username, 'secret horse 9')).statusCode).toBe(200);
   });
 

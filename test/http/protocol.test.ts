@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { json, PASSWORD, register, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
+import { json, login, PASSWORD, register, startTestApp, type TestApp } from '../helpers/app.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -60,8 +60,8 @@ describe('HTTP protocol', () => {
   });
 
   it('marks every answer of the auth API no-store, errors included', async () => {
-    const { username } = await register(t.app, uniqueName());
-    const failed = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username, password: `${PASSWORD}!` } });
+    const { username } = await register(t.app);
+    const failed = await login(t.app, username, `${PASSWORD}!`);
     expect(failed.headers['cache-control']).toBe('no-store');
   });
 

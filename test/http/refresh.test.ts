@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { json, login, me, post, refresh, register, startTestApp, type TestApp } from '../helpers/app.js';
+import { change, json, login, me, post, refresh, register, startTestApp, type TestApp } from '../helpers/app.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -62,7 +62,7 @@ describe('POST /api/auth/refresh', () => {
   it('carries a renamed username into the new access token', async () => {
     const user = await register(t.app);
     const renamed = `${user.username}_x`;
-    expect((await post(t.app, '/api/auth/change', { new_username: renamed }, user.token)).statusCode).toBe(200);
+    expect((await change(t.app, { new_username: renamed }, user.token)).statusCode).toBe(200);
 
     const body = json(await refresh(t.app, user.refreshToken));
 

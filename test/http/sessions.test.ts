@@ -1,6 +1,6 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { json, login, me, post, refresh, register, startTestApp, type TestApp } from '../helpers/app.js';
+import { endSession, json, listSessions, login, logout, me, post, refresh, register, startTestApp, type TestApp } from '../helpers/app.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -29,28 +29,11 @@ async function alive(session: { access: string; refresh: string }): Promise<bool
   return status === 200;
 }
 
-function logout(token: string, body?: object) {
-  return t.app.inject({
-    method: 'POST',
-    url: '/api/auth/logout',
-    headers: { authorization: `Bearer ${token}` },
-    ...(body ? { payload: body } : {}),
-  });
-}
-
-function listSessions(token: string) {
-  return t.app.inject({ url: '/api/auth/sessions', headers: { authorization: `Bearer ${token}` } });
-}
-
-function endSession(token: string, id: string) {
-  return t.app.inject({ method: 'DELETE', url: `/api/auth/sessions/${id}`, headers: { authorization: `Bearer ${token}` } });
-}
-
 describe('POST /api/auth/logout', () => {
   it('ends the current session by default (no body): its access and refresh tokens stop working, the others go on', async () => {
     const { sessions } = await userWithThreeSessions();
 
-    const response = await logout(sessions[0]!.access);
+    const response = await logout(t.app, sessions[0]!.access);
 
     expect(response.statusCode).toBe(200);
     expect(json(response)).toEqual({ message: 'Logged out successfully', sessions_ended: 1 });
@@ -59,13 +42,13 @@ describe('POST /api/auth/logout', () => {
     expect(await alive(sessions[1]!)).toBe(true);
     expect(await alive(sessions[2]!)).toBe(true);
     // Logging out twice: the token is already refused.
-    expect((await logout(sessions[0]!.access)).statusCode).toBe(401);
+    expect((await logout(t.app, sessions[0]!.access)).statusCode).toBe(401);
   });
 
   it('scope "others" ends every session but this one', async () => {
     const { sessions } = await userWithThreeSessions();
 
-    const response = await logout(sessions[1]!.access, { scope: 'others' });
+    const response = await logout(t.app, sessions[1]!.access, 'others');
 
     expect(json(response)['sessions_ended']).toBe(2);
     expect(await alive(sessions[0]!)).toBe(false);
@@ -79,7 +62,7 @@ describe('POST /api/auth/logout', () => {
     const { sessions } = await userWithThreeSessions();
     const bystander = await register(t.app);
 
-    const response = await logout(sessions[2]!.access, { scope: 'global' });
+    const response = await logout(t.app, sessions[2]!.access, 'global');
 
     expect(json(response)['sessions_ended']).toBe(3);
     for (const session of sessions) {
@@ -95,7 +78,7 @@ describe('POST /api/auth/logout', () => {
     expect(json(anonymous)['error']).toBe('invalid_token');
 
     const { token } = await register(t.app);
-    const unknown = await logout(token, { scope: 'everywhere' });
+    const unknown = await logout(t.app, token, 'everywhere');
     expect(unknown.statusCode).toBe(400);
     expect(json(unknown)['error']).toBe('invalid_request');
     expect((await me(t.app, token)).statusCode).toBe(200);
@@ -105,16 +88,11 @@ describe('POST /api/auth/logout', () => {
 describe('GET /api/auth/sessions', () => {
   it("lists the user's live sessions, most recently used first, marking the current one", async () => {
     const user = await register(t.app);
-    const phone = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/login',
-      payload: { username: user.username, password: user.password },
-      headers: { 'user-agent': 'PhoneApp/2.1' },
-    });
+    const phone = await login(t.app, user.username, user.password, { userAgent: 'PhoneApp/2.1' });
     const ended = json(await login(t.app, user.username));
-    await logout(ended['access_token']);
+    await logout(t.app, ended['access_token']);
 
-    const response = await listSessions(user.token);
+    const response = await listSessions(t.app, user.token);
 
     expect(response.statusCode).toBe(200);
     expect(response.headers['cache-control']).toBe('no-store');
@@ -139,7 +117,7 @@ describe('GET /api/auth/sessions', () => {
   it("never shows another user's sessions", async () => {
     const alice = await register(t.app);
     await register(t.app);
-    const list = json(await listSessions(alice.token))['sessions'] as { id: string }[];
+    const list = json(await listSessions(t.app, alice.token))['sessions'] as { id: string }[];
     expect(list.map((s) => s.id)).toEqual([decodeJwt(alice.token)['sid']]);
   });
 });
@@ -149,7 +127,7 @@ describe('DELETE /api/auth/sessions/:id', () => {
     const { sessions } = await userWithThreeSessions();
     const target = decodeJwt(sessions[2]!.access)['sid'] as string;
 
-    const response = await endSession(sessions[0]!.access, target);
+    const response = await endSession(t.app, sessions[0]!.access, target);
 
     expect(response.statusCode).toBe(200);
     expect(json(response)).toEqual({ message: 'Session ended' });
@@ -164,13 +142,13 @@ describe('DELETE /api/auth/sessions/:id', () => {
     const bob = await register(t.app);
     const bobsSession = decodeJwt(bob.token)['sid'] as string;
 
-    const foreign = await endSession(alice.token, bobsSession);
+    const foreign = await endSession(t.app, alice.token, bobsSession);
     expect(foreign.statusCode).toBe(404);
     expect(json(foreign)['error']).toBe('not_found');
     expect(await alive({ access: bob.token, refresh: bob.refreshToken })).toBe(true);
 
-    expect((await endSession(alice.token, '00000000-0000-4000-8000-000000000000')).statusCode).toBe(404);
-    const malformed = await endSession(alice.token, 'not-a-uuid');
+    expect((await endSession(t.app, alice.token, '00000000-0000-4000-8000-000000000000')).statusCode).toBe(404);
+    const malformed = await endSession(t.app, alice.token, 'not-a-uuid');
     expect(malformed.statusCode).toBe(400);
     expect(json(malformed)['error']).toBe('invalid_request');
   });
@@ -215,7 +193,7 @@ describe('POST /api/auth/introspect', () => {
 
   it('answers only {"active": false} for a logged-out, forged or unparseable token, at once', async () => {
     const user = await register(t.app);
-    await logout(user.token);
+    await logout(t.app, user.token);
     const [h, p] = user.token.split('.');
     for (const token of [user.token, `${h}.${p}.AAAA`, 'garbage', user.refreshToken]) {
       const response = await post(t.app, '/api/auth/introspect', { token });
@@ -235,7 +213,7 @@ describe('ended sessions', () => {
   it('are purged a week after they end, with their refresh tokens; live ones stay', async () => {
     const ended = await register(t.app);
     const live = await register(t.app);
-    await logout(ended.token);
+    await logout(t.app, ended.token);
     const endedId = decodeJwt(ended.token)['sid'];
     await t.db.query(`UPDATE sessions SET revoked_at = now() - interval '8 days' WHERE id = $1`, [endedId]);
 
