@@ -3,9 +3,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Real argon2id hashes and a real database: generous, but no test asserts a duration.
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // A real database, processes started per test in some files, and a few tests at real argon2 cost: generous
+    // limits for a busy machine, but no test asserts a duration.
+    testTimeout: 180_000,
+    hookTimeout: 180_000,
     pool: 'forks',
   },
 });

@@ -12,7 +12,7 @@ import { isServiceError, ServiceError } from './errors.js';
 import { openDatabase } from './services.js';
 import { createLogger, loadSettingsOrExit } from './startup.js';
 
-/** `npm run cli -- <command>`: operator tasks against the database the settings point at. */
+/** `user-auth <command>` (the package's bin; `npm run cli -- <command>` in a checkout): operator tasks against the database the settings point at. */
 
 interface Invocation {
   positionals: string[];
@@ -61,7 +61,7 @@ async function withAdministration<T>(config: Config, db: Database, task: (admin:
 
 /** The password comes on standard input, never as an argument, where `ps` and shell history would keep it. */
 async function passwordFromStdin(): Promise<string> {
-  if (process.stdin.isTTY) throw missing('pipe the password on standard input, e.g. printf %s "$PASSWORD" | npm run cli -- user:create alice');
+  if (process.stdin.isTTY) throw missing('pipe the password on standard input, e.g. printf %s "$PASSWORD" | user-auth user:create alice');
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
@@ -275,7 +275,7 @@ function helpText(): string {
   const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.length)) + 2;
   const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(width)}${c.help}`);
   return (
-    `Usage: npm run cli -- <command> [arguments]\n\nCommands:\n${lines.join('\n')}\n\n` +
+    `Usage: user-auth <command> [arguments]   (in a checkout: npm run cli -- <command>)\n\nCommands:\n${lines.join('\n')}\n\n` +
     'Settings come from the environment and .env, as for the service (DATABASE_URL, JWT_*).\n' +
     'Exit status: 0 done; 1 refused or failed (the message says why); 2 an unknown flag or a bad flag value.\n'
   );
@@ -286,7 +286,7 @@ function report(name: string, command: Command, error: unknown): number {
   if (!isServiceError(error)) throw error;
   const message = error.code === 'database_unavailable' ? `the database is unreachable (${error.context?.['reason'] ?? error.message})` : error.message;
   process.stderr.write(`${name}: ${message}\n`);
-  if (error.code === 'usage') process.stderr.write(`usage: npm run cli -- ${command.usage}\n`);
+  if (error.code === 'usage') process.stderr.write(`usage: user-auth ${command.usage}\n`);
   return error.exitCode;
 }
 
@@ -306,7 +306,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const invocation = parseCommandLine(command, args);
     if (invocation.flags['help']) {
-      process.stdout.write(`usage: npm run cli -- ${command.usage}\n\n${command.help}\n`);
+      process.stdout.write(`usage: user-auth ${command.usage}\n\n${command.help}\n`);
       return 0;
     }
     task = await command.prepare(invocation);

@@ -93,7 +93,7 @@ const tablesOf = async (db: Database) =>
 describe('the admin CLI (src/cli.ts): arguments', () => {
   it('refuses an unknown flag or a bad flag value with exit 2 and the command\'s usage, before opening any database', async () => {
     const dataDir = join(tmpdir(), `auth-cli-never-${process.pid}`);
-    const usage = 'usage: npm run cli -- user:list [--limit N]\n';
+    const usage = 'usage: user-auth user:list [--limit N]\n';
 
     const unknown = await runCli(['user:list', '--bogus'], { DATA_DIR: dataDir });
     expect(unknown).toMatchObject({ code: 2, stdout: '' });
