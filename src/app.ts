@@ -1,5 +1,4 @@
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
@@ -7,9 +6,11 @@ import { authRoutes } from './http/auth-routes.js';
 import { registerAuthentication } from './http/authentication.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandlers } from './http/errors.js';
 import { healthRoutes } from './http/health-routes.js';
+import { registerLoadShedding } from './http/load-shedding.js';
 import { metricsRoutes } from './http/metrics-routes.js';
 import { instrument, requestId } from './http/observability.js';
 import { registerOpenApi } from './http/openapi.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
 import { publicRoutes } from './http/public-routes.js';
 import { sessionRoutes } from './http/session-routes.js';
 import type { Services } from './services.js';
@@ -62,7 +63,8 @@ export function buildApp(config: Config, services: Services, options: AppOptions
   instrument(app, services.metrics);
   if (config.docsEnabled) registerOpenApi(app);
   registerAuthentication(app, services.sessions);
-  app.register(helmet, { global: true });
+  registerLoadShedding(app, services.hasher);
+  registerSecurityHeaders(app);
   app.register(cors, {
     origin: config.cors.origins,
     credentials: config.cors.allowCredentials,

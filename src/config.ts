@@ -60,8 +60,11 @@ export interface Config {
   /** A token from a password login younger than this may change the password or delete without `current_password`. */
   reauthWindowSeconds: number;
   argon2: { memoryKib: number; timeCost: number; parallelism: number };
-  /** The argon2 threads and how many hashes may wait for one before the excess is answered 503. */
-  hashing: { threads: number; queueLimit: number };
+  /**
+   * The argon2 threads; a hash is admitted while its expected wait for a thread is under `maxWaitMs`, and
+   * never beyond `queueLimit` waiting hashes; the excess is answered 503.
+   */
+  hashing: { threads: number; queueLimit: number; maxWaitMs: number };
   cors: { origins: '*' | string[]; allowCredentials: boolean };
   bodyLimitBytes: number;
   /** Fastify's trustProxy: which X-Forwarded-For hops to believe for the client IP. */
@@ -87,6 +90,15 @@ export interface RateLimitConfig {
   loginPerIp: Limit;
   registrationsPerIp: Limit;
   refreshesPerIp: Limit;
+  /** Failed logins that present one device token: they count here instead of per account and IP and per account. */
+  loginPerDevice: Limit;
+  /** How long a device token (handed out at each sign-in) exempts its holder from the account-wide limit. */
+  deviceTokenTtlSeconds: number;
+  /** Rename attempts (taken name or not) by one user, and from one IP. */
+  renamesPerUser: Limit;
+  renamesPerIp: Limit;
+  /** Counters kept in memory (every counter without Redis; with it, those counted while it is unreachable). */
+  memoryMaxKeys: number;
   /** With Redis unreachable: `open` counts in memory per instance; `closed` refuses logins (503) until it is back. */
   onRedisFailure: 'open' | 'closed';
 }
@@ -293,6 +305,7 @@ export interface SettingValues {
   ARGON2_PARALLELISM: number;
   HASH_THREADS: number;
   HASH_QUEUE_LIMIT: number;
+  HASH_QUEUE_MAX_WAIT_MS: number;
   CORS_ORIGINS: '*' | string[];
   CORS_ALLOW_CREDENTIALS: boolean;
   TRUST_PROXY: boolean | number | string[];
@@ -304,6 +317,11 @@ export interface SettingValues {
   LOGIN_LIMIT_PER_IP: Limit;
   REGISTRATION_LIMIT_PER_IP: Limit;
   REFRESH_LIMIT_PER_IP: Limit;
+  LOGIN_LIMIT_PER_DEVICE: Limit;
+  DEVICE_TOKEN_TTL_DAYS: number;
+  RENAME_LIMIT_PER_USER: Limit;
+  RENAME_LIMIT_PER_IP: Limit;
+  RATE_LIMIT_MEMORY_MAX_KEYS: number;
   REDIS_URL: string | undefined;
   REDIS_KEY_PREFIX: string;
   RATE_LIMIT_ON_REDIS_FAILURE: 'open' | 'closed';
@@ -575,9 +593,16 @@ export const SETTING_TABLE: SettingTable = {
   },
   HASH_QUEUE_LIMIT: {
     type: integer(0, 100_000),
-    default: 32,
+    default: 1000,
     description:
-      'Logins and registrations that may wait for a hashing thread; beyond it they are answered at once with `503 overloaded` and `Retry-After`, instead of waiting ever longer.',
+      'A safety cap on the logins and registrations waiting for a hashing thread, whatever their expected wait (which `HASH_QUEUE_MAX_WAIT_MS` bounds long before); beyond it they are answered at once with `503 overloaded`.',
+    group: 'Password hashing',
+  },
+  HASH_QUEUE_MAX_WAIT_MS: {
+    type: integer(0, 600_000),
+    default: 2000,
+    description:
+      "A login or registration is admitted while its expected wait for a hashing thread (the hashes ahead of it × the moving average of a hash's time ÷ `HASH_THREADS`) is under this; beyond it, it is answered at once with `503 overloaded` and a `Retry-After` of that expected wait (at least 1 s). A burst the threads clear within this time is served whole.",
     group: 'Password hashing',
   },
   CORS_ORIGINS: {
@@ -613,7 +638,7 @@ export const SETTING_TABLE: SettingTable = {
     type: integer(0, 4),
     default: 0,
     description:
-      'Lowest zxcvbn strength score (0–4) accepted for a new password; 0 turns the score check off. The 49,000 most common passwords and the username are refused regardless.',
+      'Lowest zxcvbn strength score (0–4) accepted for a new password; 0 turns the score check off. Only the first 100 characters are scored, after the cheaper checks and re-authentication. The 49,000 most common passwords and the username are refused regardless.',
     group: 'Password policy',
   },
   RATE_LIMIT_ENABLED: {
@@ -652,6 +677,38 @@ export const SETTING_TABLE: SettingTable = {
     type: limit,
     default: { points: 60, durationSeconds: 60 },
     description: 'Refresh-token exchanges from one IP.',
+    group: 'Rate limits',
+  },
+  LOGIN_LIMIT_PER_DEVICE: {
+    type: limit,
+    default: { points: 10, durationSeconds: 15 * 60 },
+    description:
+      'Failed logins that present one `device_token` (handed out at each sign-in). They count here instead of per username and IP and per username, so the owner of a known device gets in while attackers have the account at its limit. A successful login resets it.',
+    group: 'Rate limits',
+  },
+  DEVICE_TOKEN_TTL_DAYS: {
+    type: integer(1, 3650),
+    default: 90,
+    description: 'How long a `device_token` lets its holder past the account-wide login limit. Each user keeps at most 10; older ones are dropped.',
+    group: 'Rate limits',
+  },
+  RENAME_LIMIT_PER_USER: {
+    type: limit,
+    default: { points: 5, durationSeconds: 3600 },
+    description: 'Rename attempts by one user, taken name or not (each answer tells whether a name exists).',
+    group: 'Rate limits',
+  },
+  RENAME_LIMIT_PER_IP: {
+    type: limit,
+    default: { points: 20, durationSeconds: 3600 },
+    description: 'Rename attempts from one IP, whatever the user.',
+    group: 'Rate limits',
+  },
+  RATE_LIMIT_MEMORY_MAX_KEYS: {
+    type: integer(100, 10_000_000),
+    default: 100_000,
+    description:
+      'Most counters kept in memory (all of them without `REDIS_URL`; with it, those counted while Redis is unreachable), about 300 bytes each (30 MB at the default). Beyond it the least recently used are forgotten (metric `auth_rate_limit_memory_evictions_total`).',
     group: 'Rate limits',
   },
   REDIS_URL: {
@@ -979,7 +1036,7 @@ export function loadConfig(env: Env): Config {
     },
     reauthWindowSeconds: s.REAUTH_WINDOW_SECONDS,
     argon2: { memoryKib: s.ARGON2_MEMORY_KIB, timeCost: s.ARGON2_TIME_COST, parallelism: s.ARGON2_PARALLELISM },
-    hashing: { threads: s.HASH_THREADS, queueLimit: s.HASH_QUEUE_LIMIT },
+    hashing: { threads: s.HASH_THREADS, queueLimit: s.HASH_QUEUE_LIMIT, maxWaitMs: s.HASH_QUEUE_MAX_WAIT_MS },
     cors: { origins: s.CORS_ORIGINS, allowCredentials: s.CORS_ALLOW_CREDENTIALS },
     bodyLimitBytes: BODY_LIMIT_BYTES,
     trustProxy: s.TRUST_PROXY,
@@ -991,6 +1048,11 @@ export function loadConfig(env: Env): Config {
       loginPerIp: s.LOGIN_LIMIT_PER_IP,
       registrationsPerIp: s.REGISTRATION_LIMIT_PER_IP,
       refreshesPerIp: s.REFRESH_LIMIT_PER_IP,
+      loginPerDevice: s.LOGIN_LIMIT_PER_DEVICE,
+      deviceTokenTtlSeconds: s.DEVICE_TOKEN_TTL_DAYS * 86_400,
+      renamesPerUser: s.RENAME_LIMIT_PER_USER,
+      renamesPerIp: s.RENAME_LIMIT_PER_IP,
+      memoryMaxKeys: s.RATE_LIMIT_MEMORY_MAX_KEYS,
       onRedisFailure: s.RATE_LIMIT_ON_REDIS_FAILURE,
     },
     redis: s.REDIS_URL === undefined ? undefined : { url: s.REDIS_URL, keyPrefix: s.REDIS_KEY_PREFIX },

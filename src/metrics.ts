@@ -42,6 +42,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly rateLimitMemoryEvictions = new Counter({
+    name: 'auth_rate_limit_memory_evictions_total',
+    help: 'Rate-limit counters forgotten, least recently used first, to stay within RATE_LIMIT_MEMORY_MAX_KEYS',
+    registers: [this.registry],
+  });
+
   readonly passwordHashDuration = new Histogram({
     name: 'password_hash_duration_seconds',
     help: 'Time for one password hash or verification (argon2id or a legacy format), waiting included',
@@ -52,7 +58,7 @@ export class Metrics {
 
   readonly passwordHashRejections = new Counter({
     name: 'password_hash_rejections_total',
-    help: 'Hashes refused at once with 503 overloaded: every thread busy and HASH_QUEUE_LIMIT reached',
+    help: 'Hashes refused at once with 503 overloaded: every thread busy and the expected wait at HASH_QUEUE_MAX_WAIT_MS or more (or HASH_QUEUE_LIMIT hashes waiting)',
     registers: [this.registry],
   });
 
@@ -79,14 +85,35 @@ export class Metrics {
     },
   };
 
-  /** The number of hashes waiting for a thread, read at each scrape. */
-  watchHashQueue(length: () => number): void {
+  /** The hashes waiting for a thread and how long a new one would wait, read at each scrape. */
+  watchHashQueue(length: () => number, expectedWaitMs?: () => number): void {
     new Gauge({
       name: 'password_hash_queue_length',
-      help: 'Password hashes waiting for a hashing thread (beyond HASH_QUEUE_LIMIT they are refused with 503)',
+      help: 'Password hashes waiting for a hashing thread (admitted while their expected wait is under HASH_QUEUE_MAX_WAIT_MS)',
       registers: [this.registry],
       collect() {
         this.set(length());
+      },
+    });
+    if (!expectedWaitMs) return;
+    new Gauge({
+      name: 'password_hash_expected_wait_seconds',
+      help: 'How long a password hash submitted now would wait for a hashing thread; at HASH_QUEUE_MAX_WAIT_MS logins and registrations are refused with 503',
+      registers: [this.registry],
+      collect() {
+        this.set(expectedWaitMs() / 1000);
+      },
+    });
+  }
+
+  /** The number of rate-limit counters held in memory, read at each scrape. */
+  watchRateLimitMemory(entries: () => number): void {
+    new Gauge({
+      name: 'auth_rate_limit_memory_entries',
+      help: 'Rate-limit counters held in memory (all of them without REDIS_URL), at most RATE_LIMIT_MEMORY_MAX_KEYS',
+      registers: [this.registry],
+      collect() {
+        this.set(entries());
       },
     });
   }

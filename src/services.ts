@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import { Accounts } from './auth/accounts.js';
+import { applyUsernameRules } from './auth/usernames.js';
+import { DeviceTokens } from './auth/device-tokens.js';
 import { PasswordPolicy } from './auth/password-policy.js';
 import { PasswordHasher } from './auth/passwords.js';
 import { RateLimits } from './auth/rate-limits.js';
@@ -8,8 +10,8 @@ import { KEY_RELOAD_INTERVAL_SECONDS, KeyRing } from './auth/signing-keys.js';
 import { AccessTokens } from './auth/tokens.js';
 import type { Config, DatabaseConfig } from './config.js';
 import type { Database } from './db/database.js';
-import { openEmbedded } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
+import { ServiceError } from './errors.js';
 import { Metrics } from './metrics.js';
 import { openPostgres } from './db/postgres.js';
 import { openRedis, type RedisConnection } from './db/redis.js';
@@ -35,7 +37,22 @@ export async function openDatabase(config: DatabaseConfig, log: Logger): Promise
     return openPostgres(config, log);
   }
   log.info({ database: 'embedded', dataDir: config.dataDir }, `using the embedded PostgreSQL (PGlite) in ${config.dataDir}`);
-  return openEmbedded(config.dataDir);
+  // Loaded only here: the production image leaves PGlite out unless built with EMBEDDED_DATABASE=true.
+  let embedded: typeof import('./db/embedded.js');
+  try {
+    embedded = await import('./db/embedded.js');
+  } catch (error) {
+    const pgliteMissing =
+      error instanceof Error && 'code' in error && error.code === 'ERR_MODULE_NOT_FOUND' && error.message.includes("'@electric-sql/pglite'");
+    if (pgliteMissing) {
+      throw new ServiceError(
+        'not_ready',
+        'the embedded database is not installed in this image: set DATABASE_URL, or build with --build-arg EMBEDDED_DATABASE=true',
+      );
+    }
+    throw error;
+  }
+  return embedded.openEmbedded(config.dataDir);
 }
 
 /**
@@ -50,13 +67,17 @@ export async function openServices(config: Config, log: Logger, database?: Datab
   try {
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ migrations: applied }, 'applied database migrations');
+    const usernames = await applyUsernameRules(db);
+    if (usernames.rekeyed > 0) {
+      log.info({ rekeyed: usernames.rekeyed, parked: usernames.parked }, 'keyed usernames by the current rules; parked ids need renaming');
+    }
     const keys = await KeyRing.load(db, config.jwt, log);
     log.info({ alg: keys.signing.alg, kid: keys.signing.kid }, 'access tokens are signed');
     const metrics = new Metrics();
     metrics.watchDatabasePool(db);
     const passwordHasher = await PasswordHasher.create(config.argon2, config.hashing, metrics.hashObserver);
     hasher = passwordHasher;
-    metrics.watchHashQueue(() => passwordHasher.queueLength);
+    metrics.watchHashQueue(() => passwordHasher.queueLength, () => passwordHasher.expectedWaitMs);
     const tokens = new AccessTokens(keys, {
       issuer: config.jwt.issuer,
       audience: config.jwt.audience,
@@ -66,10 +87,14 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       log.info({ redis: hostOf(config.redis.url) }, 'rate-limit counters in Redis (REDIS_URL), shared by every instance');
       redis = openRedis(config.redis.url, log);
     }
-    const limits = RateLimits.create(config.rateLimits, redis && { client: redis.client, keyPrefix: config.redis!.keyPrefix });
-    const sessions = new Sessions(db, tokens, config.sessions, limits);
+    const limits = RateLimits.create(config.rateLimits, redis && { client: redis.client, keyPrefix: config.redis!.keyPrefix }, {
+      evicted: () => metrics.rateLimitMemoryEvictions.inc(),
+    });
+    metrics.watchRateLimitMemory(() => limits.memoryEntries);
+    const devices = new DeviceTokens(db, config.rateLimits.deviceTokenTtlSeconds);
+    const sessions = new Sessions(db, tokens, config.sessions, limits, devices);
     const policy = new PasswordPolicy(config.passwordPolicy);
-    const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, { reauthWindowSeconds: config.reauthWindowSeconds });
+    const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, { reauthWindowSeconds: config.reauthWindowSeconds }, devices);
     const chores = [
       // Picks up keys rotated by the CLI or another instance, and drops retired ones.
       every(KEY_RELOAD_INTERVAL_SECONDS, () => keys.reload(), log, 'signing-key reload'),
@@ -77,6 +102,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
         const purged = await sessions.purgeEnded();
         if (purged > 0) log.info({ purged }, 'purged ended sessions');
       }, log, 'session purge'),
+      every(PURGE_INTERVAL_SECONDS, () => devices.purgeExpired(), log, 'device-token purge'),
     ];
     const close = async () => {
       chores.forEach((timer) => clearInterval(timer));

@@ -1,6 +1,7 @@
 import { isUniqueViolation, type Database } from '../db/database.js';
-import { deleteUser, findPasswordHash, findUserForLogin, insertUser, replacePasswordHash, updateUser } from '../db/user-queries.js';
+import { deleteUser, findPasswordHash, findUserForLogin, insertUser, isUsernameTaken, replacePasswordHash, updateUser } from '../db/user-queries.js';
 import { ServiceError } from '../errors.js';
+import type { DeviceTokens } from './device-tokens.js';
 import type { PasswordPolicy } from './password-policy.js';
 import { normalizePassword, type PasswordHasher } from './passwords.js';
 import type { RateLimits } from './rate-limits.js';
@@ -17,7 +18,11 @@ const INVALID_CREDENTIALS = 'Invalid username or password';
 
 /** For a failed insert or update of users: the unique index on the username says the name is someone else's. */
 function rethrowTaken(error: unknown): never {
-  throw isUniqueViolation(error) ? new ServiceError('username_taken', 'Username is already taken') : error;
+  throw isUniqueViolation(error) ? usernameTaken() : error;
+}
+
+function usernameTaken(): ServiceError {
+  return new ServiceError('username_taken', 'Username is already taken');
 }
 
 /** Registration, login and account changes: the rules, independent of HTTP. */
@@ -29,6 +34,7 @@ export class Accounts {
     private readonly policy: PasswordPolicy,
     private readonly limits: RateLimits,
     private readonly settings: AccountSettings,
+    private readonly devices: DeviceTokens,
   ) {}
 
   async register(input: { username: string; password: string; passwordConfirm: string }, client: ClientInfo): Promise<SignedIn> {
@@ -39,27 +45,58 @@ export class Accounts {
       throw new ServiceError('password_mismatch', 'Passwords do not match!');
     }
     this.policy.check(input.password, username.display);
-    // Hash first, then let the unique index decide: of many simultaneous registrations of one name exactly one wins.
-    const passwordHash = await this.hasher.hash(input.password);
-    return this.db.transaction(async (tx) => {
-      const user = await insertUser(tx, { username: username.display, normalized: username.normalized, passwordHash }).catch(rethrowTaken);
-      return this.sessions.start(tx, user, 'registration', client);
+    return this.oneRegistrationPerName(username.normalized, async () => {
+      // A taken name costs one indexed lookup, not a hash. The unique indexes still decide the race between
+      // instances (or with a rename): the lookup only spares the hash of a registration that cannot succeed.
+      if (await isUsernameTaken(this.db, username)) throw usernameTaken();
+      const passwordHash = await this.hasher.hash(input.password);
+      return this.db.transaction(async (tx) => {
+        const user = await insertUser(tx, { name: username, passwordHash }).catch(rethrowTaken);
+        return this.sessions.start(tx, user, 'registration', client);
+      });
     });
   }
 
-  async login(input: { username: string; password: string }, client: ClientInfo): Promise<SignedIn> {
-    // Counted before anything else, for known and unknown usernames alike, so the limit reveals nothing either.
-    await this.limits.beforePasswordCheck(input.username, client.ip);
+  /** Registrations of one name in progress here: the ones behind the first wait for it (see below). */
+  private readonly registering = new Map<string, Promise<unknown>>();
+
+  /**
+   * Runs the registrations of one name one after the other in this process: simultaneous ones would all pass the
+   * lookup before any inserts and all hash, while in turn only the first hashes and the others find the name
+   * taken. If the first fails (the database is down, the service is overloaded), the next one tries in its place.
+   */
+  private async oneRegistrationPerName<T>(normalized: string, work: () => Promise<T>): Promise<T> {
+    for (let ahead = this.registering.get(normalized); ahead; ahead = this.registering.get(normalized)) {
+      await ahead.catch(() => {});
+    }
+    const mine = work();
+    this.registering.set(normalized, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.registering.get(normalized) === mine) this.registering.delete(normalized);
+    }
+  }
+
+  async login(input: { username: string; password: string; deviceToken?: string | undefined }, client: ClientInfo): Promise<SignedIn> {
+    // The address is counted before any query: an address past its limit costs nothing more.
+    const attempt = await this.limits.passwordAttempt(client.ip);
     this.hasher.assertCapacity();
     const key = usernameLookupKey(input.username);
-    const found = key === undefined ? undefined : await findUserForLogin(this.db, key);
+    const [found, device] = await Promise.all([
+      key === undefined ? undefined : findUserForLogin(this.db, key),
+      this.devices.find(input.deviceToken),
+    ]);
+    const trusted = found !== undefined && device?.userId === found.id ? device : undefined;
+    // Keyed by user id, so renaming the account resets nothing; an unknown name is counted the same way, by name.
+    await attempt.forAccount(found ? { userId: found.id } : { username: input.username }, trusted?.id);
     // Always one password verification, so an unknown username answers as slowly as a wrong password.
     const verification = await this.hasher.verify(found?.passwordHash, input.password);
     if (!found || !verification.matches) throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS);
-    await this.limits.passwordAccepted(input.username, client.ip);
+    await attempt.accepted();
     const { passwordHash, ...user } = found;
     if (verification.needsRehash) await this.upgradeHash(user.id, passwordHash, input.password);
-    return this.sessions.start(this.db, user, 'password', client);
+    return this.sessions.start(this.db, user, 'password', client, trusted && input.deviceToken);
   }
 
   async change(
@@ -83,19 +120,22 @@ export class Accounts {
     if (newPassword !== undefined && normalizePassword(newPassword) !== normalizePassword(input.newPasswordConfirm ?? '')) {
       throw new ServiceError('password_mismatch', 'New passwords do not match!');
     }
+    // Every rename attempt counts, taken name or not: each answer tells whether a name exists.
+    if (newUsername !== undefined) await this.limits.rename(auth.user.id, client.ip);
     const username = newUsername === undefined ? undefined : parseUsername(newUsername);
     let passwordHash: string | undefined;
     if (newPassword !== undefined) {
-      this.policy.check(newPassword, username?.display ?? auth.user.username);
+      const owner = username?.display ?? auth.user.username;
+      this.policy.checkCheap(newPassword, owner);
       await this.confirmIdentity(auth, input.currentPassword, client);
+      // Scoring is slow: only a caller who has just proven who they are may make the service do it.
+      this.policy.checkStrength(newPassword, owner);
       passwordHash = await this.hasher.hash(newPassword);
     }
     return this.db.transaction(async (tx) => {
-      const updated = await updateUser(tx, auth.user.id, {
-        username: username?.display,
-        normalized: username?.normalized,
-        passwordHash,
-      }).catch(rethrowTaken);
+      // The session was live when the request arrived, but the hash took a while: another device may have ended it.
+      await this.sessions.holdLive(tx, auth);
+      const updated = await updateUser(tx, auth.user.id, { name: username, passwordHash }).catch(rethrowTaken);
       if (!updated) throw new ServiceError('invalid_token', 'The access token is no longer valid: its user was deleted');
       // Whoever else held the old password is signed out; the session that changed it stays.
       if (passwordHash !== undefined) await this.sessions.endOthers(tx, auth, 'password_change');
@@ -110,7 +150,11 @@ export class Accounts {
   ): Promise<void> {
     assertOwnAccount(auth, input.userId);
     await this.confirmIdentity(auth, input.currentPassword, client);
-    await deleteUser(this.db, auth.user.id);
+    await this.db.transaction(async (tx) => {
+      await this.sessions.holdLive(tx, auth);
+      // The sessions and their refresh tokens go with the row, under the locks just taken.
+      await deleteUser(tx, auth.user.id);
+    });
   }
 
   /**
@@ -119,12 +163,14 @@ export class Accounts {
    */
   private async confirmIdentity(auth: Authenticated, currentPassword: string | undefined, client: ClientInfo): Promise<void> {
     if (currentPassword) {
-      // A stolen token must not become a way around the login limits for guessing the password.
-      await this.limits.beforePasswordCheck(auth.user.username, client.ip);
+      // A stolen token must not become a way around the login limits for guessing the password: the same
+      // counters as logins, keyed by user id so that renaming the account does not reset them.
+      const attempt = await this.limits.passwordAttempt(client.ip);
+      await attempt.forAccount({ userId: auth.user.id });
       const storedHash = await findPasswordHash(this.db, auth.user.id);
       const verification = await this.hasher.verify(storedHash, currentPassword);
       if (!verification.matches) throw new ServiceError('invalid_credentials', 'current_password is incorrect');
-      await this.limits.passwordAccepted(auth.user.username, client.ip);
+      await attempt.accepted();
       if (verification.needsRehash) await this.upgradeHash(auth.user.id, storedHash!, currentPassword);
       return;
     }

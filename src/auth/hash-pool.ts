@@ -1,15 +1,23 @@
 import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { Options } from '@node-rs/argon2';
 
 import { ServiceError } from '../errors.js';
 
-// Shed at once: a client retrying in a second does better than one waiting behind a queue that only grows.
-const OVERLOADED_RETRY_AFTER_SECONDS = 1;
-
-/** Every hashing thread is busy and the queue is full: answered 503 at once rather than after a long wait. */
-export function overloaded(): ServiceError {
-  return new ServiceError('overloaded', 'The service is busy; try again in a moment', { retryAfterSeconds: OVERLOADED_RETRY_AFTER_SECONDS });
+/**
+ * Every hashing thread is busy and the work already waiting would keep a new job waiting too long: answered
+ * 503 at once, with the time the queue needs to drain as Retry-After (at least 1 s).
+ */
+export function overloaded(retryAfterSeconds: number): ServiceError {
+  // Under a flood this is made thousands of times a second, and its stack would say nothing: skip capturing it.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new ServiceError('overloaded', 'The service is busy; try again in a moment', { retryAfterSeconds });
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
+  }
 }
 
 export type HashJob = { op: 'hash'; password: string; options: Options } | { op: 'verify'; hash: string; password: string };
@@ -20,27 +28,60 @@ interface Pending {
   reject(error: Error): void;
 }
 
+interface Handed extends Pending {
+  id: number;
+  /** performance.now() when its thread began it, as far as can be told here; NaN while it waits behind another. */
+  startedAt: number;
+}
+
+interface Thread {
+  worker: Worker;
+  /** Handed over and not yet answered, in order: the first is running, the others wait in the thread's port. */
+  jobs: Handed[];
+}
+
 export interface HashPoolSettings {
   threads: number;
-  /** Jobs that may wait for a thread; beyond, ServiceError('overloaded'). */
+  /**
+   * Jobs that may wait for a thread, whatever their expected wait: a bound on memory, far above what the
+   * expected wait lets in. Beyond, ServiceError('overloaded').
+   */
   queueLimit: number;
+  /**
+   * A job that finds every thread busy is admitted only while its expected wait (the work ahead of it, at the
+   * average job time, spread over the threads) is under this; beyond, ServiceError('overloaded'). Unset: only
+   * `queueLimit` bounds the queue.
+   */
+  maxWaitMs?: number | undefined;
   /** Nice value of the hashing threads (Linux): higher yields to the event loop. */
   niceness: number;
 }
 
 const WORKER_FILE = new URL('./hash-worker.cjs', import.meta.url);
 const ARGON2_PATH = createRequire(import.meta.url).resolve('@node-rs/argon2');
+// Weight of the newest job in the average job time: some ten jobs follow a lasting change of load, while the
+// first jobs of a burst, slowed down by the burst's own work on the event loop, barely move it.
+const AVERAGE_WEIGHT = 0.1;
+// Each busy thread also holds its next job: it starts it as soon as it is done, even while the event loop is
+// busy (a burst of requests, a garbage collection) and cannot hand it over yet.
+const JOBS_PER_THREAD = 2;
 
 /**
- * A few threads that do nothing but argon2, at a lower priority than the event loop's thread. Each job goes to
- * an idle thread or waits in one bounded FIFO queue (never round-robin onto a busy thread).
+ * A few threads that do nothing but argon2, at a lower priority than the event loop's thread. Jobs wait in one
+ * FIFO queue and go to an idle thread first, then one more to each busy thread; never round-robin onto busy ones.
+ *
+ * The queue is bounded by time, not by count: the pool keeps a moving average of a job's time on its thread, and
+ * refuses a job at once when the work ahead of it would keep it waiting `maxWaitMs` or longer. A burst that the
+ * threads clear within that time is served whole, whatever its size; a sustained overload is shed as soon as it
+ * has built up that much work.
  */
 export class HashPool {
-  private readonly idle: Worker[] = [];
-  private readonly running = new Map<Worker, Pending & { id: number }>();
+  private readonly threads: Thread[] = [];
   private readonly queue: Pending[] = [];
   private nextId = 0;
   private closed = false;
+  /** Moving average of a job's time on its thread, in ms; undefined until one has finished. */
+  private averageMs: number | undefined;
 
   private constructor(private readonly settings: HashPoolSettings) {}
 
@@ -53,33 +94,63 @@ export class HashPool {
   /** The nice value each thread reported it runs at (0 where lowering it was not allowed). */
   readonly niceness: number[] = [];
 
-  /** Jobs waiting for a thread. */
+  /** Jobs waiting for a thread to begin them. */
   get queueLength(): number {
-    return this.queue.length;
+    let waiting = this.queue.length;
+    for (const thread of this.threads) waiting += Math.max(0, thread.jobs.length - 1);
+    return waiting;
   }
 
-  /** Every thread busy and the queue full: a new job would be refused. */
-  get saturated(): boolean {
-    return this.idle.length === 0 && this.queue.length >= this.settings.queueLimit;
+  /**
+   * How long a job submitted now would wait for a thread, in ms: the time left of the running jobs and the
+   * whole time of the waiting ones, at the average job time, shared among the threads. 0 with a thread idle.
+   */
+  get expectedWaitMs(): number {
+    if (this.hasIdleThread() || this.averageMs === undefined) return 0;
+    const average = this.averageMs;
+    const now = performance.now();
+    let work = this.queue.length * average;
+    for (const { jobs } of this.threads) {
+      jobs.forEach((job, index) => {
+        work += index === 0 && !Number.isNaN(job.startedAt) ? Math.max(0, average - (now - job.startedAt)) : average;
+      });
+    }
+    return work / this.settings.threads;
+  }
+
+  /**
+   * The refusal a job submitted now would get, or undefined if it would be admitted. Callers check before any
+   * other work (a database lookup), so that shedding load costs as little as possible.
+   */
+  refusal(): ServiceError | undefined {
+    if (this.hasIdleThread()) return undefined;
+    const wait = this.expectedWaitMs;
+    const { queueLimit, maxWaitMs } = this.settings;
+    if (this.queueLength < queueLimit && (maxWaitMs === undefined || wait < maxWaitMs)) return undefined;
+    return overloaded(Math.max(1, Math.ceil(wait / 1000)));
   }
 
   run(job: HashJob): Promise<string | boolean> {
     if (this.closed) return Promise.reject(new Error('the hash pool is closed'));
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
-      const pending = { job, resolve, reject };
-      const worker = this.idle.pop();
-      if (worker) this.dispatch(worker, pending);
-      else if (this.queue.length < this.settings.queueLimit) this.queue.push(pending);
-      else reject(overloaded());
+      this.queue.push({ job, resolve, reject });
+      this.handOver();
     });
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const pending of this.queue.splice(0)) pending.reject(new Error('the hash pool is closed'));
-    const workers = [...this.idle, ...this.running.keys()];
-    this.idle.length = 0;
-    await Promise.all(workers.map((worker) => worker.terminate()));
+    const closed = () => new Error('the hash pool is closed');
+    for (const pending of this.queue.splice(0)) pending.reject(closed());
+    const threads = this.threads.splice(0);
+    for (const thread of threads) for (const job of thread.jobs.splice(0)) job.reject(closed());
+    await Promise.all(threads.map((thread) => thread.worker.terminate()));
+  }
+
+  private hasIdleThread(): boolean {
+    return this.threads.some((thread) => thread.jobs.length === 0);
   }
 
   private spawn(): Promise<void> {
@@ -91,46 +162,62 @@ export class HashPool {
       worker.once('message', (ready: { niceness: number }) => {
         this.niceness.push(ready.niceness);
         worker.off('error', reject);
-        worker.on('message', (message: { id: number; result?: string | boolean; error?: string }) => this.finished(worker, message));
-        worker.on('error', (error) => this.crashed(worker, error));
-        this.release(worker);
+        if (this.closed) {
+          void worker.terminate();
+          resolve();
+          return;
+        }
+        const thread: Thread = { worker, jobs: [] };
+        this.threads.push(thread);
+        worker.on('message', (message: Answer) => this.finished(thread, message));
+        worker.on('error', (error) => this.crashed(thread, error));
+        this.handOver();
         resolve();
       });
     });
   }
 
-  private dispatch(worker: Worker, pending: Pending): void {
-    const id = this.nextId++;
-    this.running.set(worker, { ...pending, id });
-    worker.postMessage({ id, ...pending.job });
-  }
-
-  private finished(worker: Worker, message: { id: number; result?: string | boolean; error?: string }): void {
-    const pending = this.running.get(worker);
-    this.running.delete(worker);
-    if (pending?.id === message.id) {
-      // argon2 refused the input (a malformed stored hash).
-      if (message.error !== undefined) pending.reject(new Error(message.error));
-      else pending.resolve(message.result!);
+  /** Queued jobs to idle threads first, then one more to each busy thread. */
+  private handOver(): void {
+    for (let load = 0; load < JOBS_PER_THREAD && this.queue.length > 0; load++) {
+      for (const thread of this.threads) {
+        if (this.queue.length === 0) return;
+        if (thread.jobs.length === load) this.hand(thread, this.queue.shift()!);
+      }
     }
-    this.release(worker);
   }
 
-  /** A thread died (it should not): its job fails, a new thread takes its place. */
-  private crashed(worker: Worker, error: Error): void {
-    const pending = this.running.get(worker);
-    this.running.delete(worker);
-    pending?.reject(error);
+  private hand(thread: Thread, pending: Pending): void {
+    const id = this.nextId++;
+    thread.jobs.push({ ...pending, id, startedAt: thread.jobs.length === 0 ? performance.now() : NaN });
+    thread.worker.postMessage({ id, ...pending.job });
+  }
+
+  private finished(thread: Thread, message: Answer): void {
+    if (thread.jobs[0]?.id !== message.id) return;
+    const done = thread.jobs.shift()!;
+    // The next one began when this one ended, which is now as far as can be told here.
+    if (thread.jobs[0]) thread.jobs[0].startedAt = performance.now();
+    this.averageMs = this.averageMs === undefined ? message.ms : this.averageMs + AVERAGE_WEIGHT * (message.ms - this.averageMs);
+    // argon2 refused the input (a malformed stored hash).
+    if (message.error !== undefined) done.reject(new Error(message.error));
+    else done.resolve(message.result!);
+    this.handOver();
+  }
+
+  /** A thread died (it should not): its jobs fail, a new thread takes its place. */
+  private crashed(thread: Thread, error: Error): void {
+    const index = this.threads.indexOf(thread);
+    if (index >= 0) this.threads.splice(index, 1);
+    for (const job of thread.jobs.splice(0)) job.reject(error);
     if (!this.closed) this.spawn().catch(() => {});
   }
+}
 
-  private release(worker: Worker): void {
-    if (this.closed) {
-      void worker.terminate();
-      return;
-    }
-    const next = this.queue.shift();
-    if (next) this.dispatch(worker, next);
-    else this.idle.push(worker);
-  }
+interface Answer {
+  id: number;
+  result?: string | boolean;
+  error?: string;
+  /** How long the job took on its thread. */
+  ms: number;
 }

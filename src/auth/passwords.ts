@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Algorithm, Options } from '@node-rs/argon2';
 import { isServiceError } from '../errors.js';
-import { HashPool, overloaded, type HashPoolSettings } from './hash-pool.js';
+import { HashPool, type HashPoolSettings } from './hash-pool.js';
 import { isLegacyHash, verifyLegacyHash } from './legacy-hashes.js';
 
 // The package declares Algorithm as a `const enum` that its runtime does not export: use the value.
@@ -17,7 +17,7 @@ export interface Verification {
 export interface HashObserver {
   started(): void;
   finished(operation: 'hash' | 'verify', seconds: number): void;
-  /** A started job was refused at once: every thread busy and the queue full. */
+  /** A started job was refused at once: every thread busy and its expected wait over the limit. */
   rejected(): void;
 }
 
@@ -40,7 +40,8 @@ export function normalizePassword(password: string): string {
 /**
  * argon2id through @node-rs/argon2 in a pool of low-priority threads (hash-pool.ts), never on the event loop's
  * thread. Hashes are PHC strings ($argon2id$v=19$m=...,t=...,p=...$salt$hash). When every thread is busy and
- * the queue is full, hash() and verify() throw ServiceError('overloaded') at once.
+ * the work already queued would keep a new job waiting too long, hash() and verify() throw
+ * ServiceError('overloaded') at once (see hash-pool.ts).
  */
 export class PasswordHasher {
   private constructor(
@@ -71,15 +72,21 @@ export class PasswordHasher {
     return this.pool.queueLength;
   }
 
+  /** How long a hash submitted now would wait for a thread, in ms. */
+  get expectedWaitMs(): number {
+    return this.pool.expectedWaitMs;
+  }
+
   /**
    * Throws ServiceError('overloaded') now if a hash would be refused: callers check before any other work (a database
-   * lookup), so that shedding load costs as little as possible.
+   * lookup, even reading the request's body), so that shedding load costs as little as possible.
    */
   assertCapacity(): void {
-    if (this.pool.saturated) {
+    const refusal = this.pool.refusal();
+    if (refusal) {
       this.observer.started();
       this.observer.rejected();
-      throw overloaded();
+      throw refusal;
     }
   }
 

@@ -1,0 +1,77 @@
+/**
+ * What the machine was doing while the benchmark ran, read from /proc (Linux). Elsewhere every reading is
+ * undefined and the report says so, rather than inventing a figure.
+ */
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+
+// /proc/<pid>/stat counts in USER_HZ, which Linux fixes at 100 on every architecture Node runs on.
+export const TICKS_PER_SECOND = 100;
+
+/** The `cpu` line of /proc/stat: time every core spent, by kind, since boot (in ticks). */
+export interface CpuTimes {
+  total: number;
+  idle: number;
+  steal: number;
+}
+
+export async function machineCpu(): Promise<CpuTimes | undefined> {
+  try {
+    const line = (await readFile('/proc/stat', 'utf8')).split('\n', 1)[0]!;
+    // user nice system idle iowait irq softirq steal [guest guest_nice, already counted in user and nice]
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    const fields = [user, nice, system, idle, iowait, irq, softirq, steal];
+    if (fields.some((f) => f === undefined || !Number.isFinite(f))) return undefined;
+    const total = fields.reduce((sum: number, f) => sum + f!, 0);
+    return { total, idle: idle! + iowait!, steal: steal! };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Between two readings: the share of CPU time the hypervisor gave to other guests, and the share in use, in %. */
+export function cpuShares(before: CpuTimes | undefined, after: CpuTimes | undefined): { steal: number; busy: number } | undefined {
+  if (!before || !after || after.total <= before.total) return undefined;
+  const total = after.total - before.total;
+  return {
+    steal: (100 * (after.steal - before.steal)) / total,
+    busy: (100 * (total - (after.idle - before.idle) - (after.steal - before.steal))) / total,
+  };
+}
+
+/** Steal and busy time over `ms` of wall time. */
+export async function sampleCpu(ms: number): Promise<{ steal: number; busy: number } | undefined> {
+  const before = await machineCpu();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return cpuShares(before, await machineCpu());
+}
+
+/** CPU seconds (user + system, every thread) a process has used so far. */
+export async function processCpuSeconds(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces: count fields from the closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function rssMb(pid: number): Promise<number | undefined> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+export function cores(): string {
+  const model = os.cpus()[0]?.model ?? 'unknown CPU';
+  return `${os.availableParallelism()} cores (${model})`;
+}
+
+export function loadAverage(): string {
+  return os.loadavg().map((l) => l.toFixed(2)).join(' / ');
+}
