@@ -46,7 +46,7 @@ import { format, percentile, Rounds } from './rounds.js';
 const ROOT = new URL('..', import.meta.url).pathname;
 const USERS = 200;
 const PASSWORD = 'benchmark passphrase 42';
-const SERVER_NODE_OPTIONS = process.env['BENCH_NODE_OPTIONS'] ?? '--max-old-space-size=128';
+const SERVER_NODE_OPTIONS = process.env['BENCH_NODE_OPTIONS'] ?? '--max-old-space-size=128 --max-semi-space-size=4';
 const DATABASE_URL = process.env['BENCH_DATABASE_URL'];
 // Enough to keep the hashing threads busy, far from the hashing queue's admission bound (which would measure shedding).
 const LOGIN_CONNECTIONS = 16;

@@ -130,7 +130,7 @@ rm -rf "$app/node_modules/@electric-sql"
 refusal='the embedded database is not installed in this image: set DATABASE_URL, or build with --build-arg EMBEDDED_DATABASE=true'
 status=0
 (cd "$app" && "${base_env[@]}" PUBLIC_URL=https://auth.smoke.test ALLOW_EMBEDDED_DATABASE=true "DATA_DIR=$app/data" HOST=127.0.0.1 PORT=0 \
-  timeout 60 node --max-old-space-size=128 dist/server.js) >"$work/server-refusal.log" 2>&1 || status=$?
+  timeout 60 node --max-old-space-size=128 --max-semi-space-size=4 dist/server.js) >"$work/server-refusal.log" 2>&1 || status=$?
 [ "$status" = 1 ] || fail "without PGlite and DATABASE_URL the server exited $status, not 1" "$work/server-refusal.log"
 grep -qF "$refusal" "$work/server-refusal.log" || fail "the server's refusal does not say what to do" "$work/server-refusal.log"
 pass "server without DATABASE_URL exits 1: $refusal"
@@ -168,7 +168,7 @@ base="http://127.0.0.1:$port"
 # The image's CMD, with compose.yaml's kind of settings; on the loopback only, unlike the image's 0.0.0.0.
 (cd "$app" && exec "${base_env[@]}" HOST=127.0.0.1 "PORT=$port" "DATABASE_URL=$database_url" "${redis[@]}" \
   "PUBLIC_URL=http://localhost:$port" ALLOW_HTTP_PUBLIC_URL=true "CORS_ORIGINS=$DEMO_ORIGIN" \
-  node --max-old-space-size=128 dist/server.js) >"$work/server.log" 2>&1 &
+  node --max-old-space-size=128 --max-semi-space-size=4 dist/server.js) >"$work/server.log" 2>&1 &
 server_pid=$!
 
 for _ in $(seq 1 120); do
@@ -177,7 +177,7 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 curl -fsS --max-time 5 "$base/healthz" >/dev/null 2>&1 || fail "no answer on /healthz within 60 s" "$work/server.log"
-pass "node --max-old-space-size=128 dist/server.js (NODE_ENV=production, $redis_note) answers /healthz"
+pass "node --max-old-space-size=128 --max-semi-space-size=4 dist/server.js (NODE_ENV=production, $redis_note) answers /healthz"
 
 # request NAME METHOD PATH [BODY] [TOKEN]: the status code; the body in $work/NAME.json, headers in NAME.headers.
 request() {
