@@ -8,7 +8,7 @@ import { RateLimits } from './auth/rate-limits.js';
 import { Sessions } from './auth/sessions.js';
 import { KEY_RELOAD_INTERVAL_SECONDS, KeyRing } from './auth/signing-keys.js';
 import { AccessTokens } from './auth/tokens.js';
-import type { Config, DatabaseConfig } from './config.js';
+import { withoutCredentials, type Config, type DatabaseConfig } from './config.js';
 import type { Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { ServiceError } from './errors.js';
@@ -33,7 +33,7 @@ const PURGE_INTERVAL_SECONDS = 3600;
 
 export async function openDatabase(config: DatabaseConfig, log: Logger): Promise<Database> {
   if (config.kind === 'postgres') {
-    log.info({ database: 'postgres', host: hostOf(config.url) }, 'using PostgreSQL (DATABASE_URL)');
+    log.info({ database: 'postgres', host: withoutCredentials(config.url) }, 'using PostgreSQL (DATABASE_URL)');
     return openPostgres(config, log);
   }
   log.info({ database: 'embedded', dataDir: config.dataDir }, `using the embedded PostgreSQL (PGlite) in ${config.dataDir}`);
@@ -84,7 +84,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       ttlSeconds: config.jwt.accessTokenTtlSeconds,
     });
     if (config.redis) {
-      log.info({ redis: hostOf(config.redis.url) }, 'rate-limit counters in Redis (REDIS_URL), shared by every instance');
+      log.info({ redis: withoutCredentials(config.redis.url) }, 'rate-limit counters in Redis (REDIS_URL), shared by every instance');
       redis = openRedis(config.redis.url, log);
     }
     const limits = RateLimits.create(config.rateLimits, redis && { client: redis.client, keyPrefix: config.redis!.keyPrefix }, {
@@ -126,14 +126,4 @@ function every(seconds: number, chore: () => Promise<unknown>, log: Logger, name
   }, seconds * 1000);
   timer.unref();
   return timer;
-}
-
-/** Host and port only: the URL's password must not reach a log. */
-function hostOf(url: string): string {
-  try {
-    const { hostname, port, pathname } = new URL(url);
-    return `${hostname}${port ? `:${port}` : ''}${pathname}`;
-  } catch {
-    return '(unparsable URL)';
-  }
 }

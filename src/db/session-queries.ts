@@ -62,44 +62,34 @@ function toLive(row: LiveSessionRow): { user: User; session: Session } {
 const LIVE_SESSION_COLUMNS =
   'u.id, u.username, u.created_at, u.updated_at, s.id AS session_id, s.auth_method, s.authenticated_at';
 
+function selectLiveSession(lock: boolean) {
+  return async (
+    db: Queryable,
+    sessionId: string,
+    userId: string | undefined,
+    idleTimeoutSeconds: number,
+  ): Promise<{ user: User; session: Session } | undefined> => {
+    const [row] = await db.query<LiveSessionRow>(
+      `SELECT ${LIVE_SESSION_COLUMNS}
+         FROM sessions s JOIN users u ON u.id = s.user_id
+        WHERE s.id = $1 AND ($2::bigint IS NULL OR s.user_id = $2) AND ${LIVE('$3')}${lock ? ' FOR UPDATE OF s' : ''}`,
+      [sessionId, userId ?? null, idleTimeoutSeconds],
+    );
+    return row && toLive(row);
+  };
+}
+
 /**
  * The session and its user, if the session is live and the user still exists: one query per authenticated request.
  * `userId` is the token's subject; without it (a refresh token names only its session) any owner matches.
  */
-export async function findLiveSession(
-  db: Queryable,
-  sessionId: string,
-  userId: string | undefined,
-  idleTimeoutSeconds: number,
-): Promise<{ user: User; session: Session } | undefined> {
-  const [row] = await db.query<LiveSessionRow>(
-    `SELECT ${LIVE_SESSION_COLUMNS}
-       FROM sessions s JOIN users u ON u.id = s.user_id
-      WHERE s.id = $1 AND ($2::bigint IS NULL OR s.user_id = $2) AND ${LIVE('$3')}`,
-    [sessionId, userId ?? null, idleTimeoutSeconds],
-  );
-  return row && toLive(row);
-}
+export const findLiveSession = selectLiveSession(false);
 
 /**
  * findLiveSession, locking the session's row until the transaction ends (after the user's row: see lockUser).
  * A session ended by a transaction that committed meanwhile is seen as ended.
  */
-export async function lockLiveSession(
-  db: Queryable,
-  sessionId: string,
-  userId: string | undefined,
-  idleTimeoutSeconds: number,
-): Promise<{ user: User; session: Session } | undefined> {
-  const [row] = await db.query<LiveSessionRow>(
-    `SELECT ${LIVE_SESSION_COLUMNS}
-       FROM sessions s JOIN users u ON u.id = s.user_id
-      WHERE s.id = $1 AND ($2::bigint IS NULL OR s.user_id = $2) AND ${LIVE('$3')}
-        FOR UPDATE OF s`,
-    [sessionId, userId ?? null, idleTimeoutSeconds],
-  );
-  return row && toLive(row);
-}
+export const lockLiveSession = selectLiveSession(true);
 
 export async function listLiveSessions(db: Queryable, userId: string, idleTimeoutSeconds: number): Promise<SessionSummary[]> {
   const rows = await db.query<{
