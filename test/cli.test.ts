@@ -9,7 +9,7 @@ import type { Database } from '../src/db/database.js';
 import { openEmbedded } from '../src/db/embedded.js';
 import { loadMigrations, migrate } from '../src/db/migrate.js';
 import { json, login, register, startTestApp } from './helpers/app.js';
-import { createTestDatabase, TEST_DATABASE_URL } from './helpers/database.js';
+import { createTestDatabase, freshDataDir, TEST_DATABASE_URL } from './helpers/database.js';
 import { ORIGINAL_SCHEMA } from './helpers/original-service.js';
 import { ROOT } from './helpers/process.js';
 
@@ -25,7 +25,7 @@ function runCli(args: string[], env: Record<string, string>, stdin = '') {
 
 describe('the admin CLI (src/cli.ts): migrate, user:create, user:list, user:delete', () => {
   it('manages users under the API\'s rules, takes the password on stdin only, and fails clearly with exit 1', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'auth-cli-users-'));
+    const dataDir = await freshDataDir('auth-cli-users-');
     const cli = (args: string[], stdin?: string) => runCli(args, { DATA_DIR: dataDir }, stdin);
     try {
       expect((await cli(['migrate'])).stdout).toContain(`applied ${loadMigrations().length} migration(s)`);
@@ -71,7 +71,7 @@ async function emptyDatabase(): Promise<{ env: Record<string, string>; use<T>(ta
     const database = await createTestDatabase();
     return { env: database.env, use: (task) => task(database.db), drop: () => database.drop() };
   }
-  const dataDir = await mkdtemp(join(tmpdir(), 'auth-cli-empty-'));
+  const dataDir = await freshDataDir('auth-cli-empty-');
   return {
     env: { DATA_DIR: dataDir },
     async use(task) {
@@ -150,7 +150,7 @@ describe('the admin CLI (src/cli.ts): read-only commands', () => {
 
 describe('the admin CLI (src/cli.ts): keys:rotate, keys:list, keys:retire', () => {
   it('rotates and lists keys in the database the settings name, and fails clearly with a non-zero exit', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'auth-cli-'));
+    const dataDir = await freshDataDir('auth-cli-');
     const cli = (...args: string[]) =>
       promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
         cwd: ROOT,

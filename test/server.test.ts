@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMigrations } from '../src/db/migrate.js';
+import { freshDataDir } from './helpers/database.js';
 import { exitCode, ROOT, startServer, waitFor } from './helpers/process.js';
 
 const execFileAsync = promisify(execFile);
@@ -138,7 +139,7 @@ describe('the server process', () => {
 
 describe('npm run migrate (cli migrate)', () => {
   it('applies the migrations to the on-disk embedded database once; the next run finds it up to date', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'auth-migrate-'));
+    const dataDir = await freshDataDir('auth-migrate-');
     const migrate = () =>
       promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'migrate'], {
         cwd: ROOT,

@@ -1,13 +1,19 @@
 import { randomBytes } from 'node:crypto';
+import { cp, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
-import type { Database } from '../../src/db/database.js';
+import { classifyingErrors, type Database } from '../../src/db/database.js';
 import { openEmbedded } from '../../src/db/embedded.js';
 import { openPostgres } from '../../src/db/postgres.js';
 
 export const silentLog = pino({ level: 'silent' });
 
-/** Set (by .ci/run) to run against a real PostgreSQL server; unset, each test file gets an in-memory PGlite. */
+/**
+ * Set (by .ci/run) to run against a real PostgreSQL server; unset, each test file gets one in-memory PGlite, and
+ * every test database in the file is a schema in it (see `embeddedSchema`).
+ */
 export const TEST_DATABASE_URL = process.env['TEST_DATABASE_URL'];
 
 export interface TestDatabase {
@@ -36,13 +42,62 @@ export async function withAdminClient<T>(fn: (client: pg.Client) => Promise<T>):
   }
 }
 
+/** The file's one embedded database: starting PGlite costs seconds (it runs initdb), a schema costs milliseconds. */
+let sharedEmbedded: Promise<Database> | undefined;
+/** Whose search_path the shared connection has now, and the queue every schema's statements wait in. */
+let activeSchema: string | undefined;
+let queue: Promise<unknown> = Promise.resolve();
+
+/**
+ * A Database that is one schema of the file's shared PGlite. PGlite has a single connection, so each call first
+ * points its search_path at this schema, and calls queue one after the other (as they would on PGlite anyway),
+ * which keeps another schema's statement from slipping in between. The app sees the same `Database` contract
+ * and the same SQL as on a PGlite of its own.
+ */
+function embeddedSchema(shared: Database, schema: string): Database {
+  let closed = false;
+  const run = <T>(call: () => Promise<T>): Promise<T> => {
+    const turn = queue.then(async () => {
+      // The message a closed PGlite gives, classified the same way.
+      if (closed) return classifyingErrors(() => Promise.reject(new Error('PGlite is closed')));
+      if (activeSchema !== schema) {
+        await shared.exec(`SET search_path TO ${schema}`);
+        activeSchema = schema;
+      }
+      return call();
+    });
+    queue = turn.catch(() => undefined);
+    return turn;
+  };
+  return {
+    kind: 'embedded',
+    query: (text, params) => run(() => shared.query(text, params)),
+    exec: (sql) => run(() => shared.exec(sql)),
+    transaction: (fn) => run(() => shared.transaction(fn)),
+    close: async () => {
+      closed = true;
+    },
+  };
+}
+
 export async function createTestDatabase(setup?: string): Promise<TestDatabase> {
-  if (TEST_DATABASE_URL === undefined) {
-    const db = await openEmbedded('memory://');
-    if (setup) await db.exec(setup);
-    return { db, env: { DATA_DIR: 'memory://' }, drop: () => db.close() };
-  }
   const schema = `test_${randomBytes(6).toString('hex')}`;
+  if (TEST_DATABASE_URL === undefined) {
+    sharedEmbedded ??= openEmbedded('memory://');
+    const shared = await sharedEmbedded;
+    await shared.exec(`CREATE SCHEMA ${schema}`);
+    const db = embeddedSchema(shared, schema);
+    if (setup) await db.exec(setup);
+    return {
+      db,
+      env: { DATA_DIR: 'memory://' },
+      drop: async () => {
+        await db.close();
+        await shared.exec(`DROP SCHEMA ${schema} CASCADE`);
+        if (activeSchema === schema) activeSchema = undefined;
+      },
+    };
+  }
   await withAdminClient(async (client) => {
     await client.query(`CREATE SCHEMA ${schema}`);
     if (setup) await client.query(`SET search_path = ${schema}; ${setup}`);
@@ -64,4 +119,22 @@ export async function createTestDatabase(setup?: string): Promise<TestDatabase> 
       await withAdminClient((client) => client.query(`DROP SCHEMA ${schema} CASCADE`));
     },
   };
+}
+
+let template: Promise<string> | undefined;
+
+/**
+ * A new, empty embedded-database folder for a process under test (the CLI, the server) to open. Creating one runs
+ * initdb, seconds of work; so the file's first call creates an empty cluster once and every call gets a copy of
+ * it, which PGlite opens as an existing database. Nothing is migrated: the folder is what a first start would see.
+ */
+export async function freshDataDir(prefix: string): Promise<string> {
+  template ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'auth-template-'));
+    await (await openEmbedded(dir)).close();
+    return dir;
+  })();
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  await cp(await template, dir, { recursive: true });
+  return dir;
 }
