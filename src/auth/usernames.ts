@@ -108,6 +108,9 @@ const REFUSALS = {
   bidi: 'A username with right-to-left letters must begin with a letter, end with a letter or digit, contain no left-to-right letters and only one kind of digits',
 } as const;
 
+/** The refusal of a name of the wrong length or characters: also what a request schema's length check answers. */
+export const USERNAME_RULE = REFUSALS.characters;
+
 /** Why `display` is no username today, or undefined if it is one. */
 function refusal(display: string): string | undefined {
   const characters = [...display];

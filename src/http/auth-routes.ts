@@ -5,9 +5,13 @@ import type { Accounts } from '../auth/accounts.js';
 import { isServiceError } from '../errors.js';
 import { callerOf } from './authentication.js';
 import { clientInfo, publicUser, signedIn } from './replies.js';
-import { absentBodyIsEmpty, errorResponses, Message, OptionalText, SignedInBody, UserId } from './schemas.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, Message, NewUsername, OptionalText, SignedInBody, UserId } from './schemas.js';
 
 const Required = Type.String({ minLength: 1 });
+// What the document's examples use: a password the policy accepts, so that trying an example out succeeds.
+const EXAMPLE_PASSWORD = 'correct horse battery staple';
+// A rename can reveal which names exist, so it counts like a guess.
+const LIMITS = ['too_many_attempts', 'rate_limiter_unavailable'] as const;
 
 /**
  * One security event per rename attempt, whatever its outcome: renames can probe which usernames exist, so
@@ -32,8 +36,16 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
       config: { missingFieldsMessage: 'Username and passwords are required!', hashesPassword: true },
       schema: {
         summary: 'Create an account and sign in',
-        body: Type.Object({ username: Required, password: Required, password_confirm: Required }),
-        response: { 201: SignedInBody, ...errorResponses },
+        tags: ['accounts'],
+        body: Type.Object(
+          { username: NewUsername, password: Required, password_confirm: Required },
+          { examples: [{ username: 'alice', password: EXAMPLE_PASSWORD, password_confirm: EXAMPLE_PASSWORD }] },
+        ),
+        response: {
+          201: SignedInBody,
+          ...errorResponses(...BODY_ERRORS, 'invalid_username', 'invalid_password', 'weak_password', 'password_mismatch',
+            'username_taken', ...LIMITS, 'overloaded', 'database_unavailable'),
+        },
       },
     },
     async (request, reply) => {
@@ -49,12 +61,16 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
       config: { missingFieldsMessage: 'Username and password are required!', countsAsLogin: true, hashesPassword: true },
       schema: {
         summary: 'Sign in with username and password',
-        body: Type.Object({
-          username: Required,
-          password: Required,
-          device_token: Type.Optional(Type.String({ maxLength: 256, description: 'The `device_token` of an earlier sign-in on this device' })),
-        }),
-        response: { 200: SignedInBody, ...errorResponses },
+        tags: ['accounts'],
+        body: Type.Object(
+          {
+            username: Required,
+            password: Required,
+            device_token: Type.Optional(Type.String({ maxLength: 256, description: 'The `device_token` of an earlier sign-in on this device' })),
+          },
+          { examples: [{ username: 'alice', password: EXAMPLE_PASSWORD }] },
+        ),
+        response: { 200: SignedInBody, ...errorResponses(...BODY_ERRORS, 'invalid_credentials', ...LIMITS, 'overloaded', 'database_unavailable') },
       },
     },
     async (request) => {
@@ -70,14 +86,25 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
       config: { auth: 'user' },
       schema: {
         summary: "Change the token's own username and/or password",
-        body: Type.Object({
-          user_id: Type.Optional(UserId),
-          new_username: OptionalText,
-          new_password: OptionalText,
-          new_password_confirm: OptionalText,
-          current_password: OptionalText,
-        }),
-        response: { 200: Message, ...errorResponses },
+        description:
+          'An empty or absent field leaves that part as it is. A new password needs `current_password`, unless the session signed in with ' +
+          'the password within REAUTH_WINDOW_SECONDS; it ends every other session.',
+        tags: ['accounts'],
+        body: Type.Object(
+          {
+            user_id: Type.Optional(UserId),
+            new_username: Type.Optional(Type.Union([NewUsername, Type.Literal(''), Type.Null()])),
+            new_password: OptionalText,
+            new_password_confirm: OptionalText,
+            current_password: OptionalText,
+          },
+          { examples: [{ new_username: 'alice_smith' }] },
+        ),
+        response: {
+          200: Message,
+          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_username', 'invalid_password', 'weak_password', 'password_mismatch',
+            'invalid_credentials', 'forbidden', 'reauthentication_required', 'username_taken', ...LIMITS, 'overloaded', 'database_unavailable'),
+        },
       },
     },
     async (request) => {
@@ -108,8 +135,14 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
       preValidation: absentBodyIsEmpty,
       schema: {
         summary: "Delete the token's own account",
-        body: Type.Object({ user_id: Type.Optional(UserId), current_password: OptionalText }),
-        response: { 200: Message, ...errorResponses },
+        description: 'Needs `current_password`, unless the session signed in with the password within REAUTH_WINDOW_SECONDS.',
+        tags: ['accounts'],
+        body: Type.Object({ user_id: Type.Optional(UserId), current_password: OptionalText }, { examples: [{ current_password: EXAMPLE_PASSWORD }] }),
+        response: {
+          200: Message,
+          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_credentials', 'forbidden', 'reauthentication_required', ...LIMITS,
+            'overloaded', 'database_unavailable'),
+        },
       },
     },
     async (request) => {
@@ -124,7 +157,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
 
   app.get(
     '/me',
-    { config: { auth: 'user' }, schema: { summary: "The token's user", response: { 200: Me, ...errorResponses } } },
+    {
+      config: { auth: 'user' },
+      schema: { summary: "The token's user", tags: ['accounts'], response: { 200: Me, ...errorResponses('invalid_token', 'database_unavailable') } },
+    },
     async (request) => {
       const { user } = callerOf(request);
       return { ...publicUser(user), created_at: user.createdAt.toISOString(), updated_at: user.updatedAt.toISOString() };
@@ -137,13 +173,14 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
       config: { auth: 'user' },
       schema: {
         summary: "Check a token (the original service's endpoint)",
+        tags: ['tokens'],
         response: {
           200: Type.Object({
             message: Type.String(),
             valid: Type.Literal(1),
             user: Type.Object({ user_id: Type.Integer(), username: Type.String() }),
           }),
-          ...errorResponses,
+          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'database_unavailable'),
         },
       },
     },

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { USERNAME_RULE } from '../auth/usernames.js';
 import { ERRORS, ServiceError, type ErrorCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 
@@ -36,16 +37,32 @@ const FASTIFY_ERRORS: Record<string, [ErrorCode, string]> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['invalid_request', 'Content-Length does not match the body'],
 };
 
-function validationMessage(error: FastifyError, request: FastifyRequest): string {
+/** The body field a validation issue is about (`/username`), when the body is an object. */
+function fieldValue(request: FastifyRequest, instancePath: string): unknown {
+  const body = request.body;
+  if (typeof body !== 'object' || body === null || !/^\/[a-z_]+$/.test(instancePath)) return undefined;
+  return (body as Record<string, unknown>)[instancePath.slice(1)];
+}
+
+const USERNAME_FIELDS = new Set(['/username', '/new_username']);
+
+/** A schema's refusal as the code and message a client gets: the domain's own where the schema checks its rule. */
+function validationAnswer(error: FastifyError, request: FastifyRequest): [ErrorCode, string] {
+  const issues = error.validation ?? [];
   const missingFieldsMessage = request.routeOptions.config.missingFieldsMessage;
-  const missing = (error.validation ?? []).some(
+  const missing = issues.some(
     (issue) =>
       issue.keyword === 'required' ||
-      (issue.keyword === 'minLength' && issue.params['limit'] === 1) ||
+      (issue.keyword === 'minLength' && fieldValue(request, issue.instancePath) === '') ||
       (issue.instancePath === '' && (request.body === undefined || request.body === null)),
   );
-  if (missing && missingFieldsMessage !== undefined) return missingFieldsMessage;
-  return `Invalid request: ${error.message}`;
+  if (missing && missingFieldsMessage !== undefined) return ['invalid_request', missingFieldsMessage];
+  // The schemas state the username's length so that the document shows it; the answer stays the domain's.
+  const usernameLength = issues.some(
+    (issue) => USERNAME_FIELDS.has(issue.instancePath) && (issue.keyword === 'minLength' || issue.keyword === 'maxLength'),
+  );
+  if (usernameLength) return ['invalid_username', USERNAME_RULE];
+  return ['invalid_request', `Invalid request: ${error.message}`];
 }
 
 function sendServiceError(error: ServiceError, request: FastifyRequest, reply: FastifyReply, metrics: Metrics): FastifyReply {
@@ -141,7 +158,7 @@ export function registerErrorHandlers(app: FastifyInstance, metrics: Metrics): v
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof ServiceError) return sendServiceError(error, request, reply, metrics);
-    if (error.validation) return send(request, reply, 'invalid_request', validationMessage(error, request));
+    if (error.validation) return send(request, reply, ...validationAnswer(error, request));
     const known = error.code === undefined ? undefined : FASTIFY_ERRORS[error.code];
     if (known) return send(request, reply, ...known);
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {

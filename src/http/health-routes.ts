@@ -16,6 +16,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ services: Services; readi
     {
       schema: {
         summary: 'Liveness: the process is up and its event loop answers (touches no dependency)',
+        tags: ['operations'],
         response: { 200: Type.Object({ status: Type.Literal('ok') }) },
       },
     },
@@ -27,6 +28,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ services: Services; readi
     {
       schema: {
         summary: 'Readiness: database reachable and migrated, signing key loaded, Redis reachable when configured',
+        tags: ['operations'],
         response: {
           200: Type.Object({
             status: Type.Union([Type.Literal('ready'), Type.Literal('degraded')], {

@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { SECURITY_SCHEMES } from './authentication.js';
+import { TAGS } from './schemas.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -20,8 +21,11 @@ export function registerOpenApi(app: FastifyInstance): void {
         version,
         description:
           'Registration, login, JWT access tokens verifiable by any service via the JWKS, rotating refresh tokens, sessions and account management. ' +
-          'Every error is `{"error": "<code>", "message": "<text>"}`.',
+          'Every error is `{"error": "<code>", "message": "<text>"}`; each operation lists its codes by status. ' +
+          'Any request may also be answered `408 request_timeout` or `431 headers_too_large` before it reaches a route, ' +
+          'and `429`/`503` answers carry `Retry-After`.',
       },
+      tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
       // Relative: /docs then calls the host it was loaded from (127.0.0.1 or localhost, a proxy's name), which is
       // the only origin its content security policy lets it reach.
       servers: [{ url: '/' }],

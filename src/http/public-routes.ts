@@ -25,14 +25,14 @@ export const publicRoutes: FastifyPluginAsyncTypebox<{ keys: KeyRing; publicUrl:
   // The original service's health check, kept for its load balancers.
   app.get(
     '/',
-    { schema: { summary: "Health check (the original service's)", response: { 200: { content: { 'text/plain': { schema: Type.Literal('OK') } } } } } },
+    { schema: { summary: "Health check (the original service's)", tags: ['operations'], response: { 200: { content: { 'text/plain': { schema: Type.Literal('OK') } } } } } },
     async (_request, reply) =>
       reply.type('text/plain; charset=utf-8').send('OK'),
   );
 
   app.get(
     '/.well-known/jwks.json',
-    { schema: { summary: 'Public keys that verify access tokens (empty with HS256)', response: { 200: Type.Object({ keys: Type.Array(Jwk) }) } } },
+    { schema: { summary: 'Public keys that verify access tokens (empty with HS256)', tags: ['tokens'], response: { 200: Type.Object({ keys: Type.Array(Jwk) }) } } },
     async (_request, reply) => {
       reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
       return keys.jwks as { keys: { kty: string }[] };
@@ -47,6 +47,7 @@ export const publicRoutes: FastifyPluginAsyncTypebox<{ keys: KeyRing; publicUrl:
     {
       schema: {
         summary: 'Discovery document: issuer and jwks_uri for verifiers that configure themselves',
+        tags: ['tokens'],
         response: {
           200: Type.Object({
             issuer: Type.String(),

@@ -1,6 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { USER_ID_PATTERN } from '../auth/model.js';
+import { USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH } from '../auth/usernames.js';
+import { ERRORS, type ErrorCode } from '../errors.js';
 
 /** Every error answer, whatever the status. */
 export const ErrorBody = Type.Object(
@@ -12,7 +14,52 @@ export const ErrorBody = Type.Object(
 );
 export type ErrorBody = Static<typeof ErrorBody>;
 
-export const errorResponses = { '4xx': ErrorBody, '5xx': ErrorBody } as const;
+/** The groups the OpenAPI document sorts the routes into. */
+export const TAGS = {
+  accounts: 'Register, sign in, change and delete an account',
+  sessions: 'Refresh tokens, logout and the sessions of an account',
+  tokens: 'What other services use to verify access tokens',
+  operations: 'Health, readiness and what load balancers probe',
+} as const;
+export type Tag = keyof typeof TAGS;
+
+/** What any route with a JSON body can answer before its handler runs. */
+export const BODY_ERRORS = ['invalid_request', 'invalid_json', 'payload_too_large', 'unsupported_media_type'] as const satisfies ErrorCode[];
+
+/**
+ * A route's error answers by status, each listing the codes it can carry (and `internal_error`, which any route
+ * may answer): what the OpenAPI document shows a client. The statuses come from the error table, so the
+ * document cannot give a code another status than the one it is answered with.
+ */
+export function errorResponses(...codes: ErrorCode[]) {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of new Set<ErrorCode>([...codes, 'internal_error'])) {
+    const { status } = ERRORS[code];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  return Object.fromEntries(
+    [...byStatus].map(([status, list]) => [
+      status,
+      Type.Object(
+        {
+          error: Type.Unsafe<ErrorCode>({ type: 'string', enum: list, description: 'Stable machine-readable code' }),
+          message: Type.String({ description: 'Human-readable explanation' }),
+        },
+        { description: list.map((code) => `\`${code}\``).join(', ') },
+      ),
+    ]),
+  );
+}
+
+/** A username as registration and renaming accept it (login takes any string: older accounts may break the rule). */
+export const NewUsername = Type.String({
+  minLength: USERNAME_MIN_LENGTH,
+  maxLength: USERNAME_MAX_LENGTH,
+  description:
+    `${USERNAME_MIN_LENGTH} to ${USERNAME_MAX_LENGTH} characters (after Unicode NFKC normalisation and trimming): letters, digits, ` +
+    "'.', '_' and '-', in one script in common use. Unique regardless of case and of letters that look alike.",
+  examples: ['alice'],
+});
 
 export const PublicUser = Type.Object({
   id: Type.Integer({ description: 'bigint identity; safe as a JSON number' }),

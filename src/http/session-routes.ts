@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import type { Sessions } from '../auth/sessions.js';
 import { callerOf } from './authentication.js';
 import { clientInfo, signedIn } from './replies.js';
-import { absentBodyIsEmpty, errorResponses, Message, SessionId, SignedInBody } from './schemas.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, Message, SessionId, SignedInBody } from './schemas.js';
 
 const SessionBody = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -45,8 +45,12 @@ const introspectionRoute: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = as
         description:
           'Needs no credentials: the answer tells no more than GET /api/auth/me with the same token would. ' +
           'Unknown, expired, revoked and malformed tokens all answer 200 {"active": false}.',
-        body: Type.Object({ token: Type.String({ minLength: 1 }), token_type_hint: Type.Optional(Type.String()) }),
-        response: { 200: IntrospectionBody, ...errorResponses },
+        tags: ['tokens'],
+        body: Type.Object(
+          { token: Type.String({ minLength: 1 }), token_type_hint: Type.Optional(Type.String()) },
+          { examples: [{ token: 'eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6Ii4uLiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl' }] },
+        ),
+        response: { 200: IntrospectionBody, ...errorResponses(...BODY_ERRORS, 'database_unavailable') },
       },
     },
     async (request) => {
@@ -79,8 +83,16 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
       config: { missingFieldsMessage: 'refresh_token is required!' },
       schema: {
         summary: 'Exchange a refresh token for a new access token and a new refresh token',
-        body: Type.Object({ refresh_token: Type.String({ minLength: 1 }) }),
-        response: { 200: SignedInBody, ...errorResponses },
+        tags: ['sessions'],
+        body: Type.Object(
+          { refresh_token: Type.String({ minLength: 1 }) },
+          { examples: [{ refresh_token: 'the refresh_token of the last sign-in or refresh' }] },
+        ),
+        response: {
+          200: SignedInBody,
+          ...errorResponses(...BODY_ERRORS, 'invalid_refresh_token', 'refresh_token_reused', 'too_many_attempts', 'rate_limiter_unavailable',
+            'database_unavailable'),
+        },
       },
     },
     async (request) => signedIn(request, 'Token refreshed successfully', await sessions.refresh(request.body.refresh_token, clientInfo(request))),
@@ -93,8 +105,15 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
       preValidation: absentBodyIsEmpty,
       schema: {
         summary: 'End this session (`local`, the default), every other one (`others`) or all of them (`global`)',
-        body: Type.Object({ scope: Type.Optional(Type.Union([Type.Literal('local'), Type.Literal('others'), Type.Literal('global')])) }),
-        response: { 200: Type.Object({ message: Type.String(), sessions_ended: Type.Integer() }), ...errorResponses },
+        tags: ['sessions'],
+        body: Type.Object(
+          { scope: Type.Optional(Type.Union([Type.Literal('local'), Type.Literal('others'), Type.Literal('global')])) },
+          { examples: [{ scope: 'local' }] },
+        ),
+        response: {
+          200: Type.Object({ message: Type.String(), sessions_ended: Type.Integer() }),
+          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'database_unavailable'),
+        },
       },
     },
     async (request) => {
@@ -110,7 +129,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
       config: { auth: 'user' },
       schema: {
         summary: "The token's user's live sessions, most recently used first",
-        response: { 200: Type.Object({ sessions: Type.Array(SessionBody) }), ...errorResponses },
+        tags: ['sessions'],
+        response: { 200: Type.Object({ sessions: Type.Array(SessionBody) }), ...errorResponses('invalid_token', 'database_unavailable') },
       },
     },
     async (request) => {
@@ -137,8 +157,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
       config: { auth: 'user' },
       schema: {
         summary: "End one of the token's user's sessions",
+        tags: ['sessions'],
         params: Type.Object({ id: SessionId }),
-        response: { 200: Message, ...errorResponses },
+        response: { 200: Message, ...errorResponses('invalid_request', 'invalid_token', 'not_found', 'database_unavailable') },
       },
     },
     async (request) => {
