@@ -8,7 +8,7 @@ import { GENERATE_SECRET_COMMAND, secretWeakness } from './auth/secret-strength.
  * CPU count, so tests can build any configuration without touching process.env.
  *
  * SETTING_TABLE below is the one description of every setting: how its text is parsed, its default, and its
- * documentation. README.md's configuration table and .env.example are generated from it
+ * documentation. README.md's configuration table and .env.production.example are generated from it
  * (`npm run docs:settings`), and test/config.test.ts fails when they fall behind.
  */
 
@@ -145,7 +145,7 @@ function refuse(...problems: string[]): never {
 export interface SettingType<T> {
   /** The value `text` stands for; throws InvalidSetting if it stands for none. */
   parse(text: string, name: string): T;
-  /** Text that `parse` reads back as `value`: how the README and .env.example write a default. */
+  /** Text that `parse` reads back as `value`: how the README and .env.production.example write a default. */
   format(value: T): string;
 }
 
@@ -329,7 +329,7 @@ export interface SettingValues {
 
 export type SettingName = keyof SettingValues;
 
-/** Headings of .env.example, in this order. */
+/** Headings of .env.production.example, in this order. */
 export const SETTING_GROUPS = [
   'Service',
   'Database',
@@ -346,7 +346,7 @@ export type Setting<T> = {
   type: SettingType<NonNullable<T>>;
   description: string;
   group: SettingGroup;
-  /** Worth setting in production: .env.example lists it first, with this example and why. */
+  /** Worth setting in production: .env.production.example lists it first, with this example and why. */
   production?: { example: string; why: string };
 } & (
   | {
@@ -756,7 +756,7 @@ export interface SettingDoc {
   production: { example: string; why: string } | undefined;
 }
 
-/** Every setting the service reads, as the README and .env.example document it (scripts/settings-docs.ts). */
+/** Every setting the service reads, as the README and .env.production.example document it (scripts/settings-docs.ts). */
 export const SETTINGS: readonly SettingDoc[] = SETTING_NAMES.map((name) => {
   const setting = SETTING_TABLE[name] as Setting<unknown>;
   const literal =

@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, describeConfig, settingLookAlikes, loadConfig, SETTING_NAMES, SETTING_TABLE, SETTINGS, type Setting, type SettingName } from '../src/config.js';
 import { END_MARKER, envExample, settingsTable, START_MARKER } from '../scripts/settings-docs.js';
@@ -146,10 +147,20 @@ describe('README configuration table', () => {
 describe('the settings table', () => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
-  it('is what README.md shows between its markers and what .env.example holds (else run npm run docs:settings)', () => {
+  it('is what README.md shows between its markers and what .env.production.example holds (else run npm run docs:settings)', () => {
     const region = readme.slice(readme.indexOf(START_MARKER) + START_MARKER.length, readme.indexOf(END_MARKER));
     expect(region.trim()).toBe(settingsTable());
-    expect(readFileSync(new URL('../.env.example', import.meta.url), 'utf8')).toBe(envExample());
+    expect(readFileSync(new URL('../.env.production.example', import.meta.url), 'utf8')).toBe(envExample());
+  });
+
+  it('.env.example sets only settings the service reads, every one of them on, and makes a valid development configuration', () => {
+    const text = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+    const settings = parseDotenv(text);
+    expect(Object.keys(settings).length).toBeGreaterThan(3);
+    for (const name of Object.keys(settings)) expect(SETTING_NAMES, name).toContain(name);
+    // The production example is all comments; this one is meant to be used as it is.
+    expect(problems(settings)).toEqual([]);
+    expect(loadConfig(settings)).toMatchObject({ env: 'development', docsEnabled: true });
   });
 
   it('lists every setting the code reads: loadConfig asks the environment for nothing else', () => {

@@ -81,6 +81,42 @@ describe('the built service, started as production starts it (node dist/server.j
     }
   }, 120_000);
 
+  it('starts from a copy of .env.example as it is: development, the embedded database in ./data, /docs, the listed origins', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'auth-dotenv-'));
+    await copyFile(join(ROOT, '.env.example'), join(folder, '.env'));
+    // Only the port from the environment (which wins over .env): 5000 may be taken on this machine.
+    const child = spawn(process.execPath, [join(built, 'dist/server.js')], {
+      cwd: folder,
+      env: { PATH: process.env['PATH'] ?? '', PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let text = '';
+    child.stdout!.on('data', (chunk) => (text += chunk));
+    child.stderr!.on('data', (chunk) => (text += chunk));
+    const output = () => text;
+    try {
+      const [, url] = await waitFor(output, /listening on (http:\/\/127\.0\.0\.1:\d+)/, child);
+      expect(output()).toContain('DEVELOPMENT MODE');
+      const body = { username: 'dotenv_user', password: 'correct horse battery staple', password_confirm: 'correct horse battery staple' };
+      const registered = await fetch(`${url}/api/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: 'http://localhost:5173' },
+        body: JSON.stringify(body),
+      });
+      expect(registered.status).toBe(201);
+      expect(registered.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+      expect(((await registered.json()) as { expires_in: number }).expires_in).toBe(300);
+      expect((await fetch(`${url}/docs/`)).status).toBe(200);
+      child.kill('SIGTERM');
+      expect(await exitCode(child)).toBe(0);
+      // The data folder .env names, relative to where the service runs: the account is on disk.
+      expect(await readdir(join(folder, 'data'))).toContain('PG_VERSION');
+    } finally {
+      child.kill('SIGKILL');
+      await rm(folder, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('without PGlite installed (the image\'s default), refuses the embedded database and says what to set', async () => {
     const { child, output } = startBuilt(slim, { NODE_ENV: 'production', ALLOW_EMBEDDED_DATABASE: 'true', PUBLIC_URL: 'https://auth.example.com' });
     expect(await exitCode(child)).toBe(1);
