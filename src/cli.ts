@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { UserAdministration } from './auth/admin.js';
+import { UserAdministration, type UserListing } from './auth/admin.js';
 import { PasswordPolicy } from './auth/password-policy.js';
 import { PasswordHasher } from './auth/passwords.js';
 import { listSigningKeys, retireSigningKey, rotateSigningKey } from './auth/signing-keys.js';
 import { importOriginalUsers } from './auth/user-import.js';
+import { applyUsernameRules, type RekeyReport } from './auth/usernames.js';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import { migrate, pendingMigrations } from './db/migrate.js';
@@ -24,6 +25,8 @@ interface Context {
   config: Config;
   /** What was applied just before a writing command ran. */
   appliedMigrations: number[];
+  /** What keying the usernames by today's rules did just before a writing command ran. */
+  usernames: RekeyReport;
 }
 
 type Task = (context: Context) => Promise<string>;
@@ -37,9 +40,11 @@ interface Command {
   positionals?: number;
   /**
    * `read`: changes nothing, the schema included, so it refuses a database that is not migrated.
-   * `write`: applies pending migrations first, as the service does at start.
+   * `write`: applies pending migrations and keys the usernames by today's rules first, as the service does at start.
    */
   access: 'read' | 'write';
+  /** Its answer names the accounts that keying parked; for the other writing commands they go to standard error. */
+  reportsParked?: true;
   /** Checks the command line before any database is opened (a typo costs nothing), and returns the work. */
   prepare(invocation: Invocation): Task | Promise<Task>;
 }
@@ -59,9 +64,12 @@ async function withAdministration<T>(config: Config, db: Database, task: (admin:
   }
 }
 
-/** The password comes on standard input, never as an argument, where `ps` and shell history would keep it. */
-async function passwordFromStdin(): Promise<string> {
-  if (process.stdin.isTTY) throw missing('pipe the password on standard input, e.g. printf %s "$PASSWORD" | user-auth user:create alice');
+/**
+ * The password comes on standard input, never as an argument, where `ps` and shell history would keep it.
+ * `example` is the command line the refusal of a terminal shows.
+ */
+async function passwordFromStdin(example: string): Promise<string> {
+  if (process.stdin.isTTY) throw missing(`pipe the password on standard input, e.g. printf %s "$PASSWORD" | user-auth ${example}`);
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
@@ -74,8 +82,12 @@ const COMMANDS: Record<string, Command> = {
     usage: 'migrate',
     help: 'Apply pending database migrations (the service also does this at start).',
     access: 'write',
-    prepare: () => async ({ appliedMigrations: applied }) =>
-      applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'the database is up to date',
+    reportsParked: true,
+    prepare: () => async ({ appliedMigrations: applied, usernames }) =>
+      [
+        applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'the database is up to date',
+        ...parkedReport(usernames.parkedAs),
+      ].join('\n'),
   },
   'user:create': {
     usage: 'user:create <username>',
@@ -84,7 +96,7 @@ const COMMANDS: Record<string, Command> = {
     access: 'write',
     async prepare({ positionals: [username] }) {
       if (!username) throw missing('user:create needs a username');
-      const password = await passwordFromStdin();
+      const password = await passwordFromStdin('user:create alice');
       return async ({ db, config }) => {
         const user = await withAdministration(config, db, (admin) => admin.create(username, password));
         return `created user ${user.id} ${user.username}`;
@@ -93,7 +105,7 @@ const COMMANDS: Record<string, Command> = {
   },
   'user:delete': {
     usage: 'user:delete <username>',
-    help: 'Delete a user and end all its sessions.',
+    help: 'Delete a user (a parked one by its parked name) and end all its sessions.',
     positionals: 1,
     access: 'write',
     prepare({ positionals: [username] }) {
@@ -104,20 +116,41 @@ const COMMANDS: Record<string, Command> = {
       };
     },
   },
+  'user:rename': {
+    usage: 'user:rename <current-username> <new-username>',
+    help: "Rename a user (a parked one by its parked name, as user:list shows it) under the API's username rules. Its sessions stay.",
+    positionals: 2,
+    access: 'write',
+    prepare({ positionals: [current, next] }) {
+      if (!current || !next) throw missing('user:rename needs the current username and the new one');
+      return async ({ db, config }) => {
+        const { from, user } = await withAdministration(config, db, (admin) => admin.rename(current, next));
+        return `renamed user ${user.id} ${from} to ${user.username}`;
+      };
+    },
+  },
+  'user:set-password': {
+    usage: 'user:set-password <username>',
+    help: "Set a user's password, read from standard input (the API's password rules apply), and end all its sessions.",
+    positionals: 1,
+    access: 'write',
+    async prepare({ positionals: [username] }) {
+      if (!username) throw missing('user:set-password needs a username');
+      const password = await passwordFromStdin('user:set-password alice');
+      return async ({ db, config }) => {
+        const done = await withAdministration(config, db, (admin) => admin.setPassword(username, password));
+        return `set the password of user ${done.user.id} ${done.listedAs}; ended ${done.endedSessions} session(s)`;
+      };
+    },
+  },
   'user:list': {
     usage: 'user:list [--limit N]',
-    help: 'List users, oldest first (100 unless --limit says otherwise), with their live sessions.',
+    help: 'List users, oldest first (100 unless --limit says otherwise), with their live sessions, and the parked ones.',
     options: { limit: { type: 'string' } },
     access: 'read',
     prepare({ flags }) {
       const limit = flags['limit'] === undefined ? 100 : positiveInteger('--limit', flags['limit']);
-      return async ({ db, config }) => {
-        const users = await withAdministration(config, db, (admin) => admin.list(limit));
-        return table(
-          ['id', 'username', 'created', 'live sessions'],
-          users.map((u) => [u.id, u.username, u.createdAt.toISOString(), String(u.liveSessions)]),
-        );
-      };
+      return async ({ db, config }) => userListing(await withAdministration(config, db, (admin) => admin.list(limit)));
     },
   },
   'users:import': {
@@ -140,6 +173,7 @@ const COMMANDS: Record<string, Command> = {
           lines.push(`${report.renamed.length} name(s) already belonged to another account and were parked as <name>#<id> until renamed: ${report.renamed.join(', ')}`);
         }
         if (report.id_taken.length) lines.push(`skipped ${report.id_taken.length} whose id is another user's here: ${report.id_taken.join(', ')}`);
+        lines.push(...parkedReport(report.parkedAs));
         return lines.join('\n');
       };
     },
@@ -186,6 +220,31 @@ const COMMANDS: Record<string, Command> = {
     },
   },
 };
+
+/**
+ * A parked account cannot sign in at all, so the operator is told each parked name to rename, and how. A column
+ * only when one is listed: the usual listing keeps its shape.
+ */
+function userListing({ users, parked }: UserListing): string {
+  const anyParked = users.some((u) => u.parkedAs !== undefined);
+  const listing = table(
+    ['id', 'username', 'created', 'live sessions', ...(anyParked ? ['parked as'] : [])],
+    users.map((u) => [u.id, u.username, u.createdAt.toISOString(), String(u.liveSessions), ...(anyParked ? [u.parkedAs ?? ''] : [])]),
+  );
+  if (parked === 0) return listing;
+  return (
+    `${listing}\n\n${parked} account(s) in all are parked: their name is an older account's under today's rules, so they cannot ` +
+    `sign in until renamed with user-auth user:rename <parked-name> <new-name>`
+  );
+}
+
+function parkedReport(parkedAs: string[]): string[] {
+  if (parkedAs.length === 0) return [];
+  return [
+    `${parkedAs.length} account(s) parked, as their name is an older account's under today's rules: ${parkedAs.join(', ')}`,
+    'they cannot sign in until renamed: user-auth user:rename <parked-name> <new-name>',
+  ];
+}
 
 function positiveInteger(flag: string, value: string | boolean): number {
   const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
@@ -325,9 +384,15 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     let appliedMigrations: number[] = [];
-    if (command.access === 'write') appliedMigrations = await applyMigrations(db);
-    else await requireMigrated(db);
-    process.stdout.write(`${await task({ db, config, appliedMigrations })}\n`);
+    let usernames: RekeyReport = { rekeyed: 0, parked: [], parkedAs: [] };
+    if (command.access === 'write') {
+      appliedMigrations = await applyMigrations(db);
+      usernames = await applyUsernameRules(db);
+    } else {
+      await requireMigrated(db);
+    }
+    process.stdout.write(`${await task({ db, config, appliedMigrations, usernames })}\n`);
+    if (!command.reportsParked && usernames.parked.length > 0) process.stderr.write(`${parkedReport(usernames.parkedAs).join('\n')}\n`);
     return 0;
   } catch (error) {
     return report(name, command, error);

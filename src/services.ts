@@ -31,6 +31,11 @@ export interface Services {
 
 const PURGE_INTERVAL_SECONDS = 3600;
 
+const PARKED_WARNING =
+  'usernames parked: these accounts (ids in "parked") have a name that an older account has under the current rules, ' +
+  'and cannot sign in until renamed. user-auth user:list shows their parked names (<name>#<id>); ' +
+  'rename each with user-auth user:rename <name>#<id> <new-name>';
+
 export async function openDatabase(config: DatabaseConfig, log: Logger): Promise<Database> {
   if (config.kind === 'postgres') {
     log.info({ database: 'postgres', host: withoutCredentials(config.url) }, 'using PostgreSQL (DATABASE_URL)');
@@ -68,9 +73,9 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ migrations: applied }, 'applied database migrations');
     const usernames = await applyUsernameRules(db);
-    if (usernames.rekeyed > 0) {
-      log.info({ rekeyed: usernames.rekeyed, parked: usernames.parked }, 'keyed usernames by the current rules; parked ids need renaming');
-    }
+    if (usernames.rekeyed > 0) log.info({ rekeyed: usernames.rekeyed }, 'keyed usernames by the current rules');
+    // Ids only: names stay out of the logs. Their owners cannot sign in until an operator acts, so a warning.
+    if (usernames.parked.length > 0) log.warn({ parked: usernames.parked }, PARKED_WARNING);
     const keys = await KeyRing.load(db, config.jwt, log);
     log.info({ alg: keys.signing.alg, kid: keys.signing.kid }, 'access tokens are signed');
     const metrics = new Metrics();

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
 import { openEmbedded } from '../src/db/embedded.js';
 import { loadMigrations, migrate } from '../src/db/migrate.js';
-import { json, login, register, startTestApp } from './helpers/app.js';
+import { json, login, me, refresh, register, startTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, freshDataDir, TEST_DATABASE_URL } from './helpers/database.js';
 import { ORIGINAL_SCHEMA } from './helpers/original-service.js';
 import { ROOT } from './helpers/process.js';
@@ -87,8 +87,134 @@ async function emptyDatabase(): Promise<{ env: Record<string, string>; use<T>(ta
   };
 }
 
+type EmptyDatabase = Awaited<ReturnType<typeof emptyDatabase>>;
+
+/** The real app on the CLI's database, between two runs of the CLI (the embedded one has one owner at a time). */
+function withApp<T>(database: EmptyDatabase, task: (t: TestApp) => Promise<T>): Promise<T> {
+  return database.use(async (db) => {
+    const t = await startTestApp(database.env, { testDatabase: { db, env: database.env, drop: async () => {} }, db });
+    try {
+      return await task(t);
+    } finally {
+      await t.close();
+    }
+  });
+}
+
 const tablesOf = async (db: Database) =>
   (await db.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()')).map((row) => row.table_name);
+
+describe('the admin CLI (src/cli.ts): user:rename, user:set-password', () => {
+  it("renames under the API's rules keeping the sessions, and sets a password ending every session", async () => {
+    const database = await emptyDatabase();
+    const cli = (args: string[], stdin?: string) => runCli(args, database.env, stdin);
+    try {
+      expect(await cli(['user:create', 'Grace.Hopper'], 'a fine long passphrase\n')).toMatchObject({ code: 0, stdout: 'created user 1 Grace.Hopper\n' });
+      expect(await cli(['user:create', 'linus'], 'penguin kernel tarball')).toMatchObject({ code: 0, stdout: 'created user 2 linus\n' });
+      const first = await withApp(database, async (t) => json(await login(t.app, 'grace.hopper', 'a fine long passphrase')));
+
+      expect(await cli(['user:rename', 'GRACE.HOPPER', 'Ada'])).toMatchObject({ code: 0, stdout: 'renamed user 1 Grace.Hopper to Ada\n', stderr: '' });
+      expect(await cli(['user:rename', 'ada', 'LINUS'])).toMatchObject({ code: 1, stderr: 'user:rename: the username LINUS is already taken\n' });
+      // A look-alike of linus (1 for l) is as taken as linus itself.
+      expect(await cli(['user:rename', 'ada', '1inus'])).toMatchObject({ code: 1, stderr: 'user:rename: the username 1inus is already taken\n' });
+      expect(await cli(['user:rename', 'ada', 'ada lovelace'])).toMatchObject({ code: 1, stderr: expect.stringContaining('user:rename: Username must be 3 to 64 characters') });
+      expect(await cli(['user:rename', 'nobody', 'somebody'])).toMatchObject({ code: 1, stderr: 'user:rename: no user is called nobody\n' });
+      expect(await cli(['user:rename', 'ada'])).toMatchObject({ code: 1, stderr: expect.stringContaining('user:rename needs the current username and the new one') });
+
+      const second = await withApp(database, async (t) => {
+        const renamed = await login(t.app, 'ADA', 'a fine long passphrase');
+        expect(renamed.statusCode).toBe(200);
+        expect(json(renamed)['user']).toEqual({ id: 1, username: 'Ada' });
+        expect((await login(t.app, 'grace.hopper', 'a fine long passphrase')).statusCode).toBe(401);
+        // As in the API, a rename ends no session.
+        const refreshed = await refresh(t.app, first['refresh_token']);
+        expect(refreshed.statusCode).toBe(200);
+        return { refreshToken: json(refreshed)['refresh_token'] as string, accessToken: json(renamed)['access_token'] as string };
+      });
+
+      expect(await cli(['user:set-password', 'ada'], 'password1')).toMatchObject({ code: 1, stderr: expect.stringContaining('most commonly used passwords') });
+      expect(await cli(['user:set-password', 'ada'], '')).toMatchObject({ code: 1, stderr: 'user:set-password: no password on standard input\n' });
+      expect(await cli(['user:set-password', 'nobody'], 'a brand new passphrase')).toMatchObject({ code: 1, stderr: 'user:set-password: no user is called nobody\n' });
+      // Both sessions: the first sign-in's (refreshed since) and the one after the rename.
+      expect(await cli(['user:set-password', 'Ada'], 'a brand new passphrase\n')).toMatchObject({
+        code: 0,
+        stdout: 'set the password of user 1 Ada; ended 2 session(s)\n',
+      });
+
+      await withApp(database, async (t) => {
+        expect((await refresh(t.app, second.refreshToken)).statusCode).toBe(401);
+        expect((await me(t.app, second.accessToken)).statusCode).toBe(401);
+        expect((await login(t.app, 'ada', 'a fine long passphrase')).statusCode).toBe(401);
+        expect((await login(t.app, 'ada', 'a brand new passphrase')).statusCode).toBe(200);
+        // The other user is untouched.
+        expect((await login(t.app, 'linus', 'penguin kernel tarball')).statusCode).toBe(200);
+        const [ended] = await t.db.query<{ count: string }>(
+          "SELECT count(*)::text AS count FROM sessions WHERE user_id = 1 AND revoked_reason = 'password_change'",
+        );
+        expect(ended!.count).toBe('2');
+      });
+
+      const help = await cli(['--help']);
+      expect(help.stdout).toContain('user:rename <current-username> <new-username>');
+      expect(help.stdout).toContain('user:set-password <username>');
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it('reports the names an adoption parked, marks them in user:list, and renames one so that its owner can sign in', async () => {
+    const database = await emptyDatabase();
+    const cli = (args: string[], stdin?: string) => runCli(args, database.env, stdin);
+    try {
+      // The original service's table, where 'Bob' (2) and 'bob' (3) were two accounts: adopting it parks 3.
+      await database.use((db) => db.exec(ORIGINAL_SCHEMA));
+      const migrated = await cli(['migrate']);
+      expect(migrated.code).toBe(0);
+      expect(migrated.stdout).toBe(
+        `applied ${loadMigrations().length} migration(s): ${loadMigrations().map((m) => m.version).join(', ')}\n` +
+          "1 account(s) parked, as their name is an older account's under today's rules: bob#3\n" +
+          'they cannot sign in until renamed: user-auth user:rename <parked-name> <new-name>\n',
+      );
+
+      const note = "1 account(s) in all are parked: their name is an older account's under today's rules, so they cannot sign in until renamed with user-auth user:rename <parked-name> <new-name>";
+      const list = (await cli(['user:list'])).stdout.split('\n');
+      expect(list[0]).toMatch(/^id\s+username\s+created\s+live sessions\s+parked as$/);
+      expect(list[2]).toMatch(/^2\s+Bob\s+\S+\s+0$/);
+      expect(list[3]).toMatch(/^3\s+bob\s+\S+\s+0\s+bob#3$/);
+      expect(list.slice(5)).toEqual(['', note, '']);
+      // Past the page, the count still says so.
+      const page = (await cli(['user:list', '--limit', '1'])).stdout.split('\n');
+      expect(page[0]).toMatch(/^id\s+username\s+created\s+live sessions$/);
+      expect(page.slice(2)).toEqual(['', note, '']);
+
+      expect(await cli(['user:set-password', 'bob#3'], 'tulip meadow lantern')).toMatchObject({
+        code: 0,
+        stdout: 'set the password of user 3 bob#3; ended 0 session(s)\n',
+      });
+      await withApp(database, async (t) => {
+        expect((await login(t.app, 'bob', 'tulip meadow lantern')).statusCode).toBe(401);
+        expect((await login(t.app, 'bob#3', 'tulip meadow lantern')).statusCode).toBe(401);
+      });
+
+      expect(await cli(['user:rename', 'bob#3', 'bob'])).toMatchObject({ code: 1, stderr: 'user:rename: the username bob is already taken\n' });
+      expect(await cli(['user:rename', 'bob#3', 'robert'])).toMatchObject({ code: 0, stdout: 'renamed user 3 bob#3 to robert\n' });
+      await withApp(database, async (t) => {
+        const robert = await login(t.app, 'robert', 'tulip meadow lantern');
+        expect(robert.statusCode).toBe(200);
+        expect(json(robert)['user']).toEqual({ id: 3, username: 'robert' });
+        const bob = await login(t.app, 'bob', 'bob password');
+        expect(json(bob)['user']).toEqual({ id: 2, username: 'Bob' });
+      });
+
+      const after = (await cli(['user:list'])).stdout.split('\n');
+      expect(after[0]).toMatch(/^id\s+username\s+created\s+live sessions$/);
+      expect(after[3]).toMatch(/^3\s+robert\s+\S+\s+1$/); // its sign-in above
+      expect(after).toHaveLength(6); // header, four users, final newline: no note
+    } finally {
+      await database.drop();
+    }
+  });
+});
 
 describe('the admin CLI (src/cli.ts): arguments', () => {
   it('refuses an unknown flag or a bad flag value with exit 2 and the command\'s usage, before opening any database', async () => {
@@ -193,6 +319,7 @@ describe.skipIf(TEST_DATABASE_URL === undefined)('npm run import (users:import; 
       const first = (await importUsers()).stdout;
       expect(first).toContain('imported 4 user(s); 0 already present.');
       expect(first).toContain('parked as <name>#<id> until renamed: 3:bob');
+      expect(first).toContain("1 account(s) parked, as their name is an older account's under today's rules: bob#3\nthey cannot sign in until renamed: user-auth user:rename <parked-name> <new-name>");
       expect((await importUsers()).stdout).toContain('imported 0 user(s); 4 already present.');
 
       const t = await startTestApp({}, { testDatabase: target, db: target.db });

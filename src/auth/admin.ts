@@ -1,10 +1,48 @@
-import { isUniqueViolation, type Database } from '../db/database.js';
-import { deleteUserByName, insertUser, listUsers } from '../db/user-queries.js';
+import { isUniqueViolation, type Database, type Queryable } from '../db/database.js';
+import { revokeUnexpiredUserSessions } from '../db/session-queries.js';
+import {
+  countUsersWithKeyContaining,
+  deleteUserByName,
+  findUserForLogin,
+  insertUser,
+  listUsers,
+  lockUser,
+  updateUser,
+} from '../db/user-queries.js';
 import type { User, UserSummary } from './model.js';
 import { ServiceError } from '../errors.js';
 import type { PasswordPolicy } from './password-policy.js';
 import type { PasswordHasher } from './passwords.js';
-import { applyUsernameRules, parseUsername, usernameLookupKey } from './usernames.js';
+import { applyUsernameRules, isParkedKey, operatorLookupKey, PARKED_MARK, parseUsername } from './usernames.js';
+
+export interface ListedUser extends UserSummary {
+  /** For an account no login can reach until it is renamed: the name user:rename takes (`<key>#<id>`). */
+  parkedAs: string | undefined;
+}
+
+export interface UserListing {
+  users: ListedUser[];
+  /** Parked accounts in the whole table, not only among those listed. */
+  parked: number;
+}
+
+/** A user as an operator names it: a parked account by its parked name, since its own name is another's. */
+export interface NamedUser {
+  user: User;
+  listedAs: string;
+}
+
+function taken(display: string): ServiceError {
+  return new ServiceError('username_taken', `the username ${display} is already taken`);
+}
+
+function noSuchUser(name: string): ServiceError {
+  return new ServiceError('not_found', `no user is called ${name}`);
+}
+
+function listedName(user: User, key: string): string {
+  return isParkedKey(key) ? key : user.username;
+}
 
 /** What an operator may do from the command line: the same rules as the API, without sessions or rate limits. */
 export class UserAdministration {
@@ -21,20 +59,66 @@ export class UserAdministration {
     await applyUsernameRules(this.db);
     const passwordHash = await this.hasher.hash(password);
     return insertUser(this.db, { name: username, passwordHash }).catch((error: unknown) => {
-      throw isUniqueViolation(error) ? new ServiceError('username_taken', `the username ${username.display} is already taken`) : error;
+      throw isUniqueViolation(error) ? taken(username.display) : error;
     });
   }
 
-  /** Deletes by username (any case); its sessions go with it. */
+  /** Deletes by username (any case, or a parked name as listed); its sessions go with it. */
   async delete(username: string): Promise<User> {
     await applyUsernameRules(this.db);
-    const key = usernameLookupKey(username);
+    const key = operatorLookupKey(username);
     const deleted = key === undefined ? undefined : await deleteUserByName(this.db, key);
-    if (!deleted) throw new ServiceError('not_found', `no user is called ${username}`);
+    if (!deleted) throw noSuchUser(username);
     return deleted;
   }
 
-  async list(limit: number): Promise<UserSummary[]> {
-    return listUsers(this.db, limit);
+  /**
+   * Renames under the API's rules. Sessions stay, as they do when a user renames their account through the API:
+   * the name is no credential.
+   */
+  async rename(currentName: string, newNameInput: string): Promise<{ from: string; user: User }> {
+    const name = parseUsername(newNameInput);
+    await applyUsernameRules(this.db);
+    return this.db.transaction(async (tx) => {
+      const { user, listedAs } = await this.find(tx, currentName);
+      // Several statements (the key, then the skeletons): a taken skeleton rolls the whole rename back.
+      const renamed = await updateUser(tx, user.id, { name }).catch((error: unknown) => {
+        throw isUniqueViolation(error) ? taken(name.display) : error;
+      });
+      if (!renamed) throw noSuchUser(currentName);
+      return { from: listedAs, user: renamed };
+    });
+  }
+
+  /**
+   * Sets the password under the API's policy and ends every session of the user: a reset by an operator must sign
+   * out whoever held the old password, this time without a session of the caller's to keep.
+   */
+  async setPassword(name: string, password: string): Promise<NamedUser & { endedSessions: number }> {
+    await applyUsernameRules(this.db);
+    const { user, listedAs } = await this.find(this.db, name);
+    this.policy.check(password, user.username);
+    const passwordHash = await this.hasher.hash(password);
+    return this.db.transaction(async (tx) => {
+      // The user's row first, as every writer of several of its sessions takes it (see lockUser).
+      if (!(await lockUser(tx, user.id, 'update'))) throw noSuchUser(name);
+      const updated = (await updateUser(tx, user.id, { passwordHash }))!;
+      const endedSessions = await revokeUnexpiredUserSessions(tx, user.id, 'password_change');
+      return { user: updated, listedAs, endedSessions };
+    });
+  }
+
+  async list(limit: number): Promise<UserListing> {
+    const [users, parked] = await Promise.all([listUsers(this.db, limit), countUsersWithKeyContaining(this.db, PARKED_MARK)]);
+    return { users: users.map((u) => ({ ...u, parkedAs: isParkedKey(u.usernameKey) ? u.usernameKey : undefined })), parked };
+  }
+
+  /** Like a login's lookup (any case, any width), but a parked name as listed is found too. */
+  private async find(db: Queryable, name: string): Promise<NamedUser> {
+    const key = operatorLookupKey(name);
+    const found = key === undefined ? undefined : await findUserForLogin(db, key);
+    if (!found) throw noSuchUser(name);
+    const { passwordHash: _unused, ...user } = found;
+    return { user, listedAs: listedName(user, key!) };
   }
 }

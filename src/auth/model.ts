@@ -16,6 +16,8 @@ export interface User {
 
 /** What the operator's listing shows of a user. */
 export interface UserSummary extends User {
+  /** The name's unique key (src/auth/usernames.ts); `<key>#<id>` for an account parked until renamed. */
+  usernameKey: string;
   liveSessions: number;
 }
 

@@ -3,7 +3,10 @@ import { advanceUserIds, importUser, readOriginalUsers, type ImportOutcome } fro
 import { ServiceError } from '../errors.js';
 import { applyUsernameRulesIn, legacyUsernameKey } from './usernames.js';
 
-export type ImportReport = Record<ImportOutcome, string[]>;
+export type ImportReport = Record<ImportOutcome, string[]> & {
+  /** Every account left parked, by its parked name (`<key>#<id>`): what user:rename takes. */
+  parkedAs: string[];
+};
 
 /**
  * Copies the original service's users (ids, usernames and Werkzeug hashes) into this service's database, all or
@@ -16,16 +19,17 @@ export async function importOriginalUsers(db: Database, sourceUrl: string): Prom
   });
   return db.transaction(async (tx) => {
     // Built inside: a transaction aborted by a conflict runs again, and must not report its first run's rows.
-    const report: ImportReport = { imported: [], renamed: [], already_present: [], id_taken: [] };
+    const report: ImportReport = { imported: [], renamed: [], already_present: [], id_taken: [], parkedAs: [] };
     // Rows already here are keyed first, so that they keep their names against the imported ones.
-    await applyUsernameRulesIn(tx);
+    const before = await applyUsernameRulesIn(tx);
     for (const user of users) {
       const outcome = await importUser(tx, user, legacyUsernameKey(user.username));
       report[outcome].push(`${user.id}:${user.username}`);
     }
     await advanceUserIds(tx);
-    // The imported rows get their look-alike skeletons.
-    await applyUsernameRulesIn(tx);
+    // The imported rows get their look-alike skeletons, and the final say on which of them are parked.
+    const after = await applyUsernameRulesIn(tx);
+    report.parkedAs = [...before.parkedAs, ...after.parkedAs];
     return report;
   });
 }

@@ -249,11 +249,34 @@ export function usernameLookupKey(input: string): string | undefined {
   return foldCase(display);
 }
 
+/** What parking appends to a key, before the row's id. */
+export const PARKED_MARK = '#';
+
+/**
+ * For operators: the key of any stored name, a parked `<key>#<id>` included, so that a name copied from
+ * user:list finds its account (folding a key gives the key). Undefined when no stored name can be this.
+ */
+export function operatorLookupKey(input: string): string | undefined {
+  const display = displayForm(input);
+  if (display === '' || /\p{Cc}/u.test(display)) return undefined;
+  return foldCase(display);
+}
+
+/**
+ * Whether no login can reach the account with this key: it has a '#', because an adoption or import parked it
+ * (or, rarely, because the original service's name held one). Either way only a rename lets its owner sign in.
+ */
+export function isParkedKey(key: string): boolean {
+  return key.includes(PARKED_MARK);
+}
+
 export interface RekeyReport {
   /** Rows whose keys were computed again. */
   rekeyed: number;
   /** Ids of the rows whose name is now another, older account's: parked as `<key>#<id>` until renamed. */
   parked: string[];
+  /** The keys those rows were parked under, in the same order: what user:list shows and user:rename takes. */
+  parkedAs: string[];
 }
 
 const REKEY_BATCH = 1000;
@@ -267,7 +290,7 @@ const REKEY_BATCH = 1000;
  * several instances at once; costs one query when there is nothing to do.
  */
 export async function applyUsernameRules(db: Database): Promise<RekeyReport> {
-  if (!(await hasStaleUsernames(db, USERNAME_RULES_VERSION))) return { rekeyed: 0, parked: [] };
+  if (!(await hasStaleUsernames(db, USERNAME_RULES_VERSION))) return { rekeyed: 0, parked: [], parkedAs: [] };
   return db.transaction((tx) => applyUsernameRulesIn(tx));
 }
 
@@ -278,6 +301,7 @@ export async function applyUsernameRulesIn(tx: Queryable): Promise<RekeyReport> 
   // OHM SIGN: NFKC maps it to omega, so it is in no key any rules ever computed, and these placeholders are unique.
   const rekeyed = await releaseStaleUsernames(tx, USERNAME_RULES_VERSION, '\u2126');
   const parked: string[] = [];
+  const parkedAs: string[] = [];
   let afterId = '0';
   for (;;) {
     const rows = await readStaleUsernames(tx, USERNAME_RULES_VERSION, afterId, REKEY_BATCH);
@@ -298,6 +322,7 @@ export async function applyUsernameRulesIn(tx: Queryable): Promise<RekeyReport> 
         // A name of the original service could itself end in #<id>: then the parked key takes another one.
         do key += `#${row.id}`;
         while (!(await isFree(key)));
+        parkedAs.push(key);
       }
       takenKeys.add(key);
       // Skeletons held by rows outside this batch are skipped by the insert itself.
@@ -308,5 +333,5 @@ export async function applyUsernameRulesIn(tx: Queryable): Promise<RekeyReport> 
     await storeUsernameKeys(tx, USERNAME_RULES_VERSION, computed);
     afterId = rows.at(-1)!.id;
   }
-  return { rekeyed, parked };
+  return { rekeyed, parked, parkedAs };
 }

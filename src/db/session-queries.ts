@@ -157,6 +157,20 @@ export async function revokeUserSessions(
 }
 
 /**
+ * Ends every session of the user that has neither ended nor run out its absolute lifetime, however long it has
+ * been idle; returns how many. For an operator's command, whose settings need not hold the service's idle
+ * timeout: with a shorter one, sessions idle for longer than it but still live in the service would be missed.
+ */
+export async function revokeUnexpiredUserSessions(db: Queryable, userId: string, reason: RevokeReason): Promise<number> {
+  const rows = await db.query(
+    `UPDATE sessions SET revoked_at = now(), revoked_reason = $2
+      WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() RETURNING id`,
+    [userId, reason],
+  );
+  return rows.length;
+}
+
+/**
  * Deletes sessions (and, by cascade, their refresh tokens) that ended more than `keepSeconds` ago, so the tables
  * do not grow forever. Ended sessions are kept a while for operators investigating a reuse alarm.
  */

@@ -121,13 +121,21 @@ export async function deleteUser(db: Queryable, userId: string): Promise<boolean
 
 /** Users, oldest first, with how many sessions each has that are neither ended nor past their absolute lifetime. */
 export async function listUsers(db: Queryable, limit: number): Promise<UserSummary[]> {
-  const rows = await db.query<UserRow & { live_sessions: string | number }>(
-    `SELECT u.id, u.username, u.created_at, u.updated_at,
+  const rows = await db.query<UserRow & { username_normalized: string; live_sessions: string | number }>(
+    `SELECT u.id, u.username, u.username_normalized, u.created_at, u.updated_at,
             (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > now()) AS live_sessions
        FROM users u ORDER BY u.id LIMIT $1`,
     [limit],
   );
-  return rows.map((row) => ({ ...toUser(row), liveSessions: Number(row.live_sessions) }));
+  return rows.map((row) => ({ ...toUser(row), usernameKey: row.username_normalized, liveSessions: Number(row.live_sessions) }));
+}
+
+/** How many users have a key containing `text`, listed or not. */
+export async function countUsersWithKeyContaining(db: Queryable, text: string): Promise<number> {
+  const [row] = await db.query<{ count: string | number }>('SELECT count(*) AS count FROM users WHERE strpos(username_normalized, $1) > 0', [
+    text,
+  ]);
+  return Number(row!.count);
 }
 
 export async function deleteUserByName(db: Queryable, normalized: string): Promise<User | undefined> {

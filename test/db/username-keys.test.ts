@@ -1,8 +1,12 @@
 import { pbkdf2Sync } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importOriginalUsers } from '../../src/auth/user-import.js';
 import * as usernames from '../../src/auth/usernames.js';
+import { loadConfig } from '../../src/config.js';
 import type { Queryable } from '../../src/db/database.js';
+import { openServices } from '../../src/services.js';
 import { json, login, PASSWORD, post, startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase, TEST_DATABASE_URL } from '../helpers/database.js';
 
@@ -137,6 +141,34 @@ describe("adopting the original service's table", () => {
     await second.app.close();
     await second.services.close();
     expect(await storedUsers(t.db)).toEqual(before);
+  });
+});
+
+describe("the start that adopts the original service's table", () => {
+  it('warns which account ids it parked and how to rename them, without logging any name', async () => {
+    const testDatabase = await createTestDatabase(ORIGINAL_SCHEMA);
+    const lines: Record<string, unknown>[] = [];
+    const log = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+          done();
+        },
+      }),
+    );
+    try {
+      const config = loadConfig({ NODE_ENV: 'test', ARGON2_MEMORY_KIB: '64', ARGON2_TIME_COST: '1', ...testDatabase.env });
+      await (await openServices(config, log, testDatabase.db)).close();
+      const warnings = lines.filter((line) => line['level'] === 40);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!['parked']).toEqual(PARKED_IDS);
+      expect(warnings[0]!['msg']).toContain('user-auth user:rename <name>#<id> <new-name>');
+      const logged = JSON.stringify(lines);
+      for (const { name } of ORIGINAL_USERS) expect(logged, name).not.toContain(JSON.stringify(name).slice(1, -1));
+    } finally {
+      await testDatabase.drop();
+    }
   });
 });
 
