@@ -12,4 +12,4 @@ export async function verifyAccessToken(token) {
   return { userId: payload.sub, username: payload.username, sessionId: payload.sid };
 }
 
-if (process.argv[2]) console.log(await verifyAccessToken(process.argv[2]));
+if (process.argv[2]) console.log(JSON.stringify(await verifyAccessToken(process.argv[2])));
