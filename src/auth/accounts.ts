@@ -5,7 +5,7 @@ import type { DeviceTokens } from './device-tokens.js';
 import type { PasswordPolicy } from './password-policy.js';
 import { normalizePassword, type PasswordHasher } from './passwords.js';
 import type { RateLimits } from './rate-limits.js';
-import type { AuthMethod, Authenticated, ClientInfo, SignedIn, User } from './model.js';
+import { INVALID_CREDENTIALS, type AuthMethod, type Authenticated, type ClientInfo, type SignedIn, type User } from './model.js';
 import type { Sessions } from './sessions.js';
 import { parseUsername, usernameLookupKey } from './usernames.js';
 
@@ -14,7 +14,6 @@ export interface AccountSettings {
 }
 
 const FRESH_AUTH_METHODS: readonly AuthMethod[] = ['password', 'registration'];
-const INVALID_CREDENTIALS = 'Invalid username or password';
 
 /** For a failed insert or update of users: the unique index on the username says the name is someone else's. */
 function rethrowTaken(error: unknown): never {
@@ -52,7 +51,7 @@ export class Accounts {
       const passwordHash = await this.hasher.hash(input.password);
       return this.db.transaction(async (tx) => {
         const user = await insertUser(tx, { name: username, passwordHash }).catch(rethrowTaken);
-        return this.sessions.start(tx, user, 'registration', client);
+        return this.sessions.start(tx, user, 'registration', client, { passwordHash });
       });
     });
   }
@@ -94,9 +93,9 @@ export class Accounts {
     const verification = await this.hasher.verify(found?.passwordHash, input.password);
     if (!found || !verification.matches) throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS);
     await attempt.accepted();
-    const { passwordHash, ...user } = found;
-    if (verification.needsRehash) await this.upgradeHash(user.id, passwordHash, input.password);
-    return this.sessions.start(this.db, user, 'password', client, trusted && input.deviceToken);
+    const { passwordHash: verifiedHash, ...user } = found;
+    const passwordHash = verification.needsRehash ? await this.upgradeHash(user.id, verifiedHash, input.password) : verifiedHash;
+    return this.sessions.start(this.db, user, 'password', client, { passwordHash, deviceToken: trusted && input.deviceToken });
   }
 
   async change(
@@ -184,9 +183,13 @@ export class Accounts {
     }
   }
 
-  /** A password that matched a legacy or weaker hash is hashed again with today's argon2id parameters. */
-  private async upgradeHash(userId: string, verifiedHash: string, password: string): Promise<void> {
-    await replacePasswordHash(this.db, userId, verifiedHash, await this.hasher.hash(password));
+  /**
+   * A password that matched a legacy or weaker hash is hashed again with today's argon2id parameters. Returns the
+   * hash the account has now: the new one, or the verified one if another writer changed it first.
+   */
+  private async upgradeHash(userId: string, verifiedHash: string, password: string): Promise<string> {
+    const upgraded = await this.hasher.hash(password);
+    return (await replacePasswordHash(this.db, userId, verifiedHash, upgraded)) ? upgraded : verifiedHash;
   }
 }
 

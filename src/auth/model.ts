@@ -21,6 +21,9 @@ export interface UserSummary extends User {
   liveSessions: number;
 }
 
+/** The answer to a wrong password and to an unknown username alike. */
+export const INVALID_CREDENTIALS = 'Invalid username or password';
+
 /** How a session began: the re-authentication window counts only from these. */
 export type AuthMethod = 'password' | 'registration';
 

@@ -13,7 +13,7 @@ import {
 } from '../db/session-queries.js';
 import { lockUser } from '../db/user-queries.js';
 import type { DeviceTokens } from './device-tokens.js';
-import type { AuthMethod, Authenticated, ClientInfo, LogoutScope, RevokeReason, Session, SessionSummary, SignedIn, User } from './model.js';
+import { INVALID_CREDENTIALS, type AuthMethod, type Authenticated, type ClientInfo, type LogoutScope, type RevokeReason, type Session, type SessionSummary, type SignedIn, type User } from './model.js';
 import { isServiceError, ServiceError } from '../errors.js';
 import type { RateLimits } from './rate-limits.js';
 import { hashRefreshToken, isRefreshTokenShaped, newRefreshToken, openSuccessor, sealSuccessor } from './refresh-tokens.js';
@@ -54,10 +54,18 @@ export class Sessions {
   ) {}
 
   /**
-   * Starts a session for a user who just proved who they are; `db` may be the caller's transaction. The
-   * client keeps the live device token it presented for this user (`deviceToken`), or gets a new one.
+   * Starts a session for a user who just proved who they are with the password stored as `passwordHash`; `db` may
+   * be the caller's transaction. The client keeps the live device token it presented for this user
+   * (`deviceToken`), or gets a new one. If the account was deleted or its password changed since it was read,
+   * the password is no longer the account's: ServiceError('invalid_credentials'), as for a wrong one.
    */
-  async start(db: Queryable, user: User, authMethod: AuthMethod, client: ClientInfo, deviceToken?: string): Promise<SignedIn> {
+  async start(
+    db: Queryable,
+    user: User,
+    authMethod: AuthMethod,
+    client: ClientInfo,
+    proof: { passwordHash: string; deviceToken?: string | undefined },
+  ): Promise<SignedIn> {
     const refreshToken = newRefreshToken();
     const session = await createSession(db, {
       userId: user.id,
@@ -67,8 +75,10 @@ export class Sessions {
       userAgent: client.userAgent?.slice(0, USER_AGENT_MAX_LENGTH),
       ip: client.ip,
       refreshTokenHash: hashRefreshToken(refreshToken),
+      passwordHash: proof.passwordHash,
     });
-    const device = deviceToken ?? (await this.devices.issue(db, user.id));
+    if (!session) throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS);
+    const device = proof.deviceToken ?? (await this.devices.issue(db, user.id));
     return { ...(await this.signedIn(user, session, refreshToken)), deviceToken: device };
   }
 

@@ -19,12 +19,19 @@ export async function createSession(
     ip?: string | undefined;
     /** SHA-256 of the session's first refresh token, stored in the same statement: one round trip per login. */
     refreshTokenHash: Buffer;
+    /** The password hash the user's password was just verified against. */
+    passwordHash: string;
   },
-): Promise<Session> {
+): Promise<Session | undefined> {
+  // Only while the account still has the hash the password was verified against: a password change or a deletion
+  // that commits while a login is hashing must not be followed by a session of the old password (or an insert
+  // that breaks the foreign key). FOR SHARE waits for such a writer and then sees its row, not the one read before.
   const [row] = await db.query<{ id: string }>(
-    `WITH session AS (
+    `WITH account AS (
+       SELECT id FROM users WHERE id = $1 AND password_hash = $8 FOR SHARE
+     ), session AS (
        INSERT INTO sessions (user_id, auth_method, authenticated_at, created_at, last_used_at, expires_at, user_agent, ip)
-       VALUES ($1, $2, $3, $3, $3, $3::timestamptz + make_interval(secs => $4), $5, $6)
+       SELECT id, $2, $3, $3, $3, $3::timestamptz + make_interval(secs => $4), $5, $6 FROM account
        RETURNING id
      )
      INSERT INTO refresh_tokens (session_id, token_hash) SELECT id, $7 FROM session RETURNING session_id AS id`,
@@ -36,9 +43,10 @@ export async function createSession(
       session.userAgent ?? null,
       session.ip ?? null,
       session.refreshTokenHash,
+      session.passwordHash,
     ],
   );
-  return { id: row!.id, userId: session.userId, authMethod: session.authMethod, authenticatedAt: session.authenticatedAt };
+  return row && { id: row.id, userId: session.userId, authMethod: session.authMethod, authenticatedAt: session.authenticatedAt };
 }
 
 interface LiveSessionRow {

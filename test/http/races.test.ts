@@ -143,3 +143,53 @@ describe('an account write racing "log out other sessions" from another device',
     expect(raced).toBeGreaterThan(0);
   });
 });
+
+describe('a login whose account changes while its password is being verified', () => {
+  // The other device's write needs no hash (its session signed in moments ago), so it lands while the login hashes.
+  it('after a deletion, answers 401 invalid_credentials (never 500) and leaves no session behind', async () => {
+    let raced = 0;
+    for (let round = 0; round < 5; round++) {
+      const user = await register(slow.app);
+      const [signedIn, deleted] = await Promise.all([login(slow.app, user.username), later(2, () => remove(slow, user.token))]);
+
+      const statuses = `login ${signedIn.statusCode} ${signedIn.body}, delete ${deleted.statusCode} ${deleted.body}`;
+      expect(signedIn.statusCode, statuses).not.toBe(500);
+      expect(deleted.statusCode, statuses).toBe(200);
+      expect(await sessionsOf(user.id), statuses).toEqual([]);
+      if (signedIn.statusCode === 200) {
+        // The login's session came first, and the deletion took it along.
+        expect((await me(slow.app, json(signedIn)['access_token'])).statusCode).toBe(401);
+      } else {
+        raced += 1;
+        expect(json(signedIn), statuses).toEqual({ error: 'invalid_credentials', message: 'Invalid username or password' });
+      }
+    }
+    expect(raced).toBeGreaterThan(0);
+  });
+
+  it('after a password change, gives the old password no session that outlives the change', async () => {
+    // The change hashes too; the login starts at a different moment after it in each round, so that in some its
+    // lookup reads the old hash before the change commits and its session comes after.
+    for (let round = 0; round < 8; round++) {
+      const user = await register(slow.app);
+      const [changed, signedIn] = await Promise.all([
+        post(slow.app, '/api/auth/change', { new_password: NEW_PASSWORD, new_password_confirm: NEW_PASSWORD }, user.token),
+        later(10 * round, () => login(slow.app, user.username, PASSWORD)),
+      ]);
+
+      const statuses = `login ${signedIn.statusCode} ${signedIn.body}, change ${changed.statusCode} ${changed.body}`;
+      expect(signedIn.statusCode, statuses).not.toBe(500);
+      expect(changed.statusCode, statuses).toBe(200);
+      if (signedIn.statusCode === 200) {
+        // Signed in before the change: the change ended that session as one of the others.
+        const rows = await sessionsOf(user.id);
+        expect(rows.find((row) => row.id === sid(json(signedIn)['access_token']))?.revoked_reason, statuses).toBe('password_change');
+      } else {
+        expect(json(signedIn)['error'], statuses).toBe('invalid_credentials');
+      }
+      // Only the session that changed the password is live.
+      const live = await t.db.query<{ id: string }>('SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL', [user.id]);
+      expect(live.map((row) => row.id), statuses).toEqual([sid(user.token)]);
+    }
+  });
+});
