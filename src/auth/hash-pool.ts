@@ -38,6 +38,8 @@ interface Thread {
   worker: Worker;
   /** Handed over and not yet answered, in order: the first is running, the others wait in the thread's port. */
   jobs: Handed[];
+  /** Whether it has finished a job: only the later ones are timed. */
+  warm: boolean;
 }
 
 export interface HashPoolSettings {
@@ -62,6 +64,8 @@ const ARGON2_PATH = createRequire(import.meta.url).resolve('@node-rs/argon2');
 // Weight of the newest job in the average job time: some ten jobs follow a lasting change of load, while the
 // first jobs of a burst, slowed down by the burst's own work on the event loop, barely move it.
 const AVERAGE_WEIGHT = 0.1;
+// How many of each thread's first jobs seed the average by their fastest (see recordJobTime).
+const SEED_JOBS_PER_THREAD = 2;
 // Each busy thread also holds its next job: it starts it as soon as it is done, even while the event loop is
 // busy (a burst of requests, a garbage collection) and cannot hand it over yet.
 const JOBS_PER_THREAD = 2;
@@ -167,7 +171,7 @@ export class HashPool {
           resolve();
           return;
         }
-        const thread: Thread = { worker, jobs: [] };
+        const thread: Thread = { worker, jobs: [], warm: false };
         this.threads.push(thread);
         worker.on('message', (message: Answer) => this.finished(thread, message));
         worker.on('error', (error) => this.crashed(thread, error));
@@ -193,12 +197,29 @@ export class HashPool {
     thread.worker.postMessage({ id, ...pending.job });
   }
 
+  /** Jobs timed so far (up to SEED_JOBS_PER_THREAD per thread: the seeding phase). */
+  private timedJobs = 0;
+
+  /**
+   * The first timed jobs often run as a burst begins, beside the event loop's work for it, and take several times
+   * the steady cost. The fastest of them is the closest to what a job costs, so the average starts from that, and
+   * moves by its weight after.
+   */
+  private recordJobTime(ms: number): void {
+    this.timedJobs += 1;
+    if (this.averageMs === undefined) this.averageMs = ms;
+    else if (this.timedJobs <= SEED_JOBS_PER_THREAD * this.settings.threads) this.averageMs = Math.min(this.averageMs, ms);
+    else this.averageMs += AVERAGE_WEIGHT * (ms - this.averageMs);
+  }
+
   private finished(thread: Thread, message: Answer): void {
     if (thread.jobs[0]?.id !== message.id) return;
     const done = thread.jobs.shift()!;
     // The next one began when this one ended, which is now as far as can be told here.
     if (thread.jobs[0]) thread.jobs[0].startedAt = performance.now();
-    this.averageMs = this.averageMs === undefined ? message.ms : this.averageMs + AVERAGE_WEIGHT * (message.ms - this.averageMs);
+    // A thread's first job also touches argon2's memory for the first time, and runs while the process starts.
+    if (thread.warm) this.recordJobTime(message.ms);
+    thread.warm = true;
     // argon2 refused the input (a malformed stored hash).
     if (message.error !== undefined) done.reject(new Error(message.error));
     else done.resolve(message.result!);

@@ -63,7 +63,10 @@ export class PasswordHasher {
       parallelism: parameters.parallelism,
     };
     const hashPool = await HashPool.start({ ...pool, niceness: HASHING_NICENESS });
-    const dummyHash = (await hashPool.run({ op: 'hash', password: randomBytes(32).toString('base64url'), options })) as string;
+    // One hash on each thread, so that each has run its untimed first job (see HashPool) before any request's;
+    // one of them is the dummy hash that unknown usernames are verified against.
+    const warmUp = () => hashPool.run({ op: 'hash', password: randomBytes(32).toString('base64url'), options }) as Promise<string>;
+    const [dummyHash] = (await Promise.all(Array.from({ length: pool.threads }, warmUp))) as [string, ...string[]];
     return new PasswordHasher(options, hashPool, dummyHash, observer);
   }
 
