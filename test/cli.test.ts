@@ -23,7 +23,7 @@ function runCli(args: string[], env: Record<string, string>, stdin = '') {
   });
 }
 
-describe('the admin CLI (src/cli.ts): migrate, user:create, user:list, user:delete', () => {
+describe.concurrent('the admin CLI (src/cli.ts): migrate, user:create, user:list, user:delete', () => {
   it('manages users under the API\'s rules, takes the password on stdin only, and fails clearly with exit 1', async () => {
     const dataDir = await freshDataDir('auth-cli-users-');
     const cli = (args: string[], stdin?: string) => runCli(args, { DATA_DIR: dataDir }, stdin);
@@ -104,7 +104,7 @@ function withApp<T>(database: EmptyDatabase, task: (t: TestApp) => Promise<T>): 
 const tablesOf = async (db: Database) =>
   (await db.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()')).map((row) => row.table_name);
 
-describe('the admin CLI (src/cli.ts): user:rename, user:set-password', () => {
+describe.concurrent('the admin CLI (src/cli.ts): user:rename, user:set-password', () => {
   it("renames under the API's rules keeping the sessions, and sets a password ending every session", async () => {
     const database = await emptyDatabase();
     const cli = (args: string[], stdin?: string) => runCli(args, database.env, stdin);
@@ -216,7 +216,7 @@ describe('the admin CLI (src/cli.ts): user:rename, user:set-password', () => {
   });
 });
 
-describe('the admin CLI (src/cli.ts): arguments', () => {
+describe.concurrent('the admin CLI (src/cli.ts): arguments', () => {
   it('refuses an unknown flag or a bad flag value with exit 2 and the command\'s usage, before opening any database', async () => {
     const dataDir = join(tmpdir(), `auth-cli-never-${process.pid}`);
     const usage = 'usage: user-auth user:list [--limit N]\n';
@@ -258,7 +258,7 @@ describe('the admin CLI (src/cli.ts): arguments', () => {
   });
 });
 
-describe('the admin CLI (src/cli.ts): read-only commands', () => {
+describe.concurrent('the admin CLI (src/cli.ts): read-only commands', () => {
   it('leave an unmigrated database as it is and say to run migrate first, with a non-zero exit', async () => {
     const database = await emptyDatabase();
     try {
@@ -274,7 +274,7 @@ describe('the admin CLI (src/cli.ts): read-only commands', () => {
   });
 });
 
-describe('the admin CLI (src/cli.ts): keys:rotate, keys:list, keys:retire', () => {
+describe.concurrent('the admin CLI (src/cli.ts): keys:rotate, keys:list, keys:retire', () => {
   it('rotates and lists keys in the database the settings name, and fails clearly with a non-zero exit', async () => {
     const dataDir = await freshDataDir('auth-cli-');
     const cli = (...args: string[]) =>

@@ -18,7 +18,7 @@ const EMBEDDED_MISSING =
  * too), so the signals tested are the ones a deploy sends to node itself. Not `npm start`: npm exits on SIGTERM
  * without passing it on.
  */
-describe('the built service, started as production starts it (node dist/server.js)', () => {
+describe.concurrent('the built service, started as production starts it (node dist/server.js)', () => {
   let scratch: string;
   /** The build, with every dependency. */
   let built: string;
@@ -150,7 +150,7 @@ describe('the built service, started as production starts it (node dist/server.j
   }, 120_000);
 });
 
-describe('the server process', () => {
+describe.concurrent('the server process', () => {
   it.each([
     ['without DATABASE_URL', { NODE_ENV: 'production' }, /DATABASE_URL is not set/],
     ['with a weak JWT_SECRET_KEY', { NODE_ENV: 'production', ALLOW_EMBEDDED_DATABASE: 'true', JWT_SECRET_KEY: 'secret' }, /JWT_SECRET_KEY is too weak for production/],

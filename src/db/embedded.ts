@@ -11,8 +11,11 @@ function queryable(target: PGlite | Transaction): Queryable {
   };
 }
 
-/** PostgreSQL compiled to WebAssembly, in this process: one connection, on disk in `dataDir` (or `memory://`). */
-export async function openEmbedded(dataDir: string): Promise<Database> {
+/**
+ * PostgreSQL compiled to WebAssembly, in this process: one connection, on disk in `dataDir` (or `memory://`).
+ * `initialDump`, a cluster PGlite dumped before, is loaded instead of running initdb in an empty folder.
+ */
+export async function openEmbedded(dataDir: string, initialDump?: Blob): Promise<Database> {
   let release = () => {};
   if (!dataDir.startsWith('memory://')) {
     mkdirSync(dataDir, { recursive: true });
@@ -20,7 +23,7 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
   }
   let pglite: PGlite;
   try {
-    pglite = await PGlite.create(dataDir);
+    pglite = await PGlite.create(initialDump ? { dataDir, loadDataDir: initialDump } : { dataDir });
   } catch (error) {
     release();
     throw error;

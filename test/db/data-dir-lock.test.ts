@@ -19,7 +19,7 @@ function cli(dataDir: string, args: string[], stdin = ''): Promise<{ code: numbe
 }
 
 // Each step starts a process (the service, the CLI) that opens the database: minutes on a busy machine.
-describe('the embedded database folder', { timeout: 300_000 }, () => {
+describe('the embedded database folder', { timeout: 300_000, concurrent: true }, () => {
   it('belongs to one process: the CLI beside a running service is refused, and nothing is lost', async () => {
     const dataDir = await freshDataDir('auth-lock-');
     const password = 'a long enough passphrase';

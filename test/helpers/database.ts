@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { cp, mkdtemp } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -44,6 +46,31 @@ export async function withAdminClient<T>(fn: (client: pg.Client) => Promise<T>):
 
 /** The file's one embedded database: starting PGlite costs seconds (it runs initdb), a schema costs milliseconds. */
 let sharedEmbedded: Promise<Database> | undefined;
+
+// Its package.json is not among its exports: read from where npm installs it.
+const PGLITE_VERSION = (
+  JSON.parse(readFileSync(new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/**
+ * An empty cluster as PGlite dumps it, kept in the temporary folder for every test file of every run (one per
+ * PGlite version): loading it skips initdb, the larger part of PGlite's start. Written to a new name and then
+ * renamed, so a file that starts at the same moment as the one writing it never reads half a dump.
+ */
+async function emptyClusterDump(): Promise<Blob> {
+  const path = join(tmpdir(), `user-auth-test-cluster-${PGLITE_VERSION}.tar`);
+  try {
+    return new Blob([await readFile(path)]);
+  } catch {
+    const pglite = await PGlite.create('memory://');
+    const dump = await pglite.dumpDataDir('none');
+    await pglite.close();
+    const partial = `${path}.${process.pid}`;
+    await writeFile(partial, Buffer.from(await dump.arrayBuffer()));
+    await rename(partial, path);
+    return dump;
+  }
+}
 /** Whose search_path the shared connection has now, and the queue every schema's statements wait in. */
 let activeSchema: string | undefined;
 let queue: Promise<unknown> = Promise.resolve();
@@ -83,7 +110,7 @@ function embeddedSchema(shared: Database, schema: string): Database {
 export async function createTestDatabase(setup?: string): Promise<TestDatabase> {
   const schema = `test_${randomBytes(6).toString('hex')}`;
   if (TEST_DATABASE_URL === undefined) {
-    sharedEmbedded ??= openEmbedded('memory://');
+    sharedEmbedded ??= emptyClusterDump().then((dump) => openEmbedded('memory://', dump));
     const shared = await sharedEmbedded;
     await shared.exec(`CREATE SCHEMA ${schema}`);
     const db = embeddedSchema(shared, schema);
@@ -125,13 +152,13 @@ let template: Promise<string> | undefined;
 
 /**
  * A new, empty embedded-database folder for a process under test (the CLI, the server) to open. Creating one runs
- * initdb, seconds of work; so the file's first call creates an empty cluster once and every call gets a copy of
+ * initdb, seconds of work; so the file's first call writes the empty cluster once and every call gets a copy of
  * it, which PGlite opens as an existing database. Nothing is migrated: the folder is what a first start would see.
  */
 export async function freshDataDir(prefix: string): Promise<string> {
   template ??= (async () => {
     const dir = await mkdtemp(join(tmpdir(), 'auth-template-'));
-    await (await openEmbedded(dir)).close();
+    await (await openEmbedded(dir, await emptyClusterDump())).close();
     return dir;
   })();
   const dir = await mkdtemp(join(tmpdir(), prefix));
