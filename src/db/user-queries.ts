@@ -95,9 +95,8 @@ export async function updateUser(
 
 /**
  * Replaces a hash that was just verified with a stronger one. Only if it is still the stored one: a password
- * change that happened meanwhile wins.
+ * change that happened meanwhile wins. Returns whether it was replaced.
  */
-/** Whether the hash was replaced: not if the stored one is no longer `verifiedHash`. */
 export async function replacePasswordHash(db: Queryable, userId: string, verifiedHash: string, newHash: string): Promise<boolean> {
   const rows = await db.query('UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2 RETURNING id', [userId, verifiedHash, newHash]);
   return rows.length > 0;

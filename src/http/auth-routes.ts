@@ -5,13 +5,11 @@ import type { Accounts } from '../auth/accounts.js';
 import { isServiceError } from '../errors.js';
 import { callerOf } from './authentication.js';
 import { clientInfo, publicUser, signedIn } from './replies.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, Message, NewUsername, OptionalText, SignedInBody, UserId } from './schemas.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, NewUsername, OptionalText, SignedInBody, UserId } from './schemas.js';
 
 const Required = Type.String({ minLength: 1 });
 // What the document's examples use: a password the policy accepts, so that trying an example out succeeds.
 const EXAMPLE_PASSWORD = 'correct horse battery staple';
-// A rename can reveal which names exist, so it counts like a guess.
-const LIMITS = ['too_many_attempts', 'rate_limiter_unavailable'] as const;
 
 /**
  * One security event per rename attempt, whatever its outcome: renames can probe which usernames exist, so
@@ -44,7 +42,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
         response: {
           201: SignedInBody,
           ...errorResponses(...BODY_ERRORS, 'invalid_username', 'invalid_password', 'weak_password', 'password_mismatch',
-            'username_taken', ...LIMITS, 'overloaded', 'database_unavailable'),
+            'username_taken', ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
         },
       },
     },
@@ -70,7 +68,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
           },
           { examples: [{ username: 'alice', password: EXAMPLE_PASSWORD }] },
         ),
-        response: { 200: SignedInBody, ...errorResponses(...BODY_ERRORS, 'invalid_credentials', ...LIMITS, 'overloaded', 'database_unavailable') },
+        response: { 200: SignedInBody, ...errorResponses(...BODY_ERRORS, 'invalid_credentials', ...LIMIT_ERRORS, 'overloaded', 'database_unavailable') },
       },
     },
     async (request) => {
@@ -103,7 +101,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
         response: {
           200: Message,
           ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_username', 'invalid_password', 'weak_password', 'password_mismatch',
-            'invalid_credentials', 'forbidden', 'reauthentication_required', 'username_taken', ...LIMITS, 'overloaded', 'database_unavailable'),
+            'invalid_credentials', 'forbidden', 'reauthentication_required', 'username_taken', ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
         },
       },
     },
@@ -140,7 +138,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
         body: Type.Object({ user_id: Type.Optional(UserId), current_password: OptionalText }, { examples: [{ current_password: EXAMPLE_PASSWORD }] }),
         response: {
           200: Message,
-          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_credentials', 'forbidden', 'reauthentication_required', ...LIMITS,
+          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_credentials', 'forbidden', 'reauthentication_required', ...LIMIT_ERRORS,
             'overloaded', 'database_unavailable'),
         },
       },

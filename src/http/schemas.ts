@@ -26,6 +26,9 @@ export type Tag = keyof typeof TAGS;
 /** What any route with a JSON body can answer before its handler runs. */
 export const BODY_ERRORS = ['invalid_request', 'invalid_json', 'payload_too_large', 'unsupported_media_type'] as const satisfies ErrorCode[];
 
+/** What a rate-limited route can answer: over its limit, or (fail-closed) with the limits' store down. */
+export const LIMIT_ERRORS = ['too_many_attempts', 'rate_limiter_unavailable'] as const satisfies ErrorCode[];
+
 /**
  * A route's error answers by status, each listing the codes it can carry (and `internal_error`, which any route
  * may answer): what the OpenAPI document shows a client. The statuses come from the error table, so the

@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import type { Sessions } from '../auth/sessions.js';
 import { callerOf } from './authentication.js';
 import { clientInfo, signedIn } from './replies.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, Message, SessionId, SignedInBody } from './schemas.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, SessionId, SignedInBody } from './schemas.js';
 
 const SessionBody = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -90,8 +90,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
         ),
         response: {
           200: SignedInBody,
-          ...errorResponses(...BODY_ERRORS, 'invalid_refresh_token', 'refresh_token_reused', 'too_many_attempts', 'rate_limiter_unavailable',
-            'database_unavailable'),
+          ...errorResponses(...BODY_ERRORS, 'invalid_refresh_token', 'refresh_token_reused', ...LIMIT_ERRORS, 'database_unavailable'),
         },
       },
     },

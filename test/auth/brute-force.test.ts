@@ -1,11 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { json, PASSWORD, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
+import { recordingLog } from '../helpers/database.js';
 
 /**
  * The brute-force rules as an attacker meets them, over HTTP: what one address can spend, what many addresses
@@ -172,16 +171,7 @@ describe('brute-force protection (in memory, one instance)', () => {
 
   describe('renames', () => {
     it('are limited per user and per address, every attempt counted, each one logged as a security event', async () => {
-      const lines: Record<string, unknown>[] = [];
-      const logger = pino(
-        { level: 'info' },
-        new Writable({
-          write(chunk: Buffer, _encoding, done) {
-            for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-            done();
-          },
-        }),
-      );
+      const { log: logger, lines } = recordingLog();
       const logged = buildApp(t.config, t.services, { logger });
       await logged.ready();
       try {

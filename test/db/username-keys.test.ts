@@ -1,6 +1,4 @@
 import { pbkdf2Sync } from 'node:crypto';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importOriginalUsers } from '../../src/auth/user-import.js';
 import * as usernames from '../../src/auth/usernames.js';
@@ -8,7 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import type { Queryable } from '../../src/db/database.js';
 import { openServices } from '../../src/services.js';
 import { json, login, PASSWORD, post, startTestApp, type TestApp } from '../helpers/app.js';
-import { createTestDatabase, TEST_DATABASE_URL } from '../helpers/database.js';
+import { createTestDatabase, recordingLog, TEST_DATABASE_URL } from '../helpers/database.js';
 
 // The keys of names that came from elsewhere (the original service's table, adopted or imported, or rows an
 // earlier version wrote) must be exactly what the TypeScript computes from the stored name, or their owners
@@ -147,16 +145,7 @@ describe("adopting the original service's table", () => {
 describe("the start that adopts the original service's table", () => {
   it('warns which account ids it parked and how to rename them, without logging any name', async () => {
     const testDatabase = await createTestDatabase(ORIGINAL_SCHEMA);
-    const lines: Record<string, unknown>[] = [];
-    const log = pino(
-      { level: 'info' },
-      new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-          done();
-        },
-      }),
-    );
+    const { log, lines } = recordingLog();
     try {
       const config = loadConfig({ NODE_ENV: 'test', ARGON2_MEMORY_KIB: '64', ARGON2_TIME_COST: '1', ...testDatabase.env });
       await (await openServices(config, log, testDatabase.db)).close();

@@ -4,6 +4,7 @@ import { cp, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import pg from 'pg';
 import { pino } from 'pino';
 import { classifyingErrors, type Database } from '../../src/db/database.js';
@@ -11,6 +12,18 @@ import { openEmbedded } from '../../src/db/embedded.js';
 import { openPostgres } from '../../src/db/postgres.js';
 
 export const silentLog = pino({ level: 'silent' });
+
+/** A logger at `info` whose JSON lines are kept, parsed, for a test to look at. */
+export function recordingLog(): { log: pino.Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { log: pino({ level: 'info' }, destination), lines };
+}
 
 /**
  * Set (by .ci/run) to run against a real PostgreSQL server; unset, each test file gets one in-memory PGlite, and
