@@ -23,6 +23,8 @@
  *                                      costs besides its hash shows: logins/s per core, CPU per login
  *   --cpu-prof                         profile the server's main thread; print where the login windows went
  *   --label text   BENCH_LABEL         a title for the results file
+ *   --server dir   BENCH_SERVER_ROOT   start the service from another checkout's build (its dist/server.js), to
+ *                                      compare two versions with the same load, ceiling and baseline
  * BENCH_DATABASE_URL: PostgreSQL for the service and the baseline (default: the embedded database, each its own).
  * BENCH_NODE_OPTIONS: NODE_OPTIONS of both servers (default: the Dockerfile's heap cap, as the service is shipped).
  * The tables are printed and appended to bench/results/<date>.md.
@@ -63,6 +65,7 @@ const { values: flags } = parseArgs({
     'cheap-hash': { type: 'boolean' },
     'cpu-prof': { type: 'boolean' },
     label: { type: 'string' },
+    server: { type: 'string' },
   },
 });
 
@@ -82,6 +85,8 @@ const FLOOD = seconds('--flood', flags.flood ?? process.env['BENCH_FLOOD'], 10);
 const CHEAP = flags['cheap-hash'] === true || /^(1|true|yes)$/i.test(process.env['BENCH_CHEAP_HASH'] ?? '');
 const PROFILE = flags['cpu-prof'] === true;
 const LABEL = flags.label ?? process.env['BENCH_LABEL'];
+// The checkout whose build is measured; the harness, ceiling and baseline always come from this one.
+const SERVER_ROOT = flags.server ?? process.env['BENCH_SERVER_ROOT'] ?? ROOT;
 
 /**
  * The server's environment, and the configuration the service reads from it, which the ceiling's hasher shares.
@@ -130,9 +135,9 @@ interface Started {
  * production) goes to a file: a pipe read by this busy process would fill up, and a full pipe blocks the
  * logger, which would measure this process's lag instead of the server.
  */
-async function startProcess(args: string[], env: Record<string, string>, logFile: string): Promise<Started> {
+async function startProcess(args: string[], env: Record<string, string>, logFile: string, cwd = ROOT): Promise<Started> {
   const log = openSync(logFile, 'w');
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', log, 'pipe'] });
+  const child = spawn(process.execPath, args, { cwd, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', log, 'pipe'] });
   closeSync(log);
   let errors = '';
   child.stderr!.on('data', (chunk) => (errors += chunk));
@@ -161,7 +166,7 @@ async function stopProcess(started: Started | undefined): Promise<void> {
 /** The commit measured, and whether the tree had changes on top of it. */
 function revision(): string {
   try {
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: SERVER_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const commit = git('rev-parse', '--short', 'HEAD');
     const dirty = git('status', '--porcelain', '--untracked-files=no') !== '';
     return dirty ? `${commit} with changes` : commit;
@@ -365,7 +370,7 @@ async function main() {
   let duringRounds: { steal: number; busy: number; others: number | undefined } | undefined;
   let profileLines: string[] = [];
   try {
-    server = await startProcess([...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), 'dist/server.js'], serverEnv, join(scratch, 'server.log'));
+    server = await startProcess([...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), 'dist/server.js'], serverEnv, join(scratch, 'server.log'), SERVER_ROOT);
     const serverPid = server.child.pid!;
 
     // The users the login windows sign in as.
