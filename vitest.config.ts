@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
     // A real database, processes started per test in some files, and a few tests at real argon2 cost: generous
     // limits for a busy machine, but no test asserts a duration.
     testTimeout: 180_000,

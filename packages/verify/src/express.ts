@@ -1,0 +1,44 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorAnswer, VerifyError } from './errors.js';
+import { policiesOf, type AccessClaims, type AccessRequirement } from './policies.js';
+import type { Verifier } from './verifier.js';
+
+/** What the middleware reads and writes of Express's (or Connect's) request: no Express types needed. */
+type RequestLike = IncomingMessage & { user?: AccessClaims };
+type Next = (error?: unknown) => void;
+
+/**
+ * Express/Connect middleware that admits only callers whose bearer token verifies and meets `requirement`, with
+ * their claims in `req.user` (read them typed with `userOf(req)`), and answers the others itself: 401/403 with
+ * WWW-Authenticate and `{"error", "message"}`, 503 if the keys cannot be fetched. Anything else (a bug in a
+ * policy of yours) goes to `next(error)`.
+ */
+export function requireAccess(verifier: Verifier, requirement?: AccessRequirement) {
+  const policies = policiesOf(requirement);
+  return function checkAccess(req: IncomingMessage, res: ServerResponse, next: Next): void {
+    verifier.authenticate(req.headers.authorization, policies).then(
+      (claims) => {
+        (req as RequestLike).user = claims;
+        next();
+      },
+      (error: unknown) => {
+        if (!(error instanceof VerifyError)) {
+          next(error);
+          return;
+        }
+        const answer = errorAnswer(error);
+        res.statusCode = answer.status;
+        for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+        res.setHeader('content-type', 'application/json; charset=utf-8');
+        res.end(JSON.stringify(answer.body));
+      },
+    );
+  };
+}
+
+/** The claims `requireAccess` put on the request; throws if it did not run for this route. */
+export function userOf(req: IncomingMessage): AccessClaims {
+  const user = (req as RequestLike).user;
+  if (!user) throw new Error('no verified caller on this request: is requireAccess(...) in front of this route?');
+  return user;
+}
