@@ -8,6 +8,7 @@ import { clientErrorHandler, frameworkErrors, registerErrorHandlers } from './ht
 import { healthRoutes } from './http/health-routes.js';
 import { registerLoadShedding } from './http/load-shedding.js';
 import { metricsRoutes } from './http/metrics-routes.js';
+import { mfaRoutes } from './http/mfa-routes.js';
 import { instrument, requestId } from './http/observability.js';
 import { registerOpenApi } from './http/openapi.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
@@ -84,6 +85,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
       });
       api.register(authRoutes, { accounts: services.accounts });
       api.register(sessionRoutes, { sessions: services.sessions });
+      api.register(mfaRoutes, { secondFactors: services.secondFactors });
     },
     { prefix: '/api/auth' },
   );

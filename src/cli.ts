@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { UserAdministration, type UserListing } from './auth/admin.js';
 import { PasswordPolicy } from './auth/password-policy.js';
+import { resealSecrets } from './auth/second-factor.js';
 import { PasswordHasher } from './auth/passwords.js';
 import { listSigningKeys, retireSigningKey, rotateSigningKey } from './auth/signing-keys.js';
 import { importOriginalUsers } from './auth/user-import.js';
@@ -140,6 +141,38 @@ const COMMANDS: Record<string, Command> = {
       return async ({ db, config }) => {
         const done = await withAdministration(config, db, (admin) => admin.setPassword(username, password));
         return `set the password of user ${done.user.id} ${done.listedAs}; ended ${done.endedSessions} session(s)`;
+      };
+    },
+  },
+  'user:mfa-reset': {
+    usage: 'user:mfa-reset <username>',
+    help: "Remove a user's second factors and recovery codes (a lost phone): the password alone signs in again. Sessions stay.",
+    positionals: 1,
+    access: 'write',
+    prepare({ positionals: [username] }) {
+      if (!username) throw missing('user:mfa-reset needs a username');
+      return async ({ db, config }) => {
+        const done = await withAdministration(config, db, (admin) => admin.resetSecondFactor(username));
+        return `removed ${done.removed} second factor(s) and the recovery codes of user ${done.user.id} ${done.listedAs}`;
+      };
+    },
+  },
+  'secrets:reencrypt': {
+    usage: 'secrets:reencrypt',
+    help: 'Re-encrypt every second-factor secret under the first key of SECRETS_ENCRYPTION_KEY (after putting a new key first).',
+    access: 'write',
+    prepare() {
+      return async ({ db, config }) => {
+        const keys = config.mfa.encryptionKeys;
+        if (!keys) throw missing('secrets:reencrypt needs SECRETS_ENCRYPTION_KEY: the new key first, then the old ones, comma-separated');
+        const { resealed, unreadable } = await resealSecrets(db, keys);
+        if (unreadable > 0) {
+          throw new ServiceError(
+            'not_ready',
+            `re-encrypted ${resealed} secret(s), but ${unreadable} are under keys SECRETS_ENCRYPTION_KEY does not hold: add those keys after the new one and run it again`,
+          );
+        }
+        return `re-encrypted ${resealed} second-factor secret(s) under key ${keys[0]!.id}`;
       };
     },
   },

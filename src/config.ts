@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { OperatorKeyError, parseOperatorKey, readOperatorKeyFile, type OperatorKey } from './auth/operator-key.js';
+import { decodeSecretKey, secretKeyId, type SecretKey } from './auth/secret-box.js';
 import { GENERATE_SECRET_COMMAND, secretWeakness } from './auth/secret-strength.js';
 
 /**
@@ -59,6 +60,12 @@ export interface Config {
   };
   /** A token from a password login younger than this may change the password or delete without `current_password`. */
   reauthWindowSeconds: number;
+  mfa: {
+    /** The issuer authenticator apps show beside the account name. */
+    issuer: string;
+    /** SECRETS_ENCRYPTION_KEY: the first seals, all open. Unset: development generates one; production refuses factors. */
+    encryptionKeys: SecretKey[] | undefined;
+  };
   argon2: { memoryKib: number; timeCost: number; parallelism: number };
   /**
    * The argon2 threads; a hash is admitted while its expected wait for a thread is under `maxWaitMs`, and
@@ -97,6 +104,8 @@ export interface RateLimitConfig {
   /** Rename attempts (taken name or not) by one user, and from one IP. */
   renamesPerUser: Limit;
   renamesPerIp: Limit;
+  /** Wrong second-factor codes for one account, from anywhere. */
+  mfaPerAccount: Limit;
   /** Counters kept in memory (every counter without Redis; with it, those counted while it is unreachable). */
   memoryMaxKeys: number;
   /** With Redis unreachable: `open` counts in memory per instance; `closed` refuses logins (503) until it is back. */
@@ -251,6 +260,19 @@ const proxyTrust: SettingType<boolean | number | string[]> = {
   format: (value) => (Array.isArray(value) ? value.join(',') : String(value)),
 };
 
+/** Comma-separated 32-byte keys in base64 or hex, the current one first; never repeated in a message. */
+const secretKeys: SettingType<SecretKey[]> = {
+  parse(value, name) {
+    const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+    const keys = entries.map(decodeSecretKey);
+    if (entries.length === 0 || keys.some((key) => key === undefined)) {
+      refuse(`${name} must be one or more comma-separated keys of 32 random bytes in base64 or hex, the current one first: generate one with ${GENERATE_SECRET_COMMAND}`);
+    }
+    return keys.map((key) => ({ id: secretKeyId(key!), key: key! }));
+  },
+  format: (keys) => keys.map((k) => k.key.toString('base64')).join(','),
+};
+
 /** A PEM or JWK private key (src/auth/operator-key.ts); written back as its JWK. */
 const privateKey: SettingType<OperatorKey> = {
   parse(value) {
@@ -325,6 +347,9 @@ export interface SettingValues {
   REDIS_URL: string | undefined;
   REDIS_KEY_PREFIX: string;
   RATE_LIMIT_ON_REDIS_FAILURE: 'open' | 'closed';
+  MFA_LIMIT_PER_ACCOUNT: Limit;
+  MFA_ISSUER: string;
+  SECRETS_ENCRYPTION_KEY: SecretKey[] | undefined;
 }
 
 export type SettingName = keyof SettingValues;
@@ -339,6 +364,7 @@ export const SETTING_GROUPS = [
   'Browsers and proxies',
   'Password policy',
   'Rate limits',
+  'Second factor',
 ] as const;
 export type SettingGroup = (typeof SETTING_GROUPS)[number];
 
@@ -676,7 +702,7 @@ export const SETTING_TABLE: SettingTable = {
   REFRESH_LIMIT_PER_IP: {
     type: limit,
     default: { points: 60, durationSeconds: 60 },
-    description: 'Refresh-token exchanges from one IP.',
+    description: 'Refresh-token exchanges and revocations (`/refresh` and `/revoke`, counted together) from one IP.',
     group: 'Rate limits',
   },
   LOGIN_LIMIT_PER_DEVICE: {
@@ -731,6 +757,29 @@ export const SETTING_TABLE: SettingTable = {
     description:
       '`open`: with Redis unreachable each instance counts in memory and keeps serving; `closed`: logins answer `503` until Redis is back. The service reconnects by itself either way.',
     group: 'Rate limits',
+  },
+  MFA_LIMIT_PER_ACCOUNT: {
+    type: limit,
+    default: { points: 10, durationSeconds: 15 * 60 },
+    description:
+      'Wrong second-factor codes (TOTP or recovery codes) for one account, from anywhere; past it the account is refused further codes for the window. They also count against `LOGIN_LIMIT_PER_IP`.',
+    group: 'Second factor',
+  },
+  MFA_ISSUER: {
+    type: text,
+    default: (s) => new URL(s.PUBLIC_URL).host,
+    shown: "`PUBLIC_URL`'s host",
+    description: 'The issuer an authenticator app shows beside the username for a TOTP factor (the `issuer` of the `otpauth://` URI).',
+    group: 'Second factor',
+  },
+  SECRETS_ENCRYPTION_KEY: {
+    type: secretKeys,
+    default: undefined,
+    shown: '(unset: generated in development)',
+    description:
+      'Encrypts TOTP secrets at rest (AES-256-GCM): 32 random bytes in base64 or hex (`openssl rand -base64 32`). To rotate, put a new key first and keep the old ones after it, comma-separated, then run `user-auth secrets:reencrypt` and drop the old ones. Unset: development generates a key and keeps it in the database; production refuses to start once factors exist, and refuses enrolments.',
+    group: 'Second factor',
+    production: { example: '', why: 'Encrypts second-factor secrets: the output of openssl rand -base64 32.' },
   },
 };
 
@@ -984,6 +1033,10 @@ export function describeConfig(config: Config): Record<string, unknown> {
       accessTokenTtlSeconds: jwt.accessTokenTtlSeconds,
     },
     sessions: config.sessions,
+    secondFactor: {
+      issuer: config.mfa.issuer,
+      encryptionKeys: config.mfa.encryptionKeys ? config.mfa.encryptionKeys.map((k) => k.id) : 'unset',
+    },
     argon2: config.argon2,
     hashing: config.hashing,
     cors: config.cors,
@@ -1035,6 +1088,7 @@ export function loadConfig(env: Env): Config {
       refreshGraceSeconds: s.REFRESH_TOKEN_GRACE_SECONDS,
     },
     reauthWindowSeconds: s.REAUTH_WINDOW_SECONDS,
+    mfa: { issuer: s.MFA_ISSUER, encryptionKeys: s.SECRETS_ENCRYPTION_KEY },
     argon2: { memoryKib: s.ARGON2_MEMORY_KIB, timeCost: s.ARGON2_TIME_COST, parallelism: s.ARGON2_PARALLELISM },
     hashing: { threads: s.HASH_THREADS, queueLimit: s.HASH_QUEUE_LIMIT, maxWaitMs: s.HASH_QUEUE_MAX_WAIT_MS },
     cors: { origins: s.CORS_ORIGINS, allowCredentials: s.CORS_ALLOW_CREDENTIALS },
@@ -1052,6 +1106,7 @@ export function loadConfig(env: Env): Config {
       deviceTokenTtlSeconds: s.DEVICE_TOKEN_TTL_DAYS * 86_400,
       renamesPerUser: s.RENAME_LIMIT_PER_USER,
       renamesPerIp: s.RENAME_LIMIT_PER_IP,
+      mfaPerAccount: s.MFA_LIMIT_PER_ACCOUNT,
       memoryMaxKeys: s.RATE_LIMIT_MEMORY_MAX_KEYS,
       onRedisFailure: s.RATE_LIMIT_ON_REDIS_FAILURE,
     },

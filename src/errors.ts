@@ -16,13 +16,20 @@ export const ERRORS = {
   invalid_token: { status: 401, exit: 1 },
   invalid_refresh_token: { status: 401, exit: 1 },
   refresh_token_reused: { status: 401, exit: 1 },
+  /** A wrong, expired or already used TOTP or recovery code. */
+  invalid_mfa_code: { status: 401, exit: 1 },
+  /** The second step of a sign-in came with an mfa_token that is unknown, expired, used, or out of tries. */
+  mfa_token_expired: { status: 401, exit: 1 },
   // Known, but not allowed.
   forbidden: { status: 403, exit: 1 },
   reauthentication_required: { status: 403, exit: 1 },
+  /** The account has a second factor, and the request brought no code with its password. */
+  mfa_required: { status: 403, exit: 1 },
   not_found: { status: 404, exit: 1 },
   username_taken: { status: 409, exit: 1 },
   /** An operator's key command that cannot apply to how keys are configured (HS256, JWT_PRIVATE_KEY, the current key). */
   key_conflict: { status: 409, exit: 1 },
+  mfa_already_enrolled: { status: 409, exit: 1 },
   request_timeout: { status: 408, exit: 1 },
   payload_too_large: { status: 413, exit: 1 },
   unsupported_media_type: { status: 415, exit: 1 },
@@ -37,6 +44,8 @@ export const ERRORS = {
   /** The original service's database, read by the import, cannot be read. */
   source_unavailable: { status: 503, exit: 1 },
   not_ready: { status: 503, exit: 1 },
+  /** Production without SECRETS_ENCRYPTION_KEY: second factors cannot be stored. */
+  mfa_unavailable: { status: 503, exit: 1 },
   // A CLI invocation that names an unknown flag or gives a flag a bad value.
   usage: { status: 400, exit: 2 },
   internal_error: { status: 500, exit: 1 },

@@ -1,5 +1,9 @@
 import type { Logger } from 'pino';
 import { Accounts } from './auth/accounts.js';
+import { FactorCodes } from './auth/factor-codes.js';
+import { Reauthentication } from './auth/reauthentication.js';
+import { newSecretKey, SecretBox, type SecretKey } from './auth/secret-box.js';
+import { SecondFactors } from './auth/second-factor.js';
 import { applyUsernameRules } from './auth/usernames.js';
 import { DeviceTokens } from './auth/device-tokens.js';
 import { PasswordPolicy } from './auth/password-policy.js';
@@ -12,6 +16,7 @@ import { withoutCredentials, type Config, type DatabaseConfig } from './config.j
 import type { Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { ServiceError } from './errors.js';
+import { countFactorsByKey, generatedSecretsKey } from './db/mfa-queries.js';
 import { Metrics } from './metrics.js';
 import { openPostgres } from './db/postgres.js';
 import { openRedis, type RedisConnection } from './db/redis.js';
@@ -23,6 +28,7 @@ export interface Services {
   keys: KeyRing;
   accounts: Accounts;
   sessions: Sessions;
+  secondFactors: SecondFactors;
   metrics: Metrics;
   /** Only with REDIS_URL. */
   redis: RedisConnection | undefined;
@@ -99,7 +105,11 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const devices = new DeviceTokens(db, config.rateLimits.deviceTokenTtlSeconds);
     const sessions = new Sessions(db, tokens, config.sessions, limits, devices);
     const policy = new PasswordPolicy(config.passwordPolicy);
-    const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, { reauthWindowSeconds: config.reauthWindowSeconds }, devices);
+    const box = await openSecretBox(db, config, log);
+    const codes = new FactorCodes(db, box, limits);
+    const reauth = new Reauthentication(db, passwordHasher, limits, codes, config.reauthWindowSeconds);
+    const secondFactors = new SecondFactors(db, codes, reauth, sessions, limits, devices, config.mfa.issuer);
+    const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, reauth, devices, secondFactors);
     const chores = [
       // Picks up keys rotated by the CLI or another instance, and drops retired ones.
       every(KEY_RELOAD_INTERVAL_SECONDS, () => keys.reload(), log, 'signing-key reload'),
@@ -108,6 +118,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
         if (purged > 0) log.info({ purged }, 'purged ended sessions');
       }, log, 'session purge'),
       every(PURGE_INTERVAL_SECONDS, () => devices.purgeExpired(), log, 'device-token purge'),
+      every(PURGE_INTERVAL_SECONDS, () => secondFactors.purgeStale(), log, 'second-factor purge'),
     ];
     const close = async () => {
       chores.forEach((timer) => clearInterval(timer));
@@ -115,13 +126,47 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       await passwordHasher.close();
       await closeDb();
     };
-    return { db, hasher: passwordHasher, keys, accounts, sessions, metrics, redis, close };
+    return { db, hasher: passwordHasher, keys, accounts, sessions, secondFactors, metrics, redis, close };
   } catch (error) {
     await redis?.close();
     await hasher?.close();
     await closeDb();
     throw error;
   }
+}
+
+/**
+ * The key ring that encrypts second-factor secrets. SECRETS_ENCRYPTION_KEY when set, and then every stored
+ * secret must be under one of its keys. Unset, development generates a key and keeps it in the database (which
+ * protects nothing, and says so); production runs without second factors, and refuses to start if there are some.
+ */
+export async function openSecretBox(db: Database, config: Config, log: Logger): Promise<SecretBox | undefined> {
+  const stored = await countFactorsByKey(db);
+  let keys: SecretKey[] | undefined = config.mfa.encryptionKeys;
+  if (!keys && config.env !== 'production') {
+    const generated = await generatedSecretsKey(db, newSecretKey());
+    keys = [{ id: generated.id, key: generated.key }];
+    log.warn(
+      { keyId: generated.id },
+      'SECRETS_ENCRYPTION_KEY is not set: second-factor secrets are encrypted with a key generated for development and kept in the database. ' +
+        'Set SECRETS_ENCRYPTION_KEY (openssl rand -base64 32) in production',
+    );
+  }
+  const known = new Set((keys ?? []).map((k) => k.id));
+  const orphans = [...stored].filter(([keyId]) => !known.has(keyId));
+  if (orphans.length > 0) {
+    const count = orphans.reduce((sum, [, n]) => sum + n, 0);
+    throw new ServiceError(
+      'not_ready',
+      keys
+        ? `${count} second-factor secrets are encrypted under keys that SECRETS_ENCRYPTION_KEY does not hold (ids ${orphans.map(([id]) => id).join(', ')}): ` +
+            'add the key they were encrypted with after the current one (comma-separated)'
+        : `${count} second-factor secrets are stored, and SECRETS_ENCRYPTION_KEY is not set: set it to the key they were encrypted with`,
+    );
+  }
+  if (config.mfa.encryptionKeys) log.info({ keyId: keys![0]!.id, keys: keys!.length }, 'second-factor secrets are encrypted (SECRETS_ENCRYPTION_KEY)');
+  else if (!keys) log.warn('SECRETS_ENCRYPTION_KEY is not set: enrolling a second factor is refused until it is');
+  return keys && new SecretBox(keys);
 }
 
 /** A background chore: its failures are logged (the database may be down) and it tries again next time. */

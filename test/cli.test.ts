@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { generate } from 'otplib';
 import { describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
 import { openEmbedded } from '../src/db/embedded.js';
@@ -210,6 +212,49 @@ describe.concurrent('the admin CLI (src/cli.ts): user:rename, user:set-password'
       expect(after[0]).toMatch(/^id\s+username\s+created\s+live sessions$/);
       expect(after[3]).toMatch(/^3\s+robert\s+\S+\s+1$/); // its sign-in above
       expect(after).toHaveLength(6); // header, four users, final newline: no note
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
+describe.concurrent('the admin CLI (src/cli.ts): secrets:reencrypt, user:mfa-reset', () => {
+  it('moves second-factor secrets to a new key, and removes a user\'s second factor', async () => {
+    const database = await emptyDatabase();
+    const [oldKey, newKey] = [randomBytes(32).toString('base64'), randomBytes(32).toString('hex')];
+    const cli = (args: string[], key?: string, stdin?: string) => runCli(args, { ...database.env, ...(key ? { SECRETS_ENCRYPTION_KEY: key } : {}) }, stdin);
+    const withKey = <T>(key: string, task: (t: TestApp) => Promise<T>) => withApp({ ...database, env: { ...database.env, SECRETS_ENCRYPTION_KEY: key } }, task);
+    try {
+      expect((await cli(['user:create', 'hedy'], undefined, 'frequency hopping spread\n')).code).toBe(0);
+      const secret = await withKey(oldKey, async (t) => {
+        const { access_token } = json(await login(t.app, 'hedy', 'frequency hopping spread'));
+        const bearer = { authorization: `Bearer ${access_token}` };
+        const enrolment = json(await t.app.inject({ method: 'POST', url: '/api/auth/mfa/totp', headers: bearer, payload: {} }));
+        const code = await generate({ secret: enrolment['secret'], epoch: Math.floor(Date.now() / 1000) - 30 });
+        expect((await t.app.inject({ method: 'POST', url: `/api/auth/mfa/totp/${enrolment['id']}/verify`, headers: bearer, payload: { code } })).statusCode).toBe(200);
+        return enrolment['secret'] as string;
+      });
+
+      expect(await cli(['secrets:reencrypt'])).toMatchObject({ code: 1, stderr: expect.stringContaining('secrets:reencrypt needs SECRETS_ENCRYPTION_KEY') });
+      expect(await cli(['secrets:reencrypt'], newKey)).toMatchObject({ code: 1, stderr: expect.stringContaining('1 are under keys SECRETS_ENCRYPTION_KEY does not hold') });
+      const moved = await cli(['secrets:reencrypt'], `${newKey},${oldKey}`);
+      expect(moved).toMatchObject({ code: 0, stdout: expect.stringMatching(/^re-encrypted 1 second-factor secret\(s\) under key [0-9a-f]{16}\n$/) });
+      expect(await cli(['secrets:reencrypt'], newKey)).toMatchObject({ code: 0, stdout: expect.stringMatching(/^re-encrypted 0 /) });
+
+      // The new key alone now opens it: the second step of a sign-in works.
+      await withKey(newKey, async (t) => {
+        const first = json(await login(t.app, 'hedy', 'frequency hopping spread'));
+        expect(first['mfa_required']).toBe(true);
+        const code = await generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 });
+        expect((await t.app.inject({ method: 'POST', url: '/api/auth/login/mfa', payload: { mfa_token: first['mfa_token'], code } })).statusCode).toBe(200);
+      });
+
+      expect(await cli(['user:mfa-reset', 'HEDY'], newKey)).toMatchObject({ code: 0, stdout: 'removed 1 second factor(s) and the recovery codes of user 1 hedy\n' });
+      expect(await cli(['user:mfa-reset', 'nobody'], newKey)).toMatchObject({ code: 1, stderr: 'user:mfa-reset: no user is called nobody\n' });
+      await withKey(newKey, async (t) => {
+        const signedIn = json(await login(t.app, 'hedy', 'frequency hopping spread'));
+        expect(signedIn['access_token']).toEqual(expect.any(String));
+      });
     } finally {
       await database.drop();
     }

@@ -264,10 +264,13 @@ describe('the settings table', () => {
       'HASH_THREADS',
       'CORS_ORIGINS',
       'REDIS_URL',
+      'MFA_ISSUER',
+      'SECRETS_ENCRYPTION_KEY',
     ]);
   });
 
-  it('compute HOST, PUBLIC_URL, JWT_ISSUER, JWT_ALGORITHM, CORS_ORIGINS and HASH_THREADS from other settings', () => {
+  it('compute HOST, PUBLIC_URL, JWT_ISSUER, JWT_ALGORITHM, CORS_ORIGINS, HASH_THREADS and MFA_ISSUER from other settings', () => {
+    expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com:8443/' }).mfa.issuer).toBe('auth.example.com:8443');
     expect(loadConfig({ PORT: '8080' })).toMatchObject({ host: '127.0.0.1', publicUrl: 'http://localhost:8080', jwt: { issuer: 'http://localhost:8080' } });
     expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com/' })).toMatchObject({ publicUrl: 'https://auth.example.com', jwt: { issuer: 'https://auth.example.com' } });
     expect(loadConfig({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth' })).toMatchObject({ host: '0.0.0.0', cors: { origins: [] } });
@@ -299,6 +302,7 @@ describe('the settings table', () => {
       },
       sessions: { idleTimeoutSeconds: 2_592_000, maxLifetimeSeconds: 7_776_000, refreshGraceSeconds: 10 },
       reauthWindowSeconds: 300,
+      mfa: { issuer: 'localhost:5000', encryptionKeys: undefined },
       argon2: { memoryKib: 19_456, timeCost: 2, parallelism: 1 },
       hashing: { threads: availableParallelism(), queueLimit: 1000, maxWaitMs: 2000 },
       cors: { origins: '*', allowCredentials: false },
@@ -316,6 +320,7 @@ describe('the settings table', () => {
         deviceTokenTtlSeconds: 90 * 86_400,
         renamesPerUser: { points: 5, durationSeconds: 3600 },
         renamesPerIp: { points: 20, durationSeconds: 3600 },
+        mfaPerAccount: { points: 10, durationSeconds: 900 },
         memoryMaxKeys: 100_000,
         onRedisFailure: 'open',
       },
@@ -388,6 +393,9 @@ describe('the settings table', () => {
     REDIS_URL: { value: 'redis://other:6379' },
     REDIS_KEY_PREFIX: { value: 'other:' },
     RATE_LIMIT_ON_REDIS_FAILURE: { value: 'closed' },
+    MFA_LIMIT_PER_ACCOUNT: { value: '5/15m' },
+    MFA_ISSUER: { value: 'Example Co' },
+    SECRETS_ENCRYPTION_KEY: { value: randomBytes(32).toString('base64') },
   };
   const outcome = (env: Record<string, string>) => {
     try {

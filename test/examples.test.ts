@@ -34,6 +34,7 @@ describe("README's token-verification example (examples/verify-token.mjs)", () =
       issuer: url,
       jwks_uri: `${url}/.well-known/jwks.json`,
       introspection_endpoint: `${url}/api/auth/introspect`,
+      revocation_endpoint: `${url}/api/auth/revoke`,
     });
 
     const before = await register(t.app);

@@ -50,6 +50,8 @@ export function shellBlocks(markdown: string): Block[] {
 const VARYING_KEYS = new Set([
   'access_token', 'refresh_token', 'device_token', 'created_at', 'updated_at', 'last_used_at', 'expires_at',
   'iat', 'exp', 'auth_time', 'jti', 'kid', 'x', 'y', 'user_agent',
+  // A second factor's secret, its URI and QR code, the recovery codes and the sign-in's mfa_token.
+  'secret', 'uri', 'qr_svg', 'recovery_codes', 'mfa_token',
 ]);
 
 const maskText = (line: string) =>

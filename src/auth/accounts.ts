@@ -1,19 +1,15 @@
 import { isUniqueViolation, type Database } from '../db/database.js';
-import { deleteUser, findPasswordHash, findUserForLogin, insertUser, isUsernameTaken, replacePasswordHash, updateUser } from '../db/user-queries.js';
+import { deleteUser, findUserForLogin, insertUser, isUsernameTaken, updateUser } from '../db/user-queries.js';
 import { ServiceError } from '../errors.js';
 import type { DeviceTokens } from './device-tokens.js';
 import type { PasswordPolicy } from './password-policy.js';
 import { normalizePassword, type PasswordHasher } from './passwords.js';
 import type { RateLimits } from './rate-limits.js';
-import { INVALID_CREDENTIALS, type AuthMethod, type Authenticated, type ClientInfo, type SignedIn, type User } from './model.js';
+import { INVALID_CREDENTIALS, type Authenticated, type ClientInfo, type SignedIn, type User } from './model.js';
+import { upgradeHash, type Proof, type Reauthentication } from './reauthentication.js';
+import type { SecondFactorRequired, SecondFactors } from './second-factor.js';
 import type { Sessions } from './sessions.js';
 import { parseUsername, usernameLookupKey } from './usernames.js';
-
-export interface AccountSettings {
-  reauthWindowSeconds: number;
-}
-
-const FRESH_AUTH_METHODS: readonly AuthMethod[] = ['password', 'registration'];
 
 /** For a failed insert or update of users: the unique index on the username says the name is someone else's. */
 function rethrowTaken(error: unknown): never {
@@ -32,8 +28,9 @@ export class Accounts {
     private readonly sessions: Sessions,
     private readonly policy: PasswordPolicy,
     private readonly limits: RateLimits,
-    private readonly settings: AccountSettings,
+    private readonly reauth: Reauthentication,
     private readonly devices: DeviceTokens,
+    private readonly secondFactors: SecondFactors,
   ) {}
 
   async register(input: { username: string; password: string; passwordConfirm: string }, client: ClientInfo): Promise<SignedIn> {
@@ -77,7 +74,11 @@ export class Accounts {
     }
   }
 
-  async login(input: { username: string; password: string; deviceToken?: string | undefined }, client: ClientInfo): Promise<SignedIn> {
+  /** A session, or (for an account with a second factor) what the second step needs: no session before it. */
+  async login(
+    input: { username: string; password: string; deviceToken?: string | undefined },
+    client: ClientInfo,
+  ): Promise<SignedIn | SecondFactorRequired> {
     // The address is counted before any query: an address past its limit costs nothing more.
     const attempt = await this.limits.passwordAttempt(client.ip);
     this.hasher.assertCapacity();
@@ -93,8 +94,9 @@ export class Accounts {
     const verification = await this.hasher.verify(found?.passwordHash, input.password);
     if (!found || !verification.matches) throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS);
     await attempt.accepted();
-    const { passwordHash: verifiedHash, ...user } = found;
-    const passwordHash = verification.needsRehash ? await this.upgradeHash(user.id, verifiedHash, input.password) : verifiedHash;
+    const { passwordHash: verifiedHash, hasSecondFactor, ...user } = found;
+    const passwordHash = verification.needsRehash ? await upgradeHash(this.db, this.hasher, user.id, verifiedHash, input.password) : verifiedHash;
+    if (hasSecondFactor) return this.secondFactors.beginSignIn(user, passwordHash);
     return this.sessions.start(this.db, user, 'password', client, { passwordHash, deviceToken: trusted && input.deviceToken });
   }
 
@@ -105,8 +107,7 @@ export class Accounts {
       newUsername?: string | undefined;
       newPassword?: string | undefined;
       newPasswordConfirm?: string | undefined;
-      currentPassword?: string | undefined;
-    },
+    } & Proof,
     client: ClientInfo,
   ): Promise<User> {
     assertOwnAccount(auth, input.userId);
@@ -126,7 +127,7 @@ export class Accounts {
     if (newPassword !== undefined) {
       const owner = username?.display ?? auth.user.username;
       this.policy.checkCheap(newPassword, owner);
-      await this.confirmIdentity(auth, input.currentPassword, client);
+      await this.reauth.confirm(auth, input, client);
       // Scoring is slow: only a caller who has just proven who they are may make the service do it.
       this.policy.checkStrength(newPassword, owner);
       passwordHash = await this.hasher.hash(newPassword);
@@ -144,52 +145,16 @@ export class Accounts {
 
   async delete(
     auth: Authenticated,
-    input: { userId?: number | string | undefined; currentPassword?: string | undefined },
+    input: { userId?: number | string | undefined } & Proof,
     client: ClientInfo,
   ): Promise<void> {
     assertOwnAccount(auth, input.userId);
-    await this.confirmIdentity(auth, input.currentPassword, client);
+    await this.reauth.confirm(auth, input, client);
     await this.db.transaction(async (tx) => {
       await this.sessions.holdLive(tx, auth);
       // The sessions and their refresh tokens go with the row, under the locks just taken.
       await deleteUser(tx, auth.user.id);
     });
-  }
-
-  /**
-   * Changing the password or deleting the account needs proof beyond a stolen token: the current password,
-   * or a session that began with the password moments ago.
-   */
-  private async confirmIdentity(auth: Authenticated, currentPassword: string | undefined, client: ClientInfo): Promise<void> {
-    if (currentPassword) {
-      // A stolen token must not become a way around the login limits for guessing the password: the same
-      // counters as logins, keyed by user id so that renaming the account does not reset them.
-      const attempt = await this.limits.passwordAttempt(client.ip);
-      await attempt.forAccount({ userId: auth.user.id });
-      const storedHash = await findPasswordHash(this.db, auth.user.id);
-      const verification = await this.hasher.verify(storedHash, currentPassword);
-      if (!verification.matches) throw new ServiceError('invalid_credentials', 'current_password is incorrect');
-      await attempt.accepted();
-      if (verification.needsRehash) await this.upgradeHash(auth.user.id, storedHash!, currentPassword);
-      return;
-    }
-    const ageMs = Date.now() - auth.session.authenticatedAt.getTime();
-    const fresh = FRESH_AUTH_METHODS.includes(auth.session.authMethod) && ageMs < this.settings.reauthWindowSeconds * 1000;
-    if (!fresh) {
-      throw new ServiceError(
-        'reauthentication_required',
-        `current_password is required: this session's login is more than ${this.settings.reauthWindowSeconds} seconds old`,
-      );
-    }
-  }
-
-  /**
-   * A password that matched a legacy or weaker hash is hashed again with today's argon2id parameters. Returns the
-   * hash the account has now: the new one, or the verified one if another writer changed it first.
-   */
-  private async upgradeHash(userId: string, verifiedHash: string, password: string): Promise<string> {
-    const upgraded = await this.hasher.hash(password);
-    return (await replacePasswordHash(this.db, userId, verifiedHash, upgraded)) ? upgraded : verifiedHash;
   }
 }
 

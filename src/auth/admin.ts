@@ -1,4 +1,5 @@
 import { isUniqueViolation, type Database, type Queryable } from '../db/database.js';
+import { deleteUserFactors } from '../db/mfa-queries.js';
 import { revokeUnexpiredUserSessions } from '../db/session-queries.js';
 import {
   countUsersWithKeyContaining,
@@ -106,6 +107,20 @@ export class UserAdministration {
       const endedSessions = await revokeUnexpiredUserSessions(tx, user.id, 'password_change');
       return { user: updated, listedAs, endedSessions };
     });
+  }
+
+  /**
+   * Removes the user's second factors and recovery codes, for a user who lost them: the password alone signs in
+   * again. Sessions stay; `setPassword` ends them if the account may be in someone else's hands.
+   */
+  async resetSecondFactor(name: string): Promise<NamedUser & { removed: number }> {
+    await applyUsernameRules(this.db);
+    const { user, listedAs } = await this.find(this.db, name);
+    const removed = await this.db.transaction(async (tx) => {
+      if (!(await lockUser(tx, user.id, 'update'))) throw noSuchUser(name);
+      return deleteUserFactors(tx, user.id);
+    });
+    return { user, listedAs, removed };
   }
 
   async list(limit: number): Promise<UserListing> {

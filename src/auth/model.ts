@@ -27,18 +27,35 @@ export const INVALID_CREDENTIALS = 'Invalid username or password';
 /** How a session began: the re-authentication window counts only from these. */
 export type AuthMethod = 'password' | 'registration';
 
-/** Why a session ended, kept for operators reading the table. */
-export type RevokeReason = 'logout' | 'password_change' | 'refresh_token_reused' | 'revoked_by_user';
+/**
+ * How the user proved who they are (RFC 8176 values: `pwd` password, `otp` a one-time code, TOTP or recovery
+ * code) and the assurance level that amounts to: 1 with the password alone, 2 with a second factor as well.
+ */
+export interface Assurance {
+  amr: string[];
+  aal: 1 | 2;
+}
 
-export interface Session {
+export const PASSWORD_ONLY: Assurance = { amr: ['pwd'], aal: 1 };
+export const PASSWORD_AND_CODE: Assurance = { amr: ['pwd', 'otp'], aal: 2 };
+
+/** The kinds of second factor an account can have. */
+export type FactorType = 'totp';
+
+/** Why a session ended, kept for operators reading the table. */
+export type RevokeReason = 'logout' | 'password_change' | 'refresh_token_reused' | 'revoked_by_user' | 'token_revoked' | 'second_factor_added';
+
+export interface Session extends Assurance {
   id: string;
   userId: string;
   authMethod: AuthMethod;
   authenticatedAt: Date;
+  /** Its absolute end (SESSION_MAX_LIFETIME_SECONDS after its login): no access token of it outlives this. */
+  expiresAt: Date;
 }
 
 /** What a user sees of one of their sessions. */
-export interface SessionSummary {
+export interface SessionSummary extends Assurance {
   id: string;
   authMethod: AuthMethod;
   createdAt: Date;

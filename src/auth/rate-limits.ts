@@ -17,7 +17,8 @@ export type Rule =
   | 'registration_ip'
   | 'refresh_ip'
   | 'rename_ip'
-  | 'rename_user';
+  | 'rename_user'
+  | 'mfa_account';
 
 type Limiters = Record<Rule, RateLimiterLike>;
 type Step = readonly [Rule, string];
@@ -69,6 +70,7 @@ export class RateLimits {
         refresh_ip: make('refresh_ip', config.refreshesPerIp, true),
         rename_ip: make('rename_ip', config.renamesPerIp, true),
         rename_user: make('rename_user', config.renamesPerUser, true),
+        mfa_account: make('mfa_account', config.mfaPerAccount, loginFailsOpen),
       },
       memory,
     );
@@ -96,6 +98,18 @@ export class RateLimits {
 
   async refresh(ip: string | undefined): Promise<void> {
     if (this.limiters) await consumeInOrder(this.limiters, [['refresh_ip', ipLimitKey(ip)]], []);
+  }
+
+  /**
+   * Counts a second-factor code (TOTP or recovery code) before it is checked: against the address's login
+   * allowance, then the account's code allowance. A right code gives both back (`accepted`).
+   */
+  async secondFactorAttempt(userId: string, ip: string | undefined): Promise<{ accepted(): Promise<void> }> {
+    const limiters = this.limiters;
+    if (!limiters) return { accepted: async () => {} };
+    const counted: Step[] = [];
+    await consumeInOrder(limiters, [['login_ip', ipLimitKey(ip)], ['mfa_account', userId]], counted);
+    return { accepted: () => giveBack(limiters, counted) };
   }
 
   /** Every rename attempt counts, whatever its outcome: each answer tells whether a name is taken. */

@@ -8,12 +8,14 @@ import {
   lockLiveSession,
   purgeEndedSessions,
   revokeSession,
+  revokeSessionOfRefreshToken,
+  raiseSessionAssurance,
   revokeUserSessions,
   touchSession,
 } from '../db/session-queries.js';
 import { lockUser } from '../db/user-queries.js';
 import type { DeviceTokens } from './device-tokens.js';
-import { INVALID_CREDENTIALS, type AuthMethod, type Authenticated, type ClientInfo, type LogoutScope, type RevokeReason, type Session, type SessionSummary, type SignedIn, type User } from './model.js';
+import { INVALID_CREDENTIALS, PASSWORD_ONLY, type Assurance, type AuthMethod, type Authenticated, type ClientInfo, type LogoutScope, type RevokeReason, type Session, type SessionSummary, type SignedIn, type User } from './model.js';
 import { isServiceError, ServiceError } from '../errors.js';
 import type { RateLimits } from './rate-limits.js';
 import { hashRefreshToken, isRefreshTokenShaped, newRefreshToken, openSuccessor, sealSuccessor } from './refresh-tokens.js';
@@ -65,6 +67,7 @@ export class Sessions {
     authMethod: AuthMethod,
     client: ClientInfo,
     proof: { passwordHash: string; deviceToken?: string | undefined },
+    assurance: Assurance = PASSWORD_ONLY,
   ): Promise<SignedIn> {
     const refreshToken = newRefreshToken();
     const session = await createSession(db, {
@@ -76,6 +79,7 @@ export class Sessions {
       ip: client.ip,
       refreshTokenHash: hashRefreshToken(refreshToken),
       passwordHash: proof.passwordHash,
+      assurance,
     });
     if (!session) throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS);
     const device = proof.deviceToken ?? (await this.devices.issue(db, user.id));
@@ -172,6 +176,15 @@ export class Sessions {
     if (!live) throw new ServiceError('invalid_token', 'The access token is no longer valid: its session has ended or its user was deleted');
   }
 
+  /**
+   * Within the caller's transaction, which holds the session (holdLive): its user has just proved a second
+   * factor. Its next tokens, refreshed ones included, carry the new assurance; so does the access token returned.
+   */
+  async raiseAssurance(tx: Queryable, auth: Authenticated, assurance: Assurance): Promise<{ accessToken: string; expiresIn: number }> {
+    await raiseSessionAssurance(tx, auth.session.id, assurance);
+    return this.accessTokenFor(auth.user, { ...auth.session, ...assurance });
+  }
+
   /** Within the caller's transaction: used when the password changes. */
   async endOthers(tx: Queryable, auth: Authenticated, reason: RevokeReason): Promise<number> {
     return revokeUserSessions(tx, auth.user.id, reason, this.policy.idleTimeoutSeconds, auth.session.id);
@@ -186,6 +199,30 @@ export class Sessions {
     if (!(await revokeSession(this.db, auth.user.id, sessionId, 'revoked_by_user', this.policy.idleTimeoutSeconds))) {
       throw new ServiceError('not_found', 'No live session with this id belongs to you');
     }
+  }
+
+  /**
+   * RFC 7009: ends the session of a refresh token (the current one or an exchanged one), or of an access token
+   * that is still valid. Anything else (unknown, malformed, expired, of a session already ended) is no error:
+   * what the client wanted gone is gone, and the caller learns nothing about which tokens exist. The two kinds
+   * of token cannot be mistaken for each other, so no hint is needed to tell them apart.
+   */
+  async revoke(token: string, client: ClientInfo): Promise<void> {
+    // One allowance per address with refresh: both look a refresh token up, and together they bound guessing.
+    await this.limits.refresh(client.ip);
+    const idle = this.policy.idleTimeoutSeconds;
+    if (isRefreshTokenShaped(token)) {
+      await revokeSessionOfRefreshToken(this.db, hashRefreshToken(token), 'token_revoked', idle);
+      return;
+    }
+    let verified;
+    try {
+      verified = await this.tokens.verify(token);
+    } catch (error) {
+      if (isServiceError(error, 'invalid_token')) return;
+      throw error;
+    }
+    await revokeSession(this.db, verified.userId, verified.sessionId, 'token_revoked', idle);
   }
 
   /** RFC 7662: whether an access token is valid right now, its session included. Never throws for a bad token. */
@@ -204,12 +241,18 @@ export class Sessions {
   }
 
   private async signedIn(user: User, session: Session, refreshToken: string): Promise<SignedIn> {
-    const accessToken = await this.tokens.issue({
+    return { user, ...(await this.accessTokenFor(user, session)), refreshToken };
+  }
+
+  private async accessTokenFor(user: User, session: Session): Promise<{ accessToken: string; expiresIn: number }> {
+    const { token, expiresIn } = await this.tokens.issue({
       userId: user.id,
       username: user.username,
       sessionId: session.id,
       authTime: session.authenticatedAt,
+      assurance: { amr: session.amr, aal: session.aal },
+      notAfter: session.expiresAt,
     });
-    return { user, accessToken, expiresIn: this.tokens.ttlSeconds, refreshToken };
+    return { accessToken: token, expiresIn };
   }
 }

@@ -1,7 +1,7 @@
 import { createHmac, KeyObject, randomUUID, sign, type webcrypto } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { ServiceError } from '../errors.js';
-import { USER_ID_PATTERN } from './model.js';
+import { USER_ID_PATTERN, type Assurance } from './model.js';
 import type { KeyRing } from './signing-keys.js';
 
 export interface TokenSettings {
@@ -15,6 +15,16 @@ export interface AccessTokenSubject {
   username: string;
   sessionId: string;
   authTime: Date;
+  /** RFC 8176 `amr` and the assurance level `aal` of the session's sign-in. */
+  assurance: Assurance;
+  /** The session's absolute end: the token expires then at the latest. */
+  notAfter: Date;
+}
+
+export interface IssuedAccessToken {
+  token: string;
+  /** Seconds from now until its `exp`: the token's lifetime, or less near the end of its session. */
+  expiresIn: number;
 }
 
 export interface VerifiedAccessToken {
@@ -82,25 +92,29 @@ export class AccessTokens {
     return this.settings.ttlSeconds;
   }
 
-  async issue(subject: AccessTokenSubject): Promise<string> {
+  async issue(subject: AccessTokenSubject): Promise<IssuedAccessToken> {
     const signing = this.keys.signing;
     if (this.signer?.signing !== signing) this.signer = signerFor(signing);
     const now = Math.floor(Date.now() / 1000);
+    // Services that verify tokens on their own never learn that a session ran out: its tokens end with it.
+    const exp = Math.min(now + this.settings.ttlSeconds, Math.max(now, Math.floor(subject.notAfter.getTime() / 1000)));
     const payload = base64url({
       // The original service's consumers read these two.
       user_id: Number(subject.userId),
       username: subject.username,
       sid: subject.sessionId,
       auth_time: Math.floor(subject.authTime.getTime() / 1000),
+      amr: subject.assurance.amr,
+      aal: subject.assurance.aal,
       sub: subject.userId,
       iss: this.settings.issuer,
       aud: this.settings.audience,
       iat: now,
-      exp: now + this.settings.ttlSeconds,
+      exp,
       jti: randomUUID(),
     });
     const input = `${this.signer.header}.${payload}`;
-    return `${input}.${this.signer.sign(Buffer.from(input, 'ascii')).toString('base64url')}`;
+    return { token: `${input}.${this.signer.sign(Buffer.from(input, 'ascii')).toString('base64url')}`, expiresIn: exp - now };
   }
 
   /** The token's user and session, or ServiceError('invalid_token'). */

@@ -1,5 +1,5 @@
 import type { Queryable } from './database.js';
-import type { AuthMethod, RevokeReason, Session, SessionSummary, User } from '../auth/model.js';
+import type { Assurance, AuthMethod, RevokeReason, Session, SessionSummary, User } from '../auth/model.js';
 import { toUser } from './user-queries.js';
 
 // A session is live while nobody ended it, its absolute lifetime has not run out, and it was used (logged in or
@@ -21,6 +21,7 @@ export async function createSession(
     refreshTokenHash: Buffer;
     /** The password hash the user's password was just verified against. */
     passwordHash: string;
+    assurance: Assurance;
   },
 ): Promise<Session | undefined> {
   // Only while the account still has the hash the password was verified against: a password change or a deletion
@@ -30,8 +31,8 @@ export async function createSession(
     `WITH account AS (
        SELECT id FROM users WHERE id = $1 AND password_hash = $8 FOR SHARE
      ), session AS (
-       INSERT INTO sessions (user_id, auth_method, authenticated_at, created_at, last_used_at, expires_at, user_agent, ip)
-       SELECT id, $2, $3, $3, $3, $3::timestamptz + make_interval(secs => $4), $5, $6 FROM account
+       INSERT INTO sessions (user_id, auth_method, authenticated_at, created_at, last_used_at, expires_at, user_agent, ip, amr, aal)
+       SELECT id, $2, $3, $3, $3, $3::timestamptz + make_interval(secs => $4), $5, $6, $9, $10 FROM account
        RETURNING id
      )
      INSERT INTO refresh_tokens (session_id, token_hash) SELECT id, $7 FROM session RETURNING session_id AS id`,
@@ -44,9 +45,21 @@ export async function createSession(
       session.ip ?? null,
       session.refreshTokenHash,
       session.passwordHash,
+      session.assurance.amr,
+      session.assurance.aal,
     ],
   );
-  return row && { id: row.id, userId: session.userId, authMethod: session.authMethod, authenticatedAt: session.authenticatedAt };
+  return (
+    row && {
+      id: row.id,
+      userId: session.userId,
+      authMethod: session.authMethod,
+      authenticatedAt: session.authenticatedAt,
+      // What the statement stored: the same instant plus the same whole seconds.
+      expiresAt: new Date(session.authenticatedAt.getTime() + session.maxLifetimeSeconds * 1000),
+      ...session.assurance,
+    }
+  );
 }
 
 interface LiveSessionRow {
@@ -57,18 +70,29 @@ interface LiveSessionRow {
   session_id: string;
   auth_method: AuthMethod;
   authenticated_at: Date;
+  expires_at: Date;
+  amr: string[];
+  aal: number;
 }
 
 function toLive(row: LiveSessionRow): { user: User; session: Session } {
   const user = toUser(row);
   return {
     user,
-    session: { id: row.session_id, userId: user.id, authMethod: row.auth_method, authenticatedAt: row.authenticated_at },
+    session: {
+      id: row.session_id,
+      userId: user.id,
+      authMethod: row.auth_method,
+      authenticatedAt: row.authenticated_at,
+      expiresAt: row.expires_at,
+      amr: row.amr,
+      aal: row.aal === 2 ? 2 : 1,
+    },
   };
 }
 
 const LIVE_SESSION_COLUMNS =
-  'u.id, u.username, u.created_at, u.updated_at, s.id AS session_id, s.auth_method, s.authenticated_at';
+  'u.id, u.username, u.created_at, u.updated_at, s.id AS session_id, s.auth_method, s.authenticated_at, s.expires_at, s.amr, s.aal';
 
 function selectLiveSession(lock: boolean) {
   return async (
@@ -108,8 +132,10 @@ export async function listLiveSessions(db: Queryable, userId: string, idleTimeou
     expires_at: Date;
     user_agent: string | null;
     ip: string | null;
+    amr: string[];
+    aal: number;
   }>(
-    `SELECT s.id, s.auth_method, s.created_at, s.last_used_at,
+    `SELECT s.id, s.auth_method, s.amr, s.aal, s.created_at, s.last_used_at,
             LEAST(s.expires_at, s.last_used_at + make_interval(secs => $2)) AS expires_at, s.user_agent, s.ip
        FROM sessions s
       WHERE s.user_id = $1 AND ${LIVE('$2')}
@@ -124,7 +150,14 @@ export async function listLiveSessions(db: Queryable, userId: string, idleTimeou
     expiresAt: r.expires_at,
     userAgent: r.user_agent,
     ip: r.ip,
+    amr: r.amr,
+    aal: r.aal === 2 ? 2 : 1,
   }));
+}
+
+/** The session's user has just proved more (a second factor): its later tokens say so. */
+export async function raiseSessionAssurance(db: Queryable, sessionId: string, assurance: Assurance): Promise<void> {
+  await db.query('UPDATE sessions SET amr = $2, aal = $3 WHERE id = $1', [sessionId, assurance.amr, assurance.aal]);
 }
 
 /** The idle timeout counts again from now. */
@@ -144,6 +177,26 @@ export async function revokeSession(
     `UPDATE sessions s SET revoked_at = now(), revoked_reason = $3
       WHERE s.id = $1 AND s.user_id = $2 AND ${LIVE('$4')} RETURNING s.id`,
     [sessionId, userId, reason, idleTimeoutSeconds],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Ends the live session that a refresh token belongs to, whether the token is the session's current one or one
+ * it has already exchanged; false if no live session has it. `tokenHash` is the token's SHA-256. One statement,
+ * which locks the session's row and nothing else.
+ */
+export async function revokeSessionOfRefreshToken(
+  db: Queryable,
+  tokenHash: Buffer,
+  reason: RevokeReason,
+  idleTimeoutSeconds: number,
+): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE sessions s SET revoked_at = now(), revoked_reason = $2
+       FROM refresh_tokens t
+      WHERE t.token_hash = $1 AND s.id = t.session_id AND ${LIVE('$3')} RETURNING s.id`,
+    [tokenHash, reason, idleTimeoutSeconds],
   );
   return rows.length > 0;
 }

@@ -55,17 +55,20 @@ export async function isUsernameTaken(db: Queryable, name: Pick<StoredName, 'nor
 export async function findUserForLogin(
   db: Queryable,
   normalized: string,
-): Promise<(User & { passwordHash: string }) | undefined> {
-  const [row] = await db.query<UserRow & { password_hash: string }>(
-    `SELECT ${USER_COLUMNS}, password_hash FROM users WHERE username_normalized = $1`,
+): Promise<(User & { passwordHash: string; hasSecondFactor: boolean }) | undefined> {
+  const [row] = await db.query<UserRow & { password_hash: string; has_second_factor: boolean }>(
+    `SELECT ${USER_COLUMNS}, password_hash, has_second_factor FROM users WHERE username_normalized = $1`,
     [normalized],
   );
-  return row && { ...toUser(row), passwordHash: row.password_hash };
+  return row && { ...toUser(row), passwordHash: row.password_hash, hasSecondFactor: row.has_second_factor };
 }
 
-export async function findPasswordHash(db: Queryable, userId: string): Promise<string | undefined> {
-  const [row] = await db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [userId]);
-  return row?.password_hash;
+export async function findCredentials(db: Queryable, userId: string): Promise<{ passwordHash: string; hasSecondFactor: boolean } | undefined> {
+  const [row] = await db.query<{ password_hash: string; has_second_factor: boolean }>(
+    'SELECT password_hash, has_second_factor FROM users WHERE id = $1',
+    [userId],
+  );
+  return row && { passwordHash: row.password_hash, hasSecondFactor: row.has_second_factor };
 }
 
 /** A rename takes several statements: run it in a transaction, which a taken skeleton must roll back. */

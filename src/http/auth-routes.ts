@@ -24,7 +24,23 @@ const Me = Type.Object({
   username: Type.String(),
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
+  amr: Type.Array(Type.String(), { description: "How this session's sign-in was proven (RFC 8176): `pwd`, and `otp` with a code" }),
+  aal: Type.Integer({ description: "The session's assurance level: 1 the password alone, 2 with a second factor" }),
 });
+
+/** A right password on an account with a second factor: no tokens until the code at /api/auth/login/mfa. */
+const SecondFactorRequiredBody = Type.Object({
+  message: Type.String(),
+  mfa_required: Type.Literal(true),
+  mfa_token: Type.String({ description: 'Opaque; send it with the code to /api/auth/login/mfa within 5 minutes. Works once, for at most 5 wrong codes.' }),
+  factors: Type.Array(Type.Object({ id: Type.String({ format: 'uuid' }), type: Type.Literal('totp') })),
+});
+
+/** Proof of a second factor, for re-authentication of an account that has one. */
+const CodeFields = {
+  code: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Null()], { description: 'With `current_password`, on an account with a second factor' })),
+  recovery_code: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
+};
 
 /** The original service's four endpoints (same paths, fields and messages), plus /me and /validate. */
 export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = async (app, { accounts }) => {
@@ -68,12 +84,27 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
           },
           { examples: [{ username: 'alice', password: EXAMPLE_PASSWORD }] },
         ),
-        response: { 200: SignedInBody, ...errorResponses(...BODY_ERRORS, 'invalid_credentials', ...LIMIT_ERRORS, 'overloaded', 'database_unavailable') },
+        description:
+          'On an account with a second factor, the right password answers `mfa_required` and an `mfa_token` instead of tokens: ' +
+          'send it with a code to /api/auth/login/mfa. A wrong password answers the same either way.',
+        response: {
+          200: Type.Union([SignedInBody, SecondFactorRequiredBody]),
+          ...errorResponses(...BODY_ERRORS, 'invalid_credentials', ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
+        },
       },
     },
     async (request) => {
       const { username, password, device_token } = request.body;
       const result = await accounts.login({ username, password, deviceToken: device_token }, clientInfo(request));
+      if ('mfaToken' in result) {
+        request.awaitsSecondFactor = true;
+        return {
+          message: 'Password accepted: send a code from your authenticator app to /api/auth/login/mfa',
+          mfa_required: true as const,
+          mfa_token: result.mfaToken,
+          factors: result.factors,
+        };
+      }
       return signedIn(request, 'Authenticated successfully', result);
     },
   );
@@ -95,13 +126,15 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
             new_password: OptionalText,
             new_password_confirm: OptionalText,
             current_password: OptionalText,
+            ...CodeFields,
           },
           { examples: [{ new_username: 'alice_smith' }] },
         ),
         response: {
           200: Message,
           ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_username', 'invalid_password', 'weak_password', 'password_mismatch',
-            'invalid_credentials', 'forbidden', 'reauthentication_required', 'username_taken', ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
+            'invalid_credentials', 'invalid_mfa_code', 'forbidden', 'reauthentication_required', 'mfa_required', 'username_taken', ...LIMIT_ERRORS,
+            'overloaded', 'database_unavailable'),
         },
       },
     },
@@ -116,6 +149,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
           newPassword: body.new_password ?? undefined,
           newPasswordConfirm: body.new_password_confirm ?? undefined,
           currentPassword: body.current_password ?? undefined,
+          code: body.code ?? undefined,
+          recoveryCode: body.recovery_code ?? undefined,
         }, clientInfo(request));
       } catch (error) {
         if (renaming) logRenameAttempt(request, auth.user.id, isServiceError(error) ? error.code : 'error');
@@ -135,11 +170,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
         summary: "Delete the token's own account",
         description: 'Needs `current_password`, unless the session signed in with the password within REAUTH_WINDOW_SECONDS.',
         tags: ['accounts'],
-        body: Type.Object({ user_id: Type.Optional(UserId), current_password: OptionalText }, { examples: [{ current_password: EXAMPLE_PASSWORD }] }),
+        body: Type.Object({ user_id: Type.Optional(UserId), current_password: OptionalText, ...CodeFields }, { examples: [{ current_password: EXAMPLE_PASSWORD }] }),
         response: {
           200: Message,
-          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_credentials', 'forbidden', 'reauthentication_required', ...LIMIT_ERRORS,
-            'overloaded', 'database_unavailable'),
+          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_credentials', 'invalid_mfa_code', 'forbidden', 'reauthentication_required',
+            'mfa_required', ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
         },
       },
     },
@@ -148,6 +183,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
       await accounts.delete(auth, {
         userId: request.body.user_id,
         currentPassword: request.body.current_password ?? undefined,
+        code: request.body.code ?? undefined,
+        recoveryCode: request.body.recovery_code ?? undefined,
       }, clientInfo(request));
       return { message: 'User account deleted successfully' };
     },
@@ -160,8 +197,14 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
       schema: { summary: "The token's user", tags: ['accounts'], response: { 200: Me, ...errorResponses('invalid_token', 'database_unavailable') } },
     },
     async (request) => {
-      const { user } = callerOf(request);
-      return { ...publicUser(user), created_at: user.createdAt.toISOString(), updated_at: user.updatedAt.toISOString() };
+      const { user, session } = callerOf(request);
+      return {
+        ...publicUser(user),
+        created_at: user.createdAt.toISOString(),
+        updated_at: user.updatedAt.toISOString(),
+        amr: session.amr,
+        aal: session.aal,
+      };
     },
   );
 

@@ -11,6 +11,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The user the request acted as or for, once known: for the request's log line. */
     userId: string | undefined;
+    /** A login answered 200 that opened no session yet: the right password, and a second factor to come. */
+    awaitsSecondFactor: boolean;
   }
 }
 
@@ -34,6 +36,8 @@ function loginResult(code: ErrorCode | undefined): string {
     case undefined:
       return 'success';
     case 'invalid_credentials':
+    case 'invalid_mfa_code':
+    case 'mfa_token_expired':
     case 'invalid_request':
     case 'invalid_json':
       return 'failure';
@@ -53,6 +57,7 @@ function loginResult(code: ErrorCode | undefined): string {
  */
 export function instrument(app: FastifyInstance, metrics: Metrics): void {
   app.decorateRequest('userId', undefined);
+  app.decorateRequest('awaitsSecondFactor', false);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -64,7 +69,9 @@ export function instrument(app: FastifyInstance, metrics: Metrics): void {
     const seconds = reply.elapsedTime / 1000;
     metrics.httpRequests.inc(labels);
     metrics.httpDuration.observe(labels, seconds);
-    if (request.routeOptions.config.countsAsLogin) metrics.logins.inc({ result: loginResult(request.errorCode) });
+    if (request.routeOptions.config.countsAsLogin) {
+      metrics.logins.inc({ result: request.awaitsSecondFactor ? 'mfa_required' : loginResult(request.errorCode) });
+    }
     request.log.info(
       {
         method: request.method,

@@ -39,9 +39,9 @@ export const publicRoutes: FastifyPluginAsyncTypebox<{ keys: KeyRing; publicUrl:
     },
   );
 
-  // OpenID Connect discovery's fields that token verifiers read (jose, API gateways): where the keys are, and
-  // what `iss` to expect. This service issues no ID tokens and has no authorization endpoint, so it claims none of
-  // the OpenID Provider fields it could not honour.
+  // OpenID Connect discovery's fields that token verifiers read (jose, API gateways): where the keys are, what
+  // `iss` to expect, and where to ask about a token or end its session (RFC 8414's names). This service issues no
+  // ID tokens and has no authorization endpoint, so it claims none of the OpenID Provider fields it could not honour.
   app.get(
     '/.well-known/openid-configuration',
     {
@@ -53,6 +53,7 @@ export const publicRoutes: FastifyPluginAsyncTypebox<{ keys: KeyRing; publicUrl:
             issuer: Type.String(),
             jwks_uri: Type.String(),
             introspection_endpoint: Type.String(),
+            revocation_endpoint: Type.String(),
           }),
         },
       },
@@ -63,6 +64,7 @@ export const publicRoutes: FastifyPluginAsyncTypebox<{ keys: KeyRing; publicUrl:
         issuer,
         jwks_uri: `${publicUrl}/.well-known/jwks.json`,
         introspection_endpoint: `${publicUrl}/api/auth/introspect`,
+        revocation_endpoint: `${publicUrl}/api/auth/revoke`,
       };
     },
   );

@@ -19,6 +19,7 @@ export const TAGS = {
   accounts: 'Register, sign in, change and delete an account',
   sessions: 'Refresh tokens, logout and the sessions of an account',
   tokens: 'What other services use to verify access tokens',
+  'second factor': 'Authenticator apps (TOTP), recovery codes, and the second step of a sign-in',
   operations: 'Health, readiness and what load balancers probe',
 } as const;
 export type Tag = keyof typeof TAGS;

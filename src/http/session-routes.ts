@@ -10,6 +10,8 @@ const SessionBody = Type.Object({
   id: Type.String({ format: 'uuid' }),
   current: Type.Boolean({ description: 'The session of the access token that asked' }),
   auth_method: Type.String(),
+  amr: Type.Array(Type.String(), { description: 'How its sign-in was proven (RFC 8176): `pwd`, and `otp` with a code' }),
+  aal: Type.Integer({ description: 'Assurance level: 1 the password alone, 2 with a second factor' }),
   created_at: Type.String({ format: 'date-time' }),
   last_used_at: Type.String({ format: 'date-time', description: 'Last login or refresh' }),
   expires_at: Type.String({ format: 'date-time', description: 'When it ends unless refreshed before (idle timeout), or its absolute end' }),
@@ -30,11 +32,14 @@ const IntrospectionBody = Type.Object({
   iat: Type.Optional(Type.Integer()),
   exp: Type.Optional(Type.Integer()),
   auth_time: Type.Optional(Type.Integer()),
+  amr: Type.Optional(Type.Array(Type.String())),
+  aal: Type.Optional(Type.Integer()),
   jti: Type.Optional(Type.String()),
 });
 
-// RFC 7662 clients (API gateways) post a form; JSON works too. The form parser is registered for this route only.
-const introspectionRoute: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = async (app, { sessions }) => {
+// RFC 7662 and RFC 7009 clients (API gateways, OAuth libraries) post a form; JSON works too. The form parser is
+// registered for these routes only.
+const formRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = async (app, { sessions }) => {
   await app.register(formbody, { bodyLimit: 8192 });
   app.post(
     '/introspect',
@@ -69,13 +74,46 @@ const introspectionRoute: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = as
         iat: claims.iat,
         exp: claims.exp,
         auth_time: claims['auth_time'] as number,
+        amr: claims['amr'] as string[] | undefined,
+        aal: claims['aal'] as number | undefined,
         jti: claims.jti,
       };
     },
   );
+
+  app.post(
+    '/revoke',
+    {
+      config: { missingFieldsMessage: 'token is required!' },
+      schema: {
+        summary: 'End the session of a refresh token, or of an access token (RFC 7009)',
+        description:
+          'Needs no access token: the token sent is the proof, so a client whose access token has expired can still ' +
+          'sign out. A refresh token (current or already exchanged) or a still-valid access token ends its session, ' +
+          'as a logout does. Unknown, expired, malformed and already-ended tokens answer 200 too. `token_type_hint` ' +
+          'is accepted and not needed.',
+        tags: ['sessions'],
+        body: Type.Object(
+          {
+            token: Type.String({ minLength: 1, description: 'A refresh token, or an access token' }),
+            token_type_hint: Type.Optional(Type.String({ description: '`refresh_token` or `access_token`; any other value is ignored' })),
+          },
+          { examples: [{ token: 'the refresh_token of the last sign-in or refresh', token_type_hint: 'refresh_token' }] },
+        ),
+        response: {
+          200: Type.Object({}, { description: 'The token no longer works, whether or not it did before' }),
+          ...errorResponses(...BODY_ERRORS, ...LIMIT_ERRORS, 'database_unavailable'),
+        },
+      },
+    },
+    async (request) => {
+      await sessions.revoke(request.body.token, clientInfo(request));
+      return {};
+    },
+  );
 };
 
-/** The token lifecycle: refresh, logout, the user's sessions, and introspection for other services. */
+/** The token lifecycle: refresh, logout, revocation, the user's sessions, and introspection for other services. */
 export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = async (app, { sessions }) => {
   app.post(
     '/refresh',
@@ -140,6 +178,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
           id: s.id,
           current: s.id === auth.session.id,
           auth_method: s.authMethod,
+          amr: s.amr,
+          aal: s.aal,
           created_at: s.createdAt.toISOString(),
           last_used_at: s.lastUsedAt.toISOString(),
           expires_at: s.expiresAt.toISOString(),
@@ -168,5 +208,5 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
     },
   );
 
-  app.register(introspectionRoute, { sessions });
+  app.register(formRoutes, { sessions });
 };

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { extname, join, normalize } from 'node:path';
+import { generate } from 'otplib';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
@@ -76,6 +77,32 @@ describe.skipIf(!HAS_CHROMIUM)('the demo page in headless Chromium (needs Debian
     await click(page, 'logout', /^Signed out\./);
     await click(page, 'me', /^401 invalid_token: /);
     await click(page, 'login', new RegExp(`^Signed in as ${username}\\.$`));
+    await page.close();
+  });
+
+  it('adds an authenticator app from its QR code page, then signs in with a code', async () => {
+    const page = await open(allowed.origin);
+    const username = uniqueName('twofactor');
+    await page.fill('#username', username);
+    await page.fill('#password', 'a browser passphrase');
+    await click(page, 'register', /^Registered and signed in as /);
+
+    await click(page, 'enrol-totp', /^Scan the QR code/);
+    // What a person would scan or type: the secret on the page, and the QR code as an image.
+    const secret = (await page.textContent('#totp-secret'))!;
+    expect(secret).toMatch(/^[A-Z2-7]{32}$/);
+    expect(await page.getAttribute('#qr', 'src')).toMatch(/^data:image\/svg\+xml;base64,/);
+    expect(await page.evaluate('document.querySelector("#qr").naturalWidth')).toBeGreaterThan(0);
+    const codeAt = (offset: number) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + offset * 30 });
+    await page.fill('#code', await codeAt(0));
+    const confirmed = await click(page, 'confirm-totp', /^Two-factor sign-in is on\./);
+    expect(confirmed.split('\n').slice(1)).toHaveLength(10);
+
+    await click(page, 'logout', /^Signed out\./);
+    await click(page, 'login', /^Enter the code from your authenticator app\.$/);
+    await page.fill('#code', await codeAt(1));
+    await click(page, 'submit-code', new RegExp(`^Signed in as ${username} with a second factor\\.$`));
+    await click(page, 'me', /assurance level 2\.$/);
     await page.close();
   });
 

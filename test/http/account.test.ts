@@ -211,7 +211,8 @@ describe('GET /api/auth/me and POST /api/auth/validate', () => {
   it("answer the token's user as stored now", async () => {
     const { id, token, username } = await register(t.app);
     const profile = json(await me(t.app, token));
-    expect(profile).toEqual({ id, username, created_at: expect.any(String), updated_at: expect.any(String) });
+    // A registration signs in with the password alone.
+    expect(profile).toEqual({ id, username, created_at: expect.any(String), updated_at: expect.any(String), amr: ['pwd'], aal: 1 });
     expect(new Date(profile['created_at']).toISOString()).toBe(profile['created_at']);
 
     const validated = await post(t.app, '/api/auth/validate', undefined, token);

@@ -120,6 +120,7 @@ const ENDPOINTS: [method: 'GET' | 'POST' | 'DELETE', url: string, authenticated:
   ['POST', '/api/auth/login', false, ['username', 'password']],
   ['POST', '/api/auth/refresh', false, ['refresh_token']],
   ['POST', '/api/auth/introspect', false, ['token', 'token_type_hint']],
+  ['POST', '/api/auth/revoke', false, ['token', 'token_type_hint']],
   ['POST', '/api/auth/change', true, ['user_id', 'new_username', 'new_password', 'new_password_confirm', 'current_password']],
   ['DELETE', '/api/auth/delete', true, ['user_id', 'current_password']],
   ['POST', '/api/auth/logout', true, ['scope']],

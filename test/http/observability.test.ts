@@ -52,6 +52,7 @@ describe('the logs of a real server process', () => {
     await call('POST', '/api/auth/refresh', { body: { refresh_token: loggedIn.body['refresh_token'] } }); // again, within the grace window
     await call('GET', '/api/auth/sessions', { token });
     await call('POST', '/api/auth/logout', { token, body: { scope: 'global' } });
+    await call('POST', '/api/auth/revoke', { body: { token: refreshed.body['refresh_token'] } });
     await call('DELETE', '/api/auth/delete', { token: registered.body['access_token'], body: { current_password: NEW_PASSWORD } });
     server.child.kill('SIGTERM');
     expect(await exitCode(server.child)).toBe(0);

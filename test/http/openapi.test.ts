@@ -2,6 +2,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { decodeJwt } from 'jose';
+import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { ERRORS, type ErrorCode } from '../../src/errors.js';
@@ -71,8 +72,20 @@ describe('every documented response schema', () => {
     const other = await register(t.app);
     const bearer = { authorization: `Bearer ${user.token}` };
     const sid = decodeJwt(other.token)['sid'] as string;
+    // An account part-way through adding an authenticator app, and the codes it will show.
+    const enrolling = await register(t.app);
+    const newcomer = await register(t.app);
+    const enrollingBearer = { authorization: `Bearer ${enrolling.token}` };
+    const enrolment = json(await t.app.inject({ method: 'POST', url: '/api/auth/mfa/totp', headers: enrollingBearer, payload: {} }));
+    const left = 30 - ((Date.now() / 1000) % 30);
+    if (left < 4) await new Promise((resolve) => setTimeout(resolve, left * 1000 + 100));
+    const codeAt = (offset: number) => generate({ secret: enrolment['secret'], epoch: Math.floor(Date.now() / 1000) + offset * 30 });
+    const [previousCode, currentCode] = [await codeAt(-1), await codeAt(0)];
+    const wrongCode = currentCode === '000000' ? '000001' : '000000';
+    const mfaToken = async () => json(await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: enrolling.username, password: enrolling.password } }))['mfa_token'];
 
-    type Example = [method: string, path: string, request: InjectOptions];
+    // A request built when its turn comes, from what the ones before it did.
+    type Example = [method: string, path: string, request: InjectOptions | (() => Promise<InjectOptions>)];
     const examples: Example[] = [
       ['GET', '/', { url: '/' }],
       ['GET', '/.well-known/jwks.json', { url: '/.well-known/jwks.json' }],
@@ -105,14 +118,29 @@ describe('every documented response schema', () => {
       ['DELETE', '/api/auth/sessions/{id}', { method: 'DELETE', url: '/api/auth/sessions/not-a-uuid', headers: bearer }],
       ['POST', '/api/auth/introspect', { method: 'POST', url: '/api/auth/introspect', payload: { token: user.token } }],
       ['POST', '/api/auth/introspect', { method: 'POST', url: '/api/auth/introspect', payload: { token: 'nonsense' } }],
+      ['POST', '/api/auth/revoke', { method: 'POST', url: '/api/auth/revoke', payload: { token: 'A'.repeat(43), token_type_hint: 'refresh_token' } }],
+      ['POST', '/api/auth/revoke', { method: 'POST', url: '/api/auth/revoke', payload: {} }],
       ['POST', '/api/auth/logout', { method: 'POST', url: '/api/auth/logout', headers: bearer, payload: { scope: 'others' } }],
       ['DELETE', '/api/auth/delete', { method: 'DELETE', url: '/api/auth/delete', headers: { authorization: `Bearer ${other.token}` } }],
       ['POST', '/api/auth/logout', { method: 'POST', url: '/api/auth/logout', headers: bearer }],
+      ['POST', '/api/auth/mfa/totp', { method: 'POST', url: '/api/auth/mfa/totp', headers: { authorization: `Bearer ${newcomer.token}` } }],
+      ['POST', '/api/auth/mfa/totp/{id}/verify', { method: 'POST', url: `/api/auth/mfa/totp/${enrolment['id']}/verify`, headers: enrollingBearer, payload: { code: wrongCode } }],
+      ['POST', '/api/auth/mfa/totp/{id}/verify', { method: 'POST', url: `/api/auth/mfa/totp/${enrolment['id']}/verify`, headers: enrollingBearer, payload: { code: previousCode } }],
+      ['POST', '/api/auth/mfa/totp', { method: 'POST', url: '/api/auth/mfa/totp', headers: enrollingBearer, payload: {} }],
+      ['GET', '/api/auth/mfa', { url: '/api/auth/mfa', headers: enrollingBearer }],
+      ['POST', '/api/auth/login', { method: 'POST', url: '/api/auth/login', payload: { username: enrolling.username, password: enrolling.password } }],
+      ['POST', '/api/auth/login/mfa', async () => ({ method: 'POST', url: '/api/auth/login/mfa', payload: { mfa_token: await mfaToken(), code: wrongCode } })],
+      ['POST', '/api/auth/login/mfa', async () => ({ method: 'POST', url: '/api/auth/login/mfa', payload: { mfa_token: await mfaToken(), code: currentCode } })],
+      ['POST', '/api/auth/login/mfa', { method: 'POST', url: '/api/auth/login/mfa', payload: { mfa_token: 'A'.repeat(43), code: currentCode } }],
+      ['POST', '/api/auth/mfa/recovery-codes', { method: 'POST', url: '/api/auth/mfa/recovery-codes', headers: enrollingBearer, payload: {} }],
+      ['DELETE', '/api/auth/mfa/totp/{id}', { method: 'DELETE', url: `/api/auth/mfa/totp/${enrolment['id']}`, headers: enrollingBearer, payload: {} }],
+      ['DELETE', '/api/auth/mfa/totp/{id}', { method: 'DELETE', url: `/api/auth/mfa/totp/${enrolment['id']}`, headers: enrollingBearer }],
     ];
 
     const checked = new Set<string>();
+    const statuses: string[] = [];
     for (const [method, path, request] of examples) {
-      const response: LightMyRequestResponse = await app.inject(request);
+      const response: LightMyRequestResponse = await app.inject(typeof request === 'function' ? await request() : request);
       const responses = document['paths'][path][method.toLowerCase()].responses as Record<string, any>;
       const status = String(response.statusCode);
       const documented = responses[status];
@@ -123,11 +151,26 @@ describe('every documented response schema', () => {
       const validate = ajv.compile({ ...schema, $schema: undefined });
       expect(validate(body), `${method} ${path} ${status}: ${ajv.errorsText(validate.errors)}\n${response.body}`).toBe(true);
       checked.add(`${method} ${path}`);
+      statuses.push(`${method} ${path} ${status}`);
     }
     const operations = Object.entries(document['paths'] as Record<string, object>).flatMap(([path, ops]) =>
       Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
     );
     expect([...checked].sort()).toEqual(operations.sort()); // an example for every documented operation
+    // The second factor's examples reached the answers they are there for.
+    expect(statuses.filter((s) => s.includes('/mfa'))).toEqual([
+      'POST /api/auth/mfa/totp 201',
+      'POST /api/auth/mfa/totp/{id}/verify 401',
+      'POST /api/auth/mfa/totp/{id}/verify 200',
+      'POST /api/auth/mfa/totp 409',
+      'GET /api/auth/mfa 200',
+      'POST /api/auth/login/mfa 401',
+      'POST /api/auth/login/mfa 200',
+      'POST /api/auth/login/mfa 401',
+      'POST /api/auth/mfa/recovery-codes 200',
+      'DELETE /api/auth/mfa/totp/{id} 200',
+      'DELETE /api/auth/mfa/totp/{id} 404',
+    ]);
   });
 });
 

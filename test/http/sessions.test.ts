@@ -108,7 +108,8 @@ describe('GET /api/auth/sessions', () => {
     });
     expect(oldest).toMatchObject({ id: decodeJwt(user.token)['sid'], current: true, auth_method: 'registration' });
     for (const session of list) {
-      expect(Object.keys(session).sort()).toEqual(['auth_method', 'created_at', 'current', 'expires_at', 'id', 'ip', 'last_used_at', 'user_agent']);
+      expect(Object.keys(session).sort()).toEqual(['aal', 'amr', 'auth_method', 'created_at', 'current', 'expires_at', 'id', 'ip', 'last_used_at', 'user_agent']);
+      expect(session).toMatchObject({ amr: ['pwd'], aal: 1 });
       const idleEnd = Date.parse(session['last_used_at'] as string) + 30 * 86_400_000;
       expect(Date.parse(session['expires_at'] as string)).toBe(idleEnd);
     }
@@ -174,6 +175,8 @@ describe('POST /api/auth/introspect', () => {
       iat: claims.iat,
       exp: claims.exp,
       auth_time: claims['auth_time'],
+      amr: ['pwd'],
+      aal: 1,
       jti: claims.jti,
     });
     expect(response.headers['cache-control']).toBe('no-store');

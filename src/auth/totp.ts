@@ -1,0 +1,29 @@
+import { generateSecret, generateURI, verify } from 'otplib';
+
+/**
+ * TOTP as authenticator apps implement it (RFC 6238): HMAC-SHA-1, 6 digits, 30-second steps. A code is accepted
+ * one step either side of now, for clocks that drift and codes typed just as they change.
+ */
+export const TOTP = { algorithm: 'sha1', digits: 6, period: 30 } as const;
+const TOLERANCE_SECONDS = TOTP.period;
+// 160 bits, the size RFC 4226 recommends and the apps expect.
+const SECRET_BYTES = 20;
+
+export function newTotpSecret(): string {
+  return generateSecret({ length: SECRET_BYTES });
+}
+
+export function totpUri(options: { secret: string; issuer: string; account: string }): string {
+  return generateURI({ issuer: options.issuer, label: options.account, secret: options.secret, ...TOTP });
+}
+
+/**
+ * The RFC 6238 time step whose code `code` is, within the tolerance around `now`; undefined if none. The
+ * comparison is constant-time (otplib's). The caller decides whether that step may still be used.
+ */
+export async function matchingStep(secret: string, code: string, now = Date.now()): Promise<number | undefined> {
+  const token = code.replace(/\s/g, '');
+  if (!/^\d{6}$/.test(token)) return undefined;
+  const result = await verify({ secret, token, epoch: Math.floor(now / 1000), epochTolerance: TOLERANCE_SECONDS, ...TOTP });
+  return result.valid && 'timeStep' in result ? result.timeStep : undefined;
+}
