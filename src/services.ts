@@ -146,7 +146,9 @@ export async function openSecretBox(db: Database, config: Config, log: Logger): 
   if (!keys && config.env !== 'production') {
     const generated = await generatedSecretsKey(db, newSecretKey());
     keys = [{ id: generated.id, key: generated.key }];
-    log.warn(
+    // A warning for whoever runs it in development; the test suites start hundreds of apps this way.
+    (config.env === 'development' ? log.warn : log.info).call(
+      log,
       { keyId: generated.id },
       'SECRETS_ENCRYPTION_KEY is not set: second-factor secrets are encrypted with a key generated for development and kept in the database. ' +
         'Set SECRETS_ENCRYPTION_KEY (openssl rand -base64 32) in production',
