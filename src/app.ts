@@ -9,6 +9,7 @@ import { healthRoutes } from './http/health-routes.js';
 import { registerLoadShedding } from './http/load-shedding.js';
 import { metricsRoutes } from './http/metrics-routes.js';
 import { mfaRoutes } from './http/mfa-routes.js';
+import { passkeyRoutes } from './http/passkey-routes.js';
 import { instrument, requestId } from './http/observability.js';
 import { registerOpenApi } from './http/openapi.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
@@ -69,7 +70,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
   app.register(cors, {
     origin: config.cors.origins,
     credentials: config.cors.allowCredentials,
-    methods: ['GET', 'POST', 'DELETE'],
+    methods: ['GET', 'POST', 'PATCH', 'DELETE'],
     allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
     exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id'],
     maxAge: 600,
@@ -85,7 +86,8 @@ export function buildApp(config: Config, services: Services, options: AppOptions
       });
       api.register(authRoutes, { accounts: services.accounts });
       api.register(sessionRoutes, { sessions: services.sessions });
-      api.register(mfaRoutes, { secondFactors: services.secondFactors });
+      api.register(mfaRoutes, { secondFactors: services.secondFactors, passkeysEnabled: services.passkeys !== undefined });
+      if (services.passkeys) api.register(passkeyRoutes, { passkeys: services.passkeys, accounts: services.accounts });
     },
     { prefix: '/api/auth' },
   );

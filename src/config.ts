@@ -60,6 +60,8 @@ export interface Config {
   };
   /** A token from a password login younger than this may change the password or delete without `current_password`. */
   reauthWindowSeconds: number;
+  /** Undefined when passkeys are off (PASSKEYS_ENABLED=false). */
+  passkeys: { rpId: string; rpName: string; origins: string[] } | undefined;
   mfa: {
     /** The issuer authenticator apps show beside the account name. */
     issuer: string;
@@ -244,6 +246,18 @@ const origins: SettingType<'*' | string[]> = {
   format: (value) => (value === '*' ? '*' : value.join(',')),
 };
 
+/** Comma-separated origins, at least one, no wildcard. */
+const originList: SettingType<string[]> = {
+  parse(value, name) {
+    const list = value.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter((o) => o !== '');
+    const bad = list.filter((origin) => !/^https?:\/\/[^/\s*]+$/.test(origin));
+    if (list.length === 0) refuse(`${name} must list at least one origin such as https://app.example.com`);
+    if (bad.length > 0) refuse(...bad.map((origin) => `${name} entries must be origins such as https://app.example.com (got "${origin}")`));
+    return list;
+  },
+  format: (value) => value.join(','),
+};
+
 /** `false`, `true`, a hop count, or proxy addresses/CIDRs, as Fastify's trustProxy takes them. */
 const proxyTrust: SettingType<boolean | number | string[]> = {
   parse(value, name) {
@@ -350,6 +364,10 @@ export interface SettingValues {
   MFA_LIMIT_PER_ACCOUNT: Limit;
   MFA_ISSUER: string;
   SECRETS_ENCRYPTION_KEY: SecretKey[] | undefined;
+  PASSKEYS_ENABLED: boolean;
+  WEBAUTHN_RP_ID: string;
+  WEBAUTHN_RP_NAME: string;
+  WEBAUTHN_ORIGINS: string[];
 }
 
 export type SettingName = keyof SettingValues;
@@ -365,6 +383,7 @@ export const SETTING_GROUPS = [
   'Password policy',
   'Rate limits',
   'Second factor',
+  'Passkeys',
 ] as const;
 export type SettingGroup = (typeof SETTING_GROUPS)[number];
 
@@ -781,6 +800,38 @@ export const SETTING_TABLE: SettingTable = {
     group: 'Second factor',
     production: { example: '', why: 'Encrypts second-factor secrets: the output of openssl rand -base64 32.' },
   },
+  PASSKEYS_ENABLED: {
+    type: boolean,
+    default: (s) => s.NODE_ENV !== 'production',
+    shown: '`true`; `false` in production',
+    description:
+      'Serve the passkey (WebAuthn) routes. In production, turning them on needs `WEBAUTHN_RP_ID` and `WEBAUTHN_ORIGINS`: they say which site the passkeys belong to.',
+    group: 'Passkeys',
+    production: { example: 'true', why: 'Passkeys: also set WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS.' },
+  },
+  WEBAUTHN_RP_ID: {
+    type: text,
+    // A loopback address stands for this machine, which browsers call localhost (WebAuthn takes no address).
+    default: (s) => new URL(s.PUBLIC_URL).hostname.replace(/^(127\.\d+\.\d+\.\d+|\[::1\])$/, 'localhost'),
+    shown: "`PUBLIC_URL`'s host name (`localhost` for a loopback address)",
+    description:
+      'The WebAuthn relying party id: the domain the passkeys are for, the front end\'s own or a parent of it (`example.com` serves `app.example.com`). Never an IP address.',
+    group: 'Passkeys',
+  },
+  WEBAUTHN_RP_NAME: {
+    type: text,
+    default: 'user-auth-service',
+    description: 'The name an authenticator shows when a passkey is created.',
+    group: 'Passkeys',
+  },
+  WEBAUTHN_ORIGINS: {
+    type: originList,
+    default: (s) => [...new Set([new URL(s.PUBLIC_URL).origin, ...(s.CORS_ORIGINS === '*' ? [] : s.CORS_ORIGINS)])],
+    shown: "`PUBLIC_URL`'s origin and `CORS_ORIGINS`",
+    description:
+      'The origins (comma-separated) of the pages that may use passkeys; a passkey response made on any other page is refused. Each must be under `WEBAUTHN_RP_ID`.',
+    group: 'Passkeys',
+  },
 };
 
 function keyFromFile(path: string): OperatorKey {
@@ -907,6 +958,19 @@ function checkAcrossSettings({ values: s, given, refused }: ParsedSettings): str
       'DATABASE_URL is not set. In production the service needs PostgreSQL: set DATABASE_URL=postgres://user:password@host:5432/dbname ' +
         '(or set ALLOW_EMBEDDED_DATABASE=true to run a single instance on the embedded database in DATA_DIR).',
     );
+  }
+
+  if (production && s.PASSKEYS_ENABLED) {
+    for (const name of ['WEBAUTHN_RP_ID', 'WEBAUTHN_ORIGINS'] as const) {
+      if (!given.has(name)) {
+        problems.push(
+          `PASSKEYS_ENABLED=true needs ${name} in production: ${name === 'WEBAUTHN_RP_ID' ? 'the domain the passkeys are for, e.g. WEBAUTHN_RP_ID=example.com' : 'the origins of the pages that use them, e.g. WEBAUTHN_ORIGINS=https://app.example.com'}`,
+        );
+      }
+    }
+  }
+  if (given.has('WEBAUTHN_RP_ID') && /^[\d.]+$|:/.test(s.WEBAUTHN_RP_ID)) {
+    problems.push(`WEBAUTHN_RP_ID=${s.WEBAUTHN_RP_ID} is an IP address, which WebAuthn does not allow: set it to a domain name (localhost in development)`);
   }
 
   const { JWT_PRIVATE_KEY: key, JWT_SECRET_KEY: secret, JWT_ALGORITHM: algorithm } = s;
@@ -1089,6 +1153,7 @@ export function loadConfig(env: Env): Config {
     },
     reauthWindowSeconds: s.REAUTH_WINDOW_SECONDS,
     mfa: { issuer: s.MFA_ISSUER, encryptionKeys: s.SECRETS_ENCRYPTION_KEY },
+    passkeys: s.PASSKEYS_ENABLED ? { rpId: s.WEBAUTHN_RP_ID, rpName: s.WEBAUTHN_RP_NAME, origins: s.WEBAUTHN_ORIGINS } : undefined,
     argon2: { memoryKib: s.ARGON2_MEMORY_KIB, timeCost: s.ARGON2_TIME_COST, parallelism: s.ARGON2_PARALLELISM },
     hashing: { threads: s.HASH_THREADS, queueLimit: s.HASH_QUEUE_LIMIT, maxWaitMs: s.HASH_QUEUE_MAX_WAIT_MS },
     cors: { origins: s.CORS_ORIGINS, allowCredentials: s.CORS_ALLOW_CREDENTIALS },

@@ -20,6 +20,8 @@ export const ERRORS = {
   invalid_mfa_code: { status: 401, exit: 1 },
   /** The second step of a sign-in came with an mfa_token that is unknown, expired, used, or out of tries. */
   mfa_token_expired: { status: 401, exit: 1 },
+  /** A passkey response that does not verify: wrong origin or site, a challenge unknown or used, a bad signature, a removed passkey. */
+  invalid_passkey: { status: 401, exit: 1 },
   // Known, but not allowed.
   forbidden: { status: 403, exit: 1 },
   reauthentication_required: { status: 403, exit: 1 },
@@ -30,6 +32,7 @@ export const ERRORS = {
   /** An operator's key command that cannot apply to how keys are configured (HS256, JWT_PRIVATE_KEY, the current key). */
   key_conflict: { status: 409, exit: 1 },
   mfa_already_enrolled: { status: 409, exit: 1 },
+  passkey_exists: { status: 409, exit: 1 },
   request_timeout: { status: 408, exit: 1 },
   payload_too_large: { status: 413, exit: 1 },
   unsupported_media_type: { status: 415, exit: 1 },

@@ -3,6 +3,7 @@ import { Accounts } from './auth/accounts.js';
 import { FactorCodes } from './auth/factor-codes.js';
 import { Reauthentication } from './auth/reauthentication.js';
 import { newSecretKey, SecretBox, type SecretKey } from './auth/secret-box.js';
+import { Passkeys } from './auth/passkeys.js';
 import { SecondFactors } from './auth/second-factor.js';
 import { applyUsernameRules } from './auth/usernames.js';
 import { DeviceTokens } from './auth/device-tokens.js';
@@ -29,6 +30,8 @@ export interface Services {
   accounts: Accounts;
   sessions: Sessions;
   secondFactors: SecondFactors;
+  /** Only with PASSKEYS_ENABLED. */
+  passkeys: Passkeys | undefined;
   metrics: Metrics;
   /** Only with REDIS_URL. */
   redis: RedisConnection | undefined;
@@ -108,8 +111,9 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const box = await openSecretBox(db, config, log);
     const codes = new FactorCodes(db, box, limits);
     const reauth = new Reauthentication(db, passwordHasher, limits, codes, config.reauthWindowSeconds);
-    const secondFactors = new SecondFactors(db, codes, reauth, sessions, limits, devices, config.mfa.issuer);
-    const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, reauth, devices, secondFactors);
+    const passkeys = config.passkeys ? new Passkeys(db, reauth, config.passkeys) : undefined;
+    const secondFactors = new SecondFactors(db, codes, reauth, sessions, limits, devices, config.mfa.issuer, passkeys);
+    const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, reauth, devices, secondFactors, passkeys);
     const chores = [
       // Picks up keys rotated by the CLI or another instance, and drops retired ones.
       every(KEY_RELOAD_INTERVAL_SECONDS, () => keys.reload(), log, 'signing-key reload'),
@@ -119,6 +123,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       }, log, 'session purge'),
       every(PURGE_INTERVAL_SECONDS, () => devices.purgeExpired(), log, 'device-token purge'),
       every(PURGE_INTERVAL_SECONDS, () => secondFactors.purgeStale(), log, 'second-factor purge'),
+      ...(passkeys ? [every(PURGE_INTERVAL_SECONDS, () => passkeys.purgeExpired(), log, 'passkey challenge purge')] : []),
     ];
     const close = async () => {
       chores.forEach((timer) => clearInterval(timer));
@@ -126,7 +131,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       await passwordHasher.close();
       await closeDb();
     };
-    return { db, hasher: passwordHasher, keys, accounts, sessions, secondFactors, metrics, redis, close };
+    return { db, hasher: passwordHasher, keys, accounts, sessions, secondFactors, passkeys, metrics, redis, close };
   } catch (error) {
     await redis?.close();
     await hasher?.close();

@@ -266,11 +266,25 @@ describe('the settings table', () => {
       'REDIS_URL',
       'MFA_ISSUER',
       'SECRETS_ENCRYPTION_KEY',
+      'PASSKEYS_ENABLED',
+      'WEBAUTHN_RP_ID',
+      'WEBAUTHN_ORIGINS',
     ]);
   });
 
   it('compute HOST, PUBLIC_URL, JWT_ISSUER, JWT_ALGORITHM, CORS_ORIGINS, HASH_THREADS and MFA_ISSUER from other settings', () => {
     expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com:8443/' }).mfa.issuer).toBe('auth.example.com:8443');
+    expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com:8443/', CORS_ORIGINS: 'https://app.example.com' }).passkeys).toEqual({
+      rpId: 'auth.example.com',
+      rpName: 'user-auth-service',
+      origins: ['https://auth.example.com:8443', 'https://app.example.com'],
+    });
+    expect(loadConfig({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth' }).passkeys).toBeUndefined();
+    expect(() => loadConfig({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth', PASSKEYS_ENABLED: 'true' })).toThrow(
+      /PASSKEYS_ENABLED=true needs WEBAUTHN_RP_ID in production[\s\S]*PASSKEYS_ENABLED=true needs WEBAUTHN_ORIGINS in production/,
+    );
+    expect(() => loadConfig({ WEBAUTHN_RP_ID: '10.0.0.1' })).toThrow(/WEBAUTHN_RP_ID=10.0.0.1 is an IP address/);
+    expect(loadConfig({ PUBLIC_URL: 'http://127.0.0.1:5000' }).passkeys).toMatchObject({ rpId: 'localhost', origins: ['http://127.0.0.1:5000'] });
     expect(loadConfig({ PORT: '8080' })).toMatchObject({ host: '127.0.0.1', publicUrl: 'http://localhost:8080', jwt: { issuer: 'http://localhost:8080' } });
     expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com/' })).toMatchObject({ publicUrl: 'https://auth.example.com', jwt: { issuer: 'https://auth.example.com' } });
     expect(loadConfig({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth' })).toMatchObject({ host: '0.0.0.0', cors: { origins: [] } });
@@ -302,6 +316,7 @@ describe('the settings table', () => {
       },
       sessions: { idleTimeoutSeconds: 2_592_000, maxLifetimeSeconds: 7_776_000, refreshGraceSeconds: 10 },
       reauthWindowSeconds: 300,
+      passkeys: { rpId: 'localhost', rpName: 'user-auth-service', origins: ['http://localhost:5000'] },
       mfa: { issuer: 'localhost:5000', encryptionKeys: undefined },
       argon2: { memoryKib: 19_456, timeCost: 2, parallelism: 1 },
       hashing: { threads: availableParallelism(), queueLimit: 1000, maxWaitMs: 2000 },
@@ -396,6 +411,10 @@ describe('the settings table', () => {
     MFA_LIMIT_PER_ACCOUNT: { value: '5/15m' },
     MFA_ISSUER: { value: 'Example Co' },
     SECRETS_ENCRYPTION_KEY: { value: randomBytes(32).toString('base64') },
+    PASSKEYS_ENABLED: { value: 'false' },
+    WEBAUTHN_RP_ID: { value: 'example.com' },
+    WEBAUTHN_RP_NAME: { value: 'Example' },
+    WEBAUTHN_ORIGINS: { value: 'https://app.example.com' },
   };
   const outcome = (env: Record<string, string>) => {
     try {

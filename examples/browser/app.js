@@ -1,6 +1,7 @@
-// A minimal browser client: register, log in (with a code from an authenticator app once one is added), show
-// /api/auth/me, log out. The access token stays in memory (a page reload signs out); a real app would also keep
-// the refresh token and call /api/auth/refresh.
+// A minimal browser client: register, log in (with a code from an authenticator app once one is added, or with a
+// passkey), show /api/auth/me, log out. The access token stays in memory (a page reload signs out); a real app
+// would also keep the refresh token and call /api/auth/refresh. Passkeys use @simplewebauthn/browser, loaded by
+// index.html from vendor/ as window.SimpleWebAuthnBrowser.
 const api = new URLSearchParams(location.search).get('api') || 'http://localhost:5000';
 let accessToken = null;
 // Between the two steps of a sign-in: what the password earned, to send with the code.
@@ -33,8 +34,17 @@ async function call(method, path, body) {
     throw new Error(`Blocked: the browser could not call ${api} from ${location.origin} (not an allowed origin, or the service is down).`);
   }
   const data = await response.json();
-  if (!response.ok) throw new Error(`${response.status} ${data.error}: ${data.message}`);
+  if (!response.ok) throw new ApiError(response.status, data);
   return data;
+}
+
+// A refusal of the service, with its code kept for the few the page answers itself.
+class ApiError extends Error {
+  constructor(status, data) {
+    super(`${status} ${data.error}: ${data.message}`);
+    this.status = status;
+    this.code = data.error;
+  }
 }
 
 function credentials() {
@@ -72,18 +82,22 @@ function codeDone() {
   $('submit-code').hidden = true;
 }
 
+// What a password or a passkey sign-in answered: a session, or the need for a code first.
+function signedIn(data, how = '') {
+  if (data.mfa_required) {
+    // The first step was right; no token until a code from the app (or a recovery code) comes with mfa_token.
+    mfaToken = data.mfa_token;
+    askForCode('submit-code');
+    show('Enter the code from your authenticator app.');
+    return;
+  }
+  accessToken = data.access_token;
+  show(`Signed in as ${data.user.username}${how}.`);
+}
+
 $('login').addEventListener('click', () =>
   act(async () => {
-    const data = await call('POST', '/api/auth/login', credentials());
-    if (data.mfa_required) {
-      // The password was right; no token until a code from the app (or a recovery code) comes with mfa_token.
-      mfaToken = data.mfa_token;
-      askForCode('submit-code');
-      show('Enter the code from your authenticator app.');
-      return;
-    }
-    accessToken = data.access_token;
-    show(`Signed in as ${data.user.username}.`);
+    signedIn(await call('POST', '/api/auth/login', credentials()));
   }),
 );
 
@@ -136,5 +150,149 @@ $('logout').addEventListener('click', () =>
   act(async () => {
     await call('POST', '/api/auth/logout', {});
     show('Signed out. The old token no longer works here.');
+  }),
+);
+
+// Passkeys. The library is a separate file: if it did not load, the rest of the page still works.
+function webAuthn() {
+  const library = window.SimpleWebAuthnBrowser;
+  if (!library) throw new Error('Passkeys are unavailable: vendor/simplewebauthn-browser/index.umd.min.js did not load.');
+  if (!library.browserSupportsWebAuthn()) throw new Error('This browser does not support passkeys (WebAuthn).');
+  return library;
+}
+
+// What the browser or the authenticator refused comes from the device, not the service: said in words, by its
+// standard name (https://www.w3.org/TR/webauthn-3/#sctn-createCredential).
+const CEREMONY_FAILURES = {
+  NotAllowedError: 'it was cancelled, it timed out, or no passkey for this site was chosen',
+  InvalidStateError: 'this device already holds a passkey for this account',
+  SecurityError: `this page (${location.origin}) may not use passkeys for the service's domain`,
+  AbortError: 'another passkey request replaced it',
+  ConstraintError: 'this device cannot keep a passkey that signs in without a username',
+  NotSupportedError: "this device supports none of the service's signature algorithms",
+};
+
+async function ceremony(what, run) {
+  try {
+    return await run();
+  } catch (error) {
+    const name = error?.name || 'Error';
+    throw new Error(`${what}: ${CEREMONY_FAILURES[name] ?? error?.message ?? String(error)} (${name}).`);
+  }
+}
+
+// Adding a passkey is a sensitive change: a session that signed in more than a few minutes ago proves the
+// password again, and a code from the authenticator app too on an account that has one.
+async function registrationOptions() {
+  try {
+    return await call('POST', '/api/auth/passkeys/register/options', {});
+  } catch (error) {
+    if (error.code !== 'reauthentication_required') throw error;
+  }
+  const password = $('password').value;
+  if (!password) throw new Error('Your sign-in is not recent: type your password above, then add the passkey again.');
+  const code = $('code-field').hidden ? '' : $('code').value.trim();
+  const proof = /^\d{6}$/.test(code) ? { code } : code ? { recovery_code: code } : {};
+  try {
+    const options = await call('POST', '/api/auth/passkeys/register/options', { current_password: password, ...proof });
+    if (code) codeDone();
+    return options;
+  } catch (error) {
+    if (error.code !== 'mfa_required') throw error;
+    askForCode(null);
+    throw new Error('Enter the code from your authenticator app, then add the passkey again.');
+  }
+}
+
+function passkeyLabel(passkey) {
+  return passkey.name ? `"${passkey.name}"` : 'without a name';
+}
+
+function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+async function removePasskey(passkey) {
+  await call('DELETE', `/api/auth/passkeys/${encodeURIComponent(passkey.id)}`);
+}
+
+function passkeyItem(passkey) {
+  const item = document.createElement('li');
+  item.dataset.id = passkey.id;
+  // Text, never HTML: a passkey's name is whatever its owner typed.
+  const used = passkey.last_used_at ? `last used ${passkey.last_used_at}` : 'never used';
+  item.append(`${passkey.name || 'Passkey without a name'}: added ${passkey.created_at}, ${used}${passkey.backed_up ? ', synced' : ''}`);
+  const rename = document.createElement('button');
+  rename.type = 'button';
+  rename.className = 'rename-passkey';
+  rename.textContent = 'Rename';
+  rename.addEventListener('click', () =>
+    act(async () => {
+      const name = prompt('New name of the passkey', passkey.name ?? '');
+      if (name === null) return;
+      const data = await call('PATCH', `/api/auth/passkeys/${encodeURIComponent(passkey.id)}`, { name: name.trim() });
+      await listPasskeys();
+      show(`Passkey renamed ${passkeyLabel(data.passkey)}.`);
+    }),
+  );
+  const remove = document.createElement('button');
+  remove.type = 'button';
+  remove.className = 'remove-passkey';
+  remove.textContent = 'Remove';
+  remove.addEventListener('click', () =>
+    act(async () => {
+      await removePasskey(passkey);
+      await listPasskeys();
+      show(`Passkey ${passkeyLabel(passkey)} removed: the service refuses it from now on.`);
+    }),
+  );
+  item.append(' ', rename, remove);
+  return item;
+}
+
+async function listPasskeys() {
+  const { passkeys } = await call('GET', '/api/auth/passkeys');
+  $('passkey-list').replaceChildren(...passkeys.map(passkeyItem));
+  $('passkey-list').hidden = passkeys.length === 0;
+  return passkeys;
+}
+
+$('add-passkey').addEventListener('click', () =>
+  act(async () => {
+    const { startRegistration } = webAuthn();
+    const optionsJSON = await registrationOptions();
+    const response = await ceremony('No passkey was added', () => startRegistration({ optionsJSON }));
+    const name = $('passkey-name').value.trim();
+    const data = await call('POST', '/api/auth/passkeys/register', { response, ...(name ? { name } : {}) });
+    $('passkey-name').value = '';
+    if (!$('passkey-list').hidden) await listPasskeys();
+    show(`Passkey added (${passkeyLabel(data.passkey)}). Next time, sign in with it: no username or password needed.`);
+  }),
+);
+
+$('passkey-login').addEventListener('click', () =>
+  act(async () => {
+    const { startAuthentication } = webAuthn();
+    // No username: the options name no credential, and the device offers the passkeys it holds for this site.
+    const optionsJSON = await call('POST', '/api/auth/passkeys/login/options', {});
+    const response = await ceremony('Passkey sign-in stopped', () => startAuthentication({ optionsJSON }));
+    signedIn(await call('POST', '/api/auth/passkeys/login', { response }), ' with a passkey');
+  }),
+);
+
+$('list-passkeys').addEventListener('click', () =>
+  act(async () => {
+    const passkeys = await listPasskeys();
+    show(passkeys.length === 0 ? 'You have no passkeys.' : `You have ${plural(passkeys.length, 'passkey')}.`);
+  }),
+);
+
+$('remove-passkeys').addEventListener('click', () =>
+  act(async () => {
+    const { passkeys } = await call('GET', '/api/auth/passkeys');
+    for (const passkey of passkeys) await removePasskey(passkey);
+    await listPasskeys();
+    // The device keeps its copy until its owner deletes it there; the service refuses it either way.
+    show(`Removed ${plural(passkeys.length, 'passkey')}: the service refuses ${passkeys.length === 1 ? 'it' : 'them'} from now on.`);
   }),
 );

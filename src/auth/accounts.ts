@@ -1,6 +1,7 @@
 import { isUniqueViolation, type Database } from '../db/database.js';
 import { deleteUser, findUserForLogin, insertUser, isUsernameTaken, updateUser } from '../db/user-queries.js';
-import { ServiceError } from '../errors.js';
+import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
+import { isServiceError, ServiceError } from '../errors.js';
 import type { DeviceTokens } from './device-tokens.js';
 import type { PasswordPolicy } from './password-policy.js';
 import { normalizePassword, type PasswordHasher } from './passwords.js';
@@ -8,6 +9,7 @@ import type { RateLimits } from './rate-limits.js';
 import { INVALID_CREDENTIALS, type Authenticated, type ClientInfo, type SignedIn, type User } from './model.js';
 import { upgradeHash, type Proof, type Reauthentication } from './reauthentication.js';
 import type { SecondFactorRequired, SecondFactors } from './second-factor.js';
+import type { Passkeys } from './passkeys.js';
 import type { Sessions } from './sessions.js';
 import { parseUsername, usernameLookupKey } from './usernames.js';
 
@@ -31,6 +33,7 @@ export class Accounts {
     private readonly reauth: Reauthentication,
     private readonly devices: DeviceTokens,
     private readonly secondFactors: SecondFactors,
+    private readonly passkeys: Passkeys | undefined,
   ) {}
 
   async register(input: { username: string; password: string; passwordConfirm: string }, client: ClientInfo): Promise<SignedIn> {
@@ -98,6 +101,39 @@ export class Accounts {
     const passwordHash = verification.needsRehash ? await upgradeHash(this.db, this.hasher, user.id, verifiedHash, input.password) : verifiedHash;
     if (hasSecondFactor) return this.secondFactors.beginSignIn(user, passwordHash);
     return this.sessions.start(this.db, user, 'password', client, { passwordHash, deviceToken: trusted && input.deviceToken });
+  }
+
+  async passkeyLoginOptions(client: ClientInfo): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    await this.limits.passkeyOptions(client.ip);
+    return this.enabledPasskeys().loginOptions();
+  }
+
+  /**
+   * A sign-in with a passkey, no username typed. Counted against the address's login allowance like a password.
+   * An account with an authenticator app needs its code after a passkey that did not verify the user.
+   */
+  async loginWithPasskey(
+    response: AuthenticationResponseJSON,
+    deviceToken: string | undefined,
+    client: ClientInfo,
+  ): Promise<SignedIn | SecondFactorRequired> {
+    await this.limits.passwordAttempt(client.ip);
+    const signIn = await this.enabledPasskeys().verifySignIn(response);
+    if (signIn.hasSecondFactor && signIn.assurance.aal < 2) return this.secondFactors.beginSignIn(signIn.user, signIn.passwordHash);
+    const device = await this.devices.find(deviceToken);
+    const trusted = device?.userId === signIn.user.id ? deviceToken : undefined;
+    try {
+      return await this.sessions.start(this.db, signIn.user, 'passkey', client, { passwordHash: signIn.passwordHash, deviceToken: trusted }, signIn.assurance);
+    } catch (error) {
+      // The account was deleted, or its password changed, in the meantime.
+      if (isServiceError(error, 'invalid_credentials')) throw new ServiceError('invalid_passkey', 'The passkey response could not be verified: sign in again');
+      throw error;
+    }
+  }
+
+  private enabledPasskeys(): Passkeys {
+    if (!this.passkeys) throw new ServiceError('not_found', 'Passkeys are not enabled on this server');
+    return this.passkeys;
   }
 
   async change(

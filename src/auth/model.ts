@@ -25,7 +25,7 @@ export interface UserSummary extends User {
 export const INVALID_CREDENTIALS = 'Invalid username or password';
 
 /** How a session began: the re-authentication window counts only from these. */
-export type AuthMethod = 'password' | 'registration';
+export type AuthMethod = 'password' | 'registration' | 'passkey';
 
 /**
  * How the user proved who they are (RFC 8176 values: `pwd` password, `otp` a one-time code, TOTP or recovery
@@ -39,7 +39,7 @@ export interface Assurance {
 export const PASSWORD_ONLY: Assurance = { amr: ['pwd'], aal: 1 };
 export const PASSWORD_AND_CODE: Assurance = { amr: ['pwd', 'otp'], aal: 2 };
 
-/** The kinds of second factor an account can have. */
+/** The kinds of second factor an account can have (a passkey is one too, kept with the passkeys). */
 export type FactorType = 'totp';
 
 /** Why a session ended, kept for operators reading the table. */

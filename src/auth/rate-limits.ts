@@ -112,6 +112,14 @@ export class RateLimits {
     return { accepted: () => giveBack(limiters, counted) };
   }
 
+  /**
+   * Passkey options (each stores a challenge): one allowance per address with refreshes, both cheap requests a
+   * client makes a few times per sign-in.
+   */
+  async passkeyOptions(ip: string | undefined): Promise<void> {
+    if (this.limiters) await consumeInOrder(this.limiters, [['refresh_ip', ipLimitKey(ip)]], []);
+  }
+
   /** Every rename attempt counts, whatever its outcome: each answer tells whether a name is taken. */
   async rename(userId: string, ip: string | undefined): Promise<void> {
     if (this.limiters) await consumeInOrder(this.limiters, [['rename_ip', ipLimitKey(ip)], ['rename_user', userId]], []);

@@ -17,7 +17,7 @@ export interface Proof extends SecondFactorProof {
  */
 export type ProofNeeded = 'password' | 'second-factor';
 
-const FRESH_AUTH_METHODS: readonly AuthMethod[] = ['password', 'registration'];
+const FRESH_AUTH_METHODS: readonly AuthMethod[] = ['password', 'registration', 'passkey'];
 
 /**
  * Sensitive changes (password, deletion, second factors) need proof beyond a stolen access token: the

@@ -17,12 +17,15 @@ import {
   replaceRecoveryCodes,
   useChallenge,
 } from '../db/mfa-queries.js';
+import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
+import { listPasskeys } from '../db/passkey-queries.js';
 import { ServiceError } from '../errors.js';
 import type { DeviceTokens } from './device-tokens.js';
 import { hashRecoveryCode, invalidCode, newRecoveryCodes, unavailable, type FactorCodes, type SecondFactorProof } from './factor-codes.js';
 import { PASSWORD_AND_CODE, type Authenticated, type ClientInfo, type FactorType, type SignedIn, type User } from './model.js';
 import type { RateLimits } from './rate-limits.js';
 import type { Proof, Reauthentication } from './reauthentication.js';
+import type { Passkeys } from './passkeys.js';
 import { SecretBox, type SecretKey } from './secret-box.js';
 import type { Sessions } from './sessions.js';
 import { matchingStep, newTotpSecret, totpUri } from './totp.js';
@@ -54,7 +57,8 @@ export interface Enrolment {
 /** The answer to a right password on an account with a second factor: no tokens yet. */
 export interface SecondFactorRequired {
   mfaToken: string;
-  factors: { id: string; type: FactorType }[];
+  /** What the second step takes: the authenticator app, and the account's passkeys. */
+  factors: { id: string; type: FactorType | 'passkey' }[];
 }
 
 function hashToken(token: string): Buffer {
@@ -79,6 +83,7 @@ export class SecondFactors {
     private readonly limits: RateLimits,
     private readonly devices: DeviceTokens,
     private readonly issuer: string,
+    private readonly passkeys: Passkeys | undefined,
   ) {}
 
   /** Starts a TOTP enrolment; it does nothing until its first code confirms it. */
@@ -169,18 +174,33 @@ export class SecondFactors {
   /** After the right password on an account with a factor: a token for the second step, and which factors it takes. */
   async beginSignIn(user: User, passwordHash: string): Promise<SecondFactorRequired> {
     const mfaToken = randomBytes(MFA_TOKEN_BYTES).toString('base64url');
-    const [factors] = await Promise.all([
+    const [factors, passkeys] = await Promise.all([
       findVerifiedFactors(this.db, user.id),
+      this.passkeys ? listPasskeys(this.db, user.id) : [],
       insertChallenge(this.db, { tokenHash: hashToken(mfaToken), userId: user.id, passwordHash, ttlSeconds: MFA_TOKEN_TTL_SECONDS }),
     ]);
-    return { mfaToken, factors: factors.map((f) => ({ id: f.id, type: f.type })) };
+    return {
+      mfaToken,
+      factors: [...factors.map((f) => ({ id: f.id, type: f.type })), ...passkeys.map((p) => ({ id: p.id, type: 'passkey' as const }))],
+    };
+  }
+
+  /** The second step with a passkey instead of a code: the options for navigator.credentials.get, for this account's passkeys. */
+  async passkeyOptions(mfaToken: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    if (!this.passkeys) throw new ServiceError('not_found', 'Passkeys are not enabled on this server');
+    const found = MFA_TOKEN_FORMAT.test(mfaToken) ? await findLiveChallenge(this.db, hashToken(mfaToken), MFA_TOKEN_MAX_FAILURES, false) : undefined;
+    if (!found) throw expiredToken();
+    return this.passkeys.secondStepOptions(found.user.id);
   }
 
   /**
    * The second step: the mfa_token and a code (or a recovery code) open the session the password earned. The
    * token works once; each wrong code counts against it (a few at most, limits or not) and in the limits.
    */
-  async completeSignIn(input: SecondFactorProof & { mfaToken: string; deviceToken?: string | undefined }, client: ClientInfo): Promise<SignedIn> {
+  async completeSignIn(
+    input: SecondFactorProof & { mfaToken: string; passkey?: AuthenticationResponseJSON | undefined; deviceToken?: string | undefined },
+    client: ClientInfo,
+  ): Promise<SignedIn> {
     if (!MFA_TOKEN_FORMAT.test(input.mfaToken)) throw expiredToken();
     const tokenHash = hashToken(input.mfaToken);
     const found = await findLiveChallenge(this.db, tokenHash, MFA_TOKEN_MAX_FAILURES, false);
@@ -191,13 +211,16 @@ export class SecondFactors {
       // One code at a time decides this token: a parallel one waits, then finds it used or a failure further on.
       const challenge = await findLiveChallenge(tx, tokenHash, MFA_TOKEN_MAX_FAILURES, true);
       if (!challenge) return 'expired' as const;
-      if (!(await this.codes.matches(tx, challenge.user.id, input))) {
+      const assurance = input.passkey
+        ? await this.passkeys?.verifySecondStep(tx, challenge.user.id, input.passkey)
+        : (await this.codes.matches(tx, challenge.user.id, input)) ? PASSWORD_AND_CODE : undefined;
+      if (!assurance) {
         await countChallengeFailure(tx, challenge.id);
         return 'wrong' as const;
       }
       await useChallenge(tx, challenge.id);
       const deviceToken = device?.userId === challenge.user.id ? input.deviceToken : undefined;
-      return this.sessions.start(tx, challenge.user, 'password', client, { passwordHash: challenge.passwordHash, deviceToken }, PASSWORD_AND_CODE);
+      return this.sessions.start(tx, challenge.user, 'password', client, { passwordHash: challenge.passwordHash, deviceToken }, assurance);
     });
     if (outcome === 'expired') throw expiredToken();
     if (outcome === 'wrong') throw invalidCode();

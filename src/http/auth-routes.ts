@@ -5,7 +5,18 @@ import type { Accounts } from '../auth/accounts.js';
 import { isServiceError } from '../errors.js';
 import { callerOf } from './authentication.js';
 import { clientInfo, publicUser, signedIn } from './replies.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, NewUsername, OptionalText, SignedInBody, UserId } from './schemas.js';
+import {
+  absentBodyIsEmpty,
+  BODY_ERRORS,
+  errorResponses,
+  LIMIT_ERRORS,
+  Message,
+  NewUsername,
+  OptionalText,
+  SecondFactorRequiredBody,
+  SignedInBody,
+  UserId,
+} from './schemas.js';
 
 const Required = Type.String({ minLength: 1 });
 // What the document's examples use: a password the policy accepts, so that trying an example out succeeds.
@@ -26,14 +37,6 @@ const Me = Type.Object({
   updated_at: Type.String({ format: 'date-time' }),
   amr: Type.Array(Type.String(), { description: "How this session's sign-in was proven (RFC 8176): `pwd`, and `otp` with a code" }),
   aal: Type.Integer({ description: "The session's assurance level: 1 the password alone, 2 with a second factor" }),
-});
-
-/** A right password on an account with a second factor: no tokens until the code at /api/auth/login/mfa. */
-const SecondFactorRequiredBody = Type.Object({
-  message: Type.String(),
-  mfa_required: Type.Literal(true),
-  mfa_token: Type.String({ description: 'Opaque; send it with the code to /api/auth/login/mfa within 5 minutes. Works once, for at most 5 wrong codes.' }),
-  factors: Type.Array(Type.Object({ id: Type.String({ format: 'uuid' }), type: Type.Literal('totp') })),
 });
 
 /** Proof of a second factor, for re-authentication of an account that has one. */

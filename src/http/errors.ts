@@ -80,6 +80,14 @@ function sendServiceError(error: ServiceError, request: FastifyRequest, reply: F
     case 'too_many_attempts':
       metrics.rateLimitRejections.inc({ rule: error.rule ?? 'unknown' });
       break;
+    case 'invalid_passkey':
+      // Two authenticators signing with one key is a security event; other refusals are worth a line for support.
+      if (error.context?.['event'] === 'passkey_counter_regression') {
+        request.log.warn(error.context, 'a passkey signed with a counter that went backwards (a cloned authenticator?): refused');
+      } else if (error.context) {
+        request.log.info(error.context, 'a passkey response was refused');
+      }
+      break;
     case 'rate_limiter_unavailable':
       request.log.warn('login refused: rate-limit store unavailable (RATE_LIMIT_ON_REDIS_FAILURE=closed)');
       break;

@@ -3,6 +3,7 @@ import QRCode from 'qrcode';
 import { Type } from 'typebox';
 import type { SecondFactors } from '../auth/second-factor.js';
 import { ServiceError } from '../errors.js';
+import { asAuthentication, AuthenticationResponse } from './passkey-routes.js';
 import { callerOf } from './authentication.js';
 import { clientInfo, signedIn } from './replies.js';
 import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText, SignedInBody } from './schemas.js';
@@ -25,20 +26,46 @@ function proofOf(body: { current_password?: string | null; code?: string | null;
 }
 
 /** Enrolment and management of a user's own second factors, and the second step of a sign-in. */
-export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors }> = async (app, { secondFactors }) => {
+export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors; passkeysEnabled: boolean }> = async (
+  app,
+  { secondFactors, passkeysEnabled },
+) => {
+  if (passkeysEnabled) {
+    app.post(
+      '/login/mfa/passkey/options',
+      {
+        config: { missingFieldsMessage: 'mfa_token is required!' },
+        schema: {
+          summary: 'Second step with a passkey instead of a code: the options for navigator.credentials.get',
+          description: "Lists the account's passkeys; send the authenticator's response as `passkey` to /api/auth/login/mfa.",
+          tags: ['second factor'],
+          body: Type.Object({ mfa_token: Type.String({ minLength: 1, maxLength: 256 }) }, { examples: [{ mfa_token: 'rP3v0n2vJ0d3cY5iVQk9x8b1m7Wq2LzHfT6sNaUoEgA' }] }),
+          response: {
+            200: Type.Object({ challenge: Type.String() }, { additionalProperties: true }),
+            ...errorResponses(...BODY_ERRORS, 'mfa_token_expired', 'database_unavailable'),
+          },
+        },
+      },
+      async (request) => secondFactors.passkeyOptions(request.body.mfa_token),
+    );
+  }
+
   app.post(
     '/login/mfa',
     {
       config: { missingFieldsMessage: 'mfa_token and code (or recovery_code) are required!', countsAsLogin: true },
       schema: {
         summary: 'Second step of a sign-in: the mfa_token and a code open the session',
-        description: 'Send `code` (from the authenticator app) or `recovery_code`. Answers exactly what a login without a second factor answers.',
+        description:
+          'Send `code` (from the authenticator app), `recovery_code`, or `passkey` (the response to the options of /api/auth/login/mfa/passkey/options). ' +
+          'Answers exactly what a login without a second factor answers.',
         tags: ['second factor'],
         body: Type.Object(
           {
             mfa_token: Type.String({ minLength: 1, maxLength: 256 }),
             code: Type.Optional(Code),
             recovery_code: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+            passkey: Type.Optional(AuthenticationResponse),
             device_token: Type.Optional(Type.String({ maxLength: 256 })),
           },
           { examples: [{ mfa_token: 'rP3v0n2vJ0d3cY5iVQk9x8b1m7Wq2LzHfT6sNaUoEgA', code: '123456' }] },
@@ -50,12 +77,12 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
       },
     },
     async (request) => {
-      const { mfa_token, code, recovery_code, device_token } = request.body;
-      if ((code === undefined) === (recovery_code === undefined)) {
-        throw new ServiceError('invalid_request', 'Send either code or recovery_code, not both');
+      const { mfa_token, code, recovery_code, passkey, device_token } = request.body;
+      if ([code, recovery_code, passkey].filter((proof) => proof !== undefined).length !== 1) {
+        throw new ServiceError('invalid_request', 'Send one of code, recovery_code or passkey');
       }
       const result = await secondFactors.completeSignIn(
-        { mfaToken: mfa_token, code, recoveryCode: recovery_code, deviceToken: device_token },
+        { mfaToken: mfa_token, code, recoveryCode: recovery_code, passkey: passkey && asAuthentication(passkey), deviceToken: device_token },
         clientInfo(request),
       );
       return signedIn(request, 'Authenticated successfully', result);

@@ -20,6 +20,7 @@ export const TAGS = {
   sessions: 'Refresh tokens, logout and the sessions of an account',
   tokens: 'What other services use to verify access tokens',
   'second factor': 'Authenticator apps (TOTP), recovery codes, and the second step of a sign-in',
+  passkeys: 'Passkeys (WebAuthn): adding them, and signing in with one',
   operations: 'Health, readiness and what load balancers probe',
 } as const;
 export type Tag = keyof typeof TAGS;
@@ -86,6 +87,14 @@ export const SignedInBody = Type.Object({
         'Registration and login only. Opaque; keep it on this device and send it with its next login: while attackers hold the account at its limit, a login with it still gets through.',
     }),
   ),
+});
+
+/** A right password (or a passkey without user verification) on an account with a second factor: no tokens yet. */
+export const SecondFactorRequiredBody = Type.Object({
+  message: Type.String(),
+  mfa_required: Type.Literal(true),
+  mfa_token: Type.String({ description: 'Opaque; send it with a code (or a passkey) to /api/auth/login/mfa within 5 minutes. Works once, for at most 5 wrong codes.' }),
+  factors: Type.Array(Type.Object({ id: Type.String({ format: 'uuid' }), type: Type.Union([Type.Literal('totp'), Type.Literal('passkey')]) })),
 });
 
 /** A session id (UUID) in a path. */

@@ -1,37 +1,15 @@
-import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import { extname, join, normalize } from 'node:path';
 import { generate } from 'otplib';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
-import { HAS_CHROMIUM, launchChromium } from '../helpers/browser.js';
+import { HAS_CHROMIUM, launchChromium, serveDemoPage, type DemoPageServer } from '../helpers/browser.js';
 import { freePort } from '../helpers/process.js';
-
-const PAGE_DIR = new URL('../../examples/browser/', import.meta.url).pathname;
-const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8' };
-
-/** Serves examples/browser/ as a web front end would, from its own origin. */
-async function serveDemoPage(): Promise<{ server: Server; origin: string }> {
-  const server = createServer(async (request, response) => {
-    const path = normalize(new URL(request.url ?? '/', 'http://x').pathname).replace(/^\/+/, '') || 'index.html';
-    try {
-      const body = await readFile(join(PAGE_DIR, path));
-      response.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' }).end(body);
-    } catch {
-      response.writeHead(404).end();
-    }
-  });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return { server, origin: `http://127.0.0.1:${port}` };
-}
 
 describe.skipIf(!HAS_CHROMIUM)('the demo page in headless Chromium (needs Debian\'s chromium package)', () => {
   let t: TestApp;
   let api: string;
-  let allowed: { server: Server; origin: string };
-  let other: { server: Server; origin: string };
+  let allowed: DemoPageServer;
+  let other: DemoPageServer;
   let browser: Browser;
 
   beforeAll(async () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
@@ -8,6 +9,7 @@ import { buildApp } from '../../src/app.js';
 import { ERRORS, type ErrorCode } from '../../src/errors.js';
 import { TAGS } from '../../src/http/schemas.js';
 import { json, register, startTestApp, type TestApp } from '../helpers/app.js';
+import { SoftAuthenticator } from '../helpers/webauthn.js';
 
 let t: TestApp;
 let app: FastifyInstance;
@@ -75,6 +77,13 @@ describe('every documented response schema', () => {
     // An account part-way through adding an authenticator app, and the codes it will show.
     const enrolling = await register(t.app);
     const newcomer = await register(t.app);
+    // A passkey of its own, made by a software authenticator for the site the app is configured for.
+    const keyHolder = await register(t.app);
+    const keyBearer = { authorization: `Bearer ${keyHolder.token}` };
+    const authenticator = new SoftAuthenticator(new URL(t.config.publicUrl).origin, t.config.passkeys!.rpId);
+    const passkeyOptions = async (url: string, payload: object = {}) =>
+      json(await t.app.inject({ method: 'POST', url, headers: url.includes('register') ? keyBearer : {}, payload })) as { challenge: string };
+    let passkeyId = '';
     const enrollingBearer = { authorization: `Bearer ${enrolling.token}` };
     const enrolment = json(await t.app.inject({ method: 'POST', url: '/api/auth/mfa/totp', headers: enrollingBearer, payload: {} }));
     const left = 30 - ((Date.now() / 1000) % 30);
@@ -132,6 +141,31 @@ describe('every documented response schema', () => {
       ['POST', '/api/auth/login/mfa', async () => ({ method: 'POST', url: '/api/auth/login/mfa', payload: { mfa_token: await mfaToken(), code: wrongCode } })],
       ['POST', '/api/auth/login/mfa', async () => ({ method: 'POST', url: '/api/auth/login/mfa', payload: { mfa_token: await mfaToken(), code: currentCode } })],
       ['POST', '/api/auth/login/mfa', { method: 'POST', url: '/api/auth/login/mfa', payload: { mfa_token: 'A'.repeat(43), code: currentCode } }],
+      ['POST', '/api/auth/passkeys/register/options', { method: 'POST', url: '/api/auth/passkeys/register/options', headers: keyBearer, payload: {} }],
+      ['POST', '/api/auth/passkeys/register', async () => ({
+        method: 'POST', url: '/api/auth/passkeys/register', headers: keyBearer,
+        payload: { name: 'Laptop', response: authenticator.register(await passkeyOptions('/api/auth/passkeys/register/options')) },
+      })],
+      ['POST', '/api/auth/passkeys/register', async () => ({
+        method: 'POST', url: '/api/auth/passkeys/register', headers: keyBearer,
+        payload: { response: authenticator.register(await passkeyOptions('/api/auth/passkeys/register/options')) },
+      })],
+      ['POST', '/api/auth/passkeys/register', { method: 'POST', url: '/api/auth/passkeys/register', headers: keyBearer, payload: { response: { id: 'AQID' } } }],
+      ['GET', '/api/auth/passkeys', { url: '/api/auth/passkeys', headers: keyBearer }],
+      ['PATCH', '/api/auth/passkeys/{id}', async () => {
+        passkeyId = (json(await t.app.inject({ url: '/api/auth/passkeys', headers: keyBearer }))['passkeys'] as { id: string }[])[0]!.id;
+        return { method: 'PATCH', url: `/api/auth/passkeys/${passkeyId}`, headers: keyBearer, payload: { name: 'Work laptop' } };
+      }],
+      ['PATCH', '/api/auth/passkeys/{id}', { method: 'PATCH', url: `/api/auth/passkeys/${randomUUID()}`, headers: keyBearer, payload: { name: 'x' } }],
+      ['POST', '/api/auth/passkeys/login/options', { method: 'POST', url: '/api/auth/passkeys/login/options', payload: {} }],
+      ['POST', '/api/auth/passkeys/login', async () => ({
+        method: 'POST', url: '/api/auth/passkeys/login', payload: { response: authenticator.authenticate(await passkeyOptions('/api/auth/passkeys/login/options')) },
+      })],
+      ['POST', '/api/auth/passkeys/login', { method: 'POST', url: '/api/auth/passkeys/login', payload: { response: authenticator.authenticate({ challenge: 'AAAA' }) } }],
+      ['DELETE', '/api/auth/passkeys/{id}', async () => ({ method: 'DELETE', url: `/api/auth/passkeys/${passkeyId}`, headers: keyBearer })],
+      ['DELETE', '/api/auth/passkeys/{id}', async () => ({ method: 'DELETE', url: `/api/auth/passkeys/${passkeyId}`, headers: keyBearer })],
+      ['POST', '/api/auth/login/mfa/passkey/options', async () => ({ method: 'POST', url: '/api/auth/login/mfa/passkey/options', payload: { mfa_token: await mfaToken() } })],
+      ['POST', '/api/auth/login/mfa/passkey/options', { method: 'POST', url: '/api/auth/login/mfa/passkey/options', payload: { mfa_token: 'A'.repeat(43) } }],
       ['POST', '/api/auth/mfa/recovery-codes', { method: 'POST', url: '/api/auth/mfa/recovery-codes', headers: enrollingBearer, payload: {} }],
       ['DELETE', '/api/auth/mfa/totp/{id}', { method: 'DELETE', url: `/api/auth/mfa/totp/${enrolment['id']}`, headers: enrollingBearer, payload: {} }],
       ['DELETE', '/api/auth/mfa/totp/{id}', { method: 'DELETE', url: `/api/auth/mfa/totp/${enrolment['id']}`, headers: enrollingBearer }],
@@ -167,9 +201,25 @@ describe('every documented response schema', () => {
       'POST /api/auth/login/mfa 401',
       'POST /api/auth/login/mfa 200',
       'POST /api/auth/login/mfa 401',
+      'POST /api/auth/login/mfa/passkey/options 200',
+      'POST /api/auth/login/mfa/passkey/options 401',
       'POST /api/auth/mfa/recovery-codes 200',
       'DELETE /api/auth/mfa/totp/{id} 200',
       'DELETE /api/auth/mfa/totp/{id} 404',
+    ]);
+    expect(statuses.filter((s) => s.includes('/passkeys'))).toEqual([
+      'POST /api/auth/passkeys/register/options 200',
+      'POST /api/auth/passkeys/register 201',
+      'POST /api/auth/passkeys/register 409',
+      'POST /api/auth/passkeys/register 400',
+      'GET /api/auth/passkeys 200',
+      'PATCH /api/auth/passkeys/{id} 200',
+      'PATCH /api/auth/passkeys/{id} 404',
+      'POST /api/auth/passkeys/login/options 200',
+      'POST /api/auth/passkeys/login 200',
+      'POST /api/auth/passkeys/login 401',
+      'DELETE /api/auth/passkeys/{id} 200',
+      'DELETE /api/auth/passkeys/{id} 404',
     ]);
   });
 });
