@@ -2,9 +2,12 @@ import cors from '@fastify/cors';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
+import { registerAudit } from './http/audit-hook.js';
+import { adminRoutes } from './http/admin-routes.js';
 import { authRoutes } from './http/auth-routes.js';
 import { registerAuthentication } from './http/authentication.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandlers } from './http/errors.js';
+import { eventRoutes } from './http/event-routes.js';
 import { healthRoutes } from './http/health-routes.js';
 import { registerLoadShedding } from './http/load-shedding.js';
 import { metricsRoutes } from './http/metrics-routes.js';
@@ -18,6 +21,8 @@ import { sessionRoutes } from './http/session-routes.js';
 import type { Services } from './services.js';
 
 export interface AppOptions {
+  /** `admin`: the admin API alone, for ADMIN_PORT; `public` (the default): everything else, and /admin too without ADMIN_PORT. */
+  surface?: 'public' | 'admin';
   /** The process's logger; none (silent) by default, as tests want. */
   logger?: FastifyBaseLogger;
 }
@@ -63,10 +68,17 @@ export function buildApp(config: Config, services: Services, options: AppOptions
   app.removeContentTypeParser('text/plain');
   registerErrorHandlers(app, services.metrics);
   instrument(app, services.metrics);
-  if (config.docsEnabled) registerOpenApi(app);
-  registerAuthentication(app, services.sessions);
+  const surface = options.surface ?? 'public';
+  const withAdmin = surface === 'admin' || config.adminPort === undefined;
+  if (config.docsEnabled && surface === 'public') registerOpenApi(app);
+  registerAuthentication(app, services.sessions, { keys: services.adminKeys, limits: services.limits });
+  registerAudit(app, services.audit);
   registerLoadShedding(app, services.hasher);
   registerSecurityHeaders(app);
+  if (withAdmin) {
+    app.register(adminRoutes, { prefix: '/admin', administration: services.administration, audit: services.audit, passkeys: services.passkeys });
+  }
+  if (surface === 'admin') return app;
   app.register(cors, {
     origin: config.cors.origins,
     credentials: config.cors.allowCredentials,
@@ -88,6 +100,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
       api.register(sessionRoutes, { sessions: services.sessions });
       api.register(mfaRoutes, { secondFactors: services.secondFactors, passkeysEnabled: services.passkeys !== undefined });
       if (services.passkeys) api.register(passkeyRoutes, { passkeys: services.passkeys, accounts: services.accounts });
+      api.register(eventRoutes, { audit: services.audit });
     },
     { prefix: '/api/auth' },
   );

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { UserAdministration, type UserListing } from './auth/admin.js';
+import { AdminKeys } from './auth/admin-keys.js';
 import { PasswordPolicy } from './auth/password-policy.js';
 import { resealSecrets } from './auth/second-factor.js';
 import { PasswordHasher } from './auth/passwords.js';
@@ -157,6 +158,19 @@ const COMMANDS: Record<string, Command> = {
       };
     },
   },
+  'user:roles': {
+    usage: 'user:roles <username> [role ...]',
+    help: "Set a user's roles (none: clear them). Access tokens carry them as `roles` from their next refresh.",
+    positionals: 21,
+    access: 'write',
+    prepare({ positionals: [username, ...roles] }) {
+      if (!username) throw missing('user:roles needs a username, then the roles (none to clear them)');
+      return async ({ db, config }) => {
+        const done = await withAdministration(config, db, (admin) => admin.setRoles(username, roles));
+        return `roles of user ${done.user.id} ${done.listedAs}: ${done.roles.join(' ') || '(none)'}`;
+      };
+    },
+  },
   'secrets:reencrypt': {
     usage: 'secrets:reencrypt',
     help: 'Re-encrypt every second-factor secret under the first key of SECRETS_ENCRYPTION_KEY (after putting a new key first).',
@@ -208,6 +222,43 @@ const COMMANDS: Record<string, Command> = {
         if (report.id_taken.length) lines.push(`skipped ${report.id_taken.length} whose id is another user's here: ${report.id_taken.join(', ')}`);
         lines.push(...parkedReport(report.parkedAs));
         return lines.join('\n');
+      };
+    },
+  },
+  'admin-keys:create': {
+    usage: 'admin-keys:create --name <name>',
+    help: 'Create an admin API key and print it (once: only its SHA-256 is kept). The name is the actor in the audit trail.',
+    options: { name: { type: 'string' } },
+    access: 'write',
+    prepare({ flags }) {
+      const name = flags['name'];
+      if (typeof name !== 'string' || name === '') throw missing('admin-keys:create needs --name <name>, e.g. --name ops-alice');
+      return async ({ db }) => {
+        const { key, adminKey } = await new AdminKeys(db).create(name);
+        return `${key}\n(admin key ${adminKey.name}: shown this once; send it as Authorization: Bearer <key> to /admin/...)`;
+      };
+    },
+  },
+  'admin-keys:list': {
+    usage: 'admin-keys:list',
+    help: 'List admin API keys: name, created, last used, revoked.',
+    access: 'read',
+    prepare: () => async ({ db }) => {
+      const keys = await new AdminKeys(db).list();
+      const at = (d: Date | null) => d?.toISOString() ?? '-';
+      return table(['name', 'created', 'last used', 'revoked'], keys.map((k) => [k.name, at(k.createdAt), at(k.lastUsedAt), at(k.revokedAt)]));
+    },
+  },
+  'admin-keys:revoke': {
+    usage: 'admin-keys:revoke <name>',
+    help: 'Revoke the live admin key of this name: refused from the next request on.',
+    positionals: 1,
+    access: 'write',
+    prepare({ positionals: [name] }) {
+      if (!name) throw missing('admin-keys:revoke needs the name of the key (see admin-keys:list)');
+      return async ({ db }) => {
+        await new AdminKeys(db).revoke(name);
+        return `revoked admin key ${name}`;
       };
     },
   },

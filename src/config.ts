@@ -35,6 +35,8 @@ export interface Config {
   port: number;
   /** Serve /metrics alone on this port instead of on `port`. */
   metricsPort: number | undefined;
+  /** Serve the admin API alone on this port instead of on `port`. */
+  adminPort: number | undefined;
   shutdownTimeoutSeconds: number;
   /** How long a client may take to send a request, and how long an idle kept-alive connection stays open. */
   http: { requestTimeoutSeconds: number; headersTimeoutSeconds: number; keepAliveTimeoutSeconds: number };
@@ -60,8 +62,11 @@ export interface Config {
   };
   /** A token from a password login younger than this may change the password or delete without `current_password`. */
   reauthWindowSeconds: number;
+  /** How long an operator's account-recovery code works. */
+  recoveryCodeTtlSeconds: number;
   /** Undefined when passkeys are off (PASSKEYS_ENABLED=false). */
   passkeys: { rpId: string; rpName: string; origins: string[] } | undefined;
+  audit: { retentionDays: number };
   mfa: {
     /** The issuer authenticator apps show beside the account name. */
     issuer: string;
@@ -108,6 +113,8 @@ export interface RateLimitConfig {
   renamesPerIp: Limit;
   /** Wrong second-factor codes for one account, from anywhere. */
   mfaPerAccount: Limit;
+  /** Admin requests with a wrong or missing key, from one IP. */
+  adminPerIp: Limit;
   /** Counters kept in memory (every counter without Redis; with it, those counted while it is unreachable). */
   memoryMaxKeys: number;
   /** With Redis unreachable: `open` counts in memory per instance; `closed` refuses logins (503) until it is back. */
@@ -368,6 +375,10 @@ export interface SettingValues {
   WEBAUTHN_RP_ID: string;
   WEBAUTHN_RP_NAME: string;
   WEBAUTHN_ORIGINS: string[];
+  ADMIN_PORT: number | undefined;
+  ADMIN_LIMIT_PER_IP: Limit;
+  RECOVERY_CODE_TTL_SECONDS: number;
+  AUDIT_RETENTION_DAYS: number;
 }
 
 export type SettingName = keyof SettingValues;
@@ -384,6 +395,8 @@ export const SETTING_GROUPS = [
   'Rate limits',
   'Second factor',
   'Passkeys',
+  'Administration',
+  'Audit trail',
 ] as const;
 export type SettingGroup = (typeof SETTING_GROUPS)[number];
 
@@ -832,6 +845,32 @@ export const SETTING_TABLE: SettingTable = {
       'The origins (comma-separated) of the pages that may use passkeys; a passkey response made on any other page is refused. Each must be under `WEBAUTHN_RP_ID`.',
     group: 'Passkeys',
   },
+  ADMIN_PORT: {
+    type: integer(1, 65535),
+    default: undefined,
+    shown: '(unset: `/admin` on `PORT`)',
+    description: 'Serve the admin API (`/admin/...`) on this port only, on `HOST`, so it need not be public. Admin requests need an admin key (`user-auth admin-keys:create`).',
+    group: 'Administration',
+    production: { example: '9465', why: 'Keeps the admin API off the public port.' },
+  },
+  ADMIN_LIMIT_PER_IP: {
+    type: limit,
+    default: { points: 20, durationSeconds: 15 * 60 },
+    description: 'Admin requests with a missing or wrong key from one IP; past it the address gets `429` before any key is checked.',
+    group: 'Administration',
+  },
+  RECOVERY_CODE_TTL_SECONDS: {
+    type: integer(60, 7 * 86_400),
+    default: 3600,
+    description: 'How long an account-recovery code issued through the admin API works (`POST /api/auth/recover`).',
+    group: 'Administration',
+  },
+  AUDIT_RETENTION_DAYS: {
+    type: integer(1, 3650),
+    default: 90,
+    description: 'Audit events (sign-ins, account changes, operators\' actions) older than this many days are deleted, once an hour.',
+    group: 'Audit trail',
+  },
 };
 
 function keyFromFile(path: string): OperatorKey {
@@ -1119,6 +1158,7 @@ export function loadConfig(env: Env): Config {
     host: s.HOST,
     port: s.PORT,
     metricsPort: s.METRICS_PORT,
+    adminPort: s.ADMIN_PORT,
     shutdownTimeoutSeconds: s.SHUTDOWN_TIMEOUT_SECONDS,
     http: {
       requestTimeoutSeconds: s.REQUEST_TIMEOUT_SECONDS,
@@ -1152,8 +1192,10 @@ export function loadConfig(env: Env): Config {
       refreshGraceSeconds: s.REFRESH_TOKEN_GRACE_SECONDS,
     },
     reauthWindowSeconds: s.REAUTH_WINDOW_SECONDS,
+    recoveryCodeTtlSeconds: s.RECOVERY_CODE_TTL_SECONDS,
     mfa: { issuer: s.MFA_ISSUER, encryptionKeys: s.SECRETS_ENCRYPTION_KEY },
     passkeys: s.PASSKEYS_ENABLED ? { rpId: s.WEBAUTHN_RP_ID, rpName: s.WEBAUTHN_RP_NAME, origins: s.WEBAUTHN_ORIGINS } : undefined,
+    audit: { retentionDays: s.AUDIT_RETENTION_DAYS },
     argon2: { memoryKib: s.ARGON2_MEMORY_KIB, timeCost: s.ARGON2_TIME_COST, parallelism: s.ARGON2_PARALLELISM },
     hashing: { threads: s.HASH_THREADS, queueLimit: s.HASH_QUEUE_LIMIT, maxWaitMs: s.HASH_QUEUE_MAX_WAIT_MS },
     cors: { origins: s.CORS_ORIGINS, allowCredentials: s.CORS_ALLOW_CREDENTIALS },
@@ -1172,6 +1214,7 @@ export function loadConfig(env: Env): Config {
       renamesPerUser: s.RENAME_LIMIT_PER_USER,
       renamesPerIp: s.RENAME_LIMIT_PER_IP,
       mfaPerAccount: s.MFA_LIMIT_PER_ACCOUNT,
+      adminPerIp: s.ADMIN_LIMIT_PER_IP,
       memoryMaxKeys: s.RATE_LIMIT_MEMORY_MAX_KEYS,
       onRedisFailure: s.RATE_LIMIT_ON_REDIS_FAILURE,
     },

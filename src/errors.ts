@@ -20,6 +20,10 @@ export const ERRORS = {
   invalid_mfa_code: { status: 401, exit: 1 },
   /** The second step of a sign-in came with an mfa_token that is unknown, expired, used, or out of tries. */
   mfa_token_expired: { status: 401, exit: 1 },
+  /** An account-recovery code that is wrong, expired or used, or a username nobody has. */
+  invalid_recovery_code: { status: 401, exit: 1 },
+  /** An admin request without a live admin key. */
+  invalid_admin_key: { status: 401, exit: 1 },
   /** A passkey response that does not verify: wrong origin or site, a challenge unknown or used, a bad signature, a removed passkey. */
   invalid_passkey: { status: 401, exit: 1 },
   // Known, but not allowed.
@@ -27,6 +31,8 @@ export const ERRORS = {
   reauthentication_required: { status: 403, exit: 1 },
   /** The account has a second factor, and the request brought no code with its password. */
   mfa_required: { status: 403, exit: 1 },
+  /** An operator locked the account: answered only to the right password (or passkey, or recovery code). */
+  account_locked: { status: 403, exit: 1 },
   not_found: { status: 404, exit: 1 },
   username_taken: { status: 409, exit: 1 },
   /** An operator's key command that cannot apply to how keys are configured (HS256, JWT_PRIVATE_KEY, the current key). */

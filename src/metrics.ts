@@ -68,6 +68,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly auditEvents = new Counter({
+    name: 'auth_audit_events_total',
+    help: 'Security events recorded in the audit trail, by type (failed logins counted on an aggregate row included)',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -51,6 +51,7 @@ async function main(): Promise<void> {
   const services = await openServicesPatiently(config, log);
   const app = buildApp(config, services, { logger: log });
   const metricsApp = config.metricsPort === undefined ? undefined : buildMetricsApp(services.metrics);
+  const adminApp = config.adminPort === undefined ? undefined : buildApp(config, services, { logger: log, surface: 'admin' });
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
     }, config.shutdownTimeoutSeconds * 1000);
     timer.unref();
     // Stops accepting connections, then resolves once every request in flight has been answered.
-    await Promise.all([app.close(), metricsApp?.close()]);
+    await Promise.all([app.close(), metricsApp?.close(), adminApp?.close()]);
     await services.close();
     log.info('stopped');
     process.exit(0);
@@ -79,6 +80,10 @@ async function main(): Promise<void> {
   if (metricsApp) {
     const address = await metricsApp.listen({ host: config.host, port: config.metricsPort! });
     log.info(`metrics on ${address}/metrics`);
+  }
+  if (adminApp) {
+    const address = await adminApp.listen({ host: config.host, port: config.adminPort! });
+    log.info(`admin API on ${address}/admin`);
   }
 }
 

@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Accounts } from './auth/accounts.js';
+import { Audit } from './auth/audit.js';
+import { AdminKeys } from './auth/admin-keys.js';
+import { Administration } from './auth/administration.js';
 import { FactorCodes } from './auth/factor-codes.js';
 import { Reauthentication } from './auth/reauthentication.js';
 import { newSecretKey, SecretBox, type SecretKey } from './auth/secret-box.js';
@@ -33,6 +37,10 @@ export interface Services {
   /** Only with PASSKEYS_ENABLED. */
   passkeys: Passkeys | undefined;
   metrics: Metrics;
+  audit: Audit;
+  limits: RateLimits;
+  adminKeys: AdminKeys;
+  administration: Administration;
   /** Only with REDIS_URL. */
   redis: RedisConnection | undefined;
   close(): Promise<void>;
@@ -114,6 +122,14 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const passkeys = config.passkeys ? new Passkeys(db, reauth, config.passkeys) : undefined;
     const secondFactors = new SecondFactors(db, codes, reauth, sessions, limits, devices, config.mfa.issuer, passkeys);
     const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, reauth, devices, secondFactors, passkeys);
+    // Without a key ring (production without SECRETS_ENCRYPTION_KEY) the key is this process's own: the HMACs of
+    // typed usernames then compare only within one instance's lifetime.
+    const audit = new Audit(db, {
+      usernameKey: box?.deriveKey('audit username') ?? randomBytes(32),
+      retentionDays: config.audit.retentionDays,
+      log,
+      counted: (type) => metrics.auditEvents.inc({ type }),
+    });
     const chores = [
       // Picks up keys rotated by the CLI or another instance, and drops retired ones.
       every(KEY_RELOAD_INTERVAL_SECONDS, () => keys.reload(), log, 'signing-key reload'),
@@ -124,14 +140,25 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       every(PURGE_INTERVAL_SECONDS, () => devices.purgeExpired(), log, 'device-token purge'),
       every(PURGE_INTERVAL_SECONDS, () => secondFactors.purgeStale(), log, 'second-factor purge'),
       ...(passkeys ? [every(PURGE_INTERVAL_SECONDS, () => passkeys.purgeExpired(), log, 'passkey challenge purge')] : []),
+      every(PURGE_INTERVAL_SECONDS, async () => {
+        const purged = await audit.purge();
+        if (purged > 0) log.info({ purged }, 'purged audit events past AUDIT_RETENTION_DAYS');
+      }, log, 'audit purge'),
     ];
     const close = async () => {
       chores.forEach((timer) => clearInterval(timer));
+      // The events of the last requests are written before the database goes.
+      await audit.settled();
       await redis?.close();
       await passwordHasher.close();
       await closeDb();
     };
-    return { db, hasher: passwordHasher, keys, accounts, sessions, secondFactors, passkeys, metrics, redis, close };
+    const adminKeys = new AdminKeys(db);
+    const administration = new Administration(db, passwordHasher, policy, limits, {
+      idleTimeoutSeconds: config.sessions.idleTimeoutSeconds,
+      recoveryCodeTtlSeconds: config.recoveryCodeTtlSeconds,
+    });
+    return { db, hasher: passwordHasher, keys, accounts, sessions, secondFactors, passkeys, metrics, audit, limits, adminKeys, administration, redis, close };
   } catch (error) {
     await redis?.close();
     await hasher?.close();

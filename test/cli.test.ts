@@ -261,6 +261,39 @@ describe.concurrent('the admin CLI (src/cli.ts): secrets:reencrypt, user:mfa-res
   });
 });
 
+describe.concurrent('the admin CLI (src/cli.ts): admin-keys:create, admin-keys:list, admin-keys:revoke, user:roles', () => {
+  it('creates a key shown once that the admin API takes, lists and revokes it; sets roles that reach tokens', async () => {
+    const database = await emptyDatabase();
+    const cli = (args: string[], stdin?: string) => runCli(args, database.env, stdin);
+    try {
+      const created = await cli(['admin-keys:create', '--name', 'ops-ada']);
+      expect(created.code).toBe(0);
+      const key = created.stdout.split('\n')[0]!;
+      expect(key).toMatch(/^uas_admin_[A-Za-z0-9_-]{43}$/);
+      expect(await cli(['admin-keys:create', '--name', 'ops-ada'])).toMatchObject({ code: 1, stderr: expect.stringContaining('a live admin key is already called ops-ada') });
+      expect(await cli(['admin-keys:create'])).toMatchObject({ code: 1, stderr: expect.stringContaining('admin-keys:create needs --name') });
+      expect((await cli(['admin-keys:list'])).stdout).toMatch(/^name\s+created\s+last used\s+revoked\nops-ada\s+\S+\s+-\s+-$/m);
+
+      expect((await cli(['user:create', 'grace'], 'a fine long passphrase')).code).toBe(0);
+      expect(await cli(['user:roles', 'GRACE', 'admin', 'billing:read'])).toMatchObject({ code: 0, stdout: 'roles of user 1 grace: admin billing:read\n' });
+      expect(await cli(['user:roles', 'grace', 'Not A Role'])).toMatchObject({ code: 1, stderr: expect.stringContaining('refused: Not A Role') });
+
+      await withApp(database, async (t) => {
+        expect((await t.app.inject({ url: '/admin/users/1', headers: { authorization: `Bearer ${key}` } })).json()).toMatchObject({ roles: ['admin', 'billing:read'] });
+        const token = json(await login(t.app, 'grace', 'a fine long passphrase'))['access_token'] as string;
+        expect(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())['roles']).toEqual(['admin', 'billing:read']);
+      });
+      expect(await cli(['admin-keys:revoke', 'ops-ada'])).toMatchObject({ code: 0, stdout: 'revoked admin key ops-ada\n' });
+      expect(await cli(['admin-keys:revoke', 'ops-ada'])).toMatchObject({ code: 1, stderr: expect.stringContaining('no live admin key is called ops-ada') });
+      await withApp(database, async (t) => {
+        expect((await t.app.inject({ url: '/admin/users/1', headers: { authorization: `Bearer ${key}` } })).statusCode).toBe(401);
+      });
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
 describe.concurrent('the admin CLI (src/cli.ts): arguments', () => {
   it('refuses an unknown flag or a bad flag value with exit 2 and the command\'s usage, before opening any database', async () => {
     const dataDir = join(tmpdir(), `auth-cli-never-${process.pid}`);

@@ -269,6 +269,7 @@ describe('the settings table', () => {
       'PASSKEYS_ENABLED',
       'WEBAUTHN_RP_ID',
       'WEBAUTHN_ORIGINS',
+      'ADMIN_PORT',
     ]);
   });
 
@@ -316,7 +317,10 @@ describe('the settings table', () => {
       },
       sessions: { idleTimeoutSeconds: 2_592_000, maxLifetimeSeconds: 7_776_000, refreshGraceSeconds: 10 },
       reauthWindowSeconds: 300,
+      adminPort: undefined,
+      recoveryCodeTtlSeconds: 3600,
       passkeys: { rpId: 'localhost', rpName: 'user-auth-service', origins: ['http://localhost:5000'] },
+      audit: { retentionDays: 90 },
       mfa: { issuer: 'localhost:5000', encryptionKeys: undefined },
       argon2: { memoryKib: 19_456, timeCost: 2, parallelism: 1 },
       hashing: { threads: availableParallelism(), queueLimit: 1000, maxWaitMs: 2000 },
@@ -336,6 +340,7 @@ describe('the settings table', () => {
         renamesPerUser: { points: 5, durationSeconds: 3600 },
         renamesPerIp: { points: 20, durationSeconds: 3600 },
         mfaPerAccount: { points: 10, durationSeconds: 900 },
+        adminPerIp: { points: 20, durationSeconds: 900 },
         memoryMaxKeys: 100_000,
         onRedisFailure: 'open',
       },
@@ -415,6 +420,10 @@ describe('the settings table', () => {
     WEBAUTHN_RP_ID: { value: 'example.com' },
     WEBAUTHN_RP_NAME: { value: 'Example' },
     WEBAUTHN_ORIGINS: { value: 'https://app.example.com' },
+    ADMIN_PORT: { value: '9465' },
+    ADMIN_LIMIT_PER_IP: { value: '5/15m' },
+    RECOVERY_CODE_TTL_SECONDS: { value: '600' },
+    AUDIT_RETENTION_DAYS: { value: '30' },
   };
   const outcome = (env: Record<string, string>) => {
     try {

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -127,8 +128,11 @@ class Shell {
   private stderr = '';
   private serial = 0;
 
-  constructor(private readonly folder: string) {
-    this.bash = spawn('bash', ['--noprofile', '--norc'], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', HOME: folder } });
+  constructor(
+    private readonly folder: string,
+    env: Record<string, string> = {},
+  ) {
+    this.bash = spawn('bash', ['--noprofile', '--norc'], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', HOME: folder, ...env } });
     this.bash.stdout.on('data', (chunk) => (this.stdout += chunk));
     this.bash.stderr.on('data', (chunk) => (this.stderr += chunk));
   }
@@ -183,9 +187,18 @@ describe('README.md, run top to bottom against a fresh service', () => {
     // As `npm start` runs it: development mode, the embedded database in a new folder, every default but the port.
     const port = await freePort();
     url = `http://localhost:${port}`;
-    server = startServer({ DATA_DIR: await freshDataDir('auth-readme-data-'), PORT: String(port), LOG_LEVEL: 'info' });
+    const dataDir = await freshDataDir('auth-readme-data-');
+    // The README's administration examples use an admin key, created as it says (before the service holds the
+    // folder, as the embedded database has one owner at a time) and handed to the shell as $ADMIN_KEY.
+    const created = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'admin-keys:create', '--name', 'ops'], {
+      cwd: ROOT,
+      env: { PATH: process.env['PATH'] ?? '', DATA_DIR: dataDir },
+    });
+    const adminKey = created.stdout.split('\n')[0]!;
+    expect(adminKey).toMatch(/^uas_admin_/);
+    server = startServer({ DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info' });
     await waitFor(server.output, /listening on/, server.child);
-    shell = new Shell(folder);
+    shell = new Shell(folder, { ADMIN_KEY: adminKey });
   });
   afterAll(async () => {
     shell?.close();

@@ -296,3 +296,41 @@ $('remove-passkeys').addEventListener('click', () =>
     show(`Removed ${plural(passkeys.length, 'passkey')}: the service refuses ${passkeys.length === 1 ? 'it' : 'them'} from now on.`);
   }),
 );
+
+// The account's recent security events, as the service recorded them.
+const EVENT_LABELS = {
+  register: 'Account created',
+  login_succeeded: 'Signed in',
+  login_failed: 'Failed sign-in',
+  logout: 'Signed out',
+  session_revoked: 'Session ended',
+  refresh_token_reused: 'A refresh token was used twice: its session was ended',
+  password_changed: 'Password changed',
+  username_changed: 'Username changed',
+  mfa_enrolled: 'Authenticator app added',
+  mfa_removed: 'Authenticator app removed',
+  recovery_codes_replaced: 'New recovery codes',
+  passkey_added: 'Passkey added',
+  passkey_removed: 'Passkey removed',
+  admin_action: 'Changed by an administrator',
+  account_recovered: 'Account recovered',
+};
+
+function activityItem(event) {
+  const item = document.createElement('li');
+  item.dataset.type = event.type;
+  const detail = event.details?.reason ?? event.details?.method;
+  // Text, never HTML: the user agent is whatever the client sent.
+  item.textContent = `${event.time}: ${EVENT_LABELS[event.type] ?? event.type}${detail ? ` (${detail})` : ''}` +
+    ` from ${event.ip ?? 'an unknown address'}${event.user_agent ? `, ${event.user_agent}` : ''}`;
+  return item;
+}
+
+$('show-activity').addEventListener('click', () =>
+  act(async () => {
+    const { events } = await call('GET', '/api/auth/events');
+    $('activity-list').replaceChildren(...events.map(activityItem));
+    $('activity-list').hidden = events.length === 0;
+    show(events.length === 0 ? 'No activity recorded yet.' : `The last ${plural(events.length, 'event')} of your account.`);
+  }),
+);

@@ -1,5 +1,8 @@
 import { isUniqueViolation, type Database } from '../db/database.js';
-import { deleteUser, findUserForLogin, insertUser, isUsernameTaken, updateUser } from '../db/user-queries.js';
+import { consumeAccountRecoveryCode, hasAccountRecoveryCode } from '../db/admin-queries.js';
+import { revokeUnexpiredUserSessions } from '../db/session-queries.js';
+import { deleteUser, findUserForLogin, insertUser, isUsernameTaken, lockUser, updateUser } from '../db/user-queries.js';
+import { hashAccountRecoveryCode } from './administration.js';
 import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import { isServiceError, ServiceError } from '../errors.js';
 import type { DeviceTokens } from './device-tokens.js';
@@ -95,12 +98,59 @@ export class Accounts {
     await attempt.forAccount(found ? { userId: found.id } : { username: input.username }, trusted?.id);
     // Always one password verification, so an unknown username answers as slowly as a wrong password.
     const verification = await this.hasher.verify(found?.passwordHash, input.password);
-    if (!found || !verification.matches) throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS);
+    if (!found || !verification.matches) {
+      // The same answer either way; the reason is for the audit trail, which never shows it to the client.
+      throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS, {
+        context: found ? { reason: 'bad_password', userId: found.id } : { reason: 'unknown_user' },
+      });
+    }
     await attempt.accepted();
-    const { passwordHash: verifiedHash, hasSecondFactor, ...user } = found;
+    const { passwordHash: verifiedHash, hasSecondFactor, locked, ...user } = found;
+    // Only after the right password: a lock tells a guesser nothing.
+    if (locked) throw accountLocked(user.id);
     const passwordHash = verification.needsRehash ? await upgradeHash(this.db, this.hasher, user.id, verifiedHash, input.password) : verifiedHash;
     if (hasSecondFactor) return this.secondFactors.beginSignIn(user, passwordHash);
     return this.sessions.start(this.db, user, 'password', client, { passwordHash, deviceToken: trusted && input.deviceToken });
+  }
+
+  /**
+   * Redeems an operator's recovery code for a new password: the password is replaced (the policy applies),
+   * every session ends, the account's brute-force counters clear, and the answer is a sign-in. A wrong code, or
+   * a name nobody has, counts like a wrong password and answers the same.
+   */
+  async recover(
+    input: { username: string; code: string; newPassword: string; newPasswordConfirm: string },
+    client: ClientInfo,
+  ): Promise<SignedIn> {
+    if (normalizePassword(input.newPassword) !== normalizePassword(input.newPasswordConfirm)) {
+      throw new ServiceError('password_mismatch', 'New passwords do not match!');
+    }
+    this.policy.checkCheap(input.newPassword, input.username);
+    const attempt = await this.limits.passwordAttempt(client.ip);
+    this.hasher.assertCapacity();
+    const key = usernameLookupKey(input.username);
+    const found = key === undefined ? undefined : await findUserForLogin(this.db, key);
+    await attempt.forAccount(found ? { userId: found.id } : { username: input.username });
+    const codeHash = hashAccountRecoveryCode(input.code);
+    // The same lookup for a name nobody has (user 0 has no code), so the answer takes as long.
+    const valid = await hasAccountRecoveryCode(this.db, found?.id ?? '0', codeHash);
+    if (!found || !valid) throw new ServiceError('invalid_recovery_code', 'The username or recovery code is wrong, or the code has expired');
+    await attempt.accepted();
+    const { passwordHash: _old, hasSecondFactor: _factor, locked, ...user } = found;
+    if (locked) throw accountLocked(user.id);
+    this.policy.checkStrength(input.newPassword, user.username);
+    const passwordHash = await this.hasher.hash(input.newPassword);
+    const signedIn = await this.db.transaction(async (tx) => {
+      if (!(await lockUser(tx, user.id, 'update'))) throw new ServiceError('invalid_recovery_code', 'The username or recovery code is wrong, or the code has expired');
+      if (!(await consumeAccountRecoveryCode(tx, user.id, codeHash))) {
+        throw new ServiceError('invalid_recovery_code', 'The username or recovery code is wrong, or the code has expired');
+      }
+      await updateUser(tx, user.id, { passwordHash });
+      await revokeUnexpiredUserSessions(tx, user.id, 'account_recovered');
+      return this.sessions.start(tx, user, 'password', client, { passwordHash });
+    });
+    await this.limits.clearAccount(user.id);
+    return signedIn;
   }
 
   async passkeyLoginOptions(client: ClientInfo): Promise<PublicKeyCredentialRequestOptionsJSON> {
@@ -119,6 +169,7 @@ export class Accounts {
   ): Promise<SignedIn | SecondFactorRequired> {
     await this.limits.passwordAttempt(client.ip);
     const signIn = await this.enabledPasskeys().verifySignIn(response);
+    if (signIn.locked) throw accountLocked(signIn.user.id);
     if (signIn.hasSecondFactor && signIn.assurance.aal < 2) return this.secondFactors.beginSignIn(signIn.user, signIn.passwordHash);
     const device = await this.devices.find(deviceToken);
     const trusted = device?.userId === signIn.user.id ? deviceToken : undefined;
@@ -192,6 +243,11 @@ export class Accounts {
       await deleteUser(tx, auth.user.id);
     });
   }
+}
+
+/** `userId` is for the audit trail; the client is told nothing it did not prove. */
+export function accountLocked(userId: string): ServiceError {
+  return new ServiceError('account_locked', 'This account is locked: contact the operator of this service', { context: { userId } });
 }
 
 function assertOwnAccount(auth: Authenticated, userId: number | string | undefined): void {

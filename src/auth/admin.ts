@@ -1,5 +1,7 @@
 import { isUniqueViolation, type Database, type Queryable } from '../db/database.js';
+import { setRoles } from '../db/admin-queries.js';
 import { deleteUserFactors } from '../db/mfa-queries.js';
+import { MAX_ROLES, ROLE_PATTERN } from './administration.js';
 import { revokeUnexpiredUserSessions } from '../db/session-queries.js';
 import {
   countUsersWithKeyContaining,
@@ -121,6 +123,19 @@ export class UserAdministration {
       return deleteUserFactors(tx, user.id);
     });
     return { user, listedAs, removed };
+  }
+
+  /** Replaces the user's roles; its access tokens carry them from their next refresh. */
+  async setRoles(name: string, roles: string[]): Promise<NamedUser & { roles: string[] }> {
+    const bad = roles.filter((role) => !new RegExp(ROLE_PATTERN).test(role));
+    if (bad.length > 0 || roles.length > MAX_ROLES) {
+      throw new ServiceError('invalid_request', `roles are at most ${MAX_ROLES} short names of a-z, 0-9, "_", ".", ":" or "-" (refused: ${bad.join(' ') || 'too many'})`);
+    }
+    await applyUsernameRules(this.db);
+    const { user, listedAs } = await this.find(this.db, name);
+    const unique = [...new Set(roles)];
+    await setRoles(this.db, user.id, unique);
+    return { user, listedAs, roles: unique };
   }
 
   async list(limit: number): Promise<UserListing> {

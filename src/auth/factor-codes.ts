@@ -18,8 +18,9 @@ export const RECOVERY_CODE_COUNT = 10;
 const RECOVERY_CODE_BYTES = 10;
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
-export function invalidCode(): ServiceError {
-  return new ServiceError('invalid_mfa_code', 'The code is wrong, expired or already used');
+/** `userId`, when known, is for the audit trail. */
+export function invalidCode(userId?: string): ServiceError {
+  return new ServiceError('invalid_mfa_code', 'The code is wrong, expired or already used', userId ? { context: { userId } } : {});
 }
 
 /** `xxxx-xxxx-xxxx-xxxx` in lower-case base32: easy to read out and type; compared without case or separators. */
@@ -69,7 +70,7 @@ export class FactorCodes {
       throw new ServiceError('mfa_required', 'This account has a second factor: send a code from the authenticator app as `code`, or a `recovery_code`');
     }
     const attempt = await this.limits.secondFactorAttempt(userId, client.ip);
-    if (!(await this.matches(this.db, userId, proof))) throw invalidCode();
+    if (!(await this.matches(this.db, userId, proof))) throw invalidCode(userId);
     await attempt.accepted();
   }
 

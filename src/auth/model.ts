@@ -10,6 +10,8 @@ export interface User {
   /** bigint in the database; a decimal string here so no id is ever rounded. */
   id: string;
   username: string;
+  /** Set by operators; other services read them in the access token's `roles` claim. */
+  roles: string[];
   createdAt: Date;
   updatedAt: Date;
 }
@@ -43,7 +45,7 @@ export const PASSWORD_AND_CODE: Assurance = { amr: ['pwd', 'otp'], aal: 2 };
 export type FactorType = 'totp';
 
 /** Why a session ended, kept for operators reading the table. */
-export type RevokeReason = 'logout' | 'password_change' | 'refresh_token_reused' | 'revoked_by_user' | 'token_revoked' | 'second_factor_added';
+export type RevokeReason = 'logout' | 'password_change' | 'refresh_token_reused' | 'revoked_by_user' | 'token_revoked' | 'second_factor_added' | 'locked' | 'admin_logout' | 'account_recovered';
 
 export interface Session extends Assurance {
   id: string;

@@ -41,6 +41,7 @@ export interface PasskeySignIn {
   user: User;
   passwordHash: string;
   hasSecondFactor: boolean;
+  locked: boolean;
   assurance: Assurance;
 }
 
@@ -127,7 +128,12 @@ export class Passkeys {
   }
 
   async list(auth: Authenticated): Promise<PasskeySummary[]> {
-    return (await listPasskeys(this.db, auth.user.id)).map(summary);
+    return this.listOf(auth.user.id);
+  }
+
+  /** Any user's, for an operator. */
+  async listOf(userId: string): Promise<PasskeySummary[]> {
+    return (await listPasskeys(this.db, userId)).map(summary);
   }
 
   async rename(auth: Authenticated, id: string, name: string): Promise<PasskeySummary> {
@@ -137,7 +143,12 @@ export class Passkeys {
   }
 
   async remove(auth: Authenticated, id: string): Promise<void> {
-    if (!(await deletePasskey(this.db, auth.user.id, id))) throw notFound();
+    await this.removeOf(auth.user.id, id);
+  }
+
+  /** Any user's, for an operator. */
+  async removeOf(userId: string, id: string): Promise<void> {
+    if (!(await deletePasskey(this.db, userId, id))) throw notFound();
   }
 
   /** For a sign-in with no username typed: the authenticator offers whichever of its passkeys is for this site. */
@@ -172,6 +183,7 @@ export class Passkeys {
       user: found.user,
       passwordHash: found.passwordHash,
       hasSecondFactor: found.hasSecondFactor,
+      locked: found.locked,
       assurance: passkeyAssurance(found.passkey.deviceType, userVerified),
     };
   }

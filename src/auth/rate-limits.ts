@@ -18,7 +18,8 @@ export type Rule =
   | 'refresh_ip'
   | 'rename_ip'
   | 'rename_user'
-  | 'mfa_account';
+  | 'mfa_account'
+  | 'admin_ip';
 
 type Limiters = Record<Rule, RateLimiterLike>;
 type Step = readonly [Rule, string];
@@ -71,6 +72,7 @@ export class RateLimits {
         rename_ip: make('rename_ip', config.renamesPerIp, true),
         rename_user: make('rename_user', config.renamesPerUser, true),
         mfa_account: make('mfa_account', config.mfaPerAccount, loginFailsOpen),
+        admin_ip: make('admin_ip', config.adminPerIp, loginFailsOpen),
       },
       memory,
     );
@@ -118,6 +120,27 @@ export class RateLimits {
    */
   async passkeyOptions(ip: string | undefined): Promise<void> {
     if (this.limiters) await consumeInOrder(this.limiters, [['refresh_ip', ipLimitKey(ip)]], []);
+  }
+
+  /**
+   * An admin request is counted against its address before its key is checked, and given back when the key is
+   * good: only wrong keys add up, and an address that guesses is refused before any lookup.
+   */
+  async adminAttempt(ip: string | undefined): Promise<{ accepted(): Promise<void> }> {
+    const limiters = this.limiters;
+    if (!limiters) return { accepted: async () => {} };
+    const counted: Step[] = [];
+    await consumeInOrder(limiters, [['admin_ip', ipLimitKey(ip)]], counted);
+    return { accepted: () => giveBack(limiters, counted) };
+  }
+
+  /**
+   * Forgets the account's own counters (its account-wide login count and its second-factor count), for an
+   * owner held out by someone else's guesses. The per-address counts stay: they are the guessers'.
+   */
+  async clearAccount(userId: string): Promise<void> {
+    if (!this.limiters) return;
+    await Promise.all([this.limiters.login_account.delete(accountKey({ userId })), this.limiters.mfa_account.delete(userId)]);
   }
 
   /** Every rename attempt counts, whatever its outcome: each answer tells whether a name is taken. */

@@ -120,7 +120,7 @@ export class SecondFactors {
     if (!pending) throw new ServiceError('not_found', 'No enrolment with this id is waiting for its code: it expired, was confirmed, or is not yours');
     const attempt = await this.limits.secondFactorAttempt(auth.user.id, client.ip);
     const step = await matchingStep(this.codes.openSecret(pending), code);
-    if (step === undefined) throw invalidCode();
+    if (step === undefined) throw invalidCode(auth.user.id);
     await attempt.accepted();
     const recoveryCodes = newRecoveryCodes();
     const token = await this.db.transaction(async (tx) => {
@@ -223,7 +223,7 @@ export class SecondFactors {
       return this.sessions.start(tx, challenge.user, 'password', client, { passwordHash: challenge.passwordHash, deviceToken }, assurance);
     });
     if (outcome === 'expired') throw expiredToken();
-    if (outcome === 'wrong') throw invalidCode();
+    if (outcome === 'wrong') throw invalidCode(found.user.id);
     await attempt.accepted();
     return outcome;
   }

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 
 /**
  * Encryption at rest for the secrets the service must be able to read back (TOTP secrets): AES-256-GCM under
@@ -44,6 +44,14 @@ export class SecretBox {
 
   get currentKeyId(): string {
     return this.keys[0]!.id;
+  }
+
+  /**
+   * A key of its own for another use (`purpose` names it), derived from the current key with HKDF-SHA-256: the
+   * same for every instance with the same key, and telling nothing about the key it came from.
+   */
+  deriveKey(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.keys[0]!.key, Buffer.alloc(0), `user-auth ${purpose}`, KEY_BYTES));
   }
 
   /** `context` is bound to the ciphertext (GCM's associated data): the row it belongs to. */

@@ -251,6 +251,7 @@ export class Sessions {
       sessionId: session.id,
       authTime: session.authenticatedAt,
       assurance: { amr: session.amr, aal: session.aal },
+      roles: user.roles,
       notAfter: session.expiresAt,
     });
     return { accessToken: token, expiresIn };

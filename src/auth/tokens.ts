@@ -17,6 +17,8 @@ export interface AccessTokenSubject {
   authTime: Date;
   /** RFC 8176 `amr` and the assurance level `aal` of the session's sign-in. */
   assurance: Assurance;
+  /** The user's roles, as operators set them; read again at every refresh. */
+  roles: string[];
   /** The session's absolute end: the token expires then at the latest. */
   notAfter: Date;
 }
@@ -106,6 +108,7 @@ export class AccessTokens {
       auth_time: Math.floor(subject.authTime.getTime() / 1000),
       amr: subject.assurance.amr,
       aal: subject.assurance.aal,
+      roles: subject.roles,
       sub: subject.userId,
       iss: this.settings.issuer,
       aud: this.settings.audience,

@@ -179,8 +179,8 @@ export interface Challenge {
  * with its user; `lock` holds its row until the transaction ends, so that one code decides it at a time.
  */
 export async function findLiveChallenge(db: Queryable, tokenHash: Buffer, maxFailures: number, lock: boolean): Promise<Challenge | undefined> {
-  const [row] = await db.query<{ challenge_id: string | number; password_hash: string; id: string | number; username: string; created_at: Date; updated_at: Date }>(
-    `SELECT c.id AS challenge_id, c.password_hash, u.id, u.username, u.created_at, u.updated_at
+  const [row] = await db.query<{ challenge_id: string | number; password_hash: string; id: string | number; username: string; roles: string[]; created_at: Date; updated_at: Date }>(
+    `SELECT c.id AS challenge_id, c.password_hash, u.id, u.username, u.roles, u.created_at, u.updated_at
        FROM mfa_challenges c JOIN users u ON u.id = c.user_id
       WHERE c.token_hash = $1 AND c.used_at IS NULL AND c.expires_at > now() AND c.failed_attempts < $2
       ${lock ? 'FOR UPDATE OF c' : ''}`,

@@ -1,6 +1,6 @@
 import type { Queryable } from './database.js';
 import type { User } from '../auth/model.js';
-import { toUser } from './user-queries.js';
+import { LOCKED, toUser } from './user-queries.js';
 
 export type ChallengePurpose = 'register' | 'login' | 'second_step';
 
@@ -101,9 +101,12 @@ export async function listPasskeys(db: Queryable, userId: string): Promise<Store
 export async function findPasskeyForSignIn(
   db: Queryable,
   credentialId: string,
-): Promise<{ passkey: StoredPasskey; user: User; passwordHash: string; hasSecondFactor: boolean } | undefined> {
-  const [row] = await db.query<PasskeyRow & { username: string; user_created_at: Date; updated_at: Date; password_hash: string; has_second_factor: boolean }>(
-    `SELECT ${PASSKEY_COLUMNS}, u.username, u.created_at AS user_created_at, u.updated_at, u.password_hash, u.has_second_factor
+): Promise<{ passkey: StoredPasskey; user: User; passwordHash: string; hasSecondFactor: boolean; locked: boolean } | undefined> {
+  const [row] = await db.query<
+    PasskeyRow & { username: string; roles: string[]; user_created_at: Date; updated_at: Date; password_hash: string; has_second_factor: boolean; locked: boolean }
+  >(
+    `SELECT ${PASSKEY_COLUMNS}, u.username, u.roles, u.created_at AS user_created_at, u.updated_at, u.password_hash, u.has_second_factor,
+            ${LOCKED.replace(/users\./g, 'u.')} AS locked
        FROM passkeys p JOIN users u ON u.id = p.user_id
       WHERE p.credential_id = $1`,
     [credentialId],
@@ -111,9 +114,10 @@ export async function findPasskeyForSignIn(
   if (!row) return undefined;
   return {
     passkey: toPasskey(row),
-    user: toUser({ id: row.user_id, username: row.username, created_at: row.user_created_at, updated_at: row.updated_at }),
+    user: toUser({ id: row.user_id, username: row.username, roles: row.roles, created_at: row.user_created_at, updated_at: row.updated_at }),
     passwordHash: row.password_hash,
     hasSecondFactor: row.has_second_factor,
+    locked: row.locked,
   };
 }
 

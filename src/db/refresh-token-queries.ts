@@ -28,6 +28,15 @@ export async function lockTokenOwner(db: Queryable, tokenHash: Buffer): Promise<
   return row && { userId: String(row.user_id), sessionId: row.session_id };
 }
 
+/** Whose a refresh token (current or exchanged) is, without locking anything: for the audit trail of a revocation. */
+export async function findRefreshTokenOwner(db: Queryable, tokenHash: Buffer): Promise<string | undefined> {
+  const [row] = await db.query<{ user_id: string | number }>(
+    'SELECT s.user_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1',
+    [tokenHash],
+  );
+  return row && String(row.user_id);
+}
+
 /**
  * Finds a refresh token by its hash and locks its row until the transaction ends: of several refreshes of one
  * token, on any number of instances, one decides and the others then see what it decided.

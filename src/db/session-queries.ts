@@ -1,6 +1,6 @@
 import type { Queryable } from './database.js';
 import type { Assurance, AuthMethod, RevokeReason, Session, SessionSummary, User } from '../auth/model.js';
-import { toUser } from './user-queries.js';
+import { LOCKED, toUser } from './user-queries.js';
 
 // A session is live while nobody ended it, its absolute lifetime has not run out, and it was used (logged in or
 // refreshed) within the idle timeout ($idle seconds). One definition, used by every query below.
@@ -29,7 +29,7 @@ export async function createSession(
   // that breaks the foreign key). FOR SHARE waits for such a writer and then sees its row, not the one read before.
   const [row] = await db.query<{ id: string }>(
     `WITH account AS (
-       SELECT id FROM users WHERE id = $1 AND password_hash = $8 FOR SHARE
+       SELECT id FROM users WHERE id = $1 AND password_hash = $8 AND NOT ${LOCKED} FOR SHARE
      ), session AS (
        INSERT INTO sessions (user_id, auth_method, authenticated_at, created_at, last_used_at, expires_at, user_agent, ip, amr, aal)
        SELECT id, $2, $3, $3, $3, $3::timestamptz + make_interval(secs => $4), $5, $6, $9, $10 FROM account
@@ -65,6 +65,7 @@ export async function createSession(
 interface LiveSessionRow {
   id: string | number;
   username: string;
+  roles: string[];
   created_at: Date;
   updated_at: Date;
   session_id: string;
@@ -92,7 +93,7 @@ function toLive(row: LiveSessionRow): { user: User; session: Session } {
 }
 
 const LIVE_SESSION_COLUMNS =
-  'u.id, u.username, u.created_at, u.updated_at, s.id AS session_id, s.auth_method, s.authenticated_at, s.expires_at, s.amr, s.aal';
+  'u.id, u.username, u.roles, u.created_at, u.updated_at, s.id AS session_id, s.auth_method, s.authenticated_at, s.expires_at, s.amr, s.aal';
 
 function selectLiveSession(lock: boolean) {
   return async (

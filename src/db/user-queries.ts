@@ -4,14 +4,15 @@ import type { Queryable } from './database.js';
 interface UserRow {
   id: string | number;
   username: string;
+  roles: string[];
   created_at: Date;
   updated_at: Date;
 }
 
-const USER_COLUMNS = 'id, username, created_at, updated_at';
+const USER_COLUMNS = 'id, username, roles, created_at, updated_at';
 
 export function toUser(row: UserRow): User {
-  return { id: String(row.id), username: row.username, createdAt: row.created_at, updatedAt: row.updated_at };
+  return { id: String(row.id), username: row.username, roles: row.roles, createdAt: row.created_at, updatedAt: row.updated_at };
 }
 
 /** A username as the domain keyed it (src/auth/usernames.ts), stored as it is. */
@@ -52,15 +53,18 @@ export async function isUsernameTaken(db: Queryable, name: Pick<StoredName, 'nor
   return row?.taken === true;
 }
 
+/** Whether an operator's lock holds now; the same condition wherever a sign-in is decided. */
+export const LOCKED = '(users.locked_at IS NOT NULL AND (users.locked_until IS NULL OR users.locked_until > now()))';
+
 export async function findUserForLogin(
   db: Queryable,
   normalized: string,
-): Promise<(User & { passwordHash: string; hasSecondFactor: boolean }) | undefined> {
-  const [row] = await db.query<UserRow & { password_hash: string; has_second_factor: boolean }>(
-    `SELECT ${USER_COLUMNS}, password_hash, has_second_factor FROM users WHERE username_normalized = $1`,
+): Promise<(User & { passwordHash: string; hasSecondFactor: boolean; locked: boolean }) | undefined> {
+  const [row] = await db.query<UserRow & { password_hash: string; has_second_factor: boolean; locked: boolean }>(
+    `SELECT ${USER_COLUMNS}, password_hash, has_second_factor, ${LOCKED} AS locked FROM users WHERE username_normalized = $1`,
     [normalized],
   );
-  return row && { ...toUser(row), passwordHash: row.password_hash, hasSecondFactor: row.has_second_factor };
+  return row && { ...toUser(row), passwordHash: row.password_hash, hasSecondFactor: row.has_second_factor, locked: row.locked };
 }
 
 export async function findCredentials(db: Queryable, userId: string): Promise<{ passwordHash: string; hasSecondFactor: boolean } | undefined> {

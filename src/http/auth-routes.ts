@@ -37,6 +37,7 @@ const Me = Type.Object({
   updated_at: Type.String({ format: 'date-time' }),
   amr: Type.Array(Type.String(), { description: "How this session's sign-in was proven (RFC 8176): `pwd`, and `otp` with a code" }),
   aal: Type.Integer({ description: "The session's assurance level: 1 the password alone, 2 with a second factor" }),
+  roles: Type.Array(Type.String(), { description: 'Set by operators; access tokens carry them as `roles`' }),
 });
 
 /** Proof of a second factor, for re-authentication of an account that has one. */
@@ -109,6 +110,34 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
         };
       }
       return signedIn(request, 'Authenticated successfully', result);
+    },
+  );
+
+  app.post(
+    '/recover',
+    {
+      config: { missingFieldsMessage: 'Username, code and new passwords are required!', hashesPassword: true },
+      schema: {
+        summary: "Set a new password with an operator's recovery code, and sign in",
+        description:
+          'The code comes from an operator (POST /admin/users/{id}/recovery-code). Every session of the account ends and its sign-in counters ' +
+          'clear; the answer is a sign-in. A wrong code and a name nobody has answer alike, and count as failed logins.',
+        tags: ['accounts'],
+        body: Type.Object(
+          { username: Required, code: Type.String({ minLength: 1, maxLength: 128 }), new_password: Required, new_password_confirm: Required },
+          { examples: [{ username: 'alice', code: 'Zx3vQ0mJk2V9rT7wYcLpNw', new_password: EXAMPLE_PASSWORD, new_password_confirm: EXAMPLE_PASSWORD }] },
+        ),
+        response: {
+          200: SignedInBody,
+          ...errorResponses(...BODY_ERRORS, 'invalid_password', 'weak_password', 'password_mismatch', 'invalid_recovery_code', 'account_locked',
+            ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
+        },
+      },
+    },
+    async (request) => {
+      const { username, code, new_password, new_password_confirm } = request.body;
+      const result = await accounts.recover({ username, code, newPassword: new_password, newPasswordConfirm: new_password_confirm }, clientInfo(request));
+      return signedIn(request, 'Password replaced: signed in', result);
     },
   );
 
@@ -207,6 +236,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
         updated_at: user.updatedAt.toISOString(),
         amr: session.amr,
         aal: session.aal,
+        roles: user.roles,
       };
     },
   );

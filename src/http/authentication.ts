@@ -1,10 +1,16 @@
 import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import type { Authenticated } from '../auth/model.js';
+import type { AdminKeys } from '../auth/admin-keys.js';
+import type { RateLimits } from '../auth/rate-limits.js';
 import type { Sessions } from '../auth/sessions.js';
+import { clientInfo } from './replies.js';
 import { ServiceError } from '../errors.js';
 
-/** Who may call a route: `user` needs `Authorization: Bearer <access_token>` of a live session. */
-export type RouteAuth = 'user';
+/**
+ * Who may call a route: `user` needs `Authorization: Bearer <access_token>` of a live session; `admin` needs
+ * `Authorization: Bearer <admin key>` of a live admin key. Neither credential is accepted where the other is.
+ */
+export type RouteAuth = 'user' | 'admin';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -14,12 +20,15 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The caller proven by the route's `auth`; unset on public routes. */
     auth: Authenticated | undefined;
+    /** The admin key that made an admin request: its name is the actor the audit trail records. */
+    admin: { name: string } | undefined;
   }
 }
 
 /** The OpenAPI security scheme of each kind of credential, as registered in openapi.ts. */
 export const SECURITY_SCHEMES = {
   user: 'bearerAuth',
+  admin: 'adminKey',
 } as const satisfies Record<RouteAuth, string>;
 
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
@@ -28,8 +37,19 @@ const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
  * Makes `config: { auth }` on a route both the check and its documentation, so the two cannot drift apart.
  * Registered on the root instance before any route: onRoute sees only routes added after it.
  */
-export function registerAuthentication(app: FastifyInstance, sessions: Sessions): void {
+export function registerAuthentication(app: FastifyInstance, sessions: Sessions, admin: { keys: AdminKeys; limits: RateLimits }): void {
   app.decorateRequest('auth', undefined);
+  app.decorateRequest('admin', undefined);
+
+  // Every admin request counts against its address until its key is found good: guessing keys is refused early.
+  const authenticateAdmin: preHandlerHookHandler = async (request) => {
+    const attempt = await admin.limits.adminAttempt(clientInfo(request).ip);
+    const match = BEARER.exec(request.headers.authorization ?? '');
+    const key = match ? await admin.keys.authenticate(match[1]!) : undefined;
+    if (!key) throw new ServiceError('invalid_admin_key', 'An admin key is required: send Authorization: Bearer <admin key> (user-auth admin-keys:create)');
+    await attempt.accepted();
+    request.admin = { name: key.name };
+  };
 
   // After body validation, as a handler's own check was: a malformed request is answered 400 either way.
   const authenticateUser: preHandlerHookHandler = async (request) => {
@@ -43,7 +63,7 @@ export function registerAuthentication(app: FastifyInstance, sessions: Sessions)
     const auth = route.config?.auth;
     if (auth === undefined) return;
     route.schema = { ...route.schema, security: [{ [SECURITY_SCHEMES[auth]]: [] }] };
-    route.preHandler = [authenticateUser, ...asArray(route.preHandler)];
+    route.preHandler = [auth === 'admin' ? authenticateAdmin : authenticateUser, ...asArray(route.preHandler)];
   });
 }
 

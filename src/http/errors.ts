@@ -13,6 +13,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The code of the error this request was answered with, if any: metrics read it. */
     errorCode: ErrorCode | undefined;
+    /** The ids a ServiceError carried (never a secret): the audit trail reads whose account a refusal was about. */
+    errorContext: Record<string, string> | undefined;
   }
 }
 
@@ -66,6 +68,7 @@ function validationAnswer(error: FastifyError, request: FastifyRequest): [ErrorC
 }
 
 function sendServiceError(error: ServiceError, request: FastifyRequest, reply: FastifyReply, metrics: Metrics): FastifyReply {
+  request.errorContext = error.context;
   switch (error.code) {
     case 'refresh_token_reused':
       // A reused refresh token means a copy is in someone else's hands: worth an operator's attention.
@@ -87,6 +90,9 @@ function sendServiceError(error: ServiceError, request: FastifyRequest, reply: F
       } else if (error.context) {
         request.log.info(error.context, 'a passkey response was refused');
       }
+      break;
+    case 'invalid_admin_key':
+      reply.header('www-authenticate', 'Bearer realm="admin"');
       break;
     case 'rate_limiter_unavailable':
       request.log.warn('login refused: rate-limit store unavailable (RATE_LIMIT_ON_REDIS_FAILURE=closed)');
@@ -152,6 +158,7 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
 /** Every error leaves as `{"error", "message"}` with a 4xx status, or 503/500 without internals. */
 export function registerErrorHandlers(app: FastifyInstance, metrics: Metrics): void {
   app.decorateRequest('errorCode', undefined);
+  app.decorateRequest('errorContext', undefined);
 
   // Plugins answer some refusals in plain text themselves (@fastify/cors: an OPTIONS request that is not a
   // valid preflight). Any error answer that is not JSON yet is put into the house shape here.

@@ -37,6 +37,8 @@ function loginResult(code: ErrorCode | undefined): string {
       return 'success';
     case 'invalid_credentials':
     case 'invalid_mfa_code':
+    case 'invalid_passkey':
+    case 'account_locked':
     case 'mfa_token_expired':
     case 'invalid_request':
     case 'invalid_json':

@@ -30,7 +30,15 @@ export function registerOpenApi(app: FastifyInstance): void {
       // the only origin its content security policy lets it reach.
       servers: [{ url: '/' }],
       components: {
-        securitySchemes: { [SECURITY_SCHEMES.user]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        securitySchemes: {
+          [SECURITY_SCHEMES.user]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An access token of a live session' },
+          [SECURITY_SCHEMES.admin]: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'uas_admin_…',
+            description: 'An admin key (`user-auth admin-keys:create`); never accepted on user routes, as access tokens are never accepted here',
+          },
+        },
       },
     },
   });

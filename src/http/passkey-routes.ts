@@ -58,7 +58,7 @@ const Options = Type.Object(
   { additionalProperties: true, description: 'PublicKeyCredentialCreationOptionsJSON or PublicKeyCredentialRequestOptionsJSON: give it to the browser as it is' },
 );
 
-const PasskeyBody = Type.Object({
+export const PasskeyBody = Type.Object({
   id: Type.String({ format: 'uuid' }),
   name: Type.String(),
   device_type: Type.String({ description: '`singleDevice` (bound to one authenticator) or `multiDevice` (synced)' }),
@@ -68,7 +68,7 @@ const PasskeyBody = Type.Object({
   last_used_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 });
 
-function passkeyBody(p: PasskeySummary) {
+export function passkeyBody(p: PasskeySummary) {
   return {
     id: p.id,
     name: p.name,

@@ -34,6 +34,7 @@ const IntrospectionBody = Type.Object({
   auth_time: Type.Optional(Type.Integer()),
   amr: Type.Optional(Type.Array(Type.String())),
   aal: Type.Optional(Type.Integer()),
+  roles: Type.Optional(Type.Array(Type.String(), { description: "The user's roles now (may differ from the claim until the next refresh)" })),
   jti: Type.Optional(Type.String()),
 });
 
@@ -76,6 +77,7 @@ const formRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = async (app
         auth_time: claims['auth_time'] as number,
         amr: claims['amr'] as string[] | undefined,
         aal: claims['aal'] as number | undefined,
+        roles: user.roles,
         jti: claims.jti,
       };
     },

@@ -55,6 +55,13 @@ describe.skipIf(!HAS_CHROMIUM)('the demo page in headless Chromium (needs Debian
     await click(page, 'logout', /^Signed out\./);
     await click(page, 'me', /^401 invalid_token: /);
     await click(page, 'login', new RegExp(`^Signed in as ${username}\\.$`));
+
+    // The account's recent activity, newest first, as the service recorded it.
+    await t.services.audit.settled();
+    await click(page, 'show-activity', /^The last 3 events of your account\.$/);
+    const types = await page.evaluate('[...document.querySelectorAll("#activity-list li")].map((li) => li.dataset.type)');
+    expect(types).toEqual(['login_succeeded', 'logout', 'register']);
+    expect(await page.textContent('#activity-list')).toContain('Signed in (password) from 127.0.0.1');
     await page.close();
   });
 

@@ -53,7 +53,8 @@ describe('GET /openapi.json', () => {
         expect(Object.keys(operation.responses), `${method} ${path}`).not.toHaveLength(0);
       }
     }
-    expect(document['components']['securitySchemes']['bearerAuth']).toEqual({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    expect(document['components']['securitySchemes']['bearerAuth']).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    expect(document['components']['securitySchemes']['adminKey']).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'uas_admin_…' });
   });
 
   it('is served with a docs page at /docs', async () => {
@@ -84,6 +85,10 @@ describe('every documented response schema', () => {
     const passkeyOptions = async (url: string, payload: object = {}) =>
       json(await t.app.inject({ method: 'POST', url, headers: url.includes('register') ? keyBearer : {}, payload })) as { challenge: string };
     let passkeyId = '';
+    // An operator's key, and an account for the admin examples to work on.
+    const adminAuth = { authorization: `Bearer ${(await t.services.adminKeys.create('openapi-examples')).key}` };
+    const managed = await register(t.app);
+    let recoveryCode = '';
     const enrollingBearer = { authorization: `Bearer ${enrolling.token}` };
     const enrolment = json(await t.app.inject({ method: 'POST', url: '/api/auth/mfa/totp', headers: enrollingBearer, payload: {} }));
     const left = 30 - ((Date.now() / 1000) % 30);
@@ -96,6 +101,30 @@ describe('every documented response schema', () => {
     // A request built when its turn comes, from what the ones before it did.
     type Example = [method: string, path: string, request: InjectOptions | (() => Promise<InjectOptions>)];
     const examples: Example[] = [
+      ['GET', '/admin/users', { url: `/admin/users?query=${managed.username}&limit=10`, headers: adminAuth }],
+      ['GET', '/admin/users', { url: '/admin/users' }],
+      ['GET', '/admin/users', { url: '/admin/users?limit=500', headers: adminAuth }],
+      ['GET', '/admin/users/{id}', { url: `/admin/users/${managed.id}`, headers: adminAuth }],
+      ['GET', '/admin/users/{id}', { url: '/admin/users/987654321', headers: adminAuth }],
+      ['POST', '/admin/users', { method: 'POST', url: '/admin/users', headers: adminAuth, payload: { username: `${managed.username}_x`, password: 'an operator set this' } }],
+      ['POST', '/admin/users', { method: 'POST', url: '/admin/users', headers: adminAuth, payload: { username: managed.username } }],
+      ['PATCH', '/admin/users/{id}', { method: 'PATCH', url: `/admin/users/${managed.id}`, headers: adminAuth, payload: { roles: ['support'], locked: true, reason: 'example' } }],
+      ['PATCH', '/admin/users/{id}', { method: 'PATCH', url: `/admin/users/${managed.id}`, headers: adminAuth, payload: { locked: false } }],
+      ['POST', '/admin/users/{id}/logout', { method: 'POST', url: `/admin/users/${managed.id}/logout`, headers: adminAuth }],
+      ['DELETE', '/admin/users/{id}/limits', { method: 'DELETE', url: `/admin/users/${managed.id}/limits`, headers: adminAuth }],
+      ['POST', '/admin/users/{id}/recovery-code', async () => ({ method: 'POST', url: `/admin/users/${managed.id}/recovery-code`, headers: adminAuth })],
+      ['POST', '/api/auth/recover', async () => {
+        recoveryCode = json(await t.app.inject({ method: 'POST', url: `/admin/users/${managed.id}/recovery-code`, headers: adminAuth }))['code'];
+        return { method: 'POST', url: '/api/auth/recover', payload: { username: managed.username, code: recoveryCode, new_password: 'a recovered passphrase', new_password_confirm: 'a recovered passphrase' } };
+      }],
+      ['POST', '/api/auth/recover', async () => ({
+        method: 'POST', url: '/api/auth/recover', payload: { username: managed.username, code: recoveryCode, new_password: 'a recovered passphrase', new_password_confirm: 'a recovered passphrase' },
+      })],
+      ['GET', '/admin/users/{id}/passkeys', { url: `/admin/users/${managed.id}/passkeys`, headers: adminAuth }],
+      ['DELETE', '/admin/users/{id}/passkeys/{passkeyId}', { method: 'DELETE', url: `/admin/users/${managed.id}/passkeys/${randomUUID()}`, headers: adminAuth }],
+      ['GET', '/admin/audit', { url: `/admin/audit?user_id=${managed.id}&limit=5`, headers: adminAuth }],
+      ['DELETE', '/admin/users/{id}', { method: 'DELETE', url: `/admin/users/${managed.id}`, headers: adminAuth }],
+      ['DELETE', '/admin/users/{id}', { method: 'DELETE', url: `/admin/users/${managed.id}`, headers: adminAuth }],
       ['GET', '/', { url: '/' }],
       ['GET', '/.well-known/jwks.json', { url: '/.well-known/jwks.json' }],
       ['GET', '/.well-known/openid-configuration', { url: '/.well-known/openid-configuration' }],
@@ -122,6 +151,11 @@ describe('every documented response schema', () => {
       ['POST', '/api/auth/refresh', { method: 'POST', url: '/api/auth/refresh', payload: { refresh_token: 'A'.repeat(43) } }],
       ['POST', '/api/auth/refresh', { method: 'POST', url: '/api/auth/refresh', payload: { refresh_token: user.refreshToken } }],
       ['GET', '/api/auth/sessions', { url: '/api/auth/sessions', headers: bearer }],
+      ['GET', '/api/auth/events', async () => {
+        await t.services.audit.settled();
+        return { url: '/api/auth/events', headers: bearer };
+      }],
+      ['GET', '/api/auth/events', { url: '/api/auth/events' }],
       ['DELETE', '/api/auth/sessions/{id}', { method: 'DELETE', url: `/api/auth/sessions/${sid}`, headers: bearer }],
       ['DELETE', '/api/auth/sessions/{id}', { method: 'DELETE', url: `/api/auth/sessions/${sid}`, headers: bearer }],
       ['DELETE', '/api/auth/sessions/{id}', { method: 'DELETE', url: '/api/auth/sessions/not-a-uuid', headers: bearer }],
@@ -207,7 +241,28 @@ describe('every documented response schema', () => {
       'DELETE /api/auth/mfa/totp/{id} 200',
       'DELETE /api/auth/mfa/totp/{id} 404',
     ]);
-    expect(statuses.filter((s) => s.includes('/passkeys'))).toEqual([
+    expect(statuses.filter((s) => s.includes('/admin') || s.includes('/api/auth/recover '))).toEqual([
+      'GET /admin/users 200',
+      'GET /admin/users 401',
+      'GET /admin/users 400',
+      'GET /admin/users/{id} 200',
+      'GET /admin/users/{id} 404',
+      'POST /admin/users 201',
+      'POST /admin/users 409',
+      'PATCH /admin/users/{id} 200',
+      'PATCH /admin/users/{id} 200',
+      'POST /admin/users/{id}/logout 200',
+      'DELETE /admin/users/{id}/limits 200',
+      'POST /admin/users/{id}/recovery-code 201',
+      'POST /api/auth/recover 200',
+      'POST /api/auth/recover 401',
+      'GET /admin/users/{id}/passkeys 200',
+      'DELETE /admin/users/{id}/passkeys/{passkeyId} 404',
+      'GET /admin/audit 200',
+      'DELETE /admin/users/{id} 200',
+      'DELETE /admin/users/{id} 404',
+    ]);
+    expect(statuses.filter((s) => s.includes('/api/auth/passkeys'))).toEqual([
       'POST /api/auth/passkeys/register/options 200',
       'POST /api/auth/passkeys/register 201',
       'POST /api/auth/passkeys/register 409',

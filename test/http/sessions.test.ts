@@ -177,6 +177,7 @@ describe('POST /api/auth/introspect', () => {
       auth_time: claims['auth_time'],
       amr: ['pwd'],
       aal: 1,
+      roles: [],
       jti: claims.jti,
     });
     expect(response.headers['cache-control']).toBe('no-store');
