@@ -5,7 +5,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { generate } from 'otplib';
 import { describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/database.js';
 import { openEmbedded } from '../src/db/embedded.js';
@@ -14,6 +13,7 @@ import { json, login, me, refresh, register, startTestApp, type TestApp } from '
 import { createTestDatabase, freshDataDir, TEST_DATABASE_URL } from './helpers/database.js';
 import { ORIGINAL_SCHEMA } from './helpers/original-service.js';
 import { ROOT } from './helpers/process.js';
+import { codeAt } from './helpers/totp.js';
 
 /** The CLI in its own process with only `env` for settings (no .env of the developer's); never rejects. */
 function runCli(args: string[], env: Record<string, string>, stdin = '') {
@@ -230,7 +230,7 @@ describe.concurrent('the admin CLI (src/cli.ts): secrets:reencrypt, user:mfa-res
         const { access_token } = json(await login(t.app, 'hedy', 'frequency hopping spread'));
         const bearer = { authorization: `Bearer ${access_token}` };
         const enrolment = json(await t.app.inject({ method: 'POST', url: '/api/auth/mfa/totp', headers: bearer, payload: {} }));
-        const code = await generate({ secret: enrolment['secret'], epoch: Math.floor(Date.now() / 1000) - 30 });
+        const code = await codeAt(enrolment['secret'], -1);
         expect((await t.app.inject({ method: 'POST', url: `/api/auth/mfa/totp/${enrolment['id']}/verify`, headers: bearer, payload: { code } })).statusCode).toBe(200);
         return enrolment['secret'] as string;
       });
@@ -245,7 +245,7 @@ describe.concurrent('the admin CLI (src/cli.ts): secrets:reencrypt, user:mfa-res
       await withKey(newKey, async (t) => {
         const first = json(await login(t.app, 'hedy', 'frequency hopping spread'));
         expect(first['mfa_required']).toBe(true);
-        const code = await generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 });
+        const code = await codeAt(secret, 1);
         expect((await t.app.inject({ method: 'POST', url: '/api/auth/login/mfa', payload: { mfa_token: first['mfa_token'], code } })).statusCode).toBe(200);
       });
 

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { generate } from 'otplib';
 import type { Browser, CDPSession, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, login, me, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
 import { DEMO_PAGE_DIR, HAS_CHROMIUM, launchChromium, serveDemoPage, type DemoPageServer } from '../helpers/browser.js';
 import { freePort } from '../helpers/process.js';
+import { codeAt } from '../helpers/totp.js';
 
 const REPOSITORY = new URL('../../', import.meta.url).pathname;
 const PASSWORD = 'a browser passphrase';
@@ -265,8 +265,7 @@ describe.skipIf(!HAS_CHROMIUM)("passkeys on the demo page in headless Chromium (
     await click(twoFactor, '#register', /^Registered and signed in as /);
     await click(twoFactor, '#enrol-totp', /^Scan the QR code/);
     const secret = (await twoFactor.textContent('#totp-secret'))!;
-    const codeAt = (offset: number) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + offset * 30 });
-    await twoFactor.fill('#code', await codeAt(0));
+    await twoFactor.fill('#code', await codeAt(secret, 0));
     await click(twoFactor, '#confirm-totp', /^Two-factor sign-in is on\./);
 
     // A sign-in an hour old: adding a passkey takes the password and a code again, and the page asks for each.
@@ -278,7 +277,7 @@ describe.skipIf(!HAS_CHROMIUM)("passkeys on the demo page in headless Chromium (
     expect(await twoFactor.isVisible('#code')).toBe(true);
     expect(await credentialsOn(phone)).toEqual([]);
     // The next time step's code: the one above is used up.
-    await twoFactor.fill('#code', await codeAt(1));
+    await twoFactor.fill('#code', await codeAt(secret, 1));
     await click(twoFactor, '#add-passkey', /^Passkey added /);
     expect(await twoFactor.isHidden('#code-field')).toBe(true);
     expect(await credentialsOn(phone)).toHaveLength(1);

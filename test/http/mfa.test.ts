@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { decodeJwt } from 'jose';
-import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { SecretBox } from '../../src/auth/secret-box.js';
@@ -21,6 +20,7 @@ import {
   type TestApp,
 } from '../helpers/app.js';
 import { recordingLog } from '../helpers/database.js';
+import { awaitSteadyStep, codeAt } from '../helpers/totp.js';
 
 /**
  * A second factor over HTTP against the real app and database: enrolment, sign-in in two steps, codes that work
@@ -28,22 +28,6 @@ import { recordingLog } from '../helpers/database.js';
  */
 
 const TEST_REDIS_URL = process.env['TEST_REDIS_URL'];
-const PERIOD = 30;
-
-/** The code an authenticator app shows `offset` steps from now. */
-function codeAt(secret: string, offset = 0): Promise<string> {
-  return generate({ secret, epoch: Math.floor(Date.now() / 1000) + offset * PERIOD });
-}
-
-/**
- * Waits until at least `seconds` remain in the current 30-second step, so that a test using the codes of the
- * steps around now does not see them shift under it.
- */
-async function awaitSteadyStep(seconds = 4): Promise<void> {
-  const left = PERIOD - ((Date.now() / 1000) % PERIOD);
-  if (left < seconds) await new Promise((resolve) => setTimeout(resolve, left * 1000 + 100));
-}
-
 interface Enrolled {
   username: string;
   id: number;

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { decodeJwt } from 'jose';
-import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { deleteAccount, json, listSessions, me, PASSWORD, register, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
 import { recordingLog } from '../helpers/database.js';
 import { SoftAuthenticator } from '../helpers/webauthn.js';
+import { codeAt } from '../helpers/totp.js';
 
 /**
  * Passkeys over HTTP against the real app and database, with responses a software authenticator builds byte by
@@ -216,7 +216,7 @@ describe('passkeys beside an authenticator app', () => {
   async function withApp(name = uniqueName('both')) {
     const user = await register(t.app, name);
     const enrolment = json(await send(t.app, 'POST', '/api/auth/mfa/totp', user.token, {}));
-    const code = await generate({ secret: enrolment['secret'], epoch: Math.floor(Date.now() / 1000) - 30 });
+    const code = await codeAt(enrolment['secret'], -1);
     const confirmed = json(await send(t.app, 'POST', `/api/auth/mfa/totp/${enrolment['id']}/verify`, user.token, { code }));
     return { ...user, token: confirmed['access_token'] as string };
   }
