@@ -99,6 +99,11 @@ describe('accounts', () => {
     expect(second['users'].map((u: { id: number }) => u.id)).toEqual(ids.slice(2, 4));
     expect(json(await admin(t.app, 'GET', `/admin/users?query=${prefix}&limit=200`))['users']).toHaveLength(6);
     expect((await admin(t.app, 'GET', '/admin/users?limit=201')).statusCode).toBe(400);
+    // Ids beyond what the database holds are malformed requests, not server errors.
+    expect((await admin(t.app, 'GET', '/admin/users/99999999999999999999')).statusCode).toBe(400);
+    expect((await admin(t.app, 'GET', '/admin/users?after=9999999999999999999')).statusCode).toBe(400);
+    expect((await admin(t.app, 'GET', '/admin/audit?user_id=9999999999999999999')).statusCode).toBe(400);
+    expect((await admin(t.app, 'GET', '/admin/users/999999999999999999')).statusCode).toBe(404);
   });
 
   it('shows a user with its sessions, factors, lock and roles; creates, renames and deletes', async () => {

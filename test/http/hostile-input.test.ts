@@ -11,12 +11,17 @@ let t: TestApp;
 let user: { username: string; password: string };
 let token: string;
 let refreshToken: string;
+/** An operator's key, and an account other than the user's for the admin routes to act on. */
+let adminKey: string;
+let victimId: number;
 
 beforeAll(async () => {
   // REAUTH_WINDOW_SECONDS=0: a password change or deletion needs current_password, which random input never has,
   // so the one account these requests act as survives the run.
   t = await startTestApp({ REAUTH_WINDOW_SECONDS: '0', HASH_QUEUE_LIMIT: '1000' });
   ({ token, refreshToken, ...user } = await register(t.app));
+  adminKey = (await t.services.adminKeys.create('hostile-input')).key;
+  victimId = (await register(t.app)).id;
 });
 
 /**
@@ -37,7 +42,11 @@ afterAll(() => t.close());
 
 const RUNS = 80;
 
-const FIELDS = ['username', 'password', 'password_confirm', 'user_id', 'new_username', 'new_password', 'new_password_confirm', 'current_password', 'refresh_token', 'token', 'token_type_hint', 'scope'];
+const FIELDS = [
+  'username', 'password', 'password_confirm', 'user_id', 'new_username', 'new_password', 'new_password_confirm', 'current_password',
+  'refresh_token', 'token', 'token_type_hint', 'scope', 'mfa_token', 'code', 'recovery_code', 'passkey', 'response', 'name', 'device_token',
+  'roles', 'locked', 'reason', 'until',
+];
 const NASTY_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '$where', ''];
 
 /** Values an attacker or a broken client sends. */
@@ -115,7 +124,8 @@ const hostileRaw = fc.oneof(
   ),
 );
 
-const ENDPOINTS: [method: 'GET' | 'POST' | 'DELETE', url: string, authenticated: boolean, fields: string[]][] = [
+// `authenticated`: true sends the user's access token, 'admin' the operator's key. ':victim' is the other account's id.
+const ENDPOINTS: [method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, authenticated: boolean | 'admin', fields: string[]][] = [
   ['POST', '/api/auth/register', false, ['username', 'password', 'password_confirm']],
   ['POST', '/api/auth/login', false, ['username', 'password']],
   ['POST', '/api/auth/refresh', false, ['refresh_token']],
@@ -127,6 +137,18 @@ const ENDPOINTS: [method: 'GET' | 'POST' | 'DELETE', url: string, authenticated:
   ['POST', '/api/auth/validate', true, []],
   ['GET', '/api/auth/me', true, []],
   ['GET', '/api/auth/sessions', true, []],
+  ['POST', '/api/auth/login/mfa', false, ['mfa_token', 'code', 'recovery_code', 'passkey', 'device_token']],
+  ['POST', '/api/auth/recover', false, ['username', 'code', 'new_password', 'new_password_confirm']],
+  ['POST', '/api/auth/passkeys/login/options', false, []],
+  ['POST', '/api/auth/passkeys/login', false, ['response', 'device_token']],
+  ['POST', '/api/auth/mfa/totp', true, ['current_password']],
+  ['POST', '/api/auth/mfa/recovery-codes', true, ['current_password', 'code', 'recovery_code']],
+  ['POST', '/api/auth/passkeys/register/options', true, ['current_password', 'code']],
+  ['POST', '/api/auth/passkeys/register', true, ['response', 'name']],
+  ['GET', '/api/auth/events', true, []],
+  ['POST', '/admin/users', 'admin', ['username', 'password']],
+  ['PATCH', '/admin/users/:victim', 'admin', ['username', 'roles', 'locked', 'reason', 'until']],
+  ['POST', '/admin/users/:victim/recovery-code', 'admin', []],
 ];
 
 /** A fingerprint of everything stored: users (names, hashes), sessions (ended or not), refresh tokens. */
@@ -153,6 +175,8 @@ function expectWellFormed(response: LightMyRequestResponse, what: string) {
 async function send(request: InjectOptions, what: string): Promise<void> {
   await keepSignedIn();
   if (request.headers?.['authorization'] === 'live') request.headers['authorization'] = `Bearer ${token}`;
+  if (request.headers?.['authorization'] === 'admin') request.headers['authorization'] = `Bearer ${adminKey}`;
+  request.url = String(request.url).replace(':victim', String(victimId));
   const before = await snapshot();
   const response = await t.app.inject(request);
   expectWellFormed(response, what);
@@ -161,7 +185,7 @@ async function send(request: InjectOptions, what: string): Promise<void> {
 
 describe.each(ENDPOINTS)('%s %s under hostile input', (method, url, authenticated, fields) => {
   // 'live': send() puts the current access token there.
-  const auth: Record<string, string> = authenticated ? { authorization: 'live' } : {};
+  const auth: Record<string, string> = authenticated === 'admin' ? { authorization: 'admin' } : authenticated ? { authorization: 'live' } : {};
 
   it('answers JSON bodies of any shape with a success or a 4xx error, and refused ones change nothing', async () => {
     await fc.assert(
