@@ -12,7 +12,7 @@ import type { RateLimits } from './rate-limits.js';
 import { INVALID_CREDENTIALS, type Authenticated, type ClientInfo, type SignedIn, type User } from './model.js';
 import { upgradeHash, type Proof, type Reauthentication } from './reauthentication.js';
 import type { SecondFactorRequired, SecondFactors } from './second-factor.js';
-import type { Passkeys } from './passkeys.js';
+import { invalidPasskey, passkeysNotEnabled, type Passkeys } from './passkeys.js';
 import type { Sessions } from './sessions.js';
 import { parseUsername, usernameLookupKey } from './usernames.js';
 
@@ -134,17 +134,15 @@ export class Accounts {
     const codeHash = hashAccountRecoveryCode(input.code);
     // The same lookup for a name nobody has (user 0 has no code), so the answer takes as long.
     const valid = await hasAccountRecoveryCode(this.db, found?.id ?? '0', codeHash);
-    if (!found || !valid) throw new ServiceError('invalid_recovery_code', 'The username or recovery code is wrong, or the code has expired');
+    if (!found || !valid) throw invalidRecoveryCode();
     await attempt.accepted();
     const { passwordHash: _old, hasSecondFactor: _factor, locked, ...user } = found;
     if (locked) throw accountLocked(user.id);
     this.policy.checkStrength(input.newPassword, user.username);
     const passwordHash = await this.hasher.hash(input.newPassword);
     const signedIn = await this.db.transaction(async (tx) => {
-      if (!(await lockUser(tx, user.id, 'update'))) throw new ServiceError('invalid_recovery_code', 'The username or recovery code is wrong, or the code has expired');
-      if (!(await consumeAccountRecoveryCode(tx, user.id, codeHash))) {
-        throw new ServiceError('invalid_recovery_code', 'The username or recovery code is wrong, or the code has expired');
-      }
+      // Deleted, or redeemed by a simultaneous request, since it was checked above.
+      if (!(await lockUser(tx, user.id, 'update')) || !(await consumeAccountRecoveryCode(tx, user.id, codeHash))) throw invalidRecoveryCode();
       await updateUser(tx, user.id, { passwordHash });
       await revokeUnexpiredUserSessions(tx, user.id, 'account_recovered');
       return this.sessions.start(tx, user, 'password', client, { passwordHash });
@@ -177,13 +175,13 @@ export class Accounts {
       return await this.sessions.start(this.db, signIn.user, 'passkey', client, { passwordHash: signIn.passwordHash, deviceToken: trusted }, signIn.assurance);
     } catch (error) {
       // The account was deleted, or its password changed, in the meantime.
-      if (isServiceError(error, 'invalid_credentials')) throw new ServiceError('invalid_passkey', 'The passkey response could not be verified: sign in again');
+      if (isServiceError(error, 'invalid_credentials')) throw invalidPasskey();
       throw error;
     }
   }
 
   private enabledPasskeys(): Passkeys {
-    if (!this.passkeys) throw new ServiceError('not_found', 'Passkeys are not enabled on this server');
+    if (!this.passkeys) throw passkeysNotEnabled();
     return this.passkeys;
   }
 
@@ -248,6 +246,10 @@ export class Accounts {
 /** `userId` is for the audit trail; the client is told nothing it did not prove. */
 export function accountLocked(userId: string): ServiceError {
   return new ServiceError('account_locked', 'This account is locked: contact the operator of this service', { context: { userId } });
+}
+
+function invalidRecoveryCode(): ServiceError {
+  return new ServiceError('invalid_recovery_code', 'The username or recovery code is wrong, or the code has expired');
 }
 
 function assertOwnAccount(auth: Authenticated, userId: number | string | undefined): void {

@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { isUniqueViolation, type Database } from '../db/database.js';
 import { insertAdminKey, listAdminKeys, revokeAdminKey, useAdminKey, type AdminKey } from '../db/admin-queries.js';
 import { ServiceError } from '../errors.js';
+import { sha256 } from './digest.js';
 
 /**
  * Operators' API keys: 256 random bits after a prefix that says what they are (so a leaked one is recognised in
@@ -13,10 +14,6 @@ const KEY_FORMAT = /^uas_admin_[A-Za-z0-9_-]{43}$/;
 const NAME_FORMAT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export type { AdminKey };
-
-function hashKey(key: string): Buffer {
-  return createHash('sha256').update(key, 'utf8').digest();
-}
 
 export function isAdminKeyShaped(token: string): boolean {
   return KEY_FORMAT.test(token);
@@ -30,7 +27,7 @@ export class AdminKeys {
       throw new ServiceError('invalid_request', 'an admin key name is 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit');
     }
     const key = ADMIN_KEY_PREFIX + randomBytes(32).toString('base64url');
-    const adminKey = await insertAdminKey(this.db, name, hashKey(key)).catch((error: unknown) => {
+    const adminKey = await insertAdminKey(this.db, name, sha256(key)).catch((error: unknown) => {
       throw isUniqueViolation(error) ? new ServiceError('invalid_request', `a live admin key is already called ${name}: revoke it first or pick another name`) : error;
     });
     return { key, adminKey };
@@ -39,7 +36,7 @@ export class AdminKeys {
   /** The live key this is, or undefined; text that cannot be a key costs no query. */
   async authenticate(key: string): Promise<AdminKey | undefined> {
     if (!isAdminKeyShaped(key)) return undefined;
-    return useAdminKey(this.db, hashKey(key));
+    return useAdminKey(this.db, sha256(key));
   }
 
   list(): Promise<AdminKey[]> {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { isUniqueViolation, type Database } from '../db/database.js';
 import {
   findAdminUser,
@@ -16,6 +16,7 @@ import type { PasswordPolicy } from './password-policy.js';
 import type { PasswordHasher } from './passwords.js';
 import type { RateLimits } from './rate-limits.js';
 import { applyUsernameRules, parseUsername } from './usernames.js';
+import { sha256 } from './digest.js';
 
 export const MAX_PAGE = 200;
 export const ROLE_PATTERN = '^[a-z0-9][a-z0-9_.:-]{0,31}$';
@@ -35,7 +36,7 @@ function notFound(): ServiceError {
 }
 
 export function hashAccountRecoveryCode(code: string): Buffer {
-  return createHash('sha256').update(code.trim(), 'utf8').digest();
+  return sha256(code.trim());
 }
 
 /** What an operator does to accounts through the admin API: the same rules as the user-facing API, by user id. */

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Database, Queryable } from '../db/database.js';
 import { findDeviceToken, insertDeviceToken, purgeExpiredDeviceTokens } from '../db/device-token-queries.js';
+import { sha256 } from './digest.js';
 
 /**
  * Device tokens (OWASP's "device cookies"): 256 random bits, base64url, handed out at each sign-in. They
@@ -42,6 +43,4 @@ export class DeviceTokens {
   }
 }
 
-function hashDeviceToken(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
-}
+const hashDeviceToken = sha256;

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Database, Queryable } from '../db/database.js';
 import { acceptStep, findVerifiedFactors, useRecoveryCode } from '../db/mfa-queries.js';
 import { ServiceError } from '../errors.js';
@@ -6,6 +6,7 @@ import type { ClientInfo } from './model.js';
 import type { RateLimits } from './rate-limits.js';
 import type { SecretBox } from './secret-box.js';
 import { matchingStep } from './totp.js';
+import { sha256 } from './digest.js';
 
 /** A second factor as a request brings it: a code from the authenticator app, or one of the recovery codes. */
 export interface SecondFactorProof {
@@ -46,7 +47,7 @@ export function newRecoveryCodes(): string[] {
 export function hashRecoveryCode(code: string): Buffer | undefined {
   const normalized = code.toUpperCase().replace(/[\s-]/g, '');
   if (!/^[A-Z2-7]{16}$/.test(normalized)) return undefined;
-  return createHash('sha256').update(normalized, 'ascii').digest();
+  return sha256(normalized);
 }
 
 /**

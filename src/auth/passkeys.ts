@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -26,6 +25,7 @@ import {
 import { ServiceError } from '../errors.js';
 import type { Assurance, Authenticated, ClientInfo, User } from './model.js';
 import type { Proof, Reauthentication } from './reauthentication.js';
+import { sha256 } from './digest.js';
 
 export interface PasskeySettings {
   rpId: string;
@@ -48,12 +48,13 @@ export interface PasskeySignIn {
 const CHALLENGE_TTL_SECONDS = 5 * 60;
 const NAME_MAX_LENGTH = 64;
 
-function invalidPasskey(message = 'The passkey response could not be verified: sign in again'): ServiceError {
-  return new ServiceError('invalid_passkey', message);
+/** `context` is for the log line the HTTP layer writes (src/http/errors.ts); the client sees the message only. */
+export function invalidPasskey(message = 'The passkey response could not be verified: sign in again', context?: Record<string, string>): ServiceError {
+  return new ServiceError('invalid_passkey', message, context ? { context } : {});
 }
 
-function hashChallenge(challenge: string): Buffer {
-  return createHash('sha256').update(challenge, 'utf8').digest();
+export function passkeysNotEnabled(): ServiceError {
+  return new ServiceError('not_found', 'Passkeys are not enabled on this server');
 }
 
 /** What a summary shows of a stored passkey: nothing that verifies or identifies it to an authenticator. */
@@ -101,7 +102,7 @@ export class Passkeys {
     try {
       verified = await verifyRegistrationResponse({
         response,
-        expectedChallenge: (challenge) => consumeChallenge(this.db, hashChallenge(challenge), 'register', auth.user.id),
+        expectedChallenge: (challenge) => consumeChallenge(this.db, sha256(challenge), 'register', auth.user.id),
         expectedOrigin: this.settings.origins,
         expectedRPID: this.settings.rpId,
         requireUserVerification: false,
@@ -223,7 +224,7 @@ export class Passkeys {
     try {
       verified = await verifyAuthenticationResponse({
         response,
-        expectedChallenge: (challenge) => consumeChallenge(db, hashChallenge(challenge), purpose, userId),
+        expectedChallenge: (challenge) => consumeChallenge(db, sha256(challenge), purpose, userId),
         expectedOrigin: this.settings.origins,
         expectedRPID: this.settings.rpId,
         credential: { id: passkey.credentialId, publicKey: passkey.publicKey as never, counter: passkey.counter, transports: passkey.transports as never },
@@ -240,7 +241,7 @@ export class Passkeys {
   }
 
   private async remember(challenge: string, purpose: ChallengePurpose, userId: string | undefined): Promise<void> {
-    await insertChallenge(this.db, { hash: hashChallenge(challenge), purpose, userId, ttlSeconds: CHALLENGE_TTL_SECONDS });
+    await insertChallenge(this.db, { hash: sha256(challenge), purpose, userId, ttlSeconds: CHALLENGE_TTL_SECONDS });
   }
 
   /**
@@ -252,13 +253,13 @@ export class Passkeys {
     if (error instanceof ServiceError) return error;
     const reason = error instanceof Error ? error.message : String(error);
     if (passkey && /counter value/i.test(reason)) {
-      return new ServiceError('invalid_passkey', 'This passkey reported a signature counter lower than before, as a copied authenticator would: refused', {
-        context: { event: 'passkey_counter_regression', userId: passkey.userId, passkeyId: passkey.id },
+      return invalidPasskey('This passkey reported a signature counter lower than before, as a copied authenticator would: refused', {
+        event: 'passkey_counter_regression',
+        userId: passkey.userId,
+        passkeyId: passkey.id,
       });
     }
-    return new ServiceError('invalid_passkey', 'The passkey response could not be verified: sign in again', {
-      context: { event: 'passkey_refused', what, reason: reason.slice(0, 200) },
-    });
+    return invalidPasskey(undefined, { event: 'passkey_refused', what, reason: reason.slice(0, 200) });
   }
 }
 

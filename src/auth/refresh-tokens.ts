@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { sha256 } from './digest.js';
 
 /**
  * Refresh tokens are opaque: 256 random bits, base64url. The database keeps only their SHA-256, so a leaked
@@ -19,9 +20,7 @@ export function isRefreshTokenShaped(token: string): boolean {
   return TOKEN_FORMAT.test(token);
 }
 
-export function hashRefreshToken(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
-}
+export const hashRefreshToken = sha256;
 
 // Derived with HKDF, never equal to the stored SHA-256: the table alone cannot open what it seals.
 function sealingKey(token: string): Buffer {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { isUniqueViolation, type Database } from '../db/database.js';
 import {
   confirmFactor,
@@ -25,10 +25,11 @@ import { hashRecoveryCode, invalidCode, newRecoveryCodes, unavailable, type Fact
 import { PASSWORD_AND_CODE, type Authenticated, type ClientInfo, type FactorType, type SignedIn, type User } from './model.js';
 import type { RateLimits } from './rate-limits.js';
 import type { Proof, Reauthentication } from './reauthentication.js';
-import type { Passkeys } from './passkeys.js';
+import { passkeysNotEnabled, type Passkeys } from './passkeys.js';
 import { SecretBox, type SecretKey } from './secret-box.js';
 import type { Sessions } from './sessions.js';
 import { matchingStep, newTotpSecret, totpUri } from './totp.js';
+import { sha256 } from './digest.js';
 
 /** An enrolment waits this long for its first code, then it is gone. */
 export const PENDING_FACTOR_TTL_SECONDS = 15 * 60;
@@ -59,10 +60,6 @@ export interface SecondFactorRequired {
   mfaToken: string;
   /** What the second step takes: the authenticator app, and the account's passkeys. */
   factors: { id: string; type: FactorType | 'passkey' }[];
-}
-
-function hashToken(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
 }
 
 function expiredToken(): ServiceError {
@@ -177,7 +174,7 @@ export class SecondFactors {
     const [factors, passkeys] = await Promise.all([
       findVerifiedFactors(this.db, user.id),
       this.passkeys ? listPasskeys(this.db, user.id) : [],
-      insertChallenge(this.db, { tokenHash: hashToken(mfaToken), userId: user.id, passwordHash, ttlSeconds: MFA_TOKEN_TTL_SECONDS }),
+      insertChallenge(this.db, { tokenHash: sha256(mfaToken), userId: user.id, passwordHash, ttlSeconds: MFA_TOKEN_TTL_SECONDS }),
     ]);
     return {
       mfaToken,
@@ -187,8 +184,8 @@ export class SecondFactors {
 
   /** The second step with a passkey instead of a code: the options for navigator.credentials.get, for this account's passkeys. */
   async passkeyOptions(mfaToken: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
-    if (!this.passkeys) throw new ServiceError('not_found', 'Passkeys are not enabled on this server');
-    const found = MFA_TOKEN_FORMAT.test(mfaToken) ? await findLiveChallenge(this.db, hashToken(mfaToken), MFA_TOKEN_MAX_FAILURES, false) : undefined;
+    if (!this.passkeys) throw passkeysNotEnabled();
+    const found = MFA_TOKEN_FORMAT.test(mfaToken) ? await findLiveChallenge(this.db, sha256(mfaToken), MFA_TOKEN_MAX_FAILURES, false) : undefined;
     if (!found) throw expiredToken();
     return this.passkeys.secondStepOptions(found.user.id);
   }
@@ -202,7 +199,7 @@ export class SecondFactors {
     client: ClientInfo,
   ): Promise<SignedIn> {
     if (!MFA_TOKEN_FORMAT.test(input.mfaToken)) throw expiredToken();
-    const tokenHash = hashToken(input.mfaToken);
+    const tokenHash = sha256(input.mfaToken);
     const found = await findLiveChallenge(this.db, tokenHash, MFA_TOKEN_MAX_FAILURES, false);
     if (!found) throw expiredToken();
     const attempt = await this.limits.secondFactorAttempt(found.user.id, client.ip);
