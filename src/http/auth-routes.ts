@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import type { Accounts } from '../auth/accounts.js';
 import { isServiceError } from '../errors.js';
 import { callerOf } from './authentication.js';
-import { clientInfo, publicUser, signedIn } from './replies.js';
+import { clientInfo, proofOf, publicUser, secondFactorRequired, signedIn } from './replies.js';
 import {
   absentBodyIsEmpty,
   BODY_ERRORS,
@@ -100,15 +100,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
     async (request) => {
       const { username, password, device_token } = request.body;
       const result = await accounts.login({ username, password, deviceToken: device_token }, clientInfo(request));
-      if ('mfaToken' in result) {
-        request.awaitsSecondFactor = true;
-        return {
-          message: 'Password accepted: send a code from your authenticator app to /api/auth/login/mfa',
-          mfa_required: true as const,
-          mfa_token: result.mfaToken,
-          factors: result.factors,
-        };
-      }
+      if ('mfaToken' in result) return secondFactorRequired(request, 'Password accepted', result);
       return signedIn(request, 'Authenticated successfully', result);
     },
   );
@@ -180,9 +172,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
           newUsername: body.new_username ?? undefined,
           newPassword: body.new_password ?? undefined,
           newPasswordConfirm: body.new_password_confirm ?? undefined,
-          currentPassword: body.current_password ?? undefined,
-          code: body.code ?? undefined,
-          recoveryCode: body.recovery_code ?? undefined,
+          ...proofOf(body),
         }, clientInfo(request));
       } catch (error) {
         if (renaming) logRenameAttempt(request, auth.user.id, isServiceError(error) ? error.code : 'error');
@@ -212,12 +202,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
     },
     async (request) => {
       const auth = callerOf(request);
-      await accounts.delete(auth, {
-        userId: request.body.user_id,
-        currentPassword: request.body.current_password ?? undefined,
-        code: request.body.code ?? undefined,
-        recoveryCode: request.body.recovery_code ?? undefined,
-      }, clientInfo(request));
+      await accounts.delete(auth, { userId: request.body.user_id, ...proofOf(request.body) }, clientInfo(request));
       return { message: 'User account deleted successfully' };
     },
   );

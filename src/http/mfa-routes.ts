@@ -5,7 +5,7 @@ import type { SecondFactors } from '../auth/second-factor.js';
 import { ServiceError } from '../errors.js';
 import { asAuthentication, AuthenticationResponse } from './passkey-routes.js';
 import { callerOf } from './authentication.js';
-import { clientInfo, signedIn } from './replies.js';
+import { clientInfo, proofOf, signedIn } from './replies.js';
 import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText, SignedInBody } from './schemas.js';
 
 const FactorId = Type.String({ format: 'uuid' });
@@ -21,9 +21,6 @@ const ProofFields = {
   recovery_code: OptionalText,
 };
 
-function proofOf(body: { current_password?: string | null; code?: string | null; recovery_code?: string | null }) {
-  return { currentPassword: body.current_password ?? undefined, code: body.code ?? undefined, recoveryCode: body.recovery_code ?? undefined };
-}
 
 /** Enrolment and management of a user's own second factors, and the second step of a sign-in. */
 export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors; passkeysEnabled: boolean }> = async (

@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import type { Accounts } from '../auth/accounts.js';
 import type { Passkeys, PasskeySummary } from '../auth/passkeys.js';
 import { callerOf } from './authentication.js';
-import { clientInfo, signedIn } from './replies.js';
+import { clientInfo, proofOf, secondFactorRequired, signedIn } from './replies.js';
 import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText, SecondFactorRequiredBody, SignedInBody } from './schemas.js';
 
 const Base64Url = (maxLength: number) => Type.String({ minLength: 1, maxLength, pattern: '^[A-Za-z0-9_-]+={0,2}$' });
@@ -102,12 +102,7 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys; acco
       },
     },
     async (request) => {
-      const body = request.body;
-      return passkeys.registrationOptions(
-        callerOf(request),
-        { currentPassword: body.current_password ?? undefined, code: body.code ?? undefined, recoveryCode: body.recovery_code ?? undefined },
-        clientInfo(request),
-      );
+      return passkeys.registrationOptions(callerOf(request), proofOf(request.body), clientInfo(request));
     },
   );
 
@@ -217,15 +212,7 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys; acco
     },
     async (request) => {
       const result = await accounts.loginWithPasskey(asAuthentication(request.body.response), request.body.device_token, clientInfo(request));
-      if ('mfaToken' in result) {
-        request.awaitsSecondFactor = true;
-        return {
-          message: 'Passkey accepted: send a code from your authenticator app to /api/auth/login/mfa',
-          mfa_required: true as const,
-          mfa_token: result.mfaToken,
-          factors: result.factors,
-        };
-      }
+      if ('mfaToken' in result) return secondFactorRequired(request, 'Passkey accepted', result);
       return signedIn(request, 'Authenticated successfully', result);
     },
   );
