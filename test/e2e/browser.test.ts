@@ -1,51 +1,20 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
-import { HAS_CHROMIUM, launchChromium, serveDemoPage, type DemoPageServer } from '../helpers/browser.js';
-import { freePort } from '../helpers/process.js';
+import { uniqueName } from '../helpers/app.js';
+import { clickForStatus, HAS_CHROMIUM, startDemo } from '../helpers/browser.js';
 import { codeAt } from '../helpers/totp.js';
 
 describe.skipIf(!HAS_CHROMIUM)('the demo page in headless Chromium (needs Debian\'s chromium package)', () => {
-  let t: TestApp;
-  let api: string;
-  let allowed: DemoPageServer;
-  let other: DemoPageServer;
-  let browser: Browser;
-
+  let demo: Awaited<ReturnType<typeof startDemo>>;
   beforeAll(async () => {
-    allowed = await serveDemoPage();
-    other = await serveDemoPage();
-    const port = await freePort();
-    api = `http://127.0.0.1:${port}`;
-    t = await startTestApp({ CORS_ORIGINS: allowed.origin, PUBLIC_URL: api });
-    await t.app.listen({ host: '127.0.0.1', port });
-    browser = await launchChromium();
+    demo = await startDemo('127.0.0.1', ({ allowed }) => ({ CORS_ORIGINS: allowed }));
   });
-  afterAll(async () => {
-    await browser?.close();
-    await t?.close();
-    allowed?.server.close();
-    other?.server.close();
-  });
+  afterAll(() => demo?.close());
 
-  async function open(origin: string): Promise<Page> {
-    const page = await browser.newPage();
-    await page.goto(`${origin}/index.html?api=${encodeURIComponent(api)}`);
-    return page;
-  }
-
-  async function click(page: Page, button: string, expected: RegExp): Promise<string> {
-    const before = await page.textContent('#status');
-    await page.click(`#${button}`);
-    // A string, evaluated in the page: this project's TypeScript has no DOM types.
-    await page.waitForFunction(`document.querySelector('#status').textContent !== ${JSON.stringify(before)}`);
-    const text = (await page.textContent('#status'))!;
-    expect(text).toMatch(expected);
-    return text;
-  }
+  const click = (page: Page, button: string, expected: RegExp) => clickForStatus(page, `#${button}`, expected);
 
   it('works end to end from an allowed origin: register, who am I, log out, and the old token is refused', async () => {
-    const page = await open(allowed.origin);
+    const page = await demo.open(demo.allowed.origin);
     const username = uniqueName('browser');
     await page.fill('#username', username);
     await page.fill('#password', 'a browser passphrase');
@@ -57,7 +26,7 @@ describe.skipIf(!HAS_CHROMIUM)('the demo page in headless Chromium (needs Debian
     await click(page, 'login', new RegExp(`^Signed in as ${username}\\.$`));
 
     // The account's recent activity, newest first, as the service recorded it.
-    await t.services.audit.settled();
+    await demo.t.services.audit.settled();
     await click(page, 'show-activity', /^The last 3 events of your account\.$/);
     const types = await page.evaluate('[...document.querySelectorAll("#activity-list li")].map((li) => li.dataset.type)');
     expect(types).toEqual(['login_succeeded', 'logout', 'register']);
@@ -66,7 +35,7 @@ describe.skipIf(!HAS_CHROMIUM)('the demo page in headless Chromium (needs Debian
   });
 
   it('adds an authenticator app from its QR code page, then signs in with a code', async () => {
-    const page = await open(allowed.origin);
+    const page = await demo.open(demo.allowed.origin);
     const username = uniqueName('twofactor');
     await page.fill('#username', username);
     await page.fill('#password', 'a browser passphrase');
@@ -91,7 +60,7 @@ describe.skipIf(!HAS_CHROMIUM)('the demo page in headless Chromium (needs Debian
   });
 
   it("is blocked by the browser's CORS check from an origin not in CORS_ORIGINS, and nothing is created", async () => {
-    const page = await open(other.origin);
+    const page = await demo.open(demo.other.origin);
     const username = uniqueName('blocked');
     await page.fill('#username', username);
     await page.fill('#password', 'a browser passphrase');
@@ -99,7 +68,7 @@ describe.skipIf(!HAS_CHROMIUM)('the demo page in headless Chromium (needs Debian
     await click(page, 'register', /^Blocked: the browser could not call /);
 
     // The preflight was refused, so the registration itself never reached the service.
-    expect(await t.db.query('SELECT id FROM users WHERE username = $1', [username])).toEqual([]);
+    expect(await demo.t.db.query('SELECT id FROM users WHERE username = $1', [username])).toEqual([]);
     await page.close();
   });
 });

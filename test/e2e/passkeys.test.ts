@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import type { Browser, CDPSession, Page, Response } from 'playwright-core';
+import { decodeJwt } from 'jose';
+import type { CDPSession, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { json, login, me, startTestApp, uniqueName, type TestApp } from '../helpers/app.js';
-import { DEMO_PAGE_DIR, HAS_CHROMIUM, launchChromium, serveDemoPage, type DemoPageServer } from '../helpers/browser.js';
-import { freePort } from '../helpers/process.js';
+import { json, login, me, uniqueName, type TestApp } from '../helpers/app.js';
+import { clickForStatus, DEMO_PAGE_DIR, HAS_CHROMIUM, startDemo, type DemoPageServer } from '../helpers/browser.js';
 import { codeAt } from '../helpers/totp.js';
 
 const REPOSITORY = new URL('../../', import.meta.url).pathname;
@@ -35,46 +35,26 @@ interface Device {
   authenticatorId: string;
 }
 
-/** The payload of a JWT, unverified: the service's own tests check signatures; here only the claims matter. */
-function claimsOf(token: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
-}
-
 describe.skipIf(!HAS_CHROMIUM)("passkeys on the demo page in headless Chromium (needs Debian's chromium package)", () => {
+  // Both at http://localhost:<port>: an RP ID cannot be an IP address, and localhost is a secure context.
+  let demo: Awaited<ReturnType<typeof startDemo>>;
   let t: TestApp;
   let api: string;
-  // Both at http://localhost:<port>: an RP ID cannot be an IP address, and localhost is a secure context.
   let allowed: DemoPageServer;
   let other: DemoPageServer;
-  let browser: Browser;
 
   beforeAll(async () => {
-    allowed = await serveDemoPage('localhost');
-    other = await serveDemoPage('localhost');
-    const port = await freePort();
-    api = `http://127.0.0.1:${port}`;
-    t = await startTestApp({
+    demo = await startDemo('localhost', ({ allowed, other }) => ({
       // Both pages may call the API; only the first may use passkeys.
-      CORS_ORIGINS: `${allowed.origin},${other.origin}`,
-      PUBLIC_URL: api,
+      CORS_ORIGINS: `${allowed},${other}`,
       WEBAUTHN_RP_ID: 'localhost',
-      WEBAUTHN_ORIGINS: allowed.origin,
-    });
-    await t.app.listen({ host: '127.0.0.1', port });
-    browser = await launchChromium();
+      WEBAUTHN_ORIGINS: allowed,
+    }));
+    ({ t, api, allowed, other } = demo);
   });
-  afterAll(async () => {
-    await browser?.close();
-    await t?.close();
-    allowed?.server.close();
-    other?.server.close();
-  });
+  afterAll(() => demo?.close());
 
-  async function open(origin: string): Promise<Page> {
-    const page = await browser.newPage();
-    await page.goto(`${origin}/index.html?api=${encodeURIComponent(api)}`);
-    return page;
-  }
+  const open = (origin: string) => demo.open(origin);
 
   /** A device's built-in authenticator: presence and user verification succeed, as if its owner touched it. */
   async function addAuthenticator(page: Page): Promise<Device> {
@@ -97,16 +77,7 @@ describe.skipIf(!HAS_CHROMIUM)("passkeys on the demo page in headless Chromium (
     return (await device.cdp.send('WebAuthn.getCredentials', { authenticatorId: device.authenticatorId })).credentials;
   }
 
-  async function click(page: Page, selector: string, expected: RegExp): Promise<string> {
-    // Emptied first, so that an answer worded as the one before it is seen too. Strings, evaluated in the page:
-    // this project's TypeScript has no DOM types.
-    await page.evaluate("document.querySelector('#status').textContent = ''");
-    await page.click(selector);
-    await page.waitForFunction("document.querySelector('#status').textContent !== ''");
-    const text = (await page.textContent('#status'))!;
-    expect(text).toMatch(expected);
-    return text;
-  }
+  const click = clickForStatus;
 
   function passkeyLoginAnswer(page: Page): Promise<Response> {
     const answer = page.waitForResponse((r) => r.url() === `${api}/api/auth/passkeys/login` && r.request().method() === 'POST');
@@ -183,7 +154,7 @@ describe.skipIf(!HAS_CHROMIUM)("passkeys on the demo page in headless Chromium (
     expect(await sessionCount(userId)).toBe(sessionsBefore + 1);
 
     // A hardware-bound key (hwk) that verified its user: two factors in one gesture.
-    expect(claimsOf(body['access_token'])).toMatchObject({ amr: ['hwk', 'user'], aal: 2 });
+    expect(decodeJwt(body['access_token'])).toMatchObject({ amr: ['hwk', 'user'], aal: 2 });
     expect(json(await me(t.app, body['access_token']))).toMatchObject({ username, amr: ['hwk', 'user'], aal: 2 });
     await click(page, '#me', new RegExp(`^You are ${username} \\(user ${userId}\\), since .*; signed in at assurance level 2\\.$`));
 
@@ -289,7 +260,7 @@ describe.skipIf(!HAS_CHROMIUM)("passkeys on the demo page in headless Chromium (
     await click(twoFactor, '#passkey-login', new RegExp(`^Signed in as ${name} with a passkey\\.$`));
     const answer = (await (await answered).json()) as Record<string, any>;
     expect(answer['mfa_required']).toBeUndefined();
-    expect(claimsOf(answer['access_token'])).toMatchObject({ amr: ['hwk', 'user'], aal: 2 });
+    expect(decodeJwt(answer['access_token'])).toMatchObject({ amr: ['hwk', 'user'], aal: 2 });
     expect(await twoFactor.isHidden('#code-field')).toBe(true);
     await click(twoFactor, '#me', /assurance level 2\.$/);
 
