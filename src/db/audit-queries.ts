@@ -49,11 +49,27 @@ function toEvent(row: AuditRow): StoredAuditEvent {
   };
 }
 
-export async function insertAuditEvent(db: Queryable, event: NewAuditEvent): Promise<void> {
+/**
+ * Writes events in one statement, in order: they share the statement's time, and their ids follow the order
+ * given, which is how listings order events of the same time.
+ */
+export async function insertAuditEvents(db: Queryable, events: readonly NewAuditEvent[]): Promise<void> {
+  const column = <T>(pick: (event: NewAuditEvent) => T) => events.map(pick);
   await db.query(
     `INSERT INTO audit_events (type, user_id, actor, ip, user_agent, request_id, details)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)`,
-    [event.type, event.userId, event.actor, event.ip, event.userAgent, event.requestId, JSON.stringify(event.details)],
+     SELECT type, user_id, actor, ip, user_agent, request_id, details::jsonb
+       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY
+            AS e(type, user_id, actor, ip, user_agent, request_id, details, n)
+      ORDER BY n`,
+    [
+      column((e) => e.type),
+      column((e) => e.userId),
+      column((e) => e.actor),
+      column((e) => e.ip),
+      column((e) => e.userAgent),
+      column((e) => e.requestId),
+      column((e) => JSON.stringify(e.details)),
+    ],
   );
 }
 

@@ -200,6 +200,19 @@ describe('the events of an account', () => {
   });
 });
 
+describe('events recorded at once', () => {
+  it('are all written, each with its own request', async () => {
+    const users = await Promise.all(Array.from({ length: 6 }, () => register(t.app)));
+    const answers = await Promise.all(users.flatMap((u) => [login(t.app, u.username), login(t.app, u.username)]));
+    expect(answers.map((a) => a.statusCode)).toEqual(Array(12).fill(200));
+    for (const user of users) {
+      const rows = await rowsOf(user.id);
+      expect(rows.map((r) => r.type)).toEqual(['register', 'login_succeeded', 'login_succeeded']);
+      expect(new Set(rows.map((r) => r.request_id)).size).toBe(3);
+    }
+  });
+});
+
 describe('failed logins for names that are no account', () => {
   it('keep the name only as an HMAC of its normalised form, in rows and in log lines', async () => {
     const typed = `Hunter2-Password-${process.pid}`;
