@@ -39,8 +39,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { decodeJwt, type JWK } from 'jose';
-import { ConfigError, loadConfig, type Config } from '../src/config.js';
-import { PasswordHasher } from '../src/auth/passwords.js';
+import { ConfigError, loadConfig, type Config } from '../src/kernel/config.js';
+import { PasswordHasher } from '../src/features/passwords/passwords.js';
 import { mainThreadProfile, monotonicUs, summarize, type Window } from './cpu-profile.js';
 import { cores, cpuShares, loadAverage, machineCpu, processCpuSeconds, rssMb, sampleCpu, TICKS_PER_SECOND } from './machine.js';
 import { format, percentile, Rounds } from './rounds.js';
@@ -397,7 +397,7 @@ async function main() {
         ? { BASELINE_DATABASE_URL: DATABASE_URL, BASELINE_POOL_SIZE: String(config.database.kind === 'postgres' ? config.database.poolSize : 10) }
         : {
             BASELINE_DATA_DIR: join(scratch, 'baseline-data'),
-            BASELINE_MIGRATIONS: join(ROOT, 'dist/db/migrations'),
+            BASELINE_MIGRATIONS: join(ROOT, 'dist/kernel/db/migrations'),
             BASELINE_SEED: JSON.stringify({ userId: claims.sub, username: claims['username'], sessionId: claims['sid'] }),
           }),
     }, join(scratch, 'baseline.log'));

@@ -2,6 +2,6 @@
 import { cpSync, rmSync } from 'node:fs';
 
 // Replaced, not merged: a migration renamed or removed in src must not linger in dist and be applied.
-rmSync('dist/db/migrations', { recursive: true, force: true });
-cpSync('src/db/migrations', 'dist/db/migrations', { recursive: true });
-cpSync('src/auth/hash-worker.cjs', 'dist/auth/hash-worker.cjs');
+rmSync('dist/kernel/db/migrations', { recursive: true, force: true });
+cpSync('src/kernel/db/migrations', 'dist/kernel/db/migrations', { recursive: true });
+cpSync('src/features/passwords/hash-worker.cjs', 'dist/features/passwords/hash-worker.cjs');

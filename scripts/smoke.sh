@@ -73,8 +73,8 @@ cp -R scripts src "$build/"
 (cd "$build" && npm ci --no-audit --no-fund --prefer-offline && npm run build && chmod 755 dist/cli.js) >"$work/build.log" 2>&1 ||
   fail "build stage (npm ci && npm run build)" "$work/build.log"
 [ -f "$build/dist/server.js" ] && [ -f "$build/dist/cli.js" ] || fail "the build made no dist/server.js or dist/cli.js" "$work/build.log"
-migrations=$(find "$build/dist/db/migrations" -name '*.sql' | wc -l)
-[ "$migrations" -gt 0 ] || fail "the build copied no migrations to dist/db/migrations"
+migrations=$(find "$build/dist/kernel/db/migrations" -name '*.sql' | wc -l)
+[ "$migrations" -gt 0 ] || fail "the build copied no migrations to dist/kernel/db/migrations"
 pass "build stage: dist/ built ($migrations migrations)"
 
 # ---- The run stage: package.json, the lock and dist/ only, production dependencies only.

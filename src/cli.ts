@@ -1,17 +1,17 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { UserAdministration, type UserListing } from './auth/admin.js';
-import { AdminKeys } from './auth/admin-keys.js';
-import { PasswordPolicy } from './auth/password-policy.js';
-import { resealSecrets } from './auth/second-factor.js';
-import { PasswordHasher } from './auth/passwords.js';
-import { listSigningKeys, retireSigningKey, rotateSigningKey } from './auth/signing-keys.js';
-import { importOriginalUsers } from './auth/user-import.js';
-import { applyUsernameRules, type RekeyReport } from './auth/usernames.js';
-import type { Config } from './config.js';
-import type { Database } from './db/database.js';
-import { migrate, pendingMigrations } from './db/migrate.js';
-import { isServiceError, ServiceError } from './errors.js';
+import { UserAdministration, type UserListing } from './features/administration/operator-accounts.js';
+import { AdminKeys } from './features/administration/admin-keys.js';
+import { PasswordPolicy } from './features/passwords/password-policy.js';
+import { resealSecrets } from './features/mfa/mfa.js';
+import { PasswordHasher } from './features/passwords/passwords.js';
+import { listSigningKeys, retireSigningKey, rotateSigningKey } from './features/tokens/signing-keys.js';
+import { importOriginalUsers } from './features/accounts/user-import.js';
+import { applyUsernameRules, type RekeyReport } from './kernel/usernames.js';
+import type { Config } from './kernel/config.js';
+import type { Database } from './kernel/db/database.js';
+import { migrate, pendingMigrations } from './kernel/db/migrate.js';
+import { isServiceError, ServiceError } from './kernel/errors.js';
 import { openDatabase } from './services.js';
 import { createLogger, loadSettingsOrExit } from './startup.js';
 

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { buildApp, buildMetricsApp } from './app.js';
-import { describeConfig, settingLookAlikes, type Config } from './config.js';
-import { isServiceError } from './errors.js';
+import { describeConfig, settingLookAlikes, type Config } from './kernel/config.js';
+import { isServiceError } from './kernel/errors.js';
 import { openServices, type Services } from './services.js';
 import { createLogger, loadSettingsOrExit } from './startup.js';
 

@@ -1,30 +1,30 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Accounts } from './auth/accounts.js';
-import { Audit } from './auth/audit.js';
-import { AdminKeys } from './auth/admin-keys.js';
-import { Administration } from './auth/administration.js';
-import { FactorCodes } from './auth/factor-codes.js';
-import { Reauthentication } from './auth/reauthentication.js';
-import { newSecretKey, SecretBox, type SecretKey } from './auth/secret-box.js';
-import { Passkeys } from './auth/passkeys.js';
-import { SecondFactors } from './auth/second-factor.js';
-import { applyUsernameRules } from './auth/usernames.js';
-import { DeviceTokens } from './auth/device-tokens.js';
-import { PasswordPolicy } from './auth/password-policy.js';
-import { PasswordHasher } from './auth/passwords.js';
-import { RateLimits } from './auth/rate-limits.js';
-import { Sessions } from './auth/sessions.js';
-import { KEY_RELOAD_INTERVAL_SECONDS, KeyRing } from './auth/signing-keys.js';
-import { AccessTokens } from './auth/tokens.js';
-import { withoutCredentials, type Config, type DatabaseConfig } from './config.js';
-import type { Database } from './db/database.js';
-import { migrate } from './db/migrate.js';
-import { ServiceError } from './errors.js';
-import { countFactorsByKey, generatedSecretsKey } from './db/mfa-queries.js';
-import { Metrics } from './metrics.js';
-import { openPostgres } from './db/postgres.js';
-import { openRedis, type RedisConnection } from './db/redis.js';
+import { Accounts } from './features/accounts/accounts.js';
+import { Audit } from './features/audit/audit.js';
+import { AdminKeys } from './features/administration/admin-keys.js';
+import { Administration } from './features/administration/admin-accounts.js';
+import { FactorCodes } from './features/mfa/mfa-codes.js';
+import { Reauthentication } from './features/mfa/reauthentication.js';
+import { newSecretKey, SecretBox, type SecretKey } from './kernel/secret-box.js';
+import { Passkeys } from './features/passkeys/passkeys.js';
+import { SecondFactors } from './features/mfa/mfa.js';
+import { applyUsernameRules } from './kernel/usernames.js';
+import { DeviceTokens } from './features/sessions/device-tokens.js';
+import { PasswordPolicy } from './features/passwords/password-policy.js';
+import { PasswordHasher } from './features/passwords/passwords.js';
+import { RateLimits } from './features/rate-limits/rate-limits.js';
+import { Sessions } from './features/sessions/sessions.js';
+import { KEY_RELOAD_INTERVAL_SECONDS, KeyRing } from './features/tokens/signing-keys.js';
+import { AccessTokens } from './features/tokens/access-tokens.js';
+import { withoutCredentials, type Config, type DatabaseConfig } from './kernel/config.js';
+import type { Database } from './kernel/db/database.js';
+import { migrate } from './kernel/db/migrate.js';
+import { ServiceError } from './kernel/errors.js';
+import { countFactorsByKey, generatedSecretsKey } from './features/mfa/mfa-queries.js';
+import { Metrics } from './kernel/metrics.js';
+import { openPostgres } from './kernel/db/postgres.js';
+import { openRedis, type RedisConnection } from './kernel/db/redis.js';
 
 /** Everything the HTTP layer needs, ready to serve. */
 export interface Services {
@@ -60,9 +60,9 @@ export async function openDatabase(config: DatabaseConfig, log: Logger): Promise
   }
   log.info({ database: 'embedded', dataDir: config.dataDir }, `using the embedded PostgreSQL (PGlite) in ${config.dataDir}`);
   // Loaded only here: the production image leaves PGlite out unless built with EMBEDDED_DATABASE=true.
-  let embedded: typeof import('./db/embedded.js');
+  let embedded: typeof import('./kernel/db/embedded.js');
   try {
-    embedded = await import('./db/embedded.js');
+    embedded = await import('./kernel/db/embedded.js');
   } catch (error) {
     const pgliteMissing =
       error instanceof Error && 'code' in error && error.code === 'ERR_MODULE_NOT_FOUND' && error.message.includes("'@electric-sql/pglite'");

@@ -1,6 +1,6 @@
 import { config as loadDotenv } from 'dotenv';
 import { pino, type Logger } from 'pino';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, type Config } from './kernel/config.js';
 
 /** Reads `.env` (without overriding the real environment) and the settings; on a bad setting, says which and exits 1. */
 export function loadSettingsOrExit(): Config {

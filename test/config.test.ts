@@ -4,7 +4,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, describeConfig, settingLookAlikes, loadConfig, SETTING_NAMES, SETTING_TABLE, SETTINGS, type Setting, type SettingName } from '../src/config.js';
+import { ConfigError, describeConfig, settingLookAlikes, loadConfig, SETTING_NAMES, SETTING_TABLE, SETTINGS, type Setting, type SettingName } from '../src/kernel/config.js';
 import { END_MARKER, envExample, settingsTable, START_MARKER } from '../scripts/settings-docs.js';
 
 function problems(env: Record<string, string>): string[] {

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeProtectedHeader } from 'jose';
-import { rotateSigningKey } from '../src/auth/signing-keys.js';
+import { rotateSigningKey } from '../src/features/tokens/signing-keys.js';
 import { json, register, startTestApp, type TestApp } from './helpers/app.js';
 import { freePort } from './helpers/process.js';
 

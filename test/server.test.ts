@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadMigrations } from '../src/db/migrate.js';
+import { loadMigrations } from '../src/kernel/db/migrate.js';
 import { freshDataDir } from './helpers/database.js';
 import { exitCode, ROOT, startServer, waitFor } from './helpers/process.js';
 

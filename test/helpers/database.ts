@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { pino } from 'pino';
-import { classifyingErrors, type Database } from '../../src/db/database.js';
-import { openEmbedded } from '../../src/db/embedded.js';
-import { openPostgres } from '../../src/db/postgres.js';
+import { classifyingErrors, type Database } from '../../src/kernel/db/database.js';
+import { openEmbedded } from '../../src/kernel/db/embedded.js';
+import { openPostgres } from '../../src/kernel/db/postgres.js';
 
 export const silentLog = pino({ level: 'silent' });
 

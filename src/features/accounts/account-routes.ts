@@ -1,0 +1,251 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import type { Accounts } from './accounts.js';
+import { isServiceError } from '../../kernel/errors.js';
+import { callerOf } from '../../kernel/http/authentication.js';
+import { clientInfo, proofOf, publicUser, secondFactorRequired, signedIn } from '../../kernel/http/replies.js';
+import {
+  absentBodyIsEmpty,
+  BODY_ERRORS,
+  errorResponses,
+  LIMIT_ERRORS,
+  Message,
+  NewUsername,
+  OptionalText,
+  SecondFactorRequiredBody,
+  SignedInBody,
+  UserId,
+} from '../../kernel/http/schemas.js';
+
+const Required = Type.String({ minLength: 1 });
+// What the document's examples use: a password the policy accepts, so that trying an example out succeeds.
+const EXAMPLE_PASSWORD = 'correct horse battery staple';
+
+/**
+ * One security event per rename attempt, whatever its outcome: renames can probe which usernames exist, so
+ * whoever tries many should stand out. Never the names themselves.
+ */
+function logRenameAttempt(request: FastifyRequest, userId: string, outcome: string): void {
+  request.log.info({ event: 'username_change', userId, ip: clientInfo(request).ip, outcome }, 'username change attempt');
+}
+
+const Me = Type.Object({
+  id: Type.Integer(),
+  username: Type.String(),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+  amr: Type.Array(Type.String(), { description: "How this session's sign-in was proven (RFC 8176): `pwd`, and `otp` with a code" }),
+  aal: Type.Integer({ description: "The session's assurance level: 1 the password alone, 2 with a second factor" }),
+  roles: Type.Array(Type.String(), { description: 'Set by operators; access tokens carry them as `roles`' }),
+});
+
+/** Proof of a second factor, for re-authentication of an account that has one. */
+const CodeFields = {
+  code: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Null()], { description: 'With `current_password`, on an account with a second factor' })),
+  recovery_code: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
+};
+
+/** The original service's four endpoints (same paths, fields and messages), plus /me and /validate. */
+export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = async (app, { accounts }) => {
+  app.post(
+    '/register',
+    {
+      config: { missingFieldsMessage: 'Username and passwords are required!', hashesPassword: true },
+      schema: {
+        summary: 'Create an account and sign in',
+        tags: ['accounts'],
+        body: Type.Object(
+          { username: NewUsername, password: Required, password_confirm: Required },
+          { examples: [{ username: 'alice', password: EXAMPLE_PASSWORD, password_confirm: EXAMPLE_PASSWORD }] },
+        ),
+        response: {
+          201: SignedInBody,
+          ...errorResponses(...BODY_ERRORS, 'invalid_username', 'invalid_password', 'weak_password', 'password_mismatch',
+            'username_taken', ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { username, password, password_confirm } = request.body;
+      const result = await accounts.register({ username, password, passwordConfirm: password_confirm }, clientInfo(request));
+      return reply.code(201).send(signedIn(request, 'User registered successfully', result));
+    },
+  );
+
+  app.post(
+    '/login',
+    {
+      config: { missingFieldsMessage: 'Username and password are required!', countsAsLogin: true, hashesPassword: true },
+      schema: {
+        summary: 'Sign in with username and password',
+        tags: ['accounts'],
+        body: Type.Object(
+          {
+            username: Required,
+            password: Required,
+            device_token: Type.Optional(Type.String({ maxLength: 256, description: 'The `device_token` of an earlier sign-in on this device' })),
+          },
+          { examples: [{ username: 'alice', password: EXAMPLE_PASSWORD }] },
+        ),
+        description:
+          'On an account with a second factor, the right password answers `mfa_required` and an `mfa_token` instead of tokens: ' +
+          'send it with a code to /api/auth/login/mfa. A wrong password answers the same either way.',
+        response: {
+          200: Type.Union([SignedInBody, SecondFactorRequiredBody]),
+          ...errorResponses(...BODY_ERRORS, 'invalid_credentials', ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
+        },
+      },
+    },
+    async (request) => {
+      const { username, password, device_token } = request.body;
+      const result = await accounts.login({ username, password, deviceToken: device_token }, clientInfo(request));
+      if ('mfaToken' in result) return secondFactorRequired(request, 'Password accepted', result);
+      return signedIn(request, 'Authenticated successfully', result);
+    },
+  );
+
+  app.post(
+    '/recover',
+    {
+      config: { missingFieldsMessage: 'Username, code and new passwords are required!', hashesPassword: true },
+      schema: {
+        summary: "Set a new password with an operator's recovery code, and sign in",
+        description:
+          'The code comes from an operator (POST /admin/users/{id}/recovery-code). Every session of the account ends and its sign-in counters ' +
+          'clear; the answer is a sign-in. A wrong code and a name nobody has answer alike, and count as failed logins.',
+        tags: ['accounts'],
+        body: Type.Object(
+          { username: Required, code: Type.String({ minLength: 1, maxLength: 128 }), new_password: Required, new_password_confirm: Required },
+          { examples: [{ username: 'alice', code: 'Zx3vQ0mJk2V9rT7wYcLpNw', new_password: EXAMPLE_PASSWORD, new_password_confirm: EXAMPLE_PASSWORD }] },
+        ),
+        response: {
+          200: SignedInBody,
+          ...errorResponses(...BODY_ERRORS, 'invalid_password', 'weak_password', 'password_mismatch', 'invalid_recovery_code', 'account_locked',
+            ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
+        },
+      },
+    },
+    async (request) => {
+      const { username, code, new_password, new_password_confirm } = request.body;
+      const result = await accounts.recover({ username, code, newPassword: new_password, newPasswordConfirm: new_password_confirm }, clientInfo(request));
+      return signedIn(request, 'Password replaced: signed in', result);
+    },
+  );
+
+  app.post(
+    '/change',
+    {
+      config: { auth: 'user' },
+      schema: {
+        summary: "Change the token's own username and/or password",
+        description:
+          'An empty or absent field leaves that part as it is. A new password needs `current_password`, unless the session signed in with ' +
+          'the password within REAUTH_WINDOW_SECONDS; it ends every other session.',
+        tags: ['accounts'],
+        body: Type.Object(
+          {
+            user_id: Type.Optional(UserId),
+            new_username: Type.Optional(Type.Union([NewUsername, Type.Literal(''), Type.Null()])),
+            new_password: OptionalText,
+            new_password_confirm: OptionalText,
+            current_password: OptionalText,
+            ...CodeFields,
+          },
+          { examples: [{ new_username: 'alice_smith' }] },
+        ),
+        response: {
+          200: Message,
+          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_username', 'invalid_password', 'weak_password', 'password_mismatch',
+            'invalid_credentials', 'invalid_mfa_code', 'forbidden', 'reauthentication_required', 'mfa_required', 'username_taken', ...LIMIT_ERRORS,
+            'overloaded', 'database_unavailable'),
+        },
+      },
+    },
+    async (request) => {
+      const auth = callerOf(request);
+      const body = request.body;
+      const renaming = Boolean(body.new_username);
+      try {
+        await accounts.change(auth, {
+          userId: body.user_id,
+          newUsername: body.new_username ?? undefined,
+          newPassword: body.new_password ?? undefined,
+          newPasswordConfirm: body.new_password_confirm ?? undefined,
+          ...proofOf(body),
+        }, clientInfo(request));
+      } catch (error) {
+        if (renaming) logRenameAttempt(request, auth.user.id, isServiceError(error) ? error.code : 'error');
+        throw error;
+      }
+      if (renaming) logRenameAttempt(request, auth.user.id, 'changed');
+      return { message: 'User credentials updated successfully' };
+    },
+  );
+
+  app.delete(
+    '/delete',
+    {
+      config: { auth: 'user' },
+      preValidation: absentBodyIsEmpty,
+      schema: {
+        summary: "Delete the token's own account",
+        description: 'Needs `current_password`, unless the session signed in with the password within REAUTH_WINDOW_SECONDS.',
+        tags: ['accounts'],
+        body: Type.Object({ user_id: Type.Optional(UserId), current_password: OptionalText, ...CodeFields }, { examples: [{ current_password: EXAMPLE_PASSWORD }] }),
+        response: {
+          200: Message,
+          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_credentials', 'invalid_mfa_code', 'forbidden', 'reauthentication_required',
+            'mfa_required', ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
+        },
+      },
+    },
+    async (request) => {
+      const auth = callerOf(request);
+      await accounts.delete(auth, { userId: request.body.user_id, ...proofOf(request.body) }, clientInfo(request));
+      return { message: 'User account deleted successfully' };
+    },
+  );
+
+  app.get(
+    '/me',
+    {
+      config: { auth: 'user' },
+      schema: { summary: "The token's user", tags: ['accounts'], response: { 200: Me, ...errorResponses('invalid_token', 'database_unavailable') } },
+    },
+    async (request) => {
+      const { user, session } = callerOf(request);
+      return {
+        ...publicUser(user),
+        created_at: user.createdAt.toISOString(),
+        updated_at: user.updatedAt.toISOString(),
+        amr: session.amr,
+        aal: session.aal,
+        roles: user.roles,
+      };
+    },
+  );
+
+  app.post(
+    '/validate',
+    {
+      config: { auth: 'user' },
+      schema: {
+        summary: "Check a token (the original service's endpoint)",
+        tags: ['tokens'],
+        response: {
+          200: Type.Object({
+            message: Type.String(),
+            valid: Type.Literal(1),
+            user: Type.Object({ user_id: Type.Integer(), username: Type.String() }),
+          }),
+          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'database_unavailable'),
+        },
+      },
+    },
+    async (request) => {
+      const { user } = callerOf(request);
+      return { message: 'Token is valid', valid: 1 as const, user: { user_id: Number(user.id), username: user.username } };
+    },
+  );
+};

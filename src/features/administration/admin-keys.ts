@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto';
+import { isUniqueViolation, type Database } from '../../kernel/db/database.js';
+import { insertAdminKey, listAdminKeys, revokeAdminKey, useAdminKey, type AdminKey } from './admin-queries.js';
+import { ServiceError } from '../../kernel/errors.js';
+import { sha256 } from '../../kernel/digest.js';
+
+/**
+ * Operators' API keys: 256 random bits after a prefix that says what they are (so a leaked one is recognised in
+ * a log or a repository scan), shown once, stored as SHA-256. A key is looked up by its hash, so the lookup is
+ * as good as a constant-time comparison: nothing about a stored key is learned from how long a wrong one takes.
+ */
+export const ADMIN_KEY_PREFIX = 'uas_admin_';
+const KEY_FORMAT = /^uas_admin_[A-Za-z0-9_-]{43}$/;
+const NAME_FORMAT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export type { AdminKey };
+
+export function isAdminKeyShaped(token: string): boolean {
+  return KEY_FORMAT.test(token);
+}
+
+export class AdminKeys {
+  constructor(private readonly db: Database) {}
+
+  async create(name: string): Promise<{ key: string; adminKey: AdminKey }> {
+    if (!NAME_FORMAT.test(name)) {
+      throw new ServiceError('invalid_request', 'an admin key name is 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+    }
+    const key = ADMIN_KEY_PREFIX + randomBytes(32).toString('base64url');
+    const adminKey = await insertAdminKey(this.db, name, sha256(key)).catch((error: unknown) => {
+      throw isUniqueViolation(error) ? new ServiceError('invalid_request', `a live admin key is already called ${name}: revoke it first or pick another name`) : error;
+    });
+    return { key, adminKey };
+  }
+
+  /** The live key this is, or undefined; text that cannot be a key costs no query. */
+  async authenticate(key: string): Promise<AdminKey | undefined> {
+    if (!isAdminKeyShaped(key)) return undefined;
+    return useAdminKey(this.db, sha256(key));
+  }
+
+  list(): Promise<AdminKey[]> {
+    return listAdminKeys(this.db);
+  }
+
+  async revoke(name: string): Promise<void> {
+    if (!(await revokeAdminKey(this.db, name))) throw new ServiceError('not_found', `no live admin key is called ${name}`);
+  }
+}

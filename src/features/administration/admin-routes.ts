@@ -1,0 +1,351 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { MAX_PAGE, MAX_ROLES, ROLE_PATTERN, type AdminUserDetail, type AdminUserRow, type Administration } from './admin-accounts.js';
+import type { Audit } from '../audit/audit.js';
+import type { Passkeys } from '../passkeys/passkeys.js';
+import { PasskeyBody, passkeyBody } from '../passkeys/passkey-routes.js';
+import { auditAdmin } from '../audit/audit-hook.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, NewUsername } from '../../kernel/http/schemas.js';
+
+// Up to 18 digits: every id a bigint holds in practice, and never one PostgreSQL would refuse as out of range.
+const ID_PATTERN = '^[1-9][0-9]{0,17}$';
+const UserIdParam = Type.Object({ id: Type.String({ pattern: ID_PATTERN }) });
+const Roles = Type.Array(Type.String({ pattern: ROLE_PATTERN }), { maxItems: MAX_ROLES, description: 'Short names, e.g. `admin`, `billing:read`' });
+const Lock = Type.Union([
+  Type.Null(),
+  Type.Object({
+    reason: Type.Union([Type.String(), Type.Null()]),
+    since: Type.String({ format: 'date-time' }),
+    until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  }),
+]);
+
+const AdminUser = Type.Object({
+  id: Type.Integer(),
+  username: Type.String(),
+  roles: Roles,
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+  lock: Lock,
+});
+
+const AdminUserDetailBody = Type.Object({
+  ...AdminUser.properties,
+  last_login_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  live_sessions: Type.Integer(),
+  factors: Type.Array(Type.Object({ id: Type.String(), type: Type.String() })),
+  passkeys: Type.Integer(),
+});
+
+function adminUser(row: AdminUserRow) {
+  return {
+    id: Number(row.user.id),
+    username: row.user.username,
+    roles: row.user.roles,
+    created_at: row.user.createdAt.toISOString(),
+    updated_at: row.user.updatedAt.toISOString(),
+    lock: row.locked ? { reason: row.lockReason, since: row.lockedAt!.toISOString(), until: row.lockedUntil?.toISOString() ?? null } : null,
+  };
+}
+
+function adminUserDetail(detail: AdminUserDetail) {
+  return {
+    ...adminUser(detail),
+    last_login_at: detail.lastLoginAt?.toISOString() ?? null,
+    live_sessions: detail.liveSessions,
+    factors: detail.factors,
+    passkeys: detail.passkeys,
+  };
+}
+
+const ADMIN = { auth: 'admin' } as const;
+// 1 to 200, as a query string carries it.
+const PAGE_SIZE = '^(200|1[0-9]{2}|[1-9][0-9]?)$';
+const ADMIN_ERRORS = ['invalid_admin_key', ...LIMIT_ERRORS, 'database_unavailable'] as const;
+const EXAMPLE_PASSWORD = 'correct horse battery staple';
+
+/**
+ * The admin API: operators' work on accounts, each request with an admin key and each action in the audit
+ * trail with the key's name as actor. Served under /admin, on ADMIN_PORT alone when it is set.
+ */
+export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administration; audit: Audit; passkeys: Passkeys | undefined }> = async (
+  app,
+  { administration, audit, passkeys },
+) => {
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('cache-control', 'no-store');
+  });
+
+  app.get(
+    '/users',
+    {
+      config: ADMIN,
+      schema: {
+        summary: 'Search users by username prefix, in pages',
+        description: '`after` is the `next` of the page before (the last id): pages stay put while users are added. At most 200 a page.',
+        tags: ['administration'],
+        querystring: Type.Object({
+          query: Type.Optional(Type.String({ maxLength: 64 })),
+          after: Type.Optional(Type.String({ pattern: ID_PATTERN })),
+          limit: Type.Optional(Type.String({ pattern: PAGE_SIZE, description: '1 to 200' })),
+        }),
+        response: {
+          200: Type.Object({ users: Type.Array(AdminUser), next: Type.Union([Type.String(), Type.Null()]) }),
+          ...errorResponses('invalid_request', ...ADMIN_ERRORS),
+        },
+      },
+    },
+    async (request) => {
+      const { query = '', after, limit } = request.query;
+      const page = await administration.search(query, after, Math.min(Number(limit ?? 50), MAX_PAGE));
+      return { users: page.users.map(adminUser), next: page.next ?? null };
+    },
+  );
+
+  app.get(
+    '/users/:id',
+    {
+      config: ADMIN,
+      schema: {
+        summary: 'One user: roles, lock, last login, live sessions, second factors, passkeys',
+        tags: ['administration'],
+        params: UserIdParam,
+        response: { 200: AdminUserDetailBody, ...errorResponses('invalid_request', 'not_found', ...ADMIN_ERRORS) },
+      },
+    },
+    async (request) => adminUserDetail(await administration.get(request.params.id)),
+  );
+
+  app.post(
+    '/users',
+    {
+      config: ADMIN,
+      schema: {
+        summary: 'Create a user, with a password or without (then it signs in after a recovery code)',
+        tags: ['administration'],
+        body: Type.Object(
+          { username: NewUsername, password: Type.Optional(Type.String({ minLength: 1 })) },
+          { examples: [{ username: 'dora', password: EXAMPLE_PASSWORD }] },
+        ),
+        response: {
+          201: AdminUserDetailBody,
+          ...errorResponses(...BODY_ERRORS, 'invalid_username', 'invalid_password', 'weak_password', 'username_taken', 'overloaded', ...ADMIN_ERRORS),
+        },
+      },
+    },
+    async (request, reply) => {
+      const created = await administration.create(request.body.username, request.body.password);
+      await auditAdmin(request, 'user_created', created.user.id, { password: request.body.password !== undefined });
+      return reply.code(201).send(adminUserDetail(created));
+    },
+  );
+
+  app.patch(
+    '/users/:id',
+    {
+      config: ADMIN,
+      schema: {
+        summary: 'Rename, set roles, lock or unlock',
+        description:
+          'A lock (`{"locked": true, "reason": "...", "until": "<optional time>"}`) ends every session at once; signing in then answers ' +
+          '`403 account_locked`, but only to the right password. Roles reach access tokens at their next refresh.',
+        tags: ['administration'],
+        params: UserIdParam,
+        body: Type.Object(
+          {
+            username: Type.Optional(NewUsername),
+            roles: Type.Optional(Roles),
+            locked: Type.Optional(Type.Boolean()),
+            reason: Type.Optional(Type.String({ maxLength: 500 })),
+            until: Type.Optional(Type.String({ format: 'date-time' })),
+          },
+          { examples: [{ roles: ['support'] }] },
+        ),
+        response: {
+          200: Type.Object({ ...AdminUserDetailBody.properties, sessions_ended: Type.Integer() }),
+          ...errorResponses(...BODY_ERRORS, 'invalid_username', 'username_taken', 'not_found', ...ADMIN_ERRORS),
+        },
+      },
+    },
+    async (request) => {
+      const { username, roles, locked, reason, until } = request.body;
+      const { detail, endedSessions } = await administration.update(request.params.id, {
+        username,
+        roles,
+        lock: locked === undefined ? undefined : { locked, reason, until: until === undefined ? undefined : new Date(until) },
+      });
+      const changes = [username !== undefined && 'username', roles !== undefined && 'roles', locked === true && 'locked', locked === false && 'unlocked'].filter(Boolean);
+      await auditAdmin(request, 'user_updated', request.params.id, { changes: changes.join(','), sessions_ended: endedSessions });
+      return { ...adminUserDetail(detail), sessions_ended: endedSessions };
+    },
+  );
+
+  app.delete(
+    '/users/:id',
+    {
+      config: ADMIN,
+      schema: {
+        summary: 'Delete a user, its sessions, factors and passkeys',
+        tags: ['administration'],
+        params: UserIdParam,
+        response: { 200: Type.Object({ message: Type.String() }), ...errorResponses('invalid_request', 'not_found', ...ADMIN_ERRORS) },
+      },
+    },
+    async (request) => {
+      await administration.delete(request.params.id);
+      await auditAdmin(request, 'user_deleted', request.params.id);
+      return { message: 'User deleted' };
+    },
+  );
+
+  app.post(
+    '/users/:id/logout',
+    {
+      config: ADMIN,
+      preValidation: absentBodyIsEmpty,
+      schema: {
+        summary: 'End every session of a user',
+        tags: ['administration'],
+        params: UserIdParam,
+        response: { 200: Type.Object({ sessions_ended: Type.Integer() }), ...errorResponses('invalid_request', 'not_found', ...ADMIN_ERRORS) },
+      },
+    },
+    async (request) => {
+      const ended = await administration.logout(request.params.id);
+      await auditAdmin(request, 'sessions_ended', request.params.id, { sessions_ended: ended });
+      return { sessions_ended: ended };
+    },
+  );
+
+  app.delete(
+    '/users/:id/limits',
+    {
+      config: ADMIN,
+      schema: {
+        summary: "Clear an account's brute-force counters (an owner held out by someone else's guesses)",
+        tags: ['administration'],
+        params: UserIdParam,
+        response: { 200: Type.Object({ message: Type.String() }), ...errorResponses('invalid_request', 'not_found', ...ADMIN_ERRORS) },
+      },
+    },
+    async (request) => {
+      await administration.clearLimits(request.params.id);
+      await auditAdmin(request, 'limits_cleared', request.params.id);
+      return { message: "The account's sign-in counters are cleared" };
+    },
+  );
+
+  app.post(
+    '/users/:id/recovery-code',
+    {
+      config: ADMIN,
+      preValidation: absentBodyIsEmpty,
+      schema: {
+        summary: 'A one-time recovery code for the user to set a new password with (POST /api/auth/recover)',
+        description: 'Shown once; a new one replaces the old; valid RECOVERY_CODE_TTL_SECONDS. Hand it to the user over a channel you trust.',
+        tags: ['administration'],
+        params: UserIdParam,
+        response: {
+          201: Type.Object({ code: Type.String(), expires_at: Type.String({ format: 'date-time' }) }),
+          ...errorResponses('invalid_request', 'not_found', ...ADMIN_ERRORS),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { code, expiresAt } = await administration.issueRecoveryCode(request.params.id);
+      await auditAdmin(request, 'recovery_code_issued', request.params.id);
+      return reply.code(201).send({ code, expires_at: expiresAt.toISOString() });
+    },
+  );
+
+  if (passkeys) {
+    app.get(
+      '/users/:id/passkeys',
+      {
+        config: ADMIN,
+        schema: {
+          summary: "A user's passkeys",
+          tags: ['administration'],
+          params: UserIdParam,
+          response: { 200: Type.Object({ passkeys: Type.Array(PasskeyBody) }), ...errorResponses('invalid_request', 'not_found', ...ADMIN_ERRORS) },
+        },
+      },
+      async (request) => {
+        await administration.get(request.params.id);
+        return { passkeys: (await passkeys.listOf(request.params.id)).map(passkeyBody) };
+      },
+    );
+
+    app.delete(
+      '/users/:id/passkeys/:passkeyId',
+      {
+        config: ADMIN,
+        schema: {
+          summary: "Remove one of a user's passkeys (a lost or stolen authenticator)",
+          tags: ['administration'],
+          params: Type.Object({ ...UserIdParam.properties, passkeyId: Type.String({ format: 'uuid' }) }),
+          response: { 200: Type.Object({ message: Type.String() }), ...errorResponses('invalid_request', 'not_found', ...ADMIN_ERRORS) },
+        },
+      },
+      async (request) => {
+        await passkeys.removeOf(request.params.id, request.params.passkeyId);
+        await auditAdmin(request, 'passkey_removed', request.params.id, { passkey_id: request.params.passkeyId });
+        return { message: 'Passkey removed' };
+      },
+    );
+  }
+
+  app.get(
+    '/audit',
+    {
+      config: ADMIN,
+      schema: {
+        summary: 'The audit trail: security events, newest first, in pages',
+        tags: ['administration'],
+        querystring: Type.Object({
+          user_id: Type.Optional(Type.String({ pattern: ID_PATTERN })),
+          type: Type.Optional(Type.String({ maxLength: 64 })),
+          after: Type.Optional(Type.String({ maxLength: 200 })),
+          limit: Type.Optional(Type.String({ pattern: PAGE_SIZE, description: '1 to 200' })),
+        }),
+        response: {
+          200: Type.Object({
+            events: Type.Array(
+              Type.Object({
+                id: Type.String(),
+                time: Type.String({ format: 'date-time' }),
+                type: Type.String(),
+                user_id: Type.Union([Type.Integer(), Type.Null()]),
+                actor: Type.String(),
+                ip: Type.Union([Type.String(), Type.Null()]),
+                user_agent: Type.Union([Type.String(), Type.Null()]),
+                request_id: Type.Union([Type.String(), Type.Null()]),
+                details: Type.Object({}, { additionalProperties: true }),
+              }),
+            ),
+            next: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...errorResponses('invalid_request', ...ADMIN_ERRORS),
+        },
+      },
+    },
+    async (request) => {
+      const { user_id, type, after, limit } = request.query;
+      const page = await audit.search({ userId: user_id, type, after, limit: limit === undefined ? undefined : Number(limit) });
+      return {
+        events: page.events.map((e) => ({
+          id: String(e.id),
+          time: e.time.toISOString(),
+          type: e.type,
+          user_id: e.userId === null || e.userId === undefined ? null : Number(e.userId),
+          actor: e.actor,
+          ip: e.ip ?? null,
+          user_agent: e.userAgent ?? null,
+          request_id: e.requestId ?? null,
+          details: e.details ?? {},
+        })),
+        next: page.next ?? null,
+      };
+    },
+  );
+};

@@ -1,0 +1,268 @@
+import {
+  generateAuthenticationOptions,
+  generateRegistrationOptions,
+  verifyAuthenticationResponse,
+  verifyRegistrationResponse,
+  type AuthenticationResponseJSON,
+  type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON,
+  type RegistrationResponseJSON,
+} from '@simplewebauthn/server';
+import { isUniqueViolation, type Database, type Queryable } from '../../kernel/db/database.js';
+import {
+  consumeChallenge,
+  deletePasskey,
+  findPasskeyForSignIn,
+  insertChallenge,
+  insertPasskey,
+  listPasskeys,
+  purgeExpiredChallenges,
+  recordPasskeyUse,
+  renamePasskey,
+  type ChallengePurpose,
+  type StoredPasskey,
+} from './passkey-queries.js';
+import { ServiceError } from '../../kernel/errors.js';
+import type { Assurance, Authenticated, ClientInfo, User } from '../../kernel/model.js';
+import type { Proof, Reauthentication } from '../mfa/reauthentication.js';
+import { sha256 } from '../../kernel/digest.js';
+
+export interface PasskeySettings {
+  rpId: string;
+  rpName: string;
+  /** Origins whose pages may use the passkeys; a response made on any other is refused. */
+  origins: string[];
+}
+
+export type PasskeySummary = Omit<StoredPasskey, 'userId' | 'credentialId' | 'publicKey' | 'counter'>;
+
+/** A verified passkey sign-in: whose, and how much it proves. */
+export interface PasskeySignIn {
+  user: User;
+  passwordHash: string;
+  hasSecondFactor: boolean;
+  locked: boolean;
+  assurance: Assurance;
+}
+
+const CHALLENGE_TTL_SECONDS = 5 * 60;
+const NAME_MAX_LENGTH = 64;
+
+/** `context` is for the log line the HTTP layer writes (src/kernel/http/error-replies.ts); the client sees the message only. */
+export function invalidPasskey(message = 'The passkey response could not be verified: sign in again', context?: Record<string, string>): ServiceError {
+  return new ServiceError('invalid_passkey', message, context ? { context } : {});
+}
+
+export function passkeysNotEnabled(): ServiceError {
+  return new ServiceError('not_found', 'Passkeys are not enabled on this server');
+}
+
+/** What a summary shows of a stored passkey: nothing that verifies or identifies it to an authenticator. */
+function summary(p: StoredPasskey): PasskeySummary {
+  return { id: p.id, name: p.name, transports: p.transports, deviceType: p.deviceType, backedUp: p.backedUp, createdAt: p.createdAt, lastUsedAt: p.lastUsedAt };
+}
+
+/**
+ * RFC 8176's words for what a passkey proved: `hwk` for a key bound to one authenticator, `swk` for one synced
+ * between devices, and `user` when the authenticator verified the user (PIN, fingerprint, face); that makes it
+ * two factors at once, level 2.
+ */
+export function passkeyAssurance(deviceType: string, userVerified: boolean): Assurance {
+  const key = deviceType === 'singleDevice' ? 'hwk' : 'swk';
+  return userVerified ? { amr: [key, 'user'], aal: 2 } : { amr: [key], aal: 1 };
+}
+
+/** WebAuthn credentials: registering them, listing and removing them, and checking what they sign. */
+export class Passkeys {
+  constructor(
+    private readonly db: Database,
+    private readonly reauth: Reauthentication,
+    private readonly settings: PasskeySettings,
+  ) {}
+
+  async registrationOptions(auth: Authenticated, proof: Proof, client: ClientInfo): Promise<PublicKeyCredentialCreationOptionsJSON> {
+    await this.reauth.confirm(auth, proof, client);
+    const existing = await listPasskeys(this.db, auth.user.id);
+    const options = await generateRegistrationOptions({
+      rpName: this.settings.rpName,
+      rpID: this.settings.rpId,
+      userName: auth.user.username,
+      userID: new TextEncoder().encode(auth.user.id),
+      attestationType: 'none',
+      excludeCredentials: existing.map((p) => ({ id: p.credentialId, transports: p.transports })),
+      authenticatorSelection: { residentKey: 'required', userVerification: 'preferred' },
+      timeout: CHALLENGE_TTL_SECONDS * 1000,
+    });
+    await this.remember(options.challenge, 'register', auth.user.id);
+    return options;
+  }
+
+  async register(auth: Authenticated, response: RegistrationResponseJSON, name: string | undefined): Promise<PasskeySummary> {
+    let verified;
+    try {
+      verified = await verifyRegistrationResponse({
+        response,
+        expectedChallenge: (challenge) => consumeChallenge(this.db, sha256(challenge), 'register', auth.user.id),
+        expectedOrigin: this.settings.origins,
+        expectedRPID: this.settings.rpId,
+        requireUserVerification: false,
+      });
+    } catch (error) {
+      throw this.refused(error, 'registration');
+    }
+    if (!verified.verified || !verified.registrationInfo) throw invalidPasskey();
+    const { credential, credentialDeviceType, credentialBackedUp } = verified.registrationInfo;
+    const label = (name?.trim() || `Passkey ${new Date().toISOString().slice(0, 10)}`).slice(0, NAME_MAX_LENGTH);
+    const stored = await insertPasskey(this.db, {
+      userId: auth.user.id,
+      credentialId: credential.id,
+      publicKey: credential.publicKey,
+      counter: credential.counter,
+      transports: credential.transports ?? [],
+      deviceType: credentialDeviceType,
+      backedUp: credentialBackedUp,
+      name: label,
+    }).catch((error: unknown) => {
+      throw isUniqueViolation(error) ? new ServiceError('passkey_exists', 'This passkey is already registered') : error;
+    });
+    return summary(stored);
+  }
+
+  async list(auth: Authenticated): Promise<PasskeySummary[]> {
+    return this.listOf(auth.user.id);
+  }
+
+  /** Any user's, for an operator. */
+  async listOf(userId: string): Promise<PasskeySummary[]> {
+    return (await listPasskeys(this.db, userId)).map(summary);
+  }
+
+  async rename(auth: Authenticated, id: string, name: string): Promise<PasskeySummary> {
+    const renamed = await renamePasskey(this.db, auth.user.id, id, name.trim().slice(0, NAME_MAX_LENGTH));
+    if (!renamed) throw notFound();
+    return summary(renamed);
+  }
+
+  async remove(auth: Authenticated, id: string): Promise<void> {
+    await this.removeOf(auth.user.id, id);
+  }
+
+  /** Any user's, for an operator. */
+  async removeOf(userId: string, id: string): Promise<void> {
+    if (!(await deletePasskey(this.db, userId, id))) throw notFound();
+  }
+
+  /** For a sign-in with no username typed: the authenticator offers whichever of its passkeys is for this site. */
+  async loginOptions(): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    const options = await generateAuthenticationOptions({
+      rpID: this.settings.rpId,
+      userVerification: 'preferred',
+      timeout: CHALLENGE_TTL_SECONDS * 1000,
+    });
+    await this.remember(options.challenge, 'login', undefined);
+    return options;
+  }
+
+  /** For the second step of a password sign-in: this user's passkeys only. */
+  async secondStepOptions(userId: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    const options = await generateAuthenticationOptions({
+      rpID: this.settings.rpId,
+      userVerification: 'preferred',
+      allowCredentials: (await listPasskeys(this.db, userId)).map((p) => ({ id: p.credentialId, transports: p.transports as never })),
+      timeout: CHALLENGE_TTL_SECONDS * 1000,
+    });
+    await this.remember(options.challenge, 'second_step', userId);
+    return options;
+  }
+
+  /** A passkey sign-in's response: whose it is and what it proved, or ServiceError('invalid_passkey'). */
+  async verifySignIn(response: AuthenticationResponseJSON): Promise<PasskeySignIn> {
+    const found = typeof response?.id === 'string' ? await findPasskeyForSignIn(this.db, response.id) : undefined;
+    if (!found) throw invalidPasskey();
+    const userVerified = await this.verifyAssertion(this.db, response, found.passkey, 'login', undefined);
+    return {
+      user: found.user,
+      passwordHash: found.passwordHash,
+      hasSecondFactor: found.hasSecondFactor,
+      locked: found.locked,
+      assurance: passkeyAssurance(found.passkey.deviceType, userVerified),
+    };
+  }
+
+  /**
+   * At the second step of a password sign-in: what the password and one of `userId`'s passkeys prove together,
+   * or undefined if the response is not such a passkey's. `db` may be a transaction.
+   */
+  async verifySecondStep(db: Queryable, userId: string, response: AuthenticationResponseJSON): Promise<Assurance | undefined> {
+    const found = typeof response?.id === 'string' ? await findPasskeyForSignIn(db, response.id) : undefined;
+    if (!found || found.user.id !== userId) return undefined;
+    try {
+      const userVerified = await this.verifyAssertion(db, response, found.passkey, 'second_step', userId);
+      return { amr: ['pwd', ...passkeyAssurance(found.passkey.deviceType, userVerified).amr], aal: 2 };
+    } catch (error) {
+      if (error instanceof ServiceError && error.code === 'invalid_passkey') return undefined;
+      throw error;
+    }
+  }
+
+  async purgeExpired(): Promise<number> {
+    return purgeExpiredChallenges(this.db);
+  }
+
+  /**
+   * Checks the signature, origin, RP ID and challenge, then records the new counter. The challenge is used up
+   * as soon as a response names it, verified or not: a challenge answers one response.
+   */
+  private async verifyAssertion(
+    db: Queryable,
+    response: AuthenticationResponseJSON,
+    passkey: StoredPasskey,
+    purpose: ChallengePurpose,
+    userId: string | undefined,
+  ): Promise<boolean> {
+    let verified;
+    try {
+      verified = await verifyAuthenticationResponse({
+        response,
+        expectedChallenge: (challenge) => consumeChallenge(db, sha256(challenge), purpose, userId),
+        expectedOrigin: this.settings.origins,
+        expectedRPID: this.settings.rpId,
+        credential: { id: passkey.credentialId, publicKey: passkey.publicKey as never, counter: passkey.counter, transports: passkey.transports as never },
+        requireUserVerification: false,
+      });
+    } catch (error) {
+      throw this.refused(error, 'sign-in', passkey);
+    }
+    if (!verified.verified) throw invalidPasskey();
+    const { newCounter, userVerified } = verified.authenticationInfo;
+    // A use at the same moment moved the counter first: this response's counter is no longer ahead of it.
+    if (!(await recordPasskeyUse(db, passkey.id, passkey.counter, newCounter))) throw invalidPasskey();
+    return userVerified;
+  }
+
+  private async remember(challenge: string, purpose: ChallengePurpose, userId: string | undefined): Promise<void> {
+    await insertChallenge(this.db, { hash: sha256(challenge), purpose, userId, ttlSeconds: CHALLENGE_TTL_SECONDS });
+  }
+
+  /**
+   * A response the library refused (wrong origin or RP ID, a challenge unknown or used, a bad signature, a
+   * malformed structure): 401, never 500. A signature counter that went backwards means two authenticators hold
+   * one key: a security event.
+   */
+  private refused(error: unknown, what: string, passkey?: StoredPasskey): ServiceError {
+    if (error instanceof ServiceError) return error;
+    const reason = error instanceof Error ? error.message : String(error);
+    if (passkey && /counter value/i.test(reason)) {
+      return invalidPasskey('This passkey reported a signature counter lower than before, as a copied authenticator would: refused', {
+        event: 'passkey_counter_regression',
+        userId: passkey.userId,
+        passkeyId: passkey.id,
+      });
+    }
+    return invalidPasskey(undefined, { event: 'passkey_refused', what, reason: reason.slice(0, 200) });
+  }
+}
+
+function notFound(): ServiceError {
+  return new ServiceError('not_found', 'No passkey with this id is yours');
+}

@@ -1,0 +1,267 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { RateLimiterRedis, RateLimiterRes, type RateLimiterLike } from 'rate-limiter-flexible';
+import type { Limit, RateLimitConfig } from '../../kernel/config.js';
+import { ServiceError } from '../../kernel/errors.js';
+import { BoundedMemoryLimiter, CounterMemory } from './counter-memory.js';
+import { ipLimitKey } from '../../kernel/ip-addresses.js';
+import { usernameLookupKey } from '../../kernel/usernames.js';
+
+const REDIS_DOWN_RETRY_AFTER_SECONDS = 5;
+
+export type Rule =
+  | 'login_ip'
+  | 'login_account_ip'
+  | 'login_account'
+  | 'login_device'
+  | 'registration_ip'
+  | 'refresh_ip'
+  | 'rename_ip'
+  | 'rename_user'
+  | 'mfa_account'
+  | 'admin_ip';
+
+type Limiters = Record<Rule, RateLimiterLike>;
+type Step = readonly [Rule, string];
+
+/** Whose password is being tried: a user once the name is found, the name itself when no account has it. */
+export type Account = { userId: string } | { username: string };
+
+export interface RateLimitObserver {
+  /** A counter was forgotten to keep the in-memory counters within RATE_LIMIT_MEMORY_MAX_KEYS. */
+  evicted(): void;
+}
+
+/**
+ * Brute-force and abuse limits, counted by rate-limiter-flexible in memory (bounded) or in Redis (shared by
+ * every instance). A request passes its limits in order, cheapest and narrowest first; the first that refuses
+ * ends it, and whatever the earlier ones counted is given back, so a refused request counts toward no limit:
+ * one address can only ever spend its own allowances, and an address already refused adds no counter.
+ */
+export class RateLimits {
+  private constructor(
+    private readonly limiters: Limiters | undefined,
+    private readonly memory: CounterMemory | undefined,
+  ) {}
+
+  static create(config: RateLimitConfig, redis?: { client: Redis; keyPrefix: string }, observer?: RateLimitObserver): RateLimits {
+    if (!config.enabled) return new RateLimits(undefined, undefined);
+    const memory = new CounterMemory(config.memoryMaxKeys, () => observer?.evicted());
+    const make = (rule: Rule, limit: Limit, failOpen: boolean): RateLimiterLike => {
+      const options = { points: limit.points, duration: limit.durationSeconds };
+      if (!redis) return new BoundedMemoryLimiter({ ...options, keyPrefix: rule }, memory);
+      return new RateLimiterRedis({
+        ...options,
+        storeClient: redis.client,
+        keyPrefix: `${redis.keyPrefix}rl:${rule}`,
+        // Not connected: do not even try, go to the fallback at once.
+        rejectIfRedisNotReady: true,
+        // Fail open: while Redis is down each instance counts on its own, which still limits.
+        ...(failOpen ? { insuranceLimiter: new BoundedMemoryLimiter({ ...options, keyPrefix: `insurance:${rule}` }, memory) } : {}),
+      });
+    };
+    const loginFailsOpen = config.onRedisFailure === 'open';
+    return new RateLimits(
+      {
+        login_ip: make('login_ip', config.loginPerIp, loginFailsOpen),
+        login_account_ip: make('login_account_ip', config.loginPerAccountAndIp, loginFailsOpen),
+        login_account: make('login_account', config.loginPerAccount, loginFailsOpen),
+        login_device: make('login_device', config.loginPerDevice, loginFailsOpen),
+        registration_ip: make('registration_ip', config.registrationsPerIp, true),
+        refresh_ip: make('refresh_ip', config.refreshesPerIp, true),
+        rename_ip: make('rename_ip', config.renamesPerIp, true),
+        rename_user: make('rename_user', config.renamesPerUser, true),
+        mfa_account: make('mfa_account', config.mfaPerAccount, loginFailsOpen),
+        admin_ip: make('admin_ip', config.adminPerIp, loginFailsOpen),
+      },
+      memory,
+    );
+  }
+
+  /** Counters held in this process's memory: all of them without Redis, the fallback's while it is unreachable. */
+  get memoryEntries(): number {
+    return this.memory?.size ?? 0;
+  }
+
+  /**
+   * Starts counting a password check (login, or `current_password`) with the client's address: cheap, and
+   * before any query, so an address past its limit costs nothing more. The account's limits follow once it
+   * is known (`PasswordAttempt.forAccount`).
+   */
+  async passwordAttempt(ip: string | undefined): Promise<PasswordAttempt> {
+    const attempt = new PasswordAttempt(this.limiters, ipLimitKey(ip));
+    await attempt.begin();
+    return attempt;
+  }
+
+  async registration(ip: string | undefined): Promise<void> {
+    if (this.limiters) await consumeInOrder(this.limiters, [['registration_ip', ipLimitKey(ip)]], []);
+  }
+
+  async refresh(ip: string | undefined): Promise<void> {
+    if (this.limiters) await consumeInOrder(this.limiters, [['refresh_ip', ipLimitKey(ip)]], []);
+  }
+
+  /**
+   * Counts a second-factor code (TOTP or recovery code) before it is checked: against the address's login
+   * allowance, then the account's code allowance. A right code gives both back (`accepted`).
+   */
+  async secondFactorAttempt(userId: string, ip: string | undefined): Promise<{ accepted(): Promise<void> }> {
+    const limiters = this.limiters;
+    if (!limiters) return { accepted: async () => {} };
+    const counted: Step[] = [];
+    await consumeInOrder(limiters, [['login_ip', ipLimitKey(ip)], ['mfa_account', userId]], counted);
+    return { accepted: () => giveBack(limiters, counted) };
+  }
+
+  /**
+   * Passkey options (each stores a challenge): one allowance per address with refreshes, both cheap requests a
+   * client makes a few times per sign-in.
+   */
+  async passkeyOptions(ip: string | undefined): Promise<void> {
+    if (this.limiters) await consumeInOrder(this.limiters, [['refresh_ip', ipLimitKey(ip)]], []);
+  }
+
+  /**
+   * An admin request is counted against its address before its key is checked, and given back when the key is
+   * good: only wrong keys add up, and an address that guesses is refused before any lookup.
+   */
+  async adminAttempt(ip: string | undefined): Promise<{ accepted(): Promise<void> }> {
+    const limiters = this.limiters;
+    if (!limiters) return { accepted: async () => {} };
+    const counted: Step[] = [];
+    await consumeInOrder(limiters, [['admin_ip', ipLimitKey(ip)]], counted);
+    return { accepted: () => giveBack(limiters, counted) };
+  }
+
+  /**
+   * Forgets the account's own counters (its account-wide login count and its second-factor count), for an
+   * owner held out by someone else's guesses. The per-address counts stay: they are the guessers'.
+   */
+  async clearAccount(userId: string): Promise<void> {
+    if (!this.limiters) return;
+    await Promise.all([this.limiters.login_account.delete(accountKey({ userId })), this.limiters.mfa_account.delete(userId)]);
+  }
+
+  /** Every rename attempt counts, whatever its outcome: each answer tells whether a name is taken. */
+  async rename(userId: string, ip: string | undefined): Promise<void> {
+    if (this.limiters) await consumeInOrder(this.limiters, [['rename_ip', ipLimitKey(ip)], ['rename_user', userId]], []);
+  }
+}
+
+/**
+ * One password check's place in the limits. Each attempt counts before the password is verified (so
+ * concurrent guesses cannot slip past a limit), and a right password gives back what the client had spent.
+ *
+ * Order: the address (any account); then either the device token the client presented, valid for this
+ * account, or the account from this address and the account from every address. Past the account-wide limit
+ * only a device token gets through, and the right password without one is refused as a wrong one is, before
+ * it is checked, so the limit reveals nothing.
+ */
+export class PasswordAttempt {
+  /** What this attempt has counted so far: what a refusal further on gives back. */
+  private readonly counted: Step[] = [];
+  private account: string | undefined;
+  private device: string | undefined;
+
+  constructor(
+    private readonly limiters: Limiters | undefined,
+    private readonly ip: string,
+  ) {}
+
+  async begin(): Promise<void> {
+    if (this.limiters) await consumeInOrder(this.limiters, [['login_ip', this.ip]], this.counted);
+  }
+
+  /** `deviceId`: the id of a live device token of this very user that the client presented. */
+  async forAccount(account: Account, deviceId?: string): Promise<void> {
+    if (!this.limiters) return;
+    this.account = accountKey(account);
+    if (deviceId !== undefined) {
+      this.device = deviceId;
+      await consumeInOrder(this.limiters, [['login_device', deviceId]], this.counted);
+      return;
+    }
+    await consumeInOrder(
+      this.limiters,
+      [
+        ['login_account_ip', `${this.account}:${this.ip}`],
+        ['login_account', this.account],
+      ],
+      this.counted,
+    );
+  }
+
+  /**
+   * The password was right. The address gets this attempt back; the client's own failures are forgiven
+   * (its count for this account, and as much of the account-wide count), and nobody else's: a distributed
+   * attack stays at its limit however often the owner signs in.
+   */
+  async accepted(): Promise<void> {
+    const limiters = this.limiters;
+    if (!limiters || this.account === undefined) return;
+    try {
+      if (this.device !== undefined) {
+        await Promise.all([limiters.login_device.delete(this.device), limiters.login_ip.reward(this.ip, 1)]);
+        return;
+      }
+      const accountIp = `${this.account}:${this.ip}`;
+      const [own, everyone] = await Promise.all([limiters.login_account_ip.get(accountIp), limiters.login_account.get(this.account)]);
+      const forgiven = Math.min(own?.consumedPoints ?? 1, everyone?.consumedPoints ?? 0);
+      await Promise.all([
+        limiters.login_account_ip.delete(accountIp),
+        forgiven > 0 ? limiters.login_account.reward(this.account, forgiven) : undefined,
+        limiters.login_ip.reward(this.ip, 1),
+      ]);
+    } catch {
+      // Redis went away meanwhile: the counters expire on their own.
+    }
+  }
+}
+
+/**
+ * Counts `steps` one after another. The first limit that refuses gives back its own point and every point
+ * counted before it (`counted`, which grows as steps pass), and answers 429 with how long that limit lasts.
+ */
+async function consumeInOrder(limiters: Limiters, steps: readonly Step[], counted: Step[]): Promise<void> {
+  for (const step of steps) {
+    const [rule, key] = step;
+    try {
+      await limiters[rule].consume(key);
+      counted.push(step);
+    } catch (error) {
+      const refused = error instanceof RateLimiterRes;
+      await giveBack(limiters, refused ? [...counted, step] : counted);
+      counted.length = 0;
+      if (!refused) {
+        // The shared counters cannot be reached and RATE_LIMIT_ON_REDIS_FAILURE=closed.
+        throw new ServiceError('rate_limiter_unavailable', 'Sign-in is briefly unavailable; try again shortly', {
+          retryAfterSeconds: REDIS_DOWN_RETRY_AFTER_SECONDS,
+        });
+      }
+      const retryAfterSeconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
+      throw new ServiceError('too_many_attempts', `Too many attempts: try again in ${retryAfterSeconds} seconds`, { retryAfterSeconds, rule });
+    }
+  }
+}
+
+async function giveBack(limiters: Limiters, steps: readonly Step[]): Promise<void> {
+  await Promise.all(
+    steps.map(([rule, key]) =>
+      limiters[rule].reward(key, 1).catch(() => {
+        // Unreachable store: the point expires with its window.
+      }),
+    ),
+  );
+}
+
+/**
+ * Counters of a known account are keyed by its user id, so renaming it does not reset them. An unknown name
+ * is keyed by the name (one key whatever its spelling, hashed so that keys hold no names): it is limited
+ * exactly as an account would be, and the limits reveal nothing about which names exist.
+ */
+function accountKey(account: Account): string {
+  if ('userId' in account) return `u:${account.userId}`;
+  const name = usernameLookupKey(account.username) ?? account.username.trim().toLowerCase();
+  return `n:${createHash('sha256').update(name).digest('base64url').slice(0, 22)}`;
+}

@@ -1,0 +1,114 @@
+import type { FastifyRequest } from 'fastify';
+import { Type, type Static } from 'typebox';
+import { USER_ID_PATTERN } from '../model.js';
+import { USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH } from '../usernames.js';
+import { ERRORS, type ErrorCode } from '../errors.js';
+
+/** Every error answer, whatever the status. */
+export const ErrorBody = Type.Object(
+  {
+    error: Type.String({ description: 'Stable machine-readable code, e.g. `username_taken`' }),
+    message: Type.String({ description: 'Human-readable explanation' }),
+  },
+  { $id: 'ErrorBody' },
+);
+export type ErrorBody = Static<typeof ErrorBody>;
+
+/** The groups the OpenAPI document sorts the routes into. */
+export const TAGS = {
+  accounts: 'Register, sign in, change and delete an account',
+  sessions: 'Refresh tokens, logout and the sessions of an account',
+  tokens: 'What other services use to verify access tokens',
+  'second factor': 'Authenticator apps (TOTP), recovery codes, and the second step of a sign-in',
+  passkeys: 'Passkeys (WebAuthn): adding them, and signing in with one',
+  administration: 'The admin API: accounts, locks, roles, recovery codes, the audit trail (an admin key; on ADMIN_PORT when set)',
+  activity: "The account's recent security events: sign-ins, changes, second factors",
+  operations: 'Health, readiness and what load balancers probe',
+} as const;
+export type Tag = keyof typeof TAGS;
+
+/** What any route with a JSON body can answer before its handler runs. */
+export const BODY_ERRORS = ['invalid_request', 'invalid_json', 'payload_too_large', 'unsupported_media_type'] as const satisfies ErrorCode[];
+
+/** What a rate-limited route can answer: over its limit, or (fail-closed) with the limits' store down. */
+export const LIMIT_ERRORS = ['too_many_attempts', 'rate_limiter_unavailable'] as const satisfies ErrorCode[];
+
+/**
+ * A route's error answers by status, each listing the codes it can carry (and `internal_error`, which any route
+ * may answer): what the OpenAPI document shows a client. The statuses come from the error table, so the
+ * document cannot give a code another status than the one it is answered with.
+ */
+export function errorResponses(...codes: ErrorCode[]) {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of new Set<ErrorCode>([...codes, 'internal_error'])) {
+    const { status } = ERRORS[code];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  return Object.fromEntries(
+    [...byStatus].map(([status, list]) => [
+      status,
+      Type.Object(
+        {
+          error: Type.Unsafe<ErrorCode>({ type: 'string', enum: list, description: 'Stable machine-readable code' }),
+          message: Type.String({ description: 'Human-readable explanation' }),
+        },
+        { description: list.map((code) => `\`${code}\``).join(', ') },
+      ),
+    ]),
+  );
+}
+
+/** A username as registration and renaming accept it (login takes any string: older accounts may break the rule). */
+export const NewUsername = Type.String({
+  minLength: USERNAME_MIN_LENGTH,
+  maxLength: USERNAME_MAX_LENGTH,
+  description:
+    `${USERNAME_MIN_LENGTH} to ${USERNAME_MAX_LENGTH} characters (after Unicode NFKC normalisation and trimming): letters, digits, ` +
+    "'.', '_' and '-', in one script in common use. Unique regardless of case and of letters that look alike.",
+  examples: ['alice'],
+});
+
+export const PublicUser = Type.Object({
+  id: Type.Integer({ description: 'bigint identity; safe as a JSON number' }),
+  username: Type.String(),
+});
+
+export const Message = Type.Object({ message: Type.String() });
+
+/** Registration, login and refresh: the original's message and access_token, plus the session's refresh token. */
+export const SignedInBody = Type.Object({
+  message: Type.String(),
+  access_token: Type.String(),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer({ description: 'Seconds until access_token expires' }),
+  refresh_token: Type.String({ description: 'Opaque; exchange it at /api/auth/refresh. Each one works once.' }),
+  user: PublicUser,
+  device_token: Type.Optional(
+    Type.String({
+      description:
+        'Registration and login only. Opaque; keep it on this device and send it with its next login: while attackers hold the account at its limit, a login with it still gets through.',
+    }),
+  ),
+});
+
+/** A right password (or a passkey without user verification) on an account with a second factor: no tokens yet. */
+export const SecondFactorRequiredBody = Type.Object({
+  message: Type.String(),
+  mfa_required: Type.Literal(true),
+  mfa_token: Type.String({ description: 'Opaque; send it with a code (or a passkey) to /api/auth/login/mfa within 5 minutes. Works once, for at most 5 wrong codes.' }),
+  factors: Type.Array(Type.Object({ id: Type.String({ format: 'uuid' }), type: Type.Union([Type.Literal('totp'), Type.Literal('passkey')]) })),
+});
+
+/** A session id (UUID) in a path. */
+export const SessionId = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
+
+/** The original service's clients send user_id as a number; a decimal string is accepted too. */
+export const UserId = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: USER_ID_PATTERN })]);
+
+/** An optional field that the original service's clients may also send as null. */
+export const OptionalText = Type.Optional(Type.Union([Type.String(), Type.Null()]));
+
+/** preValidation for routes whose body is optional: most clients send DELETE or a logout without one. */
+export async function absentBodyIsEmpty(request: FastifyRequest): Promise<void> {
+  request.body ??= {};
+}

@@ -1,0 +1,94 @@
+/**
+ * The domain's own types. The query modules build and store them; the HTTP layer shapes them into
+ * answers. Neither of those layers defines a type of its own for a user or a session.
+ */
+
+/** A user id as text: a positive bigint in decimal, no leading zero. Tokens' `sub` and requests' `user_id` are checked against it. */
+export const USER_ID_PATTERN = '^[1-9][0-9]{0,18}$';
+
+export interface User {
+  /** bigint in the database; a decimal string here so no id is ever rounded. */
+  id: string;
+  username: string;
+  /** Set by operators; other services read them in the access token's `roles` claim. */
+  roles: string[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** What the operator's listing shows of a user. */
+export interface UserSummary extends User {
+  /** The name's unique key (src/kernel/usernames.ts); `<key>#<id>` for an account parked until renamed. */
+  usernameKey: string;
+  liveSessions: number;
+}
+
+/** The answer to a wrong password and to an unknown username alike. */
+export const INVALID_CREDENTIALS = 'Invalid username or password';
+
+/** How a session began: the re-authentication window counts only from these. */
+export type AuthMethod = 'password' | 'registration' | 'passkey';
+
+/**
+ * How the user proved who they are (RFC 8176 values: `pwd` password, `otp` a one-time code, TOTP or recovery
+ * code) and the assurance level that amounts to: 1 with the password alone, 2 with a second factor as well.
+ */
+export interface Assurance {
+  amr: string[];
+  aal: 1 | 2;
+}
+
+export const PASSWORD_ONLY: Assurance = { amr: ['pwd'], aal: 1 };
+export const PASSWORD_AND_CODE: Assurance = { amr: ['pwd', 'otp'], aal: 2 };
+
+/** The kinds of second factor an account can have (a passkey is one too, kept with the passkeys). */
+export type FactorType = 'totp';
+
+/** Why a session ended, kept for operators reading the table. */
+export type RevokeReason = 'logout' | 'password_change' | 'refresh_token_reused' | 'revoked_by_user' | 'token_revoked' | 'second_factor_added' | 'locked' | 'admin_logout' | 'account_recovered';
+
+export interface Session extends Assurance {
+  id: string;
+  userId: string;
+  authMethod: AuthMethod;
+  authenticatedAt: Date;
+  /** Its absolute end (SESSION_MAX_LIFETIME_SECONDS after its login): no access token of it outlives this. */
+  expiresAt: Date;
+}
+
+/** What a user sees of one of their sessions. */
+export interface SessionSummary extends Assurance {
+  id: string;
+  authMethod: AuthMethod;
+  createdAt: Date;
+  lastUsedAt: Date;
+  /** The earlier of the absolute lifetime's end and the idle timeout's. */
+  expiresAt: Date;
+  userAgent: string | null;
+  ip: string | null;
+}
+
+/** Where a login came from, kept with its session. */
+export interface ClientInfo {
+  userAgent?: string | undefined;
+  ip?: string | undefined;
+}
+
+/** A request's proven identity: a verified access token whose session is live. */
+export interface Authenticated {
+  user: User;
+  session: Session;
+}
+
+/** What register, login and refresh hand back. */
+export interface SignedIn {
+  user: User;
+  accessToken: string;
+  expiresIn: number;
+  refreshToken: string;
+  /** Register and login only: the client's device token, to present at its next login (src/features/sessions/device-tokens.ts). */
+  deviceToken?: string;
+}
+
+/** `local`: this session; `others`: every other session of the user; `global`: all of them. */
+export type LogoutScope = 'local' | 'others' | 'global';

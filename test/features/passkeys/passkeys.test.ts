@@ -1,0 +1,269 @@
+import type { FastifyInstance } from 'fastify';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../../src/app.js';
+import { deleteAccount, json, listSessions, me, PASSWORD, register, startTestApp, uniqueName, type TestApp } from '../../helpers/app.js';
+import { recordingLog } from '../../helpers/database.js';
+import { SoftAuthenticator } from '../../helpers/webauthn.js';
+import { codeAt } from '../../helpers/totp.js';
+
+/**
+ * Passkeys over HTTP against the real app and database, with responses a software authenticator builds byte by
+ * byte: adding one, signing in with no username, what is refused (another origin or site, a replay, a counter
+ * that goes back, a removed passkey, malformed responses), and passkeys beside an authenticator app.
+ */
+
+const ORIGIN = 'https://app.example.com';
+const RP_ID = 'example.com';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp({ WEBAUTHN_RP_ID: RP_ID, WEBAUTHN_ORIGINS: ORIGIN, PUBLIC_URL: 'https://auth.example.com' });
+});
+afterAll(() => t.close());
+
+function send(app: FastifyInstance, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, token?: string, body?: unknown) {
+  return app.inject({ method, url, ...(body === undefined ? {} : { payload: body as object }), headers: token ? { authorization: `Bearer ${token}` } : {} });
+}
+
+async function addPasskey(app: FastifyInstance, token: string, authenticator: SoftAuthenticator, name?: string) {
+  const options = json(await send(app, 'POST', '/api/auth/passkeys/register/options', token, {}));
+  return send(app, 'POST', '/api/auth/passkeys/register', token, { response: authenticator.register(options as { challenge: string }), ...(name ? { name } : {}) });
+}
+
+async function signIn(app: FastifyInstance, authenticator: SoftAuthenticator, overrides: Parameters<SoftAuthenticator['authenticate']>[1] = {}) {
+  const options = json(await send(app, 'POST', '/api/auth/passkeys/login/options', undefined, {}));
+  const response = authenticator.authenticate(options as { challenge: string }, overrides);
+  return { answer: await send(app, 'POST', '/api/auth/passkeys/login', undefined, { response }), response };
+}
+
+const sessionCount = async (userId: number) =>
+  Number((await t.db.query<{ n: string | number }>('SELECT count(*) AS n FROM sessions WHERE user_id = $1', [userId]))[0]!.n);
+
+describe('adding a passkey', () => {
+  it('answers creation options for this site that exclude the passkeys the user has, and stores the credential', async () => {
+    const user = await register(t.app);
+    const options = json(await send(t.app, 'POST', '/api/auth/passkeys/register/options', user.token, {}));
+    expect(options).toMatchObject({
+      rp: { id: RP_ID, name: 'user-auth-service' },
+      user: { name: user.username },
+      authenticatorSelection: { residentKey: 'required', userVerification: 'preferred' },
+      excludeCredentials: [],
+    });
+    expect(options['challenge']).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+    const authenticator = new SoftAuthenticator(ORIGIN, RP_ID);
+    const added = await send(t.app, 'POST', '/api/auth/passkeys/register', user.token, { response: authenticator.register(options as { challenge: string }), name: 'Laptop' });
+    expect(added.statusCode).toBe(201);
+    expect(json(added)['passkey']).toEqual({
+      id: expect.any(String),
+      name: 'Laptop',
+      device_type: 'singleDevice',
+      backed_up: false,
+      transports: ['internal'],
+      created_at: expect.any(String),
+      last_used_at: null,
+    });
+    const [row] = await t.db.query<{ credential_id: string; counter: string | number }>('SELECT credential_id, counter FROM passkeys WHERE user_id = $1', [user.id]);
+    expect(row!.credential_id).toBe(authenticator.id);
+
+    // The next options exclude it, and the same authenticator cannot add it twice.
+    const next = json(await send(t.app, 'POST', '/api/auth/passkeys/register/options', user.token, {}));
+    expect(next['excludeCredentials']).toEqual([{ id: authenticator.id, type: 'public-key', transports: ['internal'] }]);
+    const twice = await send(t.app, 'POST', '/api/auth/passkeys/register', user.token, { response: authenticator.register(next as { challenge: string }) });
+    expect(twice.statusCode).toBe(409);
+    expect(json(twice)['error']).toBe('passkey_exists');
+  });
+
+  it('refuses a response made on another origin or for another site, or to options it did not hand out', async () => {
+    const user = await register(t.app);
+    const authenticator = new SoftAuthenticator(ORIGIN, RP_ID);
+    for (const overrides of [{ origin: 'https://evil.example.net' }, { rpId: 'evil.example.net' }]) {
+      const options = json(await send(t.app, 'POST', '/api/auth/passkeys/register/options', user.token, {}));
+      const refused = await send(t.app, 'POST', '/api/auth/passkeys/register', user.token, { response: authenticator.register(options as { challenge: string }, overrides) });
+      expect(refused.statusCode, JSON.stringify(overrides)).toBe(401);
+      expect(json(refused)['error']).toBe('invalid_passkey');
+    }
+    const made = await send(t.app, 'POST', '/api/auth/passkeys/register', user.token, { response: authenticator.register({ challenge: 'bm90IGhhbmRlZCBvdXQgYnkgdGhlIHNlcnZpY2U' }) });
+    expect(json(made)['error']).toBe('invalid_passkey');
+    // Another user's options are not this user's.
+    const other = await register(t.app);
+    const theirs = json(await send(t.app, 'POST', '/api/auth/passkeys/register/options', other.token, {}));
+    expect((await send(t.app, 'POST', '/api/auth/passkeys/register', user.token, { response: authenticator.register(theirs as { challenge: string }) })).statusCode).toBe(401);
+    expect(json(await send(t.app, 'GET', '/api/auth/passkeys', user.token))['passkeys']).toEqual([]);
+  });
+
+  it('needs the password from a session older than the re-authentication window', async () => {
+    const user = await register(t.app);
+    await t.db.query("UPDATE sessions SET authenticated_at = now() - interval '1 hour' WHERE user_id = $1", [user.id]);
+    expect(json(await send(t.app, 'POST', '/api/auth/passkeys/register/options', user.token, {}))['error']).toBe('reauthentication_required');
+    expect((await send(t.app, 'POST', '/api/auth/passkeys/register/options', user.token, { current_password: PASSWORD })).statusCode).toBe(200);
+  });
+});
+
+describe('signing in with a passkey', () => {
+  it('needs no username, and answers what a password login answers, at aal 2 when the authenticator verified the user', async () => {
+    const user = await register(t.app);
+    const authenticator = new SoftAuthenticator(ORIGIN, RP_ID);
+    expect((await addPasskey(t.app, user.token, authenticator)).statusCode).toBe(201);
+
+    const { answer } = await signIn(t.app, authenticator);
+    expect(answer.statusCode).toBe(200);
+    const body = json(answer);
+    expect(Object.keys(body).sort()).toEqual(['access_token', 'device_token', 'expires_in', 'message', 'refresh_token', 'token_type', 'user']);
+    expect(body['user']).toEqual({ id: user.id, username: user.username });
+    expect(decodeJwt(body['access_token'])).toMatchObject({ sub: String(user.id), amr: ['hwk', 'user'], aal: 2 });
+    expect(json(await me(t.app, body['access_token']))).toMatchObject({ amr: ['hwk', 'user'], aal: 2 });
+    const current = (json(await listSessions(t.app, body['access_token']))['sessions'] as Record<string, unknown>[]).find((s) => s['current']);
+    expect(current).toMatchObject({ auth_method: 'passkey', amr: ['hwk', 'user'], aal: 2 });
+    const [stored] = await t.db.query<{ counter: string | number; last_used_at: Date | null }>('SELECT counter, last_used_at FROM passkeys WHERE user_id = $1', [user.id]);
+    expect(Number(stored!.counter)).toBe(1);
+    expect(stored!.last_used_at).not.toBeNull();
+  });
+
+  it('says swk for a synced passkey, and level 1 without user verification', async () => {
+    const user = await register(t.app);
+    const synced = new SoftAuthenticator(ORIGIN, RP_ID, { synced: true, userVerified: false });
+    expect((await addPasskey(t.app, user.token, synced)).statusCode).toBe(201);
+    const { answer } = await signIn(t.app, synced);
+    expect(decodeJwt(json(answer)['access_token'])).toMatchObject({ amr: ['swk'], aal: 1 });
+  });
+
+  it('refuses a replayed response, another origin or site, a counter that went back, and a removed passkey; none starts a session', async () => {
+    const { log: logger, lines } = recordingLog();
+    const logged = buildApp(t.config, t.services, { logger });
+    await logged.ready();
+    try {
+      const user = await register(logged);
+      const authenticator = new SoftAuthenticator(ORIGIN, RP_ID);
+      const passkeyId = json(await addPasskey(logged, user.token, authenticator))['passkey'].id as string;
+      const { answer, response } = await signIn(logged, authenticator);
+      expect(answer.statusCode).toBe(200);
+      const sessions = await sessionCount(user.id);
+
+      const replay = await send(logged, 'POST', '/api/auth/passkeys/login', undefined, { response });
+      expect(replay.statusCode).toBe(401);
+      expect(json(replay)['error']).toBe('invalid_passkey');
+      expect((await signIn(logged, authenticator, { origin: 'https://evil.example.net' })).answer.statusCode).toBe(401);
+      expect((await signIn(logged, authenticator, { rpId: 'evil.example.net' })).answer.statusCode).toBe(401);
+
+      // A copy of the authenticator that signs with an older counter is refused, and noted.
+      authenticator.counter = 5;
+      expect((await signIn(logged, authenticator)).answer.statusCode).toBe(200);
+      const cloned = await signIn(logged, authenticator, { counter: 3 });
+      expect(cloned.answer.statusCode).toBe(401);
+      expect(lines.filter((l) => l['event'] === 'passkey_counter_regression')).toEqual([
+        expect.objectContaining({ userId: String(user.id), passkeyId, level: 40 }),
+      ]);
+      expect(await sessionCount(user.id)).toBe(sessions + 1);
+
+      expect((await send(logged, 'DELETE', `/api/auth/passkeys/${passkeyId}`, user.token)).statusCode).toBe(200);
+      const removed = await signIn(logged, authenticator);
+      expect(removed.answer.statusCode).toBe(401);
+      expect(await sessionCount(user.id)).toBe(sessions + 1);
+    } finally {
+      await logged.close();
+    }
+  });
+
+  it('answers malformed responses 400 and forged ones 401, never 500', async () => {
+    const user = await register(t.app);
+    const authenticator = new SoftAuthenticator(ORIGIN, RP_ID);
+    await addPasskey(t.app, user.token, authenticator);
+    const options = json(await send(t.app, 'POST', '/api/auth/passkeys/login/options', undefined, {})) as { challenge: string };
+    const good = authenticator.authenticate(options);
+    const cases: [unknown, number][] = [
+      [{}, 400],
+      [{ response: 'text' }, 400],
+      [{ response: { ...good, type: 'other' } }, 400],
+      [{ response: { ...good, response: { ...good.response, signature: undefined } } }, 400],
+      [{ response: { ...good, response: { ...good.response, clientDataJSON: 'not base64!' } } }, 400],
+      [{ response: { ...good, response: { ...good.response, clientDataJSON: Buffer.from('{}').toString('base64url') } } }, 401],
+      [{ response: { ...good, response: { ...good.response, authenticatorData: 'AAAA' } } }, 401],
+      [{ response: { ...good, response: { ...good.response, signature: 'AAAA' } } }, 401],
+      [{ response: { ...good, id: 'AAAAAAAAAAAAAAAAAAAAAA', rawId: 'AAAAAAAAAAAAAAAAAAAAAA' } }, 401],
+    ];
+    for (const [body, status] of cases) {
+      const answer = await send(t.app, 'POST', '/api/auth/passkeys/login', undefined, body);
+      expect(answer.statusCode, JSON.stringify(body).slice(0, 200)).toBe(status);
+      expect(json(answer)['error']).toEqual(expect.any(String));
+    }
+    // The forged ones that carried the real challenge used it up (a challenge answers one response, verified or
+    // not), so the real response is refused too; a new sign-in works.
+    expect((await send(t.app, 'POST', '/api/auth/passkeys/login', undefined, { response: good })).statusCode).toBe(401);
+    expect((await signIn(t.app, authenticator)).answer.statusCode).toBe(200);
+  });
+});
+
+describe('managing passkeys', () => {
+  it("lists, renames and removes the user's own; another user's id is not found; deleting the account deletes them", async () => {
+    const user = await register(t.app);
+    const other = await register(t.app);
+    const id = json(await addPasskey(t.app, user.token, new SoftAuthenticator(ORIGIN, RP_ID), 'Phone'))['passkey'].id as string;
+
+    expect((await send(t.app, 'PATCH', `/api/auth/passkeys/${id}`, other.token, { name: 'Mine now' })).statusCode).toBe(404);
+    expect((await send(t.app, 'DELETE', `/api/auth/passkeys/${id}`, other.token)).statusCode).toBe(404);
+    const renamed = await send(t.app, 'PATCH', `/api/auth/passkeys/${id}`, user.token, { name: 'Work phone' });
+    expect(json(renamed)['passkey']).toMatchObject({ id, name: 'Work phone' });
+    expect((json(await send(t.app, 'GET', '/api/auth/passkeys', user.token))['passkeys'] as unknown[]).length).toBe(1);
+
+    expect((await deleteAccount(t.app, undefined, user.token)).statusCode).toBe(200);
+    expect(await t.db.query('SELECT id FROM passkeys WHERE user_id = $1', [user.id])).toHaveLength(0);
+  });
+});
+
+describe('passkeys beside an authenticator app', () => {
+  async function withApp(name = uniqueName('both')) {
+    const user = await register(t.app, name);
+    const enrolment = json(await send(t.app, 'POST', '/api/auth/mfa/totp', user.token, {}));
+    const code = await codeAt(enrolment['secret'], -1);
+    const confirmed = json(await send(t.app, 'POST', `/api/auth/mfa/totp/${enrolment['id']}/verify`, user.token, { code }));
+    return { ...user, token: confirmed['access_token'] as string };
+  }
+
+  it('a passkey that verified the user is both factors; one that did not still needs the code', async () => {
+    const user = await withApp();
+    const verifying = new SoftAuthenticator(ORIGIN, RP_ID);
+    const presenceOnly = new SoftAuthenticator(ORIGIN, RP_ID, { userVerified: false });
+    expect((await addPasskey(t.app, user.token, verifying)).statusCode).toBe(201);
+    expect((await addPasskey(t.app, user.token, presenceOnly)).statusCode).toBe(201);
+
+    const both = json((await signIn(t.app, verifying)).answer);
+    expect(decodeJwt(both['access_token'])).toMatchObject({ amr: ['hwk', 'user'], aal: 2 });
+    const partial = json((await signIn(t.app, presenceOnly)).answer);
+    expect(partial).toMatchObject({ mfa_required: true, mfa_token: expect.any(String) });
+    expect(partial['access_token']).toBeUndefined();
+  });
+
+  it('a passkey can stand in for the code at the second step of a password sign-in', async () => {
+    const user = await withApp();
+    const authenticator = new SoftAuthenticator(ORIGIN, RP_ID, { userVerified: false });
+    await addPasskey(t.app, user.token, authenticator);
+    const first = json(await send(t.app, 'POST', '/api/auth/login', undefined, { username: user.username, password: PASSWORD }));
+    expect(first['factors']).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'totp' }), expect.objectContaining({ type: 'passkey' })]));
+
+    const options = json(await send(t.app, 'POST', '/api/auth/login/mfa/passkey/options', undefined, { mfa_token: first['mfa_token'] }));
+    expect(options['allowCredentials']).toEqual([expect.objectContaining({ id: authenticator.id })]);
+    // A passkey of another account is no second factor for this one.
+    const stranger = new SoftAuthenticator(ORIGIN, RP_ID);
+    const strangerUser = await register(t.app);
+    await addPasskey(t.app, strangerUser.token, stranger);
+    const foreign = await send(t.app, 'POST', '/api/auth/login/mfa', undefined, { mfa_token: first['mfa_token'], passkey: stranger.authenticate(options as { challenge: string }) });
+    expect(json(foreign)['error']).toBe('invalid_mfa_code');
+
+    const answer = await send(t.app, 'POST', '/api/auth/login/mfa', undefined, { mfa_token: first['mfa_token'], passkey: authenticator.authenticate(options as { challenge: string }) });
+    expect(answer.statusCode).toBe(200);
+    expect(decodeJwt(json(answer)['access_token'])).toMatchObject({ amr: ['pwd', 'hwk'], aal: 2 });
+  });
+});
+
+describe('with PASSKEYS_ENABLED=false', () => {
+  it('has no passkey routes', async () => {
+    const off = await startTestApp({ PASSKEYS_ENABLED: 'false' }, { testDatabase: t.testDatabase });
+    try {
+      expect((await send(off.app, 'POST', '/api/auth/passkeys/login/options', undefined, {})).statusCode).toBe(404);
+    } finally {
+      await off.close();
+    }
+  });
+});
