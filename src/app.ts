@@ -4,7 +4,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Config } from './kernel/config.js';
 import { registerAudit } from './features/audit/audit-hook.js';
 import { adminRoutes } from './features/administration/admin-routes.js';
-import { authRoutes } from './features/accounts/account-routes.js';
+import { accountRoutes } from './features/accounts/account-routes.js';
+import { signInRoutes } from './features/sign-in/sign-in-routes.js';
 import { registerAuthentication } from './kernel/http/authentication.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandlers } from './kernel/http/error-replies.js';
 import { eventRoutes } from './features/audit/activity-routes.js';
@@ -96,10 +97,11 @@ export function buildApp(config: Config, services: Services, options: AppOptions
       api.addHook('onSend', async (_request, reply) => {
         reply.header('cache-control', 'no-store');
       });
-      api.register(authRoutes, { accounts: services.accounts });
+      api.register(accountRoutes, { accounts: services.accounts });
+      api.register(signInRoutes, { signIn: services.signIn, passkeysEnabled: services.passkeys !== undefined });
       api.register(sessionRoutes, { sessions: services.sessions });
-      api.register(mfaRoutes, { secondFactors: services.secondFactors, passkeysEnabled: services.passkeys !== undefined });
-      if (services.passkeys) api.register(passkeyRoutes, { passkeys: services.passkeys, accounts: services.accounts });
+      api.register(mfaRoutes, { secondFactors: services.secondFactors });
+      if (services.passkeys) api.register(passkeyRoutes, { passkeys: services.passkeys });
       api.register(eventRoutes, { audit: services.audit });
     },
     { prefix: '/api/auth' },

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Accounts } from './features/accounts/accounts.js';
+import { SignIn } from './features/sign-in/sign-in.js';
 import { Audit } from './features/audit/audit.js';
 import { AdminKeys } from './features/administration/admin-keys.js';
 import { Administration } from './features/administration/admin-accounts.js';
@@ -32,6 +33,7 @@ export interface Services {
   hasher: PasswordHasher;
   keys: KeyRing;
   accounts: Accounts;
+  signIn: SignIn;
   sessions: Sessions;
   secondFactors: SecondFactors;
   /** Only with PASSKEYS_ENABLED. */
@@ -120,8 +122,9 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const codes = new FactorCodes(db, box, limits);
     const reauth = new Reauthentication(db, passwordHasher, limits, codes, config.reauthWindowSeconds);
     const passkeys = config.passkeys ? new Passkeys(db, reauth, config.passkeys) : undefined;
-    const secondFactors = new SecondFactors(db, codes, reauth, sessions, limits, devices, config.mfa.issuer, passkeys);
-    const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, reauth, devices, secondFactors, passkeys);
+    const secondFactors = new SecondFactors(db, codes, reauth, sessions, limits, config.mfa.issuer);
+    const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, reauth);
+    const signIn = new SignIn(db, passwordHasher, sessions, policy, limits, devices, codes, passkeys);
     // Without a key ring (production without SECRETS_ENCRYPTION_KEY) the key is this process's own: the HMACs of
     // typed usernames then compare only within one instance's lifetime.
     const audit = new Audit(db, {
@@ -139,6 +142,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       }, log, 'session purge'),
       every(PURGE_INTERVAL_SECONDS, () => devices.purgeExpired(), log, 'device-token purge'),
       every(PURGE_INTERVAL_SECONDS, () => secondFactors.purgeStale(), log, 'second-factor purge'),
+      every(PURGE_INTERVAL_SECONDS, () => signIn.purgeEnded(), log, 'second-step token purge'),
       ...(passkeys ? [every(PURGE_INTERVAL_SECONDS, () => passkeys.purgeExpired(), log, 'passkey challenge purge')] : []),
       every(PURGE_INTERVAL_SECONDS, async () => {
         const purged = await audit.purge();
@@ -158,7 +162,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       idleTimeoutSeconds: config.sessions.idleTimeoutSeconds,
       recoveryCodeTtlSeconds: config.recoveryCodeTtlSeconds,
     });
-    return { db, hasher: passwordHasher, keys, accounts, sessions, secondFactors, passkeys, metrics, audit, limits, adminKeys, administration, redis, close };
+    return { db, hasher: passwordHasher, keys, accounts, signIn, sessions, secondFactors, passkeys, metrics, audit, limits, adminKeys, administration, redis, close };
   } catch (error) {
     await redis?.close();
     await hasher?.close();

@@ -4,7 +4,8 @@ import { Type } from 'typebox';
 import type { Accounts } from './accounts.js';
 import { isServiceError } from '../../kernel/errors.js';
 import { callerOf } from '../../kernel/http/authentication.js';
-import { clientInfo, proofOf, publicUser, secondFactorRequired, signedIn } from '../../kernel/http/replies.js';
+import { clientInfo, publicUser, signedIn } from '../../kernel/http/replies.js';
+import { proofOf, ProofFields } from '../mfa/proof-fields.js';
 import {
   absentBodyIsEmpty,
   BODY_ERRORS,
@@ -13,7 +14,6 @@ import {
   Message,
   NewUsername,
   OptionalText,
-  SecondFactorRequiredBody,
   SignedInBody,
   UserId,
 } from '../../kernel/http/schemas.js';
@@ -40,14 +40,8 @@ const Me = Type.Object({
   roles: Type.Array(Type.String(), { description: 'Set by operators; access tokens carry them as `roles`' }),
 });
 
-/** Proof of a second factor, for re-authentication of an account that has one. */
-const CodeFields = {
-  code: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Null()], { description: 'With `current_password`, on an account with a second factor' })),
-  recovery_code: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
-};
-
-/** The original service's four endpoints (same paths, fields and messages), plus /me and /validate. */
-export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = async (app, { accounts }) => {
+/** The original service's register, change and delete (same paths, fields and messages), plus /me and /validate; its login is the sign-in feature's. */
+export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = async (app, { accounts }) => {
   app.post(
     '/register',
     {
@@ -73,65 +67,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
     },
   );
 
-  app.post(
-    '/login',
-    {
-      config: { missingFieldsMessage: 'Username and password are required!', countsAsLogin: true, hashesPassword: true },
-      schema: {
-        summary: 'Sign in with username and password',
-        tags: ['accounts'],
-        body: Type.Object(
-          {
-            username: Required,
-            password: Required,
-            device_token: Type.Optional(Type.String({ maxLength: 256, description: 'The `device_token` of an earlier sign-in on this device' })),
-          },
-          { examples: [{ username: 'alice', password: EXAMPLE_PASSWORD }] },
-        ),
-        description:
-          'On an account with a second factor, the right password answers `mfa_required` and an `mfa_token` instead of tokens: ' +
-          'send it with a code to /api/auth/login/mfa. A wrong password answers the same either way.',
-        response: {
-          200: Type.Union([SignedInBody, SecondFactorRequiredBody]),
-          ...errorResponses(...BODY_ERRORS, 'invalid_credentials', ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
-        },
-      },
-    },
-    async (request) => {
-      const { username, password, device_token } = request.body;
-      const result = await accounts.login({ username, password, deviceToken: device_token }, clientInfo(request));
-      if ('mfaToken' in result) return secondFactorRequired(request, 'Password accepted', result);
-      return signedIn(request, 'Authenticated successfully', result);
-    },
-  );
 
-  app.post(
-    '/recover',
-    {
-      config: { missingFieldsMessage: 'Username, code and new passwords are required!', hashesPassword: true },
-      schema: {
-        summary: "Set a new password with an operator's recovery code, and sign in",
-        description:
-          'The code comes from an operator (POST /admin/users/{id}/recovery-code). Every session of the account ends and its sign-in counters ' +
-          'clear; the answer is a sign-in. A wrong code and a name nobody has answer alike, and count as failed logins.',
-        tags: ['accounts'],
-        body: Type.Object(
-          { username: Required, code: Type.String({ minLength: 1, maxLength: 128 }), new_password: Required, new_password_confirm: Required },
-          { examples: [{ username: 'alice', code: 'Zx3vQ0mJk2V9rT7wYcLpNw', new_password: EXAMPLE_PASSWORD, new_password_confirm: EXAMPLE_PASSWORD }] },
-        ),
-        response: {
-          200: SignedInBody,
-          ...errorResponses(...BODY_ERRORS, 'invalid_password', 'weak_password', 'password_mismatch', 'invalid_recovery_code', 'account_locked',
-            ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
-        },
-      },
-    },
-    async (request) => {
-      const { username, code, new_password, new_password_confirm } = request.body;
-      const result = await accounts.recover({ username, code, newPassword: new_password, newPasswordConfirm: new_password_confirm }, clientInfo(request));
-      return signedIn(request, 'Password replaced: signed in', result);
-    },
-  );
 
   app.post(
     '/change',
@@ -149,8 +85,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
             new_username: Type.Optional(Type.Union([NewUsername, Type.Literal(''), Type.Null()])),
             new_password: OptionalText,
             new_password_confirm: OptionalText,
-            current_password: OptionalText,
-            ...CodeFields,
+            ...ProofFields,
           },
           { examples: [{ new_username: 'alice_smith' }] },
         ),
@@ -192,7 +127,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = asy
         summary: "Delete the token's own account",
         description: 'Needs `current_password`, unless the session signed in with the password within REAUTH_WINDOW_SECONDS.',
         tags: ['accounts'],
-        body: Type.Object({ user_id: Type.Optional(UserId), current_password: OptionalText, ...CodeFields }, { examples: [{ current_password: EXAMPLE_PASSWORD }] }),
+        body: Type.Object({ user_id: Type.Optional(UserId), ...ProofFields }, { examples: [{ current_password: EXAMPLE_PASSWORD }] }),
         response: {
           200: Message,
           ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_credentials', 'invalid_mfa_code', 'forbidden', 'reauthentication_required',

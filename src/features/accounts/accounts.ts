@@ -1,20 +1,13 @@
 import { isUniqueViolation, type Database } from '../../kernel/db/database.js';
-import { consumeAccountRecoveryCode, hasAccountRecoveryCode } from '../administration/admin-queries.js';
-import { revokeUnexpiredUserSessions } from '../sessions/session-queries.js';
-import { deleteUser, findUserForLogin, insertUser, isUsernameTaken, lockUser, updateUser } from '../../kernel/db/user-queries.js';
-import { hashAccountRecoveryCode } from '../administration/admin-accounts.js';
-import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
-import { isServiceError, ServiceError } from '../../kernel/errors.js';
-import type { DeviceTokens } from '../sessions/device-tokens.js';
+import { deleteUser, insertUser, isUsernameTaken, updateUser } from '../../kernel/db/user-queries.js';
+import { ServiceError } from '../../kernel/errors.js';
+import type { Authenticated, ClientInfo, SignedIn, User } from '../../kernel/model.js';
+import { parseUsername } from '../../kernel/usernames.js';
+import type { Proof, Reauthentication } from '../mfa/reauthentication.js';
 import type { PasswordPolicy } from '../passwords/password-policy.js';
 import { normalizePassword, type PasswordHasher } from '../passwords/passwords.js';
 import type { RateLimits } from '../rate-limits/rate-limits.js';
-import { INVALID_CREDENTIALS, type Authenticated, type ClientInfo, type SignedIn, type User } from '../../kernel/model.js';
-import { upgradeHash, type Proof, type Reauthentication } from '../mfa/reauthentication.js';
-import type { SecondFactorRequired, SecondFactors } from '../mfa/mfa.js';
-import { invalidPasskey, passkeysNotEnabled, type Passkeys } from '../passkeys/passkeys.js';
 import type { Sessions } from '../sessions/sessions.js';
-import { parseUsername, usernameLookupKey } from '../../kernel/usernames.js';
 
 /** For a failed insert or update of users: the unique index on the username says the name is someone else's. */
 function rethrowTaken(error: unknown): never {
@@ -25,7 +18,7 @@ function usernameTaken(): ServiceError {
   return new ServiceError('username_taken', 'Username is already taken');
 }
 
-/** Registration, login and account changes: the rules, independent of HTTP. */
+/** Registration and a user's own account changes: the rules, independent of HTTP. */
 export class Accounts {
   constructor(
     private readonly db: Database,
@@ -34,9 +27,6 @@ export class Accounts {
     private readonly policy: PasswordPolicy,
     private readonly limits: RateLimits,
     private readonly reauth: Reauthentication,
-    private readonly devices: DeviceTokens,
-    private readonly secondFactors: SecondFactors,
-    private readonly passkeys: Passkeys | undefined,
   ) {}
 
   async register(input: { username: string; password: string; passwordConfirm: string }, client: ClientInfo): Promise<SignedIn> {
@@ -78,111 +68,6 @@ export class Accounts {
     } finally {
       if (this.registering.get(normalized) === mine) this.registering.delete(normalized);
     }
-  }
-
-  /** A session, or (for an account with a second factor) what the second step needs: no session before it. */
-  async login(
-    input: { username: string; password: string; deviceToken?: string | undefined },
-    client: ClientInfo,
-  ): Promise<SignedIn | SecondFactorRequired> {
-    // The address is counted before any query: an address past its limit costs nothing more.
-    const attempt = await this.limits.passwordAttempt(client.ip);
-    this.hasher.assertCapacity();
-    const key = usernameLookupKey(input.username);
-    const [found, device] = await Promise.all([
-      key === undefined ? undefined : findUserForLogin(this.db, key),
-      this.devices.find(input.deviceToken),
-    ]);
-    const trusted = found !== undefined && device?.userId === found.id ? device : undefined;
-    // Keyed by user id, so renaming the account resets nothing; an unknown name is counted the same way, by name.
-    await attempt.forAccount(found ? { userId: found.id } : { username: input.username }, trusted?.id);
-    // Always one password verification, so an unknown username answers as slowly as a wrong password.
-    const verification = await this.hasher.verify(found?.passwordHash, input.password);
-    if (!found || !verification.matches) {
-      // The same answer either way; the reason is for the audit trail, which never shows it to the client.
-      throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS, {
-        context: found ? { reason: 'bad_password', userId: found.id } : { reason: 'unknown_user' },
-      });
-    }
-    await attempt.accepted();
-    const { passwordHash: verifiedHash, hasSecondFactor, locked, ...user } = found;
-    // Only after the right password: a lock tells a guesser nothing.
-    if (locked) throw accountLocked(user.id);
-    const passwordHash = verification.needsRehash ? await upgradeHash(this.db, this.hasher, user.id, verifiedHash, input.password) : verifiedHash;
-    if (hasSecondFactor) return this.secondFactors.beginSignIn(user, passwordHash);
-    return this.sessions.start(this.db, user, 'password', client, { passwordHash, deviceToken: trusted && input.deviceToken });
-  }
-
-  /**
-   * Redeems an operator's recovery code for a new password: the password is replaced (the policy applies),
-   * every session ends, the account's brute-force counters clear, and the answer is a sign-in. A wrong code, or
-   * a name nobody has, counts like a wrong password and answers the same.
-   */
-  async recover(
-    input: { username: string; code: string; newPassword: string; newPasswordConfirm: string },
-    client: ClientInfo,
-  ): Promise<SignedIn> {
-    if (normalizePassword(input.newPassword) !== normalizePassword(input.newPasswordConfirm)) {
-      throw new ServiceError('password_mismatch', 'New passwords do not match!');
-    }
-    this.policy.checkCheap(input.newPassword, input.username);
-    const attempt = await this.limits.passwordAttempt(client.ip);
-    this.hasher.assertCapacity();
-    const key = usernameLookupKey(input.username);
-    const found = key === undefined ? undefined : await findUserForLogin(this.db, key);
-    await attempt.forAccount(found ? { userId: found.id } : { username: input.username });
-    const codeHash = hashAccountRecoveryCode(input.code);
-    // The same lookup for a name nobody has (user 0 has no code), so the answer takes as long.
-    const valid = await hasAccountRecoveryCode(this.db, found?.id ?? '0', codeHash);
-    if (!found || !valid) throw invalidRecoveryCode();
-    await attempt.accepted();
-    const { passwordHash: _old, hasSecondFactor: _factor, locked, ...user } = found;
-    if (locked) throw accountLocked(user.id);
-    this.policy.checkStrength(input.newPassword, user.username);
-    const passwordHash = await this.hasher.hash(input.newPassword);
-    const signedIn = await this.db.transaction(async (tx) => {
-      // Deleted, or redeemed by a simultaneous request, since it was checked above.
-      if (!(await lockUser(tx, user.id, 'update')) || !(await consumeAccountRecoveryCode(tx, user.id, codeHash))) throw invalidRecoveryCode();
-      await updateUser(tx, user.id, { passwordHash });
-      await revokeUnexpiredUserSessions(tx, user.id, 'account_recovered');
-      return this.sessions.start(tx, user, 'password', client, { passwordHash });
-    });
-    await this.limits.clearAccount(user.id);
-    return signedIn;
-  }
-
-  async passkeyLoginOptions(client: ClientInfo): Promise<PublicKeyCredentialRequestOptionsJSON> {
-    await this.limits.passkeyOptions(client.ip);
-    return this.enabledPasskeys().loginOptions();
-  }
-
-  /**
-   * A sign-in with a passkey, no username typed. Counted against the address's login allowance like a password.
-   * An account with an authenticator app needs its code after a passkey that did not verify the user.
-   */
-  async loginWithPasskey(
-    response: AuthenticationResponseJSON,
-    deviceToken: string | undefined,
-    client: ClientInfo,
-  ): Promise<SignedIn | SecondFactorRequired> {
-    await this.limits.passwordAttempt(client.ip);
-    const signIn = await this.enabledPasskeys().verifySignIn(response);
-    if (signIn.locked) throw accountLocked(signIn.user.id);
-    if (signIn.hasSecondFactor && signIn.assurance.aal < 2) return this.secondFactors.beginSignIn(signIn.user, signIn.passwordHash);
-    const device = await this.devices.find(deviceToken);
-    const trusted = device?.userId === signIn.user.id ? deviceToken : undefined;
-    try {
-      return await this.sessions.start(this.db, signIn.user, 'passkey', client, { passwordHash: signIn.passwordHash, deviceToken: trusted }, signIn.assurance);
-    } catch (error) {
-      // The account was deleted, or its password changed, in the meantime.
-      if (isServiceError(error, 'invalid_credentials')) throw invalidPasskey();
-      throw error;
-    }
-  }
-
-  private enabledPasskeys(): Passkeys {
-    if (!this.passkeys) throw passkeysNotEnabled();
-    return this.passkeys;
   }
 
   async change(
@@ -241,15 +126,6 @@ export class Accounts {
       await deleteUser(tx, auth.user.id);
     });
   }
-}
-
-/** `userId` is for the audit trail; the client is told nothing it did not prove. */
-export function accountLocked(userId: string): ServiceError {
-  return new ServiceError('account_locked', 'This account is locked: contact the operator of this service', { context: { userId } });
-}
-
-function invalidRecoveryCode(): ServiceError {
-  return new ServiceError('invalid_recovery_code', 'The username or recovery code is wrong, or the code has expired');
 }
 
 function assertOwnAccount(auth: Authenticated, userId: number | string | undefined): void {

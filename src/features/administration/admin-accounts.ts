@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { isUniqueViolation, type Database } from '../../kernel/db/database.js';
 import {
   findAdminUser,
-  replaceAccountRecoveryCode,
   searchUsers,
   setLock,
   setRoles,
@@ -16,12 +15,12 @@ import type { PasswordPolicy } from '../passwords/password-policy.js';
 import type { PasswordHasher } from '../passwords/passwords.js';
 import type { RateLimits } from '../rate-limits/rate-limits.js';
 import { applyUsernameRules, parseUsername } from '../../kernel/usernames.js';
-import { sha256 } from '../../kernel/digest.js';
+import { newAccountRecoveryCode } from '../sign-in/account-recovery.js';
+import { replaceAccountRecoveryCode } from '../sign-in/sign-in-queries.js';
 
 export const MAX_PAGE = 200;
 export const ROLE_PATTERN = '^[a-z0-9][a-z0-9_.:-]{0,31}$';
 export const MAX_ROLES = 20;
-const RECOVERY_CODE_BYTES = 16;
 
 export type { AdminUserDetail, AdminUserRow };
 
@@ -33,10 +32,6 @@ export interface UserChanges {
 
 function notFound(): ServiceError {
   return new ServiceError('not_found', 'No user has this id');
-}
-
-export function hashAccountRecoveryCode(code: string): Buffer {
-  return sha256(code.trim());
 }
 
 /** What an operator does to accounts through the admin API: the same rules as the user-facing API, by user id. */
@@ -122,8 +117,8 @@ export class Administration {
   /** A one-time code (128 bits) the owner redeems for a new password; it replaces any earlier one. */
   async issueRecoveryCode(userId: string): Promise<{ code: string; expiresAt: Date }> {
     await this.get(userId);
-    const code = randomBytes(RECOVERY_CODE_BYTES).toString('base64url');
-    const expiresAt = await replaceAccountRecoveryCode(this.db, userId, hashAccountRecoveryCode(code), this.settings.recoveryCodeTtlSeconds);
+    const { code, hash } = newAccountRecoveryCode();
+    const expiresAt = await replaceAccountRecoveryCode(this.db, userId, hash, this.settings.recoveryCodeTtlSeconds);
     return { code, expiresAt };
   }
 }

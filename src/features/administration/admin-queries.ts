@@ -137,29 +137,3 @@ export async function setLock(db: Queryable, userId: string, lock: { reason: str
   );
   return rows.length > 0;
 }
-
-/** A new recovery code for the user in place of any earlier one. */
-export async function replaceAccountRecoveryCode(db: Queryable, userId: string, codeHash: Buffer, ttlSeconds: number): Promise<Date> {
-  const [row] = await db.query<{ expires_at: Date }>(
-    `INSERT INTO account_recovery_codes (user_id, code_hash, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))
-     ON CONFLICT (user_id) DO UPDATE SET code_hash = EXCLUDED.code_hash, created_at = now(), expires_at = EXCLUDED.expires_at
-     RETURNING expires_at`,
-    [userId, codeHash, ttlSeconds],
-  );
-  return row!.expires_at;
-}
-
-/** Whether this is the user's live recovery code, without using it (a wrong code must cost no hash). */
-export async function hasAccountRecoveryCode(db: Queryable, userId: string, codeHash: Buffer): Promise<boolean> {
-  const rows = await db.query('SELECT 1 FROM account_recovery_codes WHERE user_id = $1 AND code_hash = $2 AND expires_at > now()', [userId, codeHash]);
-  return rows.length > 0;
-}
-
-/** Uses up the user's recovery code if it is this one and unexpired: one statement, one winner. */
-export async function consumeAccountRecoveryCode(db: Queryable, userId: string, codeHash: Buffer): Promise<boolean> {
-  const rows = await db.query(
-    'DELETE FROM account_recovery_codes WHERE user_id = $1 AND code_hash = $2 AND expires_at > now() RETURNING user_id',
-    [userId, codeHash],
-  );
-  return rows.length > 0;
-}

@@ -157,54 +157,13 @@ export async function countRecoveryCodes(db: Queryable, userId: string): Promise
   return Number(row?.n ?? 0);
 }
 
-export async function insertChallenge(
-  db: Queryable,
-  challenge: { tokenHash: Buffer; userId: string; passwordHash: string; ttlSeconds: number },
-): Promise<void> {
-  await db.query(
-    `INSERT INTO mfa_challenges (token_hash, user_id, password_hash, expires_at)
-     VALUES ($1, $2, $3, now() + make_interval(secs => $4))`,
-    [challenge.tokenHash, challenge.userId, challenge.passwordHash, challenge.ttlSeconds],
-  );
-}
-
-export interface Challenge {
-  id: string;
-  user: User;
-  passwordHash: string;
-}
-
-/**
- * The challenge behind a token, if it is still good (unexpired, unused, fewer than `maxFailures` wrong codes),
- * with its user; `lock` holds its row until the transaction ends, so that one code decides it at a time.
- */
-export async function findLiveChallenge(db: Queryable, tokenHash: Buffer, maxFailures: number, lock: boolean): Promise<Challenge | undefined> {
-  const [row] = await db.query<{ challenge_id: string | number; password_hash: string; id: string | number; username: string; roles: string[]; created_at: Date; updated_at: Date }>(
-    `SELECT c.id AS challenge_id, c.password_hash, u.id, u.username, u.roles, u.created_at, u.updated_at
-       FROM mfa_challenges c JOIN users u ON u.id = c.user_id
-      WHERE c.token_hash = $1 AND c.used_at IS NULL AND c.expires_at > now() AND c.failed_attempts < $2
-      ${lock ? 'FOR UPDATE OF c' : ''}`,
-    [tokenHash, maxFailures],
-  );
-  return row && { id: String(row.challenge_id), user: toUser(row), passwordHash: row.password_hash };
-}
-
-export async function countChallengeFailure(db: Queryable, challengeId: string): Promise<void> {
-  await db.query('UPDATE mfa_challenges SET failed_attempts = failed_attempts + 1 WHERE id = $1', [challengeId]);
-}
-
-export async function useChallenge(db: Queryable, challengeId: string): Promise<void> {
-  await db.query('UPDATE mfa_challenges SET used_at = now() WHERE id = $1', [challengeId]);
-}
-
-/** Challenges past their end and enrolments never confirmed: nothing can use them any more. */
-export async function purgeStaleSecondFactorRows(db: Queryable, pendingTtlSeconds: number): Promise<number> {
-  const challenges = await db.query('DELETE FROM mfa_challenges WHERE expires_at < now() - interval \'1 hour\' RETURNING id');
+/** Enrolments never confirmed: nothing can use them any more. */
+export async function purgeUnconfirmedFactors(db: Queryable, pendingTtlSeconds: number): Promise<number> {
   const pending = await db.query(
     'DELETE FROM mfa_factors WHERE verified_at IS NULL AND created_at < now() - make_interval(secs => $1) RETURNING id',
     [pendingTtlSeconds],
   );
-  return challenges.length + pending.length;
+  return pending.length;
 }
 
 /** The sealed secrets not sealed under `keyId`, for re-encryption; and how many factors there are in all. */

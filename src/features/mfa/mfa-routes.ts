@@ -2,89 +2,20 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import QRCode from 'qrcode';
 import { Type } from 'typebox';
 import type { SecondFactors } from './mfa.js';
-import { ServiceError } from '../../kernel/errors.js';
-import { asAuthentication, AuthenticationResponse } from '../passkeys/passkey-routes.js';
 import { callerOf } from '../../kernel/http/authentication.js';
-import { clientInfo, proofOf, signedIn } from '../../kernel/http/replies.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText, SignedInBody } from '../../kernel/http/schemas.js';
+import { clientInfo } from '../../kernel/http/replies.js';
+import { proofOf, ProofFields } from './proof-fields.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText } from '../../kernel/http/schemas.js';
 
 const FactorId = Type.String({ format: 'uuid' });
-const Code = Type.String({ minLength: 1, maxLength: 32, description: 'The 6-digit code the authenticator app shows now' });
+export const Code = Type.String({ minLength: 1, maxLength: 32, description: 'The 6-digit code the authenticator app shows now' });
 const RecoveryCodes = Type.Array(Type.String(), {
   description: 'Ten one-time codes for when the authenticator app is lost: shown this once, store them somewhere safe',
 });
 
-/** What a sensitive second-factor change may bring to prove the caller is the owner (see `Reauthentication`). */
-const ProofFields = {
-  current_password: OptionalText,
-  code: OptionalText,
-  recovery_code: OptionalText,
-};
 
-
-/** Enrolment and management of a user's own second factors, and the second step of a sign-in. */
-export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors; passkeysEnabled: boolean }> = async (
-  app,
-  { secondFactors, passkeysEnabled },
-) => {
-  if (passkeysEnabled) {
-    app.post(
-      '/login/mfa/passkey/options',
-      {
-        config: { missingFieldsMessage: 'mfa_token is required!' },
-        schema: {
-          summary: 'Second step with a passkey instead of a code: the options for navigator.credentials.get',
-          description: "Lists the account's passkeys; send the authenticator's response as `passkey` to /api/auth/login/mfa.",
-          tags: ['second factor'],
-          body: Type.Object({ mfa_token: Type.String({ minLength: 1, maxLength: 256 }) }, { examples: [{ mfa_token: 'rP3v0n2vJ0d3cY5iVQk9x8b1m7Wq2LzHfT6sNaUoEgA' }] }),
-          response: {
-            200: Type.Object({ challenge: Type.String() }, { additionalProperties: true }),
-            ...errorResponses(...BODY_ERRORS, 'mfa_token_expired', 'database_unavailable'),
-          },
-        },
-      },
-      async (request) => secondFactors.passkeyOptions(request.body.mfa_token),
-    );
-  }
-
-  app.post(
-    '/login/mfa',
-    {
-      config: { missingFieldsMessage: 'mfa_token and code (or recovery_code) are required!', countsAsLogin: true },
-      schema: {
-        summary: 'Second step of a sign-in: the mfa_token and a code open the session',
-        description:
-          'Send `code` (from the authenticator app), `recovery_code`, or `passkey` (the response to the options of /api/auth/login/mfa/passkey/options). ' +
-          'Answers exactly what a login without a second factor answers.',
-        tags: ['second factor'],
-        body: Type.Object(
-          {
-            mfa_token: Type.String({ minLength: 1, maxLength: 256 }),
-            code: Type.Optional(Code),
-            recovery_code: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-            passkey: Type.Optional(AuthenticationResponse),
-            device_token: Type.Optional(Type.String({ maxLength: 256 })),
-          },
-          { examples: [{ mfa_token: 'rP3v0n2vJ0d3cY5iVQk9x8b1m7Wq2LzHfT6sNaUoEgA', code: '123456' }] },
-        ),
-        response: {
-          200: SignedInBody,
-          ...errorResponses(...BODY_ERRORS, 'invalid_mfa_code', 'mfa_token_expired', 'invalid_credentials', ...LIMIT_ERRORS, 'database_unavailable'),
-        },
-      },
-    },
-    async (request) => {
-      const { mfa_token, code, recovery_code, passkey, device_token } = request.body;
-      if ([code, recovery_code, passkey].filter((proof) => proof !== undefined).length !== 1) {
-        throw new ServiceError('invalid_request', 'Send one of code, recovery_code or passkey');
-      }
-      const result = await secondFactors.completeSignIn(
-        { mfaToken: mfa_token, code, recoveryCode: recovery_code, passkey: passkey && asAuthentication(passkey), deviceToken: device_token },
-        clientInfo(request),
-      );
-      return signedIn(request, 'Authenticated successfully', result);
-    },
-  );
+/** Enrolment and management of a user's own second factors; the second step of a sign-in is the sign-in feature's. */
+export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors }> = async (app, { secondFactors }) => {
 
   app.get(
     '/mfa',

@@ -2,43 +2,28 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { isUniqueViolation, type Database } from '../../kernel/db/database.js';
 import {
   confirmFactor,
-  countChallengeFailure,
   countRecoveryCodes,
   deleteFactor,
-  findLiveChallenge,
   findPendingFactor,
   findVerifiedFactors,
-  insertChallenge,
   findFactorsNotUnderKey,
   insertPendingFactor,
   listGeneratedSecretsKeys,
-  purgeStaleSecondFactorRows,
+  purgeUnconfirmedFactors,
   resealFactor,
   replaceRecoveryCodes,
-  useChallenge,
 } from './mfa-queries.js';
-import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
-import { listPasskeys } from '../passkeys/passkey-queries.js';
 import { ServiceError } from '../../kernel/errors.js';
-import type { DeviceTokens } from '../sessions/device-tokens.js';
-import { hashRecoveryCode, invalidCode, newRecoveryCodes, unavailable, type FactorCodes, type SecondFactorProof } from './mfa-codes.js';
-import { PASSWORD_AND_CODE, type Authenticated, type ClientInfo, type FactorType, type SignedIn, type User } from '../../kernel/model.js';
+import { hashRecoveryCode, invalidCode, newRecoveryCodes, unavailable, type FactorCodes } from './mfa-codes.js';
+import { PASSWORD_AND_CODE, type Authenticated, type ClientInfo, type FactorType } from '../../kernel/model.js';
 import type { RateLimits } from '../rate-limits/rate-limits.js';
 import type { Proof, Reauthentication } from './reauthentication.js';
-import { passkeysNotEnabled, type Passkeys } from '../passkeys/passkeys.js';
 import { SecretBox, type SecretKey } from '../../kernel/secret-box.js';
 import type { Sessions } from '../sessions/sessions.js';
 import { matchingStep, newTotpSecret, totpUri } from './totp.js';
-import { sha256 } from '../../kernel/digest.js';
 
 /** An enrolment waits this long for its first code, then it is gone. */
 export const PENDING_FACTOR_TTL_SECONDS = 15 * 60;
-/** A sign-in that passed its password has this long to bring its code... */
-export const MFA_TOKEN_TTL_SECONDS = 5 * 60;
-/** ...and this many wrong codes, whatever the rate limits say. */
-export const MFA_TOKEN_MAX_FAILURES = 5;
-const MFA_TOKEN_BYTES = 32;
-const MFA_TOKEN_FORMAT = /^[A-Za-z0-9_-]{43}$/;
 
 export interface FactorSummary {
   id: string;
@@ -55,22 +40,11 @@ export interface Enrolment {
   expiresAt: Date;
 }
 
-/** The answer to a right password on an account with a second factor: no tokens yet. */
-export interface SecondFactorRequired {
-  mfaToken: string;
-  /** What the second step takes: the authenticator app, and the account's passkeys. */
-  factors: { id: string; type: FactorType | 'passkey' }[];
-}
-
-function expiredToken(): ServiceError {
-  return new ServiceError('mfa_token_expired', 'The mfa_token is unknown, expired or used up: sign in with the password again');
-}
-
 function notFound(): ServiceError {
   return new ServiceError('not_found', 'No such factor of yours');
 }
 
-/** TOTP factors and recovery codes: enrolment, their management, and the second step of a sign-in. */
+/** TOTP factors and their recovery codes: enrolment and management. The second step of a sign-in is the sign-in feature's. */
 export class SecondFactors {
   constructor(
     private readonly db: Database,
@@ -78,9 +52,7 @@ export class SecondFactors {
     private readonly reauth: Reauthentication,
     private readonly sessions: Sessions,
     private readonly limits: RateLimits,
-    private readonly devices: DeviceTokens,
     private readonly issuer: string,
-    private readonly passkeys: Passkeys | undefined,
   ) {}
 
   /** Starts a TOTP enrolment; it does nothing until its first code confirms it. */
@@ -149,7 +121,7 @@ export class SecondFactors {
   async remove(auth: Authenticated, factorId: string, proof: Proof, client: ClientInfo): Promise<void> {
     // Another user's factor id (or none) is not found, before anything else is asked of the caller.
     if (!(await findVerifiedFactors(this.db, auth.user.id)).some((f) => f.id === factorId)) throw notFound();
-    await this.reauth.confirm(auth, proof, client, 'second-factor');
+    await this.reauth.confirmFactorChange(auth, proof, client);
     const removed = await this.db.transaction(async (tx) => {
       await this.sessions.holdLive(tx, auth);
       return deleteFactor(tx, auth.user.id, factorId);
@@ -159,7 +131,7 @@ export class SecondFactors {
 
   /** New recovery codes in place of the old ones (used or not); needs what `remove` needs. */
   async replaceRecoveryCodes(auth: Authenticated, proof: Proof, client: ClientInfo): Promise<string[]> {
-    await this.reauth.confirm(auth, proof, client, 'second-factor');
+    await this.reauth.confirmFactorChange(auth, proof, client);
     if ((await findVerifiedFactors(this.db, auth.user.id)).length === 0) {
       throw new ServiceError('not_found', 'Recovery codes need a second factor: this account has none');
     }
@@ -168,65 +140,8 @@ export class SecondFactors {
     return codes;
   }
 
-  /** After the right password on an account with a factor: a token for the second step, and which factors it takes. */
-  async beginSignIn(user: User, passwordHash: string): Promise<SecondFactorRequired> {
-    const mfaToken = randomBytes(MFA_TOKEN_BYTES).toString('base64url');
-    const [factors, passkeys] = await Promise.all([
-      findVerifiedFactors(this.db, user.id),
-      this.passkeys ? listPasskeys(this.db, user.id) : [],
-      insertChallenge(this.db, { tokenHash: sha256(mfaToken), userId: user.id, passwordHash, ttlSeconds: MFA_TOKEN_TTL_SECONDS }),
-    ]);
-    return {
-      mfaToken,
-      factors: [...factors.map((f) => ({ id: f.id, type: f.type })), ...passkeys.map((p) => ({ id: p.id, type: 'passkey' as const }))],
-    };
-  }
-
-  /** The second step with a passkey instead of a code: the options for navigator.credentials.get, for this account's passkeys. */
-  async passkeyOptions(mfaToken: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
-    if (!this.passkeys) throw passkeysNotEnabled();
-    const found = MFA_TOKEN_FORMAT.test(mfaToken) ? await findLiveChallenge(this.db, sha256(mfaToken), MFA_TOKEN_MAX_FAILURES, false) : undefined;
-    if (!found) throw expiredToken();
-    return this.passkeys.secondStepOptions(found.user.id);
-  }
-
-  /**
-   * The second step: the mfa_token and a code (or a recovery code) open the session the password earned. The
-   * token works once; each wrong code counts against it (a few at most, limits or not) and in the limits.
-   */
-  async completeSignIn(
-    input: SecondFactorProof & { mfaToken: string; passkey?: AuthenticationResponseJSON | undefined; deviceToken?: string | undefined },
-    client: ClientInfo,
-  ): Promise<SignedIn> {
-    if (!MFA_TOKEN_FORMAT.test(input.mfaToken)) throw expiredToken();
-    const tokenHash = sha256(input.mfaToken);
-    const found = await findLiveChallenge(this.db, tokenHash, MFA_TOKEN_MAX_FAILURES, false);
-    if (!found) throw expiredToken();
-    const attempt = await this.limits.secondFactorAttempt(found.user.id, client.ip);
-    const device = await this.devices.find(input.deviceToken);
-    const outcome = await this.db.transaction(async (tx) => {
-      // One code at a time decides this token: a parallel one waits, then finds it used or a failure further on.
-      const challenge = await findLiveChallenge(tx, tokenHash, MFA_TOKEN_MAX_FAILURES, true);
-      if (!challenge) return 'expired' as const;
-      const assurance = input.passkey
-        ? await this.passkeys?.verifySecondStep(tx, challenge.user.id, input.passkey)
-        : (await this.codes.matches(tx, challenge.user.id, input)) ? PASSWORD_AND_CODE : undefined;
-      if (!assurance) {
-        await countChallengeFailure(tx, challenge.id);
-        return 'wrong' as const;
-      }
-      await useChallenge(tx, challenge.id);
-      const deviceToken = device?.userId === challenge.user.id ? input.deviceToken : undefined;
-      return this.sessions.start(tx, challenge.user, 'password', client, { passwordHash: challenge.passwordHash, deviceToken }, assurance);
-    });
-    if (outcome === 'expired') throw expiredToken();
-    if (outcome === 'wrong') throw invalidCode(found.user.id);
-    await attempt.accepted();
-    return outcome;
-  }
-
   async purgeStale(): Promise<number> {
-    return purgeStaleSecondFactorRows(this.db, PENDING_FACTOR_TTL_SECONDS);
+    return purgeUnconfirmedFactors(this.db, PENDING_FACTOR_TTL_SECONDS);
   }
 }
 

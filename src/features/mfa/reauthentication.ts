@@ -47,6 +47,15 @@ export class Reauthentication {
     }
   }
 
+  /**
+   * For removing a factor (an authenticator app, its recovery codes, a passkey): on an account with a second
+   * factor, a fresh two-factor session or the password and a code; otherwise what a password change needs.
+   */
+  async confirmFactorChange(auth: Authenticated, proof: Proof, client: ClientInfo): Promise<void> {
+    const stored = await findCredentials(this.db, auth.user.id);
+    await this.confirm(auth, proof, client, stored?.hasSecondFactor ? 'second-factor' : 'password');
+  }
+
   private async checkCredentials(auth: Authenticated, proof: Proof, client: ClientInfo): Promise<void> {
     // A stolen token must not become a way around the login limits for guessing the password: the same
     // counters as logins, keyed by user id so that renaming the account does not reset them.

@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { Type } from 'typebox';
-import type { Accounts } from '../accounts/accounts.js';
 import type { Passkeys, PasskeySummary } from './passkeys.js';
 import { callerOf } from '../../kernel/http/authentication.js';
-import { clientInfo, proofOf, secondFactorRequired, signedIn } from '../../kernel/http/replies.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText, SecondFactorRequiredBody, SignedInBody } from '../../kernel/http/schemas.js';
+import { clientInfo } from '../../kernel/http/replies.js';
+import { proofOf, ProofFields } from '../mfa/proof-fields.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message } from '../../kernel/http/schemas.js';
 
 const Base64Url = (maxLength: number) => Type.String({ minLength: 1, maxLength, pattern: '^[A-Za-z0-9_-]+={0,2}$' });
 
@@ -53,7 +53,7 @@ export function asAuthentication(response: unknown): AuthenticationResponseJSON 
 }
 
 /** WebAuthn options for the browser: passed as they are to startRegistration / startAuthentication. */
-const Options = Type.Object(
+export const PasskeyOptions = Type.Object(
   { challenge: Type.String() },
   { additionalProperties: true, description: 'PublicKeyCredentialCreationOptionsJSON or PublicKeyCredentialRequestOptionsJSON: give it to the browser as it is' },
 );
@@ -82,8 +82,8 @@ export function passkeyBody(p: PasskeySummary) {
 
 const PasskeyId = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
-/** Passkeys: a user's own (with a Bearer token), and signing in with one (no username typed). */
-export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys; accounts: Accounts }> = async (app, { passkeys, accounts }) => {
+/** A user's own passkeys (with a Bearer token); signing in with one is the sign-in feature's. */
+export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys }> = async (app, { passkeys }) => {
   app.post(
     '/passkeys/register/options',
     {
@@ -93,9 +93,9 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys; acco
         summary: 'Start adding a passkey: the options for navigator.credentials.create',
         description: 'A session older than REAUTH_WINDOW_SECONDS sends `current_password` (and `code` if the account has an authenticator app).',
         tags: ['passkeys'],
-        body: Type.Object({ current_password: OptionalText, code: OptionalText, recovery_code: OptionalText }, { examples: [{}] }),
+        body: Type.Object(ProofFields, { examples: [{}] }),
         response: {
-          200: Options,
+          200: PasskeyOptions,
           ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_credentials', 'invalid_mfa_code', 'reauthentication_required', 'mfa_required',
             ...LIMIT_ERRORS, 'database_unavailable'),
         },
@@ -161,59 +161,28 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys; acco
     '/passkeys/:id',
     {
       config: { auth: 'user' },
-      schema: {
-        summary: 'Remove a passkey: it no longer signs in',
-        tags: ['passkeys'],
-        params: PasskeyId,
-        response: { 200: Message, ...errorResponses('invalid_token', 'not_found', 'database_unavailable') },
-      },
-    },
-    async (request) => {
-      await passkeys.remove(callerOf(request), request.params.id);
-      return { message: 'Passkey removed' };
-    },
-  );
-
-  app.post(
-    '/passkeys/login/options',
-    {
       preValidation: absentBodyIsEmpty,
       schema: {
-        summary: 'Start signing in with a passkey: the options for navigator.credentials.get',
-        description: 'No username: the authenticator offers the passkeys it holds for this site. The challenge works once, for 5 minutes.',
-        tags: ['passkeys'],
-        body: Type.Object({}, { examples: [{}] }),
-        response: { 200: Options, ...errorResponses(...BODY_ERRORS, ...LIMIT_ERRORS, 'database_unavailable') },
-      },
-    },
-    async (request) => accounts.passkeyLoginOptions(clientInfo(request)),
-  );
-
-  app.post(
-    '/passkeys/login',
-    {
-      config: { missingFieldsMessage: 'response is required!', countsAsLogin: true },
-      schema: {
-        summary: 'Sign in with a passkey: the response of navigator.credentials.get',
+        summary: 'Remove a passkey: it no longer signs in',
         description:
-          'Answers what a password login answers. `amr` is `hwk` (a key bound to one authenticator) or `swk` (a synced one), with `user` and ' +
-          '`aal` 2 when the authenticator verified the user. On an account with an authenticator app, a passkey that did not verify the user ' +
-          'answers `mfa_required`, as a password does.',
+          'Needs what removing any factor needs: on an account with an authenticator app, a two-factor session younger than ' +
+          'REAUTH_WINDOW_SECONDS, or `current_password` with a `code` (or `recovery_code`); otherwise a session younger than ' +
+          'REAUTH_WINDOW_SECONDS, or `current_password`.',
         tags: ['passkeys'],
-        body: Type.Object(
-          { response: AuthenticationResponse, device_token: Type.Optional(Type.String({ maxLength: 256 })) },
-          { examples: [{ response: { id: 'AQID', rawId: 'AQID', type: 'public-key', response: { clientDataJSON: 'e30', authenticatorData: 'AA', signature: 'AA' } } }] },
-        ),
+        params: PasskeyId,
+        body: Type.Object(ProofFields, { examples: [{}] }),
         response: {
-          200: Type.Union([SignedInBody, SecondFactorRequiredBody]),
-          ...errorResponses(...BODY_ERRORS, 'invalid_passkey', ...LIMIT_ERRORS, 'database_unavailable'),
+          200: Message,
+          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_credentials', 'invalid_mfa_code', 'reauthentication_required', 'mfa_required',
+            'not_found', ...LIMIT_ERRORS, 'database_unavailable'),
         },
       },
     },
     async (request) => {
-      const result = await accounts.loginWithPasskey(asAuthentication(request.body.response), request.body.device_token, clientInfo(request));
-      if ('mfaToken' in result) return secondFactorRequired(request, 'Passkey accepted', result);
-      return signedIn(request, 'Authenticated successfully', result);
+      await passkeys.remove(callerOf(request), request.params.id, proofOf(request.body), clientInfo(request));
+      return { message: 'Passkey removed' };
     },
   );
+
+
 };

@@ -38,6 +38,7 @@ export type PasskeySummary = Omit<StoredPasskey, 'userId' | 'credentialId' | 'pu
 
 /** A verified passkey sign-in: whose, and how much it proves. */
 export interface PasskeySignIn {
+  passkeyId: string;
   user: User;
   passwordHash: string;
   hasSecondFactor: boolean;
@@ -63,13 +64,13 @@ function summary(p: StoredPasskey): PasskeySummary {
 }
 
 /**
- * RFC 8176's words for what a passkey proved: `hwk` for a key bound to one authenticator, `swk` for one synced
- * between devices, and `user` when the authenticator verified the user (PIN, fingerprint, face); that makes it
- * two factors at once, level 2.
+ * RFC 8176's words for what a passkey proved: `swk`, possession of a key, and `user` when the authenticator
+ * verified the user (PIN, fingerprint, face), which makes it two factors at once, level 2. Never `hwk`: passkeys
+ * are registered without attestation (`none`), which proves nothing about the hardware that holds the key, and a
+ * synced passkey is a key in software by design.
  */
-export function passkeyAssurance(deviceType: string, userVerified: boolean): Assurance {
-  const key = deviceType === 'singleDevice' ? 'hwk' : 'swk';
-  return userVerified ? { amr: [key, 'user'], aal: 2 } : { amr: [key], aal: 1 };
+export function passkeyAssurance(userVerified: boolean): Assurance {
+  return userVerified ? { amr: ['swk', 'user'], aal: 2 } : { amr: ['swk'], aal: 1 };
 }
 
 /** WebAuthn credentials: registering them, listing and removing them, and checking what they sign. */
@@ -143,7 +144,10 @@ export class Passkeys {
     return summary(renamed);
   }
 
-  async remove(auth: Authenticated, id: string): Promise<void> {
+  /** Needs what removing any factor needs (see `Reauthentication.confirmFactorChange`); another user's id is not found. */
+  async remove(auth: Authenticated, id: string, proof: Proof, client: ClientInfo): Promise<void> {
+    if (!(await listPasskeys(this.db, auth.user.id)).some((p) => p.id === id)) throw notFound();
+    await this.reauth.confirmFactorChange(auth, proof, client);
     await this.removeOf(auth.user.id, id);
   }
 
@@ -181,24 +185,25 @@ export class Passkeys {
     if (!found) throw invalidPasskey();
     const userVerified = await this.verifyAssertion(this.db, response, found.passkey, 'login', undefined);
     return {
+      passkeyId: found.passkey.id,
       user: found.user,
       passwordHash: found.passwordHash,
       hasSecondFactor: found.hasSecondFactor,
       locked: found.locked,
-      assurance: passkeyAssurance(found.passkey.deviceType, userVerified),
+      assurance: passkeyAssurance(userVerified),
     };
   }
 
   /**
-   * At the second step of a password sign-in: what the password and one of `userId`'s passkeys prove together,
-   * or undefined if the response is not such a passkey's. `db` may be a transaction.
+   * At the second step of a password sign-in: what one of `userId`'s passkeys proved, or undefined if the
+   * response is not such a passkey's. `db` may be a transaction.
    */
   async verifySecondStep(db: Queryable, userId: string, response: AuthenticationResponseJSON): Promise<Assurance | undefined> {
     const found = typeof response?.id === 'string' ? await findPasskeyForSignIn(db, response.id) : undefined;
     if (!found || found.user.id !== userId) return undefined;
     try {
       const userVerified = await this.verifyAssertion(db, response, found.passkey, 'second_step', userId);
-      return { amr: ['pwd', ...passkeyAssurance(found.passkey.deviceType, userVerified).amr], aal: 2 };
+      return passkeyAssurance(userVerified);
     } catch (error) {
       if (error instanceof ServiceError && error.code === 'invalid_passkey') return undefined;
       throw error;

@@ -1,8 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { canonicalIp } from '../ip-addresses.js';
 import type { ClientInfo, SignedIn, User } from '../model.js';
-import type { Proof } from '../../features/mfa/reauthentication.js';
-import type { SecondFactorRequired } from '../../features/mfa/mfa.js';
 
 /** Ids are bigint in the database and JSON numbers on the wire, as in the original service. */
 export function publicUser(user: User) {
@@ -21,25 +19,6 @@ export function signedIn(request: FastifyRequest, message: string, result: Signe
     user: publicUser(result.user),
     ...(result.deviceToken === undefined ? {} : { device_token: result.deviceToken }),
   };
-}
-
-/**
- * The answer of a first step that proved enough for the account's password but not its second factor: no token,
- * only what the second step at /api/auth/login/mfa needs. Counted in auth_logins_total as `mfa_required`.
- */
-export function secondFactorRequired(request: FastifyRequest, accepted: string, result: SecondFactorRequired) {
-  request.awaitsSecondFactor = true;
-  return {
-    message: `${accepted}: send a code from your authenticator app to /api/auth/login/mfa`,
-    mfa_required: true as const,
-    mfa_token: result.mfaToken,
-    factors: result.factors,
-  };
-}
-
-/** What a request brought to prove its caller is the account's owner: the fields that `Reauthentication` reads. */
-export function proofOf(body: { current_password?: string | null; code?: string | null; recovery_code?: string | null }): Proof {
-  return { currentPassword: body.current_password ?? undefined, code: body.code ?? undefined, recoveryCode: body.recovery_code ?? undefined };
 }
 
 /**

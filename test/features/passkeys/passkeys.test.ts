@@ -112,10 +112,10 @@ describe('signing in with a passkey', () => {
     const body = json(answer);
     expect(Object.keys(body).sort()).toEqual(['access_token', 'device_token', 'expires_in', 'message', 'refresh_token', 'token_type', 'user']);
     expect(body['user']).toEqual({ id: user.id, username: user.username });
-    expect(decodeJwt(body['access_token'])).toMatchObject({ sub: String(user.id), amr: ['hwk', 'user'], aal: 2 });
-    expect(json(await me(t.app, body['access_token']))).toMatchObject({ amr: ['hwk', 'user'], aal: 2 });
+    expect(decodeJwt(body['access_token'])).toMatchObject({ sub: String(user.id), amr: ['swk', 'user'], aal: 2 });
+    expect(json(await me(t.app, body['access_token']))).toMatchObject({ amr: ['swk', 'user'], aal: 2 });
     const current = (json(await listSessions(t.app, body['access_token']))['sessions'] as Record<string, unknown>[]).find((s) => s['current']);
-    expect(current).toMatchObject({ auth_method: 'passkey', amr: ['hwk', 'user'], aal: 2 });
+    expect(current).toMatchObject({ auth_method: 'passkey', amr: ['swk', 'user'], aal: 2 });
     const [stored] = await t.db.query<{ counter: string | number; last_used_at: Date | null }>('SELECT counter, last_used_at FROM passkeys WHERE user_id = $1', [user.id]);
     expect(Number(stored!.counter)).toBe(1);
     expect(stored!.last_used_at).not.toBeNull();
@@ -218,8 +218,43 @@ describe('passkeys beside an authenticator app', () => {
     const enrolment = json(await send(t.app, 'POST', '/api/auth/mfa/totp', user.token, {}));
     const code = await codeAt(enrolment['secret'], -1);
     const confirmed = json(await send(t.app, 'POST', `/api/auth/mfa/totp/${enrolment['id']}/verify`, user.token, { code }));
-    return { ...user, token: confirmed['access_token'] as string };
+    return { ...user, token: confirmed['access_token'] as string, secret: enrolment['secret'] as string, recoveryCodes: confirmed['recovery_codes'] as string[] };
   }
+
+  it('one passkey is never both steps: after a passkey that did not verify the user, only the code is a second step', async () => {
+    const user = await withApp();
+    const presenceOnly = new SoftAuthenticator(ORIGIN, RP_ID, { userVerified: false });
+    const another = new SoftAuthenticator(ORIGIN, RP_ID, { userVerified: false });
+    expect((await addPasskey(t.app, user.token, presenceOnly)).statusCode).toBe(201);
+    expect((await addPasskey(t.app, user.token, another)).statusCode).toBe(201);
+
+    const first = json((await signIn(t.app, presenceOnly)).answer);
+    expect(first).toMatchObject({ mfa_required: true });
+    // No passkey is offered for the second step, and none is taken: not this one, not the account's other one.
+    expect(first['factors']).toEqual([expect.objectContaining({ type: 'totp' })]);
+    const options = await send(t.app, 'POST', '/api/auth/login/mfa/passkey/options', undefined, { mfa_token: first['mfa_token'] });
+    expect(options.statusCode).toBe(400);
+    for (const authenticator of [presenceOnly, another]) {
+      const loginOptions = json(await send(t.app, 'POST', '/api/auth/passkeys/login/options', undefined, {}));
+      const again = await send(t.app, 'POST', '/api/auth/login/mfa', undefined, {
+        mfa_token: first['mfa_token'],
+        passkey: authenticator.authenticate(loginOptions as { challenge: string }),
+      });
+      expect([again.statusCode, json(again)['error']]).toEqual([401, 'invalid_mfa_code']);
+    }
+    // A recovery code stands in for the authenticator app after the password only.
+    const recovery = await send(t.app, 'POST', '/api/auth/login/mfa', undefined, { mfa_token: first['mfa_token'], recovery_code: user.recoveryCodes[0] });
+    expect([recovery.statusCode, json(recovery)['error']]).toEqual([401, 'invalid_mfa_code']);
+
+    const answer = await send(t.app, 'POST', '/api/auth/login/mfa', undefined, { mfa_token: first['mfa_token'], code: await codeAt(user.secret, 0) });
+    expect(answer.statusCode).toBe(200);
+    // What the session says is what happened: a passkey, then a code; no password was typed.
+    const token = json(answer)['access_token'] as string;
+    expect(decodeJwt(token)).toMatchObject({ amr: ['swk', 'otp'], aal: 2 });
+    expect(json(await me(t.app, token))).toMatchObject({ amr: ['swk', 'otp'], aal: 2 });
+    const sessions = json(await listSessions(t.app, token))['sessions'] as Record<string, unknown>[];
+    expect(sessions.find((s) => s['current'])).toMatchObject({ auth_method: 'passkey', amr: ['swk', 'otp'], aal: 2 });
+  });
 
   it('a passkey that verified the user is both factors; one that did not still needs the code', async () => {
     const user = await withApp();
@@ -229,7 +264,7 @@ describe('passkeys beside an authenticator app', () => {
     expect((await addPasskey(t.app, user.token, presenceOnly)).statusCode).toBe(201);
 
     const both = json((await signIn(t.app, verifying)).answer);
-    expect(decodeJwt(both['access_token'])).toMatchObject({ amr: ['hwk', 'user'], aal: 2 });
+    expect(decodeJwt(both['access_token'])).toMatchObject({ amr: ['swk', 'user'], aal: 2 });
     const partial = json((await signIn(t.app, presenceOnly)).answer);
     expect(partial).toMatchObject({ mfa_required: true, mfa_token: expect.any(String) });
     expect(partial['access_token']).toBeUndefined();
@@ -253,7 +288,39 @@ describe('passkeys beside an authenticator app', () => {
 
     const answer = await send(t.app, 'POST', '/api/auth/login/mfa', undefined, { mfa_token: first['mfa_token'], passkey: authenticator.authenticate(options as { challenge: string }) });
     expect(answer.statusCode).toBe(200);
-    expect(decodeJwt(json(answer)['access_token'])).toMatchObject({ amr: ['pwd', 'hwk'], aal: 2 });
+    expect(decodeJwt(json(answer)['access_token'])).toMatchObject({ amr: ['pwd', 'swk'], aal: 2 });
+  });
+});
+
+describe('removing a passkey', () => {
+  it('needs what removing any factor needs: a fresh session, or the password (and the code, on an account with one)', async () => {
+    const user = await register(t.app);
+    const authenticator = new SoftAuthenticator(ORIGIN, RP_ID);
+    const id = json(await addPasskey(t.app, user.token, authenticator))['passkey']['id'] as string;
+    await t.db.query("UPDATE sessions SET authenticated_at = now() - interval '1 hour' WHERE user_id = $1", [user.id]);
+
+    const stale = await send(t.app, 'DELETE', `/api/auth/passkeys/${id}`, user.token);
+    expect([stale.statusCode, json(stale)['error']]).toEqual([403, 'reauthentication_required']);
+    const wrong = await send(t.app, 'DELETE', `/api/auth/passkeys/${id}`, user.token, { current_password: 'not the password' });
+    expect([wrong.statusCode, json(wrong)['error']]).toEqual([401, 'invalid_credentials']);
+    expect(await t.db.query('SELECT id FROM passkeys WHERE id = $1', [id])).toHaveLength(1);
+    expect((await send(t.app, 'DELETE', `/api/auth/passkeys/${id}`, user.token, { current_password: PASSWORD })).statusCode).toBe(200);
+    expect(await t.db.query('SELECT id FROM passkeys WHERE id = $1', [id])).toHaveLength(0);
+  });
+
+  it('on an account with an authenticator app, the password alone is not enough', async () => {
+    const user = await register(t.app);
+    const authenticator = new SoftAuthenticator(ORIGIN, RP_ID);
+    const id = json(await addPasskey(t.app, user.token, authenticator))['passkey']['id'] as string;
+    const enrolment = json(await send(t.app, 'POST', '/api/auth/mfa/totp', user.token, {}));
+    const confirmed = json(await send(t.app, 'POST', `/api/auth/mfa/totp/${enrolment['id']}/verify`, user.token, { code: await codeAt(enrolment['secret'], -1) }));
+    await t.db.query("UPDATE sessions SET authenticated_at = now() - interval '1 hour' WHERE user_id = $1", [user.id]);
+    const token = confirmed['access_token'] as string;
+
+    const passwordOnly = await send(t.app, 'DELETE', `/api/auth/passkeys/${id}`, token, { current_password: PASSWORD });
+    expect([passwordOnly.statusCode, json(passwordOnly)['error']]).toEqual([403, 'mfa_required']);
+    const both = await send(t.app, 'DELETE', `/api/auth/passkeys/${id}`, token, { current_password: PASSWORD, code: await codeAt(enrolment['secret'], 0) });
+    expect(both.statusCode).toBe(200);
   });
 });
 

@@ -1,0 +1,198 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { ServiceError } from '../../kernel/errors.js';
+import { clientInfo, signedIn } from '../../kernel/http/replies.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, SecondFactorRequiredBody, SignedInBody } from '../../kernel/http/schemas.js';
+import { Code } from '../mfa/mfa-routes.js';
+import { asAuthentication, AuthenticationResponse, PasskeyOptions } from '../passkeys/passkey-routes.js';
+import type { SecondFactorRequired, SignIn } from './sign-in.js';
+
+const Required = Type.String({ minLength: 1 });
+// What the document's examples use: a password the policy accepts, so that trying an example out succeeds.
+const EXAMPLE_PASSWORD = 'correct horse battery staple';
+
+/**
+ * The answer of a first step that proved enough for the account's password but not its second factor: no token,
+ * only what the second step at /api/auth/login/mfa needs. Counted in auth_logins_total as `mfa_required`.
+ */
+function secondFactorRequired(request: FastifyRequest, accepted: string, result: SecondFactorRequired) {
+  request.awaitsSecondFactor = true;
+  return {
+    message: `${accepted}: send a code from your authenticator app to /api/auth/login/mfa`,
+    mfa_required: true as const,
+    mfa_token: result.mfaToken,
+    factors: result.factors,
+  };
+}
+
+/**
+ * Signing in: with a password, a passkey or an operator's account recovery code, then the second step of an
+ * account with a second factor.
+ */
+export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysEnabled: boolean }> = async (app, { signIn, passkeysEnabled }) => {
+  app.post(
+    '/login',
+    {
+      config: { missingFieldsMessage: 'Username and password are required!', countsAsLogin: true, hashesPassword: true },
+      schema: {
+        summary: 'Sign in with username and password',
+        tags: ['accounts'],
+        body: Type.Object(
+          {
+            username: Required,
+            password: Required,
+            device_token: Type.Optional(Type.String({ maxLength: 256, description: 'The `device_token` of an earlier sign-in on this device' })),
+          },
+          { examples: [{ username: 'alice', password: EXAMPLE_PASSWORD }] },
+        ),
+        description:
+          'On an account with a second factor, the right password answers `mfa_required` and an `mfa_token` instead of tokens: ' +
+          'send it with a code to /api/auth/login/mfa. A wrong password answers the same either way.',
+        response: {
+          200: Type.Union([SignedInBody, SecondFactorRequiredBody]),
+          ...errorResponses(...BODY_ERRORS, 'invalid_credentials', ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
+        },
+      },
+    },
+    async (request) => {
+      const { username, password, device_token } = request.body;
+      const result = await signIn.login({ username, password, deviceToken: device_token }, clientInfo(request));
+      if ('mfaToken' in result) return secondFactorRequired(request, 'Password accepted', result);
+      return signedIn(request, 'Authenticated successfully', result);
+    },
+  );
+
+  app.post(
+    '/recover',
+    {
+      config: { missingFieldsMessage: 'Username, code and new passwords are required!', hashesPassword: true },
+      schema: {
+        summary: "Set a new password with an operator's recovery code, and sign in",
+        description:
+          'The code comes from an operator (POST /admin/users/{id}/recovery-code). Every session of the account ends and its sign-in counters ' +
+          'clear; the answer is a sign-in. A wrong code and a name nobody has answer alike, and count as failed logins.',
+        tags: ['accounts'],
+        body: Type.Object(
+          { username: Required, code: Type.String({ minLength: 1, maxLength: 128 }), new_password: Required, new_password_confirm: Required },
+          { examples: [{ username: 'alice', code: 'Zx3vQ0mJk2V9rT7wYcLpNw', new_password: EXAMPLE_PASSWORD, new_password_confirm: EXAMPLE_PASSWORD }] },
+        ),
+        response: {
+          200: SignedInBody,
+          ...errorResponses(...BODY_ERRORS, 'invalid_password', 'weak_password', 'password_mismatch', 'invalid_recovery_code', 'account_locked',
+            ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
+        },
+      },
+    },
+    async (request) => {
+      const { username, code, new_password, new_password_confirm } = request.body;
+      const result = await signIn.recover({ username, code, newPassword: new_password, newPasswordConfirm: new_password_confirm }, clientInfo(request));
+      return signedIn(request, 'Password replaced: signed in', result);
+    },
+  );
+
+  if (passkeysEnabled) {
+    app.post(
+      '/login/mfa/passkey/options',
+      {
+        config: { missingFieldsMessage: 'mfa_token is required!' },
+        schema: {
+          summary: 'Second step with a passkey instead of a code: the options for navigator.credentials.get',
+          description: "Lists the account's passkeys; send the authenticator's response as `passkey` to /api/auth/login/mfa.",
+          tags: ['second factor'],
+          body: Type.Object({ mfa_token: Type.String({ minLength: 1, maxLength: 256 }) }, { examples: [{ mfa_token: 'rP3v0n2vJ0d3cY5iVQk9x8b1m7Wq2LzHfT6sNaUoEgA' }] }),
+          response: {
+            200: Type.Object({ challenge: Type.String() }, { additionalProperties: true }),
+            ...errorResponses(...BODY_ERRORS, 'mfa_token_expired', 'database_unavailable'),
+          },
+        },
+      },
+      async (request) => signIn.secondStepPasskeyOptions(request.body.mfa_token),
+    );
+  }
+
+
+  app.post(
+    '/login/mfa',
+    {
+      config: { missingFieldsMessage: 'mfa_token and code (or recovery_code) are required!', countsAsLogin: true },
+      schema: {
+        summary: 'Second step of a sign-in: the mfa_token and a code open the session',
+        description:
+          'Send `code` (from the authenticator app), `recovery_code`, or `passkey` (the response to the options of /api/auth/login/mfa/passkey/options). ' +
+          'Answers exactly what a login without a second factor answers.',
+        tags: ['second factor'],
+        body: Type.Object(
+          {
+            mfa_token: Type.String({ minLength: 1, maxLength: 256 }),
+            code: Type.Optional(Code),
+            recovery_code: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+            passkey: Type.Optional(AuthenticationResponse),
+            device_token: Type.Optional(Type.String({ maxLength: 256 })),
+          },
+          { examples: [{ mfa_token: 'rP3v0n2vJ0d3cY5iVQk9x8b1m7Wq2LzHfT6sNaUoEgA', code: '123456' }] },
+        ),
+        response: {
+          200: SignedInBody,
+          ...errorResponses(...BODY_ERRORS, 'invalid_mfa_code', 'mfa_token_expired', 'invalid_credentials', ...LIMIT_ERRORS, 'database_unavailable'),
+        },
+      },
+    },
+    async (request) => {
+      const { mfa_token, code, recovery_code, passkey, device_token } = request.body;
+      if ([code, recovery_code, passkey].filter((proof) => proof !== undefined).length !== 1) {
+        throw new ServiceError('invalid_request', 'Send one of code, recovery_code or passkey');
+      }
+      const result = await signIn.completeSecondStep(
+        { mfaToken: mfa_token, code, recoveryCode: recovery_code, passkey: passkey && asAuthentication(passkey), deviceToken: device_token },
+        clientInfo(request),
+      );
+      return signedIn(request, 'Authenticated successfully', result);
+    },
+  );
+
+  if (passkeysEnabled) {
+    app.post(
+      '/passkeys/login/options',
+      {
+        preValidation: absentBodyIsEmpty,
+        schema: {
+          summary: 'Start signing in with a passkey: the options for navigator.credentials.get',
+          description: 'No username: the authenticator offers the passkeys it holds for this site. The challenge works once, for 5 minutes.',
+          tags: ['passkeys'],
+          body: Type.Object({}, { examples: [{}] }),
+          response: { 200: PasskeyOptions, ...errorResponses(...BODY_ERRORS, ...LIMIT_ERRORS, 'database_unavailable') },
+        },
+      },
+      async (request) => signIn.passkeyLoginOptions(clientInfo(request)),
+    );
+
+    app.post(
+      '/passkeys/login',
+      {
+        config: { missingFieldsMessage: 'response is required!', countsAsLogin: true },
+        schema: {
+          summary: 'Sign in with a passkey: the response of navigator.credentials.get',
+          description:
+            'Answers what a password login answers. `amr` is `hwk` (a key bound to one authenticator) or `swk` (a synced one), with `user` and ' +
+            '`aal` 2 when the authenticator verified the user. On an account with an authenticator app, a passkey that did not verify the user ' +
+            'answers `mfa_required`, as a password does.',
+          tags: ['passkeys'],
+          body: Type.Object(
+            { response: AuthenticationResponse, device_token: Type.Optional(Type.String({ maxLength: 256 })) },
+            { examples: [{ response: { id: 'AQID', rawId: 'AQID', type: 'public-key', response: { clientDataJSON: 'e30', authenticatorData: 'AA', signature: 'AA' } } }] },
+          ),
+          response: {
+            200: Type.Union([SignedInBody, SecondFactorRequiredBody]),
+            ...errorResponses(...BODY_ERRORS, 'invalid_passkey', ...LIMIT_ERRORS, 'database_unavailable'),
+          },
+        },
+      },
+      async (request) => {
+        const result = await signIn.loginWithPasskey(asAuthentication(request.body.response), request.body.device_token, clientInfo(request));
+        if ('mfaToken' in result) return secondFactorRequired(request, 'Passkey accepted', result);
+        return signedIn(request, 'Authenticated successfully', result);
+      },
+    );
+  }
+};
