@@ -3,6 +3,7 @@
 //
 //   AUTH_URL   the service's URL, which is also its token issuer (default http://localhost:5000)
 //   PORT       where this API listens (default 5001; 0 picks a free port)
+//   LOG_LEVEL  info (default: each refused token with its reason), or warn (only what stops all verification)
 import Fastify from 'fastify';
 import { createVerifier } from '@user-auth/verify';
 import { fastifyAccess } from '@user-auth/verify/fastify';
@@ -11,7 +12,8 @@ const AUTH_URL = process.env.AUTH_URL ?? 'http://localhost:5000';
 const PORT = Number(process.env.PORT ?? 5001);
 
 const verifier = createVerifier({ issuer: AUTH_URL, audience: 'user-auth-service' });
-const app = Fastify();
+// Without a logger, a misconfigured verifier (another issuer, say) would answer 503 and say why to nobody.
+const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' }, disableRequestLogging: true });
 await app.register(fastifyAccess, { verifier });
 
 // Any signed-in user: who is calling, as the token says.

@@ -29,6 +29,8 @@ export interface VerifyErrorOptions {
    * code's usual one.
    */
   challenge?: Challenge | null;
+  /** Why, for the logs of the service that refuses: see `VerifyError.reason`. Unset: the message. */
+  reason?: string;
   cause?: unknown;
 }
 
@@ -57,12 +59,18 @@ export class VerifyError extends Error {
   readonly status: number;
   /** The `WWW-Authenticate` header to answer with, if any. */
   readonly wwwAuthenticate: string | undefined;
+  /**
+   * Why exactly, for the logs of the service that refuses (what was expected and what the token or the service
+   * had): never part of the answer, since it would tell a forger what to change. Never holds the token.
+   */
+  readonly reason: string;
 
   constructor(code: VerifyErrorCode, message: string, options: VerifyErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'VerifyError';
     this.code = code;
     this.status = VERIFY_ERRORS[code];
+    this.reason = options.reason ?? message;
     const challenge = options.challenge === undefined ? usualChallenge(code, message) : options.challenge;
     if (this.status === 503) this.wwwAuthenticate = undefined;
     else if (challenge === null) this.wwwAuthenticate = 'Bearer';

@@ -52,7 +52,9 @@ export function requireRoles(...roles: string[]): Policy {
     const held = new Set(claims.roles ?? []);
     const missing = roles.filter((role) => !held.has(role));
     if (missing.length > 0) {
-      throw new VerifyError('insufficient_role', `This needs the role${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`);
+      throw new VerifyError('insufficient_role', `This needs the role${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, {
+        reason: `missing role${missing.length > 1 ? 's' : ''} ${missing.join(', ')}: the token has ${held.size === 0 ? 'none' : [...held].join(', ')}`,
+      });
     }
   };
 }
@@ -61,8 +63,11 @@ export function requireRoles(...roles: string[]): Policy {
 export function requireAal(level: number): Policy {
   if (!Number.isInteger(level) || level < 1 || level > 3) throw new TypeError('requireAal takes 1, 2 or 3');
   return (claims) => {
-    if (assuranceLevel(claims) < level) {
-      throw new VerifyError('insufficient_aal', `This needs a sign-in at assurance level ${level} (a second factor)`);
+    const reached = assuranceLevel(claims);
+    if (reached < level) {
+      throw new VerifyError('insufficient_aal', `This needs a sign-in at assurance level ${level} (a second factor)`, {
+        reason: `assurance level ${reached} (amr ${JSON.stringify(claims.amr ?? [])}), needs ${level}`,
+      });
     }
   };
 }
@@ -75,10 +80,12 @@ export function maxAuthAge(seconds: number): Policy {
   if (!Number.isInteger(seconds) || seconds < 0) throw new TypeError('maxAuthAge takes a whole number of seconds');
   return (claims) => {
     const proved = typeof claims.auth_time === 'number' ? claims.auth_time : claims.iat;
-    if (Math.floor(Date.now() / 1000) - proved > seconds) {
+    const age = Math.floor(Date.now() / 1000) - proved;
+    if (age > seconds) {
       const message = `Sign in again: this needs a sign-in within the last ${seconds} seconds`;
       throw new VerifyError('reauthentication_required', message, {
         challenge: { error: 'insufficient_user_authentication', error_description: message, max_age: seconds },
+        reason: `signed in ${age} s ago (${typeof claims.auth_time === 'number' ? 'auth_time' : 'iat'}), more than the ${seconds} s allowed`,
       });
     }
   };

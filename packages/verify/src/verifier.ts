@@ -1,4 +1,15 @@
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import {
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type FlattenedJWSInput,
+  type JSONWebKeySet,
+  type JWSHeaderParameters,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type ProtectedHeaderParameters,
+} from 'jose';
 import { VerifyError } from './errors.js';
 import type { AccessClaims, Policy } from './policies.js';
 
@@ -31,7 +42,10 @@ export interface VerifierOptions {
   introspect?: boolean | IntrospectionOptions;
   /** How long the key set is used before it is fetched again, in seconds (default 600). */
   jwksCacheSeconds?: number;
-  /** After a fetch of the key set, a token naming an unknown key fetches it again only after this, in seconds (default 30). */
+  /**
+   * No fetch of the key set sooner than this after a successful one, in seconds (default 30): a token naming an
+   * unknown key waits for it. After a failed fetch the wait is 1 s, doubling with each failure in a row up to 30 s.
+   */
   jwksCooldownSeconds?: number;
   /** How long each request to the service (discovery, keys, introspection) may take, in seconds (default 5). */
   timeoutSeconds?: number;
@@ -45,6 +59,14 @@ export interface Verifier {
    * Fastify plugin and the Express middleware call. No header is `invalid_token` with a challenge without error.
    */
   authenticate(authorization: string | string[] | undefined, policies?: readonly Policy[]): Promise<AccessClaims>;
+  /**
+   * Fetches what verifying needs now (the discovery document, the key set) rather than with the first token, and
+   * resolves if tokens can be verified with it; else rejects with a `verifier_unavailable` VerifyError whose
+   * `reason` says what is wrong: a discovery document naming another issuer, a service that cannot be reached, a
+   * key set without a key of an accepted algorithm. For a check at start (the Fastify plugin makes it when the app
+   * is ready); the fetches it makes count for the schedule like any other.
+   */
+  check(): Promise<void>;
 }
 
 interface Discovery {
@@ -54,17 +76,36 @@ interface Discovery {
 
 const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
 const DEFAULT_TIMEOUT_SECONDS = 5;
+const DEFAULT_JWKS_CACHE_SECONDS = 600;
+const DEFAULT_JWKS_COOLDOWN_SECONDS = 30;
+/** After failed fetches in a row, the wait before the next one: 1 s, 2 s, 4 s … up to 30 s. */
+const FIRST_RETRY_MS = 1_000;
+const MAX_RETRY_MS = 30_000;
 const DEFAULT_INTROSPECTION_CACHE_SECONDS = 5;
 const DEFAULT_INTROSPECTION_MAX_ENTRIES = 10_000;
 // Far larger than any token the service issues; a header this long is refused before any parsing.
 const MAX_TOKEN_LENGTH = 8192;
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
+const BEARER_REQUIRED = 'An access token is required: send Authorization: Bearer <access_token>';
 
-const invalid = (message = 'The access token is invalid') => new VerifyError('invalid_token', message);
+/**
+ * A value from a token or from the service, as a reason shows it: quoted and escaped (a forger cannot start a
+ * line of the log) and cut short.
+ */
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
 
-/** Not the client's doing: the detail (which URL, what happened) is in `cause`, for logs; the client gets none. */
+const instant = (seconds: unknown) => (typeof seconds === 'number' && Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : shown(seconds));
+
+/** The client learns only that the token is refused; `reason` says why, for the refusing service's logs. */
+const invalid = (reason: string, message = 'The access token is invalid') => new VerifyError('invalid_token', message, { reason });
+
+/** Not the client's doing: the detail (which URL, what happened) is the reason, and in `cause`, for logs; the client gets none. */
 function unavailable(detail: string, cause?: unknown): VerifyError {
   return new VerifyError('verifier_unavailable', 'The access token cannot be checked right now; try again shortly', {
+    reason: detail,
     cause: new Error(detail, cause === undefined ? undefined : { cause }),
   });
 }
@@ -74,7 +115,7 @@ async function fetchJson(url: string, init: RequestInit, timeoutSeconds: number,
   try {
     response = await fetch(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(timeoutSeconds * 1000) });
   } catch (cause) {
-    throw unavailable(`${what} (${url}) cannot be reached`, cause);
+    throw unavailable(`${what} (${url}) cannot be reached: ${cause instanceof Error ? (cause.cause instanceof Error ? cause.cause.message : cause.message) : String(cause)}`, cause);
   }
   if (response.status !== 200) {
     await response.body?.cancel();
@@ -96,13 +137,18 @@ const OPTIONAL_CLAIM_TYPES = { user_id: 'number', username: 'string', sid: 'stri
 
 /** The claims the service defines, refused if of another type than it gives them: nobody downstream must guess. */
 function typedClaims(payload: JWTPayload): AccessClaims {
-  if (typeof payload.sub !== 'string' || payload.sub === '' || typeof payload.iat !== 'number' || typeof payload.exp !== 'number') throw invalid();
+  if (typeof payload.sub !== 'string' || payload.sub === '') throw invalid('the "sub" claim is not a non-empty string');
+  for (const claim of ['iat', 'exp'] as const) {
+    if (typeof payload[claim] !== 'number') throw invalid(`the "${claim}" claim is not a number`);
+  }
   for (const [claim, type] of Object.entries(OPTIONAL_CLAIM_TYPES)) {
-    if (payload[claim] !== undefined && typeof payload[claim] !== type) throw invalid();
+    if (payload[claim] !== undefined && typeof payload[claim] !== type) throw invalid(`the "${claim}" claim is not a ${type}`);
   }
   for (const claim of ['roles', 'amr']) {
     const value = payload[claim];
-    if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string'))) throw invalid();
+    if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string'))) {
+      throw invalid(`the "${claim}" claim is not an array of strings`);
+    }
   }
   return { ...payload } as AccessClaims;
 }
@@ -113,12 +159,146 @@ function positive(value: number | undefined, fallback: number, name: string): nu
   return value;
 }
 
+/**
+ * When something is fetched from the service again: not sooner than `afterSuccessMs` after a success, nor than
+ * 1 s, 2 s, 4 s … (up to 30 s) after failures in a row. However many tokens arrive, and whatever kids they name,
+ * that is at most one request per wait; and while a failing service is waited for, tokens are answered at once
+ * instead of each waiting for a timeout. A clock set back ends the wait rather than making it long.
+ */
+class Schedule {
+  private attemptAt = -Infinity;
+  private nextAt = -Infinity;
+  private failures = 0;
+  private failure: VerifyError | undefined;
+
+  constructor(private readonly afterSuccessMs: number) {}
+
+  get open(): boolean {
+    const now = Date.now();
+    return now >= this.nextAt || now < this.attemptAt;
+  }
+
+  succeeded(): void {
+    this.attemptAt = Date.now();
+    this.nextAt = this.attemptAt + this.afterSuccessMs;
+    this.failures = 0;
+    this.failure = undefined;
+  }
+
+  failed(error: VerifyError): VerifyError {
+    this.attemptAt = Date.now();
+    this.failures += 1;
+    this.nextAt = this.attemptAt + Math.min(FIRST_RETRY_MS * 2 ** (this.failures - 1), MAX_RETRY_MS);
+    this.failure = error;
+    return error;
+  }
+
+  /** While the wait after a failure lasts: that failure again, saying how long until the next try. */
+  waiting(): VerifyError | undefined {
+    if (this.failure === undefined || this.open) return undefined;
+    const seconds = Math.ceil((this.nextAt - Date.now()) / 1000);
+    return new VerifyError('verifier_unavailable', this.failure.message, {
+      reason: `${this.failure.reason}; not fetched again for ${seconds} s (${this.failures} failure${this.failures > 1 ? 's' : ''} in a row)`,
+      cause: this.failure.cause,
+    });
+  }
+}
+
+type LocalKeySet = ReturnType<typeof createLocalJWKSet>;
+
+/**
+ * The service's public keys: jose's key set over what was last fetched, fetched again when older than the cache
+ * time or for a kid it does not hold, each time only as the schedule allows. (jose's own remote key set spaces
+ * out fetches only after a success: with a failing endpoint, every token would fetch.)
+ */
+class KeySet {
+  private local: LocalKeySet | undefined;
+  private fetchedAt = -Infinity;
+  private pending: Promise<LocalKeySet> | undefined;
+  private readonly schedule: Schedule;
+  /** Where the keys were last fetched from, for reasons. */
+  url: string | undefined;
+  /** The algorithms the keys name (`alg`): only these are accepted. */
+  named = new Set<string>();
+  size = 0;
+
+  constructor(
+    private readonly locate: () => Promise<string>,
+    private readonly cacheMs: number,
+    cooldownMs: number,
+    private readonly timeoutSeconds: number,
+  ) {
+    this.schedule = new Schedule(cooldownMs);
+  }
+
+  /** Seconds since the keys were fetched. */
+  get age(): number {
+    return Math.max(0, Math.floor((Date.now() - this.fetchedAt) / 1000));
+  }
+
+  /** The keys to verify with now: fetched first when there are none yet, or they are older than the cache time. */
+  async current(): Promise<LocalKeySet> {
+    const now = Date.now();
+    if (this.local && now >= this.fetchedAt && now < this.fetchedAt + this.cacheMs) return this.local;
+    if (this.pending || this.schedule.open || !this.local) {
+      const waiting = this.pending ? undefined : this.schedule.waiting();
+      if (waiting) throw waiting;
+      return this.fetch();
+    }
+    const waiting = this.schedule.waiting();
+    if (waiting) throw waiting;
+    // Older than the cache time, but fetched within the cool-down (a cache time shorter than it): the cool-down wins.
+    return this.local;
+  }
+
+  /** The key for a token: one the set does not hold fetches the set again, if the schedule allows. */
+  async key(header: JWSHeaderParameters, token: FlattenedJWSInput) {
+    const local = await this.current();
+    try {
+      return await local(header, token);
+    } catch (error) {
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+      if (this.pending || this.schedule.open) return (await this.fetch())(header, token);
+      // While the set cannot be fetched, a key added since cannot be told from a made-up kid.
+      throw this.schedule.waiting() ?? error;
+    }
+  }
+
+  private fetch(): Promise<LocalKeySet> {
+    this.pending ??= (async () => {
+      const url = await this.locate();
+      this.url = url;
+      let local: LocalKeySet;
+      try {
+        const set = await fetchJson(url, { headers: { accept: 'application/json, application/jwk-set+json' } }, this.timeoutSeconds, 'the key set');
+        try {
+          local = createLocalJWKSet(set as JSONWebKeySet);
+        } catch (cause) {
+          throw unavailable(`the key set (${url}) is not a JWK set`, cause);
+        }
+      } catch (error) {
+        throw this.schedule.failed(error as VerifyError);
+      }
+      this.schedule.succeeded();
+      const keys = local.jwks()?.keys ?? [];
+      this.named = new Set(keys.map((key) => key.alg).filter((alg): alg is string => typeof alg === 'string'));
+      this.size = keys.length;
+      this.fetchedAt = Date.now();
+      this.local = local;
+      return local;
+    })().finally(() => {
+      this.pending = undefined;
+    });
+    return this.pending;
+  }
+}
+
 /** RFC 7662 answers, kept briefly per token so that a busy route asks the service once per token and period. */
 class Introspection {
   private readonly answers = new Map<string, { until: number; active: Promise<boolean> }>();
 
   constructor(
-    private readonly endpoint: () => Promise<string>,
+    readonly endpoint: () => Promise<string>,
     private readonly cacheMs: number,
     private readonly maxEntries: number,
     private readonly timeoutSeconds: number,
@@ -157,9 +337,9 @@ class Introspection {
 }
 
 /**
- * A verifier of one issuer's access tokens. Nothing is fetched until the first token: the discovery document
- * once, the key set then as jose's remote key set does (cached, fetched again for a key it does not know, at
- * most once per cool-down).
+ * A verifier of one issuer's access tokens. Nothing is fetched until the first token (or `check()`): the
+ * discovery document once, the key set then when older than the cache time or for a kid it does not hold, each
+ * as a schedule allows (see Schedule).
  */
 export function createVerifier(options: VerifierOptions): Verifier {
   if (typeof options.issuer !== 'string' || options.issuer === '') throw new TypeError('issuer is required');
@@ -171,37 +351,54 @@ export function createVerifier(options: VerifierOptions): Verifier {
   if (algorithms.length === 0) throw new TypeError('algorithms: at least one');
   const tolerance = positive(options.clockToleranceSeconds, DEFAULT_CLOCK_TOLERANCE_SECONDS, 'clockToleranceSeconds');
   const timeoutSeconds = positive(options.timeoutSeconds, DEFAULT_TIMEOUT_SECONDS, 'timeoutSeconds');
+  const cacheSeconds = positive(options.jwksCacheSeconds, DEFAULT_JWKS_CACHE_SECONDS, 'jwksCacheSeconds');
+  const cooldownSeconds = positive(options.jwksCooldownSeconds, DEFAULT_JWKS_COOLDOWN_SECONDS, 'jwksCooldownSeconds');
   const typ = mediaType(options.typ ?? 'JWT');
-  const keySetOptions = {
-    timeoutDuration: Math.round(timeoutSeconds * 1000),
-    cacheMaxAge: positive(options.jwksCacheSeconds, 600, 'jwksCacheSeconds') * 1000,
-    cooldownDuration: positive(options.jwksCooldownSeconds, 30, 'jwksCooldownSeconds') * 1000,
+  const jwksUrl = options.jwksUrl === undefined ? undefined : new URL(options.jwksUrl).href;
+
+  const discoveryUrl = `${options.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+  async function fetchDiscovery(): Promise<Discovery> {
+    const document = await fetchJson(discoveryUrl, { headers: { accept: 'application/json' } }, timeoutSeconds, 'the discovery document');
+    if (!isObject(document)) throw unavailable(`the discovery document (${discoveryUrl}) is not a JSON object`);
+    // OpenID Connect Discovery §4.3: a document about another issuer is not to be trusted for this one.
+    if (document['issuer'] !== options.issuer) {
+      throw unavailable(
+        `configured issuer ${JSON.stringify(options.issuer)} but the discovery document at ${discoveryUrl} says ${shown(document['issuer'])}: ` +
+          "set issuer to exactly the service's JWT_ISSUER (its PUBLIC_URL unless set)",
+      );
+    }
+    if (typeof document['jwks_uri'] !== 'string') throw unavailable(`the discovery document (${discoveryUrl}) has no jwks_uri`);
+    const introspection = document['introspection_endpoint'];
+    return { jwks_uri: document['jwks_uri'], ...(typeof introspection === 'string' ? { introspection_endpoint: introspection } : {}) };
+  }
+
+  // Kept once found; until then each try waits for the schedule, as the key set's do.
+  let discovered: Discovery | undefined;
+  let discovering: Promise<Discovery> | undefined;
+  const discoverySchedule = new Schedule(0);
+  const discover = async (): Promise<Discovery> => {
+    if (discovered) return discovered;
+    if (!discovering) {
+      const waiting = discoverySchedule.waiting();
+      if (waiting) throw waiting;
+      discovering = fetchDiscovery()
+        .then(
+          (found) => {
+            discoverySchedule.succeeded();
+            return (discovered = found);
+          },
+          (error: unknown) => {
+            throw discoverySchedule.failed(error as VerifyError);
+          },
+        )
+        .finally(() => {
+          discovering = undefined;
+        });
+    }
+    return discovering;
   };
 
-  let discovery: Promise<Discovery> | undefined;
-  const discover = (): Promise<Discovery> => {
-    discovery ??= (async () => {
-      const url = `${options.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
-      const document = await fetchJson(url, { headers: { accept: 'application/json' } }, timeoutSeconds, 'the discovery document');
-      if (!isObject(document) || typeof document['jwks_uri'] !== 'string') throw unavailable(`the discovery document (${url}) has no jwks_uri`);
-      // OpenID Connect Discovery §4.3: a document about another issuer is not to be trusted for this one.
-      if (document['issuer'] !== options.issuer) throw unavailable(`the discovery document (${url}) is for issuer ${String(document['issuer'])}`);
-      const introspection = document['introspection_endpoint'];
-      return { jwks_uri: document['jwks_uri'], ...(typeof introspection === 'string' ? { introspection_endpoint: introspection } : {}) };
-    })().catch((error: unknown) => {
-      discovery = undefined; // the next token tries again
-      throw error;
-    });
-    return discovery;
-  };
-
-  let keySet: ReturnType<typeof createRemoteJWKSet> | undefined =
-    options.jwksUrl === undefined ? undefined : createRemoteJWKSet(new URL(options.jwksUrl), keySetOptions);
-  const keys = async () => {
-    if (keySet) return keySet;
-    const { jwks_uri } = await discover();
-    return (keySet ??= createRemoteJWKSet(new URL(jwks_uri), keySetOptions));
-  };
+  const keySet = new KeySet(async () => jwksUrl ?? (await discover()).jwks_uri, cacheSeconds * 1000, cooldownSeconds * 1000, timeoutSeconds);
 
   const introspectOptions = options.introspect === true ? {} : options.introspect || undefined;
   const introspection =
@@ -210,7 +407,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       async () => {
         if (introspectOptions.endpoint !== undefined) return String(introspectOptions.endpoint);
         const found = (await discover()).introspection_endpoint;
-        if (found === undefined) throw unavailable('the discovery document names no introspection_endpoint');
+        if (found === undefined) throw unavailable(`the discovery document (${discoveryUrl}) names no introspection_endpoint`);
         return found;
       },
       positive(introspectOptions.cacheSeconds, DEFAULT_INTROSPECTION_CACHE_SECONDS, 'introspect.cacheSeconds') * 1000,
@@ -219,36 +416,68 @@ export function createVerifier(options: VerifierOptions): Verifier {
     );
 
   /** Only the algorithms the key set's own keys name: a key published for ES256 never verifies anything else. */
-  function pinned(alg: string | undefined, remote: NonNullable<typeof keySet>): void {
-    const published = new Set((remote.jwks()?.keys ?? []).map((key) => key.alg));
-    if (alg === undefined || !published.has(alg)) throw invalid();
+  function pinned(alg: string | undefined): void {
+    if (alg === undefined || !keySet.named.has(alg)) {
+      throw invalid(`algorithm not published: no key of the key set names alg ${shown(alg)} (it names ${[...keySet.named].join(', ') || 'none'})`);
+    }
   }
 
   const getKey: JWTVerifyGetKey = async (header, token) => {
-    const remote = await keys();
     try {
-      const key = await remote(header, token);
-      pinned(header.alg, remote);
+      const key = await keySet.key(header, token);
+      pinned(header.alg);
       return key;
     } catch (error) {
-      if (error instanceof errors.JWKSMultipleMatchingKeys) pinned(header.alg, remote);
+      if (error instanceof errors.JWKSMultipleMatchingKeys) pinned(header.alg);
       if (error instanceof VerifyError || error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys || error instanceof errors.JOSENotSupported) {
         throw error;
       }
-      throw unavailable('the key set cannot be fetched or used', error);
+      throw unavailable(`the key set (${keySet.url ?? jwksUrl ?? 'from discovery'}) cannot be used: ${error instanceof Error ? error.message : String(error)}`, error);
     }
   };
 
+  /** What jose's refusal means, said for the logs: what was expected, and what the token has. */
+  function refusal(error: unknown, header: ProtectedHeaderParameters): VerifyError {
+    if (error instanceof VerifyError) return error;
+    const key = `${String(header.alg)} key with ${header.kid === undefined ? 'no kid' : `kid ${shown(header.kid)}`}`;
+    if (error instanceof errors.JWTExpired) {
+      const exp = error.payload['exp'];
+      const ago = typeof exp === 'number' ? `, ${Math.floor(Date.now() / 1000) - exp} s ago` : '';
+      return new VerifyError('token_expired', 'The access token has expired', { reason: `expired: exp is ${instant(exp)}${ago} (tolerance ${tolerance} s)` });
+    }
+    if (error instanceof errors.JWTClaimValidationFailed) {
+      const { claim, payload } = error;
+      if (claim === 'iss') return invalid(`wrong issuer: expected ${shown(options.issuer)}, the token has ${shown(payload['iss'])}`);
+      if (claim === 'aud') return invalid(`wrong audience: expected ${audiences.map((a) => shown(a)).join(' or ')}, the token has ${shown(payload['aud'])}`);
+      if (claim === 'nbf' && typeof payload['nbf'] === 'number') {
+        return invalid(`not valid yet: nbf is ${instant(payload['nbf'])}, ${payload['nbf'] - Math.floor(Date.now() / 1000)} s ahead of this clock (tolerance ${tolerance} s)`);
+      }
+      return invalid(`claims: ${error.message}`);
+    }
+    if (error instanceof errors.JWSSignatureVerificationFailed) return invalid(`bad signature: it does not verify with the key set's ${key}`);
+    if (error instanceof errors.JWKSNoMatchingKey) {
+      return invalid(`unknown key: the key set has no ${key} (fetched ${keySet.age} s ago; again for an unknown kid at most every ${cooldownSeconds} s)`);
+    }
+    if (error instanceof errors.JWKSMultipleMatchingKeys) return invalid(`ambiguous key: the token names no kid, and several ${String(header.alg)} keys of the key set fit`);
+    if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return invalid(`malformed: ${error.message}`);
+    return invalid(`cannot be verified: ${error instanceof Error ? error.message : String(error)}`);
+  }
+
   async function verify(token: string): Promise<AccessClaims> {
-    if (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN_LENGTH) throw invalid();
+    if (typeof token !== 'string' || token === '') throw invalid('no token');
+    if (token.length > MAX_TOKEN_LENGTH) throw invalid(`the token is ${token.length} characters long, more than the ${MAX_TOKEN_LENGTH} accepted`);
     let header;
     try {
       header = decodeProtectedHeader(token);
     } catch {
-      throw invalid();
+      throw invalid('malformed: not a JWS in compact form (its header cannot be read)');
     }
-    if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) throw invalid();
-    if (header.typ !== undefined && (typeof header.typ !== 'string' || mediaType(header.typ) !== typ)) throw invalid();
+    if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) {
+      throw invalid(`algorithm not accepted: the token's alg is ${shown(header.alg)}, accepted are ${algorithms.join(', ')}`);
+    }
+    if (header.typ !== undefined && (typeof header.typ !== 'string' || mediaType(header.typ) !== typ)) {
+      throw invalid(`wrong type: the token's typ is ${shown(header.typ)}, expected ${shown(options.typ ?? 'JWT')}`);
+    }
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, getKey, {
@@ -259,15 +488,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
         requiredClaims: ['sub', 'iat', 'exp'],
       }));
     } catch (error) {
-      if (error instanceof VerifyError) throw error;
-      if (error instanceof errors.JWTExpired) throw new VerifyError('token_expired', 'The access token has expired');
-      throw invalid();
+      throw refusal(error, header);
     }
     const claims = typedClaims(payload);
     // jose checks iat only against a maximum age; a token from the future is a forgery or a broken clock.
-    if (claims.iat > Math.floor(Date.now() / 1000) + tolerance) throw invalid();
+    const now = Math.floor(Date.now() / 1000);
+    if (claims.iat > now + tolerance) throw invalid(`issued in the future: iat is ${instant(claims.iat)}, ${claims.iat - now} s ahead of this clock (tolerance ${tolerance} s)`);
     if (introspection && !(await introspection.active(token, claims))) {
-      throw invalid('The access token is no longer valid: its session has ended');
+      throw invalid('the service says the token is no longer active: its session has ended (introspection)', 'The access token is no longer valid: its session has ended');
     }
     return claims;
   }
@@ -275,14 +503,26 @@ export function createVerifier(options: VerifierOptions): Verifier {
   return {
     verify,
     async authenticate(authorization, policies = []) {
-      if (authorization === undefined) {
-        throw new VerifyError('invalid_token', 'An access token is required: send Authorization: Bearer <access_token>', { challenge: null });
-      }
+      if (authorization === undefined) throw new VerifyError('invalid_token', BEARER_REQUIRED, { challenge: null, reason: 'no Authorization header' });
       const match = typeof authorization === 'string' ? BEARER.exec(authorization) : null;
-      if (!match) throw invalid('An access token is required: send Authorization: Bearer <access_token>');
+      if (!match) {
+        throw invalid(typeof authorization === 'string' ? 'the Authorization header is not "Bearer <token>"' : 'several Authorization headers', BEARER_REQUIRED);
+      }
       const claims = await verify(match[1]!);
       for (const policy of policies) policy(claims);
       return claims;
+    },
+    async check() {
+      await keySet.current();
+      const usable = algorithms.filter((alg) => keySet.named.has(alg));
+      if (usable.length === 0) {
+        throw unavailable(
+          keySet.size === 0
+            ? `the key set (${keySet.url}) has no keys: a service that signs with JWT_SECRET_KEY (HS256) publishes none, and its tokens cannot be verified with public keys`
+            : `no key of the key set (${keySet.url}) names an algorithm this verifier accepts: it names ${[...keySet.named].join(', ') || 'none'}, accepted are ${algorithms.join(', ')}`,
+        );
+      }
+      if (introspection) await introspection.endpoint();
     },
   };
 }

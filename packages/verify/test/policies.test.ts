@@ -83,10 +83,12 @@ beforeAll(async () => {
 
   const app = express();
   const handler = (req: express.Request, res: express.Response) => void res.json({ sub: userOf(req).sub });
-  app.get('/admin', requireAccess(verifier, { roles: ['admin'] }), handler);
-  app.get('/audit', requireAccess(verifier, { roles: ['admin', 'auditor'] }), handler);
-  app.get('/billing', requireAccess(verifier, { aal: 2 }), handler);
-  app.get('/recent', requireAccess(verifier, { maxAuthAge: 300 }), handler);
+  // The reasons logged are the subject of service.test.ts; here they would only fill the output.
+  const quiet = { logger: { info() {}, warn() {} } };
+  app.get('/admin', requireAccess(verifier, { roles: ['admin'] }, quiet), handler);
+  app.get('/audit', requireAccess(verifier, { roles: ['admin', 'auditor'] }, quiet), handler);
+  app.get('/billing', requireAccess(verifier, { aal: 2 }, quiet), handler);
+  app.get('/recent', requireAccess(verifier, { maxAuthAge: 300 }, quiet), handler);
   expressServer = createServer(app);
   consumers.express = await listen(expressServer);
 });
@@ -245,7 +247,8 @@ describe('createVerifier', () => {
     const error = await unreachable.verify(await sign({})).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'verifier_unavailable', status: 503, wwwAuthenticate: undefined });
     expect(errorAnswer(error).headers).toEqual({ 'retry-after': '5' });
-    expect((error as Error).message).not.toContain(gone); // the detail is for logs, in `cause`
+    expect((error as Error).message).not.toContain(gone); // the detail is for logs: the reason, and in `cause`
+    expect((error as VerifyError).reason).toMatch(new RegExp(`^the discovery document \\(${gone}/\\.well-known/openid-configuration\\) cannot be reached: connect ECONNREFUSED`));
 
     // A discovery document about another issuer is not trusted.
     const impostor = createVerifier({ issuer: `${issuer}/`, audience: 'inventory' });
