@@ -1,67 +1,94 @@
 /**
- * Every failure the service reports on purpose. Each has a stable code; this table is the one place that says
- * what a code means to an HTTP client (its status) and to a shell script running the CLI (its exit status).
- * The domain throws `ServiceError(code, message)`; the HTTP layer and the CLI translate through the table.
+ * Every failure the service reports on purpose has a stable code. The kernel declares the codes every feature
+ * may answer (a malformed request, an unavailable database...); each feature declares its own beside its routes,
+ * in its `*-errors.ts`, with `defineErrors`. Each row says what a code means to an HTTP client (its status), to a
+ * shell script running the CLI (its exit status) and to a reader of the docs (its description), and how its
+ * answer is logged. The domain throws `ServiceError(code, message)`; the HTTP layer and the CLI translate it
+ * through these rows, and docs/errors.md is generated from them.
  */
-export const ERRORS = {
-  // The request itself is wrong.
-  invalid_request: { status: 400, exit: 1 },
-  invalid_json: { status: 400, exit: 1 },
-  invalid_username: { status: 400, exit: 1 },
-  invalid_password: { status: 400, exit: 1 },
-  weak_password: { status: 400, exit: 1 },
-  password_mismatch: { status: 400, exit: 1 },
-  // Who is asking cannot be established.
-  invalid_credentials: { status: 401, exit: 1 },
-  invalid_token: { status: 401, exit: 1 },
-  invalid_refresh_token: { status: 401, exit: 1 },
-  refresh_token_reused: { status: 401, exit: 1 },
-  /** A wrong, expired or already used TOTP or recovery code. */
-  invalid_mfa_code: { status: 401, exit: 1 },
-  /** The second step of a sign-in came with an mfa_token that is unknown, expired, used, or out of tries. */
-  mfa_token_expired: { status: 401, exit: 1 },
-  /** An account-recovery code that is wrong, expired or used, or a username nobody has. */
-  invalid_recovery_code: { status: 401, exit: 1 },
-  /** An admin request without a live admin key. */
-  invalid_admin_key: { status: 401, exit: 1 },
-  /** A passkey response that does not verify: wrong origin or site, a challenge unknown or used, a bad signature, a removed passkey. */
-  invalid_passkey: { status: 401, exit: 1 },
-  // Known, but not allowed.
-  forbidden: { status: 403, exit: 1 },
-  reauthentication_required: { status: 403, exit: 1 },
-  /** The account has a second factor, and the request brought no code with its password. */
-  mfa_required: { status: 403, exit: 1 },
-  /** An operator locked the account: answered only to the right password (or passkey, or recovery code). */
-  account_locked: { status: 403, exit: 1 },
-  not_found: { status: 404, exit: 1 },
-  username_taken: { status: 409, exit: 1 },
-  /** An operator's key command that cannot apply to how keys are configured (HS256, JWT_PRIVATE_KEY, the current key). */
-  key_conflict: { status: 409, exit: 1 },
-  mfa_already_enrolled: { status: 409, exit: 1 },
-  passkey_exists: { status: 409, exit: 1 },
-  request_timeout: { status: 408, exit: 1 },
-  payload_too_large: { status: 413, exit: 1 },
-  unsupported_media_type: { status: 415, exit: 1 },
-  too_many_attempts: { status: 429, exit: 1 },
-  headers_too_large: { status: 431, exit: 1 },
-  // The service cannot serve right now; the same request later may succeed.
-  overloaded: { status: 503, exit: 1 },
-  rate_limiter_unavailable: { status: 503, exit: 1 },
-  database_unavailable: { status: 503, exit: 1 },
-  /** The embedded database's folder is held by another process (the service, while the CLI tries to open it). */
-  database_in_use: { status: 503, exit: 1 },
-  /** The original service's database, read by the import, cannot be read. */
-  source_unavailable: { status: 503, exit: 1 },
-  not_ready: { status: 503, exit: 1 },
-  /** Production without SECRETS_ENCRYPTION_KEY: second factors cannot be stored. */
-  mfa_unavailable: { status: 503, exit: 1 },
-  // A CLI invocation that names an unknown flag or gives a flag a bad value.
-  usage: { status: 400, exit: 2 },
-  internal_error: { status: 500, exit: 1 },
-} as const satisfies Record<string, { status: number; exit: number }>;
+export interface ErrorSpec {
+  status: number;
+  /** The CLI's exit status; 1 unless said otherwise. */
+  exit?: number;
+  description: string;
+  /** The message a client sees, for codes whose own message is meant for the log. */
+  publicMessage?: string;
+  /** An answer worth a log line of its own: its level and text; the error's context is logged with it. */
+  log?: { level: 'info' | 'warn'; message: string };
+  /** RFC 6750 `WWW-Authenticate` challenge sent with this answer. */
+  challenge?: string;
+}
 
-export type ErrorCode = keyof typeof ERRORS;
+/**
+ * The codes, by name. Each feature adds its own by declaration merging, next to its `defineErrors` table:
+ * `declare module '../../kernel/errors.js' { interface ErrorCodes extends CodesOf<typeof TABLE> {} }`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface ErrorCodes extends CodesOf<typeof KERNEL_ERRORS> {}
+export type ErrorCode = keyof ErrorCodes;
+export type CodesOf<T> = { [K in keyof T]: true };
 
+const TABLE = new Map<string, ErrorSpec>();
+
+/** Declares a feature's error codes; a code declared twice is a mistake found at start. */
+export function defineErrors<const T extends Record<string, ErrorSpec>>(table: T): T {
+  for (const [code, spec] of Object.entries(table)) {
+    if (TABLE.has(code)) throw new Error(`error code ${code} is declared twice`);
+    TABLE.set(code, spec);
+  }
+  return table;
+}
+
+/** A declared code's row. */
+export function errorSpec(code: ErrorCode): ErrorSpec {
+  const spec = TABLE.get(code);
+  if (!spec) throw new Error(`error code ${code} is not declared: import the feature's *-errors.ts where it is thrown`);
+  return spec;
+}
+
+/** Every declared code and its row, in the order declared: what the docs list. */
+export function declaredErrors(): [ErrorCode, ErrorSpec][] {
+  return [...TABLE] as [ErrorCode, ErrorSpec][];
+}
+
+/** What every feature may answer: the request itself, the service's state, the plumbing. */
+export const KERNEL_ERRORS = defineErrors({
+  invalid_request: { status: 400, description: 'The request is malformed: a field is missing, has the wrong type, or breaks its rule; the message says which.' },
+  invalid_json: { status: 400, description: 'The body is not valid JSON, or is empty while Content-Type says JSON.' },
+  invalid_username: { status: 400, description: 'The username breaks the rule for names: length, characters, scripts.' },
+  invalid_credentials: {
+    status: 401,
+    description: 'The username or password is wrong; the answer is the same for a name nobody has, and takes as long.',
+  },
+  invalid_token: {
+    status: 401,
+    description: 'No access token, or one that is malformed, expired, forged, or of a session that has ended.',
+    challenge: 'Bearer realm="user-auth-service"',
+  },
+  forbidden: { status: 403, description: "The request names another account than the access token's own." },
+  not_found: { status: 404, description: 'No such route, or no such thing of yours (another user\'s id is not found either).' },
+  username_taken: { status: 409, description: 'The username, or one that looks the same, belongs to another account.' },
+  request_timeout: { status: 408, description: 'The request did not arrive in time (REQUEST_TIMEOUT_SECONDS, HEADERS_TIMEOUT_SECONDS).' },
+  payload_too_large: { status: 413, description: 'The body is larger than any request needs.' },
+  unsupported_media_type: { status: 415, description: 'The body is not `application/json`.' },
+  headers_too_large: { status: 431, description: 'The request headers are too large.' },
+  overloaded: {
+    status: 503,
+    description: 'The password hashing is at capacity: the request was shed before it queued. Retry after the `Retry-After` seconds.',
+  },
+  database_unavailable: {
+    status: 503,
+    description: 'The database cannot be reached; the service reconnects by itself. Retry after the `Retry-After` seconds.',
+    publicMessage: 'The database is unavailable; try again shortly',
+    log: { level: 'warn', message: 'database unavailable' },
+  },
+  database_in_use: { status: 503, description: 'CLI: the embedded database is held by the running service.' },
+  not_ready: { status: 503, description: 'The service is starting, or a migration is missing.' },
+  usage: { status: 400, exit: 2, description: 'CLI: an unknown command or flag, or a missing or bad argument.' },
+  internal_error: { status: 500, description: 'A fault of the service, logged with the request id; never the answer to anything a client sends.' },
+});
+
+/** Ids worth a log line (never a secret), what to retry after, and how the answer is logged. */
 export interface ErrorDetails {
   /** 429 and 503: when to try again. */
   retryAfterSeconds?: number;
@@ -69,6 +96,8 @@ export interface ErrorDetails {
   context?: Record<string, string>;
   /** Which rate limit refused: a metric label. */
   rule?: string;
+  /** A log line for this answer in place of its code's (`ErrorSpec.log`). */
+  log?: ErrorSpec['log'];
 }
 
 /** A refusal or an unavailability with a stable code; `message` is for people and never holds a secret. */
@@ -76,6 +105,7 @@ export class ServiceError extends Error {
   readonly retryAfterSeconds: number | undefined;
   readonly context: Record<string, string> | undefined;
   readonly rule: string | undefined;
+  readonly log: ErrorSpec['log'];
 
   constructor(
     readonly code: ErrorCode,
@@ -87,14 +117,15 @@ export class ServiceError extends Error {
     this.retryAfterSeconds = details.retryAfterSeconds;
     this.context = details.context;
     this.rule = details.rule;
+    this.log = details.log;
   }
 
   get status(): number {
-    return ERRORS[this.code].status;
+    return errorSpec(this.code).status;
   }
 
   get exitCode(): number {
-    return ERRORS[this.code].exit;
+    return errorSpec(this.code).exit ?? 1;
   }
 }
 

@@ -17,6 +17,29 @@ import {
   SignedInBody,
   UserId,
 } from '../../kernel/http/schemas.js';
+import { defineAuditEvents, type EventsOf } from '../audit/audit.js';
+import { onSuccess, type AuditRule, type Found } from '../audit/audit-hook.js';
+
+export const ACCOUNT_EVENTS = defineAuditEvents({
+  register: 'An account was created through the API, and signed in.',
+  password_changed: 'The owner changed the password (every other session ended).',
+  username_changed: 'The owner renamed the account.',
+  account_deleted: 'The owner deleted the account.',
+});
+
+declare module '../audit/audit.js' {
+  interface AuditEvents extends EventsOf<typeof ACCOUNT_EVENTS> {}
+}
+
+/** A change is one event per part changed. */
+const changeEvents: AuditRule = (outcome) => {
+  if (outcome.status !== 200 || outcome.code !== undefined) return [];
+  const userId = outcome.request.userId;
+  const events: Found[] = [];
+  if (outcome.body['new_username']) events.push({ type: 'username_changed', userId });
+  if (outcome.body['new_password']) events.push({ type: 'password_changed', userId });
+  return events;
+};
 
 const Required = Type.String({ minLength: 1 });
 // What the document's examples use: a password the policy accepts, so that trying an example out succeeds.
@@ -45,7 +68,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = 
   app.post(
     '/register',
     {
-      config: { missingFieldsMessage: 'Username and passwords are required!', hashesPassword: true },
+      config: { audit: onSuccess(201, 'register'), errors: ['invalid_username', 'invalid_password', 'weak_password', 'password_mismatch', 'username_taken', ...LIMIT_ERRORS, 'overloaded'], missingFieldsMessage: 'Username and passwords are required!', hashesPassword: true },
       schema: {
         summary: 'Create an account and sign in',
         tags: ['accounts'],
@@ -55,8 +78,6 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = 
         ),
         response: {
           201: SignedInBody,
-          ...errorResponses(...BODY_ERRORS, 'invalid_username', 'invalid_password', 'weak_password', 'password_mismatch',
-            'username_taken', ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
         },
       },
     },
@@ -72,7 +93,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = 
   app.post(
     '/change',
     {
-      config: { auth: 'user' },
+      config: { audit: changeEvents, errors: ['invalid_username', 'invalid_password', 'weak_password', 'password_mismatch', 'invalid_credentials', 'invalid_mfa_code', 'forbidden', 'reauthentication_required', 'mfa_required', 'username_taken', ...LIMIT_ERRORS, 'overloaded'], auth: 'user' },
       schema: {
         summary: "Change the token's own username and/or password",
         description:
@@ -91,9 +112,6 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = 
         ),
         response: {
           200: Message,
-          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_username', 'invalid_password', 'weak_password', 'password_mismatch',
-            'invalid_credentials', 'invalid_mfa_code', 'forbidden', 'reauthentication_required', 'mfa_required', 'username_taken', ...LIMIT_ERRORS,
-            'overloaded', 'database_unavailable'),
         },
       },
     },
@@ -121,7 +139,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = 
   app.delete(
     '/delete',
     {
-      config: { auth: 'user' },
+      config: { audit: onSuccess(200, 'account_deleted'), errors: ['invalid_credentials', 'invalid_mfa_code', 'forbidden', 'reauthentication_required', 'mfa_required', ...LIMIT_ERRORS, 'overloaded'], auth: 'user' },
       preValidation: absentBodyIsEmpty,
       schema: {
         summary: "Delete the token's own account",
@@ -130,8 +148,6 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = 
         body: Type.Object({ user_id: Type.Optional(UserId), ...ProofFields }, { examples: [{ current_password: EXAMPLE_PASSWORD }] }),
         response: {
           200: Message,
-          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_credentials', 'invalid_mfa_code', 'forbidden', 'reauthentication_required',
-            'mfa_required', ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
         },
       },
     },
@@ -145,8 +161,8 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = 
   app.get(
     '/me',
     {
-      config: { auth: 'user' },
-      schema: { summary: "The token's user", tags: ['accounts'], response: { 200: Me, ...errorResponses('invalid_token', 'database_unavailable') } },
+      config: { errors: [], auth: 'user' },
+      schema: { summary: "The token's user", tags: ['accounts'], response: { 200: Me } },
     },
     async (request) => {
       const { user, session } = callerOf(request);
@@ -164,7 +180,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = 
   app.post(
     '/validate',
     {
-      config: { auth: 'user' },
+      config: { errors: [...BODY_ERRORS], auth: 'user' },
       schema: {
         summary: "Check a token (the original service's endpoint)",
         tags: ['tokens'],
@@ -173,8 +189,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = 
             message: Type.String(),
             valid: Type.Literal(1),
             user: Type.Object({ user_id: Type.Integer(), username: Type.String() }),
-          }),
-          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'database_unavailable'),
+          })
         },
       },
     },

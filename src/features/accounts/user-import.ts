@@ -2,6 +2,7 @@ import type { Database } from '../../kernel/db/database.js';
 import { advanceUserIds, importUser, readOriginalUsers, type ImportOutcome } from './original-user-queries.js';
 import { ServiceError } from '../../kernel/errors.js';
 import { applyUsernameRulesIn, legacyUsernameKey } from '../../kernel/usernames.js';
+import './account-errors.js';
 
 export type ImportReport = Record<ImportOutcome, string[]> & {
   /** Every account left parked, by its parked name (`<key>#<id>`): what user:rename takes. */

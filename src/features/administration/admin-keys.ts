@@ -3,6 +3,7 @@ import { isUniqueViolation, type Database } from '../../kernel/db/database.js';
 import { insertAdminKey, listAdminKeys, revokeAdminKey, useAdminKey, type AdminKey } from './admin-queries.js';
 import { ServiceError } from '../../kernel/errors.js';
 import { sha256 } from '../../kernel/digest.js';
+import './admin-errors.js';
 
 /**
  * Operators' API keys: 256 random bits after a prefix that says what they are (so a leaked one is recognised in

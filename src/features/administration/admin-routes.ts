@@ -4,7 +4,7 @@ import { MAX_PAGE, MAX_ROLES, ROLE_PATTERN, type AdminUserDetail, type AdminUser
 import type { Audit } from '../audit/audit.js';
 import type { Passkeys } from '../passkeys/passkeys.js';
 import { PasskeyBody, passkeyBody } from '../passkeys/passkey-routes.js';
-import { auditAdmin } from '../audit/audit-hook.js';
+import { adminAction } from '../audit/audit-hook.js';
 import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, NewUsername } from '../../kernel/http/schemas.js';
 
 // Up to 18 digits: every id a bigint holds in practice, and never one PostgreSQL would refuse as out of range.
@@ -61,7 +61,6 @@ function adminUserDetail(detail: AdminUserDetail) {
 const ADMIN = { auth: 'admin' } as const;
 // 1 to 200, as a query string carries it.
 const PAGE_SIZE = '^(200|1[0-9]{2}|[1-9][0-9]?)$';
-const ADMIN_ERRORS = ['invalid_admin_key', ...LIMIT_ERRORS, 'database_unavailable'] as const;
 const EXAMPLE_PASSWORD = 'correct horse battery staple';
 
 /**
@@ -79,7 +78,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
   app.get(
     '/users',
     {
-      config: ADMIN,
+      config: { ...ADMIN, errors: ['invalid_request'] },
       schema: {
         summary: 'Search users by username prefix, in pages',
         description: '`after` is the `next` of the page before (the last id): pages stay put while users are added. At most 200 a page.',
@@ -91,7 +90,6 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
         }),
         response: {
           200: Type.Object({ users: Type.Array(AdminUser), next: Type.Union([Type.String(), Type.Null()]) }),
-          ...errorResponses('invalid_request', ...ADMIN_ERRORS),
         },
       },
     },
@@ -105,12 +103,12 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
   app.get(
     '/users/:id',
     {
-      config: ADMIN,
+      config: { ...ADMIN, errors: ['invalid_request', 'not_found'] },
       schema: {
         summary: 'One user: roles, lock, last login, live sessions, second factors, passkeys',
         tags: ['administration'],
         params: UserIdParam,
-        response: { 200: AdminUserDetailBody, ...errorResponses('invalid_request', 'not_found', ...ADMIN_ERRORS) },
+        response: { 200: AdminUserDetailBody },
       },
     },
     async (request) => adminUserDetail(await administration.get(request.params.id)),
@@ -119,7 +117,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
   app.post(
     '/users',
     {
-      config: ADMIN,
+      config: { ...ADMIN, audit: adminAction('user_created', 201), errors: ['invalid_username', 'invalid_password', 'weak_password', 'username_taken', 'overloaded'] },
       schema: {
         summary: 'Create a user, with a password or without (then it signs in after a recovery code)',
         tags: ['administration'],
@@ -129,13 +127,13 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
         ),
         response: {
           201: AdminUserDetailBody,
-          ...errorResponses(...BODY_ERRORS, 'invalid_username', 'invalid_password', 'weak_password', 'username_taken', 'overloaded', ...ADMIN_ERRORS),
         },
       },
     },
     async (request, reply) => {
       const created = await administration.create(request.body.username, request.body.password);
-      await auditAdmin(request, 'user_created', created.user.id, { password: request.body.password !== undefined });
+      request.userId = created.user.id;
+      request.auditDetails = { password: request.body.password !== undefined };
       return reply.code(201).send(adminUserDetail(created));
     },
   );
@@ -143,7 +141,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
   app.patch(
     '/users/:id',
     {
-      config: ADMIN,
+      config: { ...ADMIN, audit: adminAction('user_updated'), errors: ['invalid_username', 'username_taken', 'not_found'] },
       schema: {
         summary: 'Rename, set roles, lock or unlock',
         description:
@@ -163,7 +161,6 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
         ),
         response: {
           200: Type.Object({ ...AdminUserDetailBody.properties, sessions_ended: Type.Integer() }),
-          ...errorResponses(...BODY_ERRORS, 'invalid_username', 'username_taken', 'not_found', ...ADMIN_ERRORS),
         },
       },
     },
@@ -175,7 +172,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
         lock: locked === undefined ? undefined : { locked, reason, until: until === undefined ? undefined : new Date(until) },
       });
       const changes = [username !== undefined && 'username', roles !== undefined && 'roles', locked === true && 'locked', locked === false && 'unlocked'].filter(Boolean);
-      await auditAdmin(request, 'user_updated', request.params.id, { changes: changes.join(','), sessions_ended: endedSessions });
+      request.auditDetails = { changes: changes.join(','), sessions_ended: endedSessions };
       return { ...adminUserDetail(detail), sessions_ended: endedSessions };
     },
   );
@@ -183,17 +180,16 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
   app.delete(
     '/users/:id',
     {
-      config: ADMIN,
+      config: { ...ADMIN, audit: adminAction('user_deleted'), errors: ['invalid_request', 'not_found'] },
       schema: {
         summary: 'Delete a user, its sessions, factors and passkeys',
         tags: ['administration'],
         params: UserIdParam,
-        response: { 200: Type.Object({ message: Type.String() }), ...errorResponses('invalid_request', 'not_found', ...ADMIN_ERRORS) },
+        response: { 200: Type.Object({ message: Type.String() }) },
       },
     },
     async (request) => {
       await administration.delete(request.params.id);
-      await auditAdmin(request, 'user_deleted', request.params.id);
       return { message: 'User deleted' };
     },
   );
@@ -201,18 +197,18 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
   app.post(
     '/users/:id/logout',
     {
-      config: ADMIN,
+      config: { ...ADMIN, audit: adminAction('sessions_ended'), errors: ['invalid_request', 'not_found'] },
       preValidation: absentBodyIsEmpty,
       schema: {
         summary: 'End every session of a user',
         tags: ['administration'],
         params: UserIdParam,
-        response: { 200: Type.Object({ sessions_ended: Type.Integer() }), ...errorResponses('invalid_request', 'not_found', ...ADMIN_ERRORS) },
+        response: { 200: Type.Object({ sessions_ended: Type.Integer() }) },
       },
     },
     async (request) => {
       const ended = await administration.logout(request.params.id);
-      await auditAdmin(request, 'sessions_ended', request.params.id, { sessions_ended: ended });
+      request.auditDetails = { sessions_ended: ended };
       return { sessions_ended: ended };
     },
   );
@@ -220,17 +216,16 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
   app.delete(
     '/users/:id/limits',
     {
-      config: ADMIN,
+      config: { ...ADMIN, audit: adminAction('limits_cleared'), errors: ['invalid_request', 'not_found'] },
       schema: {
         summary: "Clear an account's brute-force counters (an owner held out by someone else's guesses)",
         tags: ['administration'],
         params: UserIdParam,
-        response: { 200: Type.Object({ message: Type.String() }), ...errorResponses('invalid_request', 'not_found', ...ADMIN_ERRORS) },
+        response: { 200: Type.Object({ message: Type.String() }) },
       },
     },
     async (request) => {
       await administration.clearLimits(request.params.id);
-      await auditAdmin(request, 'limits_cleared', request.params.id);
       return { message: "The account's sign-in counters are cleared" };
     },
   );
@@ -238,7 +233,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
   app.post(
     '/users/:id/recovery-code',
     {
-      config: ADMIN,
+      config: { ...ADMIN, audit: adminAction('recovery_code_issued', 201), errors: ['invalid_request', 'not_found'] },
       preValidation: absentBodyIsEmpty,
       schema: {
         summary: 'A one-time recovery code for the user to set a new password with (POST /api/auth/recover)',
@@ -247,13 +242,11 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
         params: UserIdParam,
         response: {
           201: Type.Object({ code: Type.String(), expires_at: Type.String({ format: 'date-time' }) }),
-          ...errorResponses('invalid_request', 'not_found', ...ADMIN_ERRORS),
         },
       },
     },
     async (request, reply) => {
       const { code, expiresAt } = await administration.issueRecoveryCode(request.params.id);
-      await auditAdmin(request, 'recovery_code_issued', request.params.id);
       return reply.code(201).send({ code, expires_at: expiresAt.toISOString() });
     },
   );
@@ -262,12 +255,12 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
     app.get(
       '/users/:id/passkeys',
       {
-        config: ADMIN,
+        config: { ...ADMIN, errors: ['invalid_request', 'not_found'] },
         schema: {
           summary: "A user's passkeys",
           tags: ['administration'],
           params: UserIdParam,
-          response: { 200: Type.Object({ passkeys: Type.Array(PasskeyBody) }), ...errorResponses('invalid_request', 'not_found', ...ADMIN_ERRORS) },
+          response: { 200: Type.Object({ passkeys: Type.Array(PasskeyBody) }) },
         },
       },
       async (request) => {
@@ -279,17 +272,17 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
     app.delete(
       '/users/:id/passkeys/:passkeyId',
       {
-        config: ADMIN,
+        config: { ...ADMIN, audit: adminAction('passkey_removed'), errors: ['invalid_request', 'not_found'] },
         schema: {
           summary: "Remove one of a user's passkeys (a lost or stolen authenticator)",
           tags: ['administration'],
           params: Type.Object({ ...UserIdParam.properties, passkeyId: Type.String({ format: 'uuid' }) }),
-          response: { 200: Type.Object({ message: Type.String() }), ...errorResponses('invalid_request', 'not_found', ...ADMIN_ERRORS) },
+          response: { 200: Type.Object({ message: Type.String() }) },
         },
       },
       async (request) => {
         await passkeys.removeOf(request.params.id, request.params.passkeyId);
-        await auditAdmin(request, 'passkey_removed', request.params.id, { passkey_id: request.params.passkeyId });
+        request.auditDetails = { passkey_id: request.params.passkeyId };
         return { message: 'Passkey removed' };
       },
     );
@@ -298,7 +291,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
   app.get(
     '/audit',
     {
-      config: ADMIN,
+      config: { ...ADMIN, errors: ['invalid_request'] },
       schema: {
         summary: 'The audit trail: security events, newest first, in pages',
         tags: ['administration'],
@@ -324,8 +317,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
               }),
             ),
             next: Type.Union([Type.String(), Type.Null()]),
-          }),
-          ...errorResponses('invalid_request', ...ADMIN_ERRORS),
+          })
         },
       },
     },

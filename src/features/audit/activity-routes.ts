@@ -21,14 +21,14 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ audit: Audit }> = async (a
   app.get(
     '/events',
     {
-      config: { auth: 'user' },
+      config: { errors: [], auth: 'user' },
       schema: {
         summary: `The token's user's last ${RECENT_EVENTS} security events, newest first`,
         description:
           'Sign-ins (and failed ones with the right username), password and username changes, second factors and passkeys added or ' +
           'removed, sessions ended, and what operators did to the account.',
         tags: ['activity'],
-        response: { 200: Type.Object({ events: Type.Array(EventBody) }), ...errorResponses('invalid_token', 'database_unavailable') },
+        response: { 200: Type.Object({ events: Type.Array(EventBody) }) },
       },
     },
     async (request) => {

@@ -11,30 +11,45 @@ import {
   type NewAuditEvent,
   type StoredAuditEvent,
 } from './audit-queries.js';
-import { findRefreshTokenOwner } from '../sessions/refresh-token-queries.js';
 import { ServiceError } from '../../kernel/errors.js';
-import { hashRefreshToken, isRefreshTokenShaped } from '../sessions/refresh-tokens.js';
 import { usernameLookupKey } from '../../kernel/usernames.js';
 
-export const AUDIT_TYPES = [
-  'register',
-  'login_succeeded',
-  'login_failed',
-  'logout',
-  'refresh_token_reused',
-  'password_changed',
-  'username_changed',
-  'account_deleted',
-  'mfa_enrolled',
-  'mfa_removed',
-  'recovery_codes_replaced',
-  'passkey_added',
-  'passkey_removed',
-  'session_revoked',
-  'admin_action',
-  'account_recovered',
-] as const;
-export type AuditType = (typeof AUDIT_TYPES)[number];
+/**
+ * The event types, by name, each with what it records (docs/audit.md is generated from them). Each feature
+ * declares its own beside its routes with `defineAuditEvents`, and adds them here by declaration merging:
+ * `declare module '../audit/audit.js' { interface AuditEvents extends EventsOf<typeof EVENTS> {} }`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface AuditEvents {}
+export type AuditType = keyof AuditEvents;
+export type EventsOf<T> = { [K in keyof T]: true };
+
+const EVENT_TYPES = new Map<string, string>();
+
+/** Declares a feature's audit event types, each with a sentence on what it records. */
+export function defineAuditEvents<const T extends Record<string, string>>(events: T): T {
+  for (const [type, description] of Object.entries(events)) {
+    if (EVENT_TYPES.has(type)) throw new Error(`audit event ${type} is declared twice`);
+    EVENT_TYPES.set(type, description);
+  }
+  return events;
+}
+
+/** The audit trail's own: what every sign-in route and every admin route records. */
+export const AUDIT_EVENTS = defineAuditEvents({
+  login_succeeded: 'A sign-in gave tokens: `method` is `password`, `passkey`, `mfa` (a second step) or `email`.',
+  login_failed: 'A sign-in was refused: `reason` says why, `method` how it was tried. Failures at no known account are capped per client and minute, then aggregated.',
+  admin_action: 'An operator acted through the admin API: `action` says what, the actor is `admin:<key name>`.',
+});
+
+declare module './audit.js' {
+  interface AuditEvents extends EventsOf<typeof AUDIT_EVENTS> {}
+}
+
+/** Every declared type and what it records, in the order declared. */
+export function declaredAuditEvents(): [AuditType, string][] {
+  return [...EVENT_TYPES] as [AuditType, string][];
+}
 
 /** Why a login failed, in `details.reason`. */
 export type LoginFailureReason = 'bad_password' | 'unknown_user' | 'locked' | 'rate_limited' | 'second_factor' | 'bad_passkey';
@@ -193,15 +208,6 @@ export class Audit {
   /** Drops events older than AUDIT_RETENTION_DAYS. */
   async purge(): Promise<number> {
     return purgeAuditEvents(this.db, this.options.retentionDays);
-  }
-
-  /**
-   * The account a refresh token belongs to (a revocation's user), if it is one this service issued. An access
-   * token is not looked at: its claims alone would be the client's word.
-   */
-  async refreshTokenOwner(token: string): Promise<string | undefined> {
-    if (!isRefreshTokenShaped(token)) return undefined;
-    return findRefreshTokenOwner(this.db, hashRefreshToken(token));
   }
 
   /** The HMAC of a typed username's normalised form, under the key given to the constructor. */

@@ -7,6 +7,7 @@ import type { RateLimits } from '../rate-limits/rate-limits.js';
 import type { SecretBox } from '../../kernel/secret-box.js';
 import { matchingStep } from './totp.js';
 import { sha256 } from '../../kernel/digest.js';
+import './mfa-errors.js';
 
 /** A second factor as a request brings it: a code from the authenticator app, or one of the recovery codes. */
 export interface SecondFactorProof {

@@ -6,6 +6,18 @@ import { callerOf } from '../../kernel/http/authentication.js';
 import { clientInfo } from '../../kernel/http/replies.js';
 import { proofOf, ProofFields } from './proof-fields.js';
 import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText } from '../../kernel/http/schemas.js';
+import { defineAuditEvents, type EventsOf } from '../audit/audit.js';
+import { onSuccess } from '../audit/audit-hook.js';
+
+export const MFA_EVENTS = defineAuditEvents({
+  mfa_enrolled: 'An authenticator app was confirmed: signing in now needs its code (`factor_id`).',
+  mfa_removed: 'An authenticator app was removed (`factor_id`).',
+  recovery_codes_replaced: 'New recovery codes replaced the old ones.',
+});
+
+declare module '../audit/audit.js' {
+  interface AuditEvents extends EventsOf<typeof MFA_EVENTS> {}
+}
 
 const FactorId = Type.String({ format: 'uuid' });
 export const Code = Type.String({ minLength: 1, maxLength: 32, description: 'The 6-digit code the authenticator app shows now' });
@@ -20,7 +32,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
   app.get(
     '/mfa',
     {
-      config: { auth: 'user' },
+      config: { errors: [], auth: 'user' },
       schema: {
         summary: "The account's second factors, and how many recovery codes are left",
         tags: ['second factor'],
@@ -35,8 +47,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
               }),
             ),
             recovery_codes_remaining: Type.Integer(),
-          }),
-          ...errorResponses('invalid_token', 'database_unavailable'),
+          })
         },
       },
     },
@@ -52,7 +63,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
   app.post(
     '/mfa/totp',
     {
-      config: { auth: 'user' },
+      config: { errors: ['invalid_credentials', 'reauthentication_required', 'mfa_already_enrolled', ...LIMIT_ERRORS, 'mfa_unavailable'], auth: 'user' },
       preValidation: absentBodyIsEmpty,
       schema: {
         summary: 'Start adding an authenticator app (TOTP)',
@@ -69,9 +80,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
             uri: Type.String({ description: '`otpauth://totp/...`: what the QR code holds' }),
             qr_svg: Type.String({ description: 'The URI as a QR code, an SVG document' }),
             expires_at: Type.String({ format: 'date-time', description: 'When the unconfirmed enrolment is dropped' }),
-          }),
-          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_credentials', 'reauthentication_required', 'mfa_already_enrolled',
-            ...LIMIT_ERRORS, 'mfa_unavailable', 'database_unavailable'),
+          })
         },
       },
     },
@@ -92,7 +101,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
   app.post(
     '/mfa/totp/:id/verify',
     {
-      config: { auth: 'user' },
+      config: { audit: onSuccess(200, 'mfa_enrolled', (o) => ({ factor_id: o.params['id'] })), errors: ['invalid_mfa_code', 'not_found', 'mfa_already_enrolled', ...LIMIT_ERRORS, 'mfa_unavailable'], auth: 'user' },
       schema: {
         summary: 'Confirm an authenticator app with its first code',
         description:
@@ -108,9 +117,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
             access_token: Type.String(),
             token_type: Type.Literal('Bearer'),
             expires_in: Type.Integer(),
-          }),
-          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_mfa_code', 'not_found', 'mfa_already_enrolled', ...LIMIT_ERRORS,
-            'mfa_unavailable', 'database_unavailable'),
+          })
         },
       },
     },
@@ -129,7 +136,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
   app.delete(
     '/mfa/totp/:id',
     {
-      config: { auth: 'user' },
+      config: { audit: onSuccess(200, 'mfa_removed', (o) => ({ factor_id: o.params['id'] })), errors: ['invalid_credentials', 'invalid_mfa_code', 'reauthentication_required', 'mfa_required', 'not_found', ...LIMIT_ERRORS, 'mfa_unavailable'], auth: 'user' },
       preValidation: absentBodyIsEmpty,
       schema: {
         summary: 'Remove an authenticator app',
@@ -139,8 +146,6 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
         body: Type.Object(ProofFields, { examples: [{ current_password: 'correct horse battery staple', code: '123456' }] }),
         response: {
           200: Message,
-          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_credentials', 'invalid_mfa_code', 'reauthentication_required',
-            'mfa_required', 'not_found', ...LIMIT_ERRORS, 'mfa_unavailable', 'database_unavailable'),
         },
       },
     },
@@ -153,7 +158,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
   app.post(
     '/mfa/recovery-codes',
     {
-      config: { auth: 'user' },
+      config: { audit: onSuccess(200, 'recovery_codes_replaced'), errors: ['invalid_credentials', 'invalid_mfa_code', 'reauthentication_required', 'mfa_required', 'not_found', ...LIMIT_ERRORS, 'mfa_unavailable'], auth: 'user' },
       preValidation: absentBodyIsEmpty,
       schema: {
         summary: 'Replace the recovery codes',
@@ -162,8 +167,6 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
         body: Type.Object(ProofFields, { examples: [{ current_password: 'correct horse battery staple', code: '123456' }] }),
         response: {
           200: Type.Object({ message: Type.String(), recovery_codes: RecoveryCodes }),
-          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_credentials', 'invalid_mfa_code', 'reauthentication_required',
-            'mfa_required', 'not_found', ...LIMIT_ERRORS, 'mfa_unavailable', 'database_unavailable'),
         },
       },
     },

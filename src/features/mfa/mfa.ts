@@ -21,6 +21,7 @@ import type { Proof, Reauthentication } from './reauthentication.js';
 import { SecretBox, type SecretKey } from '../../kernel/secret-box.js';
 import type { Sessions } from '../sessions/sessions.js';
 import { matchingStep, newTotpSecret, totpUri } from './totp.js';
+import './mfa-errors.js';
 
 /** An enrolment waits this long for its first code, then it is gone. */
 export const PENDING_FACTOR_TTL_SECONDS = 15 * 60;

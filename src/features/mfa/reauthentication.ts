@@ -5,6 +5,7 @@ import type { FactorCodes, SecondFactorProof } from './mfa-codes.js';
 import type { AuthMethod, Authenticated, ClientInfo } from '../../kernel/model.js';
 import type { PasswordHasher } from '../passwords/passwords.js';
 import type { RateLimits } from '../rate-limits/rate-limits.js';
+import './mfa-errors.js';
 
 /** What a request may bring to prove, again, that its caller is the account's owner. */
 export interface Proof extends SecondFactorProof {

@@ -6,6 +6,17 @@ import { callerOf } from '../../kernel/http/authentication.js';
 import { clientInfo } from '../../kernel/http/replies.js';
 import { proofOf, ProofFields } from '../mfa/proof-fields.js';
 import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message } from '../../kernel/http/schemas.js';
+import { defineAuditEvents, type EventsOf } from '../audit/audit.js';
+import { onSuccess } from '../audit/audit-hook.js';
+
+export const PASSKEY_EVENTS = defineAuditEvents({
+  passkey_added: 'A passkey was added to the account.',
+  passkey_removed: 'A passkey was removed (`passkey_id`), by its owner or an operator.',
+});
+
+declare module '../audit/audit.js' {
+  interface AuditEvents extends EventsOf<typeof PASSKEY_EVENTS> {}
+}
 
 const Base64Url = (maxLength: number) => Type.String({ minLength: 1, maxLength, pattern: '^[A-Za-z0-9_-]+={0,2}$' });
 
@@ -87,7 +98,7 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys }> = 
   app.post(
     '/passkeys/register/options',
     {
-      config: { auth: 'user' },
+      config: { errors: ['invalid_credentials', 'invalid_mfa_code', 'reauthentication_required', 'mfa_required', ...LIMIT_ERRORS], auth: 'user' },
       preValidation: absentBodyIsEmpty,
       schema: {
         summary: 'Start adding a passkey: the options for navigator.credentials.create',
@@ -96,8 +107,6 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys }> = 
         body: Type.Object(ProofFields, { examples: [{}] }),
         response: {
           200: PasskeyOptions,
-          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_credentials', 'invalid_mfa_code', 'reauthentication_required', 'mfa_required',
-            ...LIMIT_ERRORS, 'database_unavailable'),
         },
       },
     },
@@ -109,7 +118,7 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys }> = 
   app.post(
     '/passkeys/register',
     {
-      config: { auth: 'user' },
+      config: { audit: onSuccess(201, 'passkey_added'), errors: ['invalid_passkey', 'passkey_exists'], auth: 'user' },
       schema: {
         summary: 'Add a passkey: the response of navigator.credentials.create',
         tags: ['passkeys'],
@@ -119,7 +128,6 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys }> = 
         ),
         response: {
           201: Type.Object({ passkey: PasskeyBody }),
-          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_passkey', 'passkey_exists', 'database_unavailable'),
         },
       },
     },
@@ -132,11 +140,11 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys }> = 
   app.get(
     '/passkeys',
     {
-      config: { auth: 'user' },
+      config: { errors: [], auth: 'user' },
       schema: {
         summary: "The account's passkeys",
         tags: ['passkeys'],
-        response: { 200: Type.Object({ passkeys: Type.Array(PasskeyBody) }), ...errorResponses('invalid_token', 'database_unavailable') },
+        response: { 200: Type.Object({ passkeys: Type.Array(PasskeyBody) }) },
       },
     },
     async (request) => ({ passkeys: (await passkeys.list(callerOf(request))).map(passkeyBody) }),
@@ -145,13 +153,13 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys }> = 
   app.patch(
     '/passkeys/:id',
     {
-      config: { auth: 'user' },
+      config: { errors: ['not_found'], auth: 'user' },
       schema: {
         summary: 'Rename a passkey',
         tags: ['passkeys'],
         params: PasskeyId,
         body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }) }, { examples: [{ name: 'Work phone' }] }),
-        response: { 200: Type.Object({ passkey: PasskeyBody }), ...errorResponses(...BODY_ERRORS, 'invalid_token', 'not_found', 'database_unavailable') },
+        response: { 200: Type.Object({ passkey: PasskeyBody }) },
       },
     },
     async (request) => ({ passkey: passkeyBody(await passkeys.rename(callerOf(request), request.params.id, request.body.name)) }),
@@ -160,7 +168,7 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys }> = 
   app.delete(
     '/passkeys/:id',
     {
-      config: { auth: 'user' },
+      config: { audit: onSuccess(200, 'passkey_removed', (o) => ({ passkey_id: o.params['id'] })), errors: ['invalid_credentials', 'invalid_mfa_code', 'reauthentication_required', 'mfa_required', 'not_found', ...LIMIT_ERRORS], auth: 'user' },
       preValidation: absentBodyIsEmpty,
       schema: {
         summary: 'Remove a passkey: it no longer signs in',
@@ -173,8 +181,6 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys }> = 
         body: Type.Object(ProofFields, { examples: [{}] }),
         response: {
           200: Message,
-          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'invalid_credentials', 'invalid_mfa_code', 'reauthentication_required', 'mfa_required',
-            'not_found', ...LIMIT_ERRORS, 'database_unavailable'),
         },
       },
     },

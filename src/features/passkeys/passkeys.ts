@@ -26,6 +26,7 @@ import { ServiceError } from '../../kernel/errors.js';
 import type { Assurance, Authenticated, ClientInfo, User } from '../../kernel/model.js';
 import type { Proof, Reauthentication } from '../mfa/reauthentication.js';
 import { sha256 } from '../../kernel/digest.js';
+import './passkey-errors.js';
 
 export interface PasskeySettings {
   rpId: string;
@@ -258,10 +259,10 @@ export class Passkeys {
     if (error instanceof ServiceError) return error;
     const reason = error instanceof Error ? error.message : String(error);
     if (passkey && /counter value/i.test(reason)) {
-      return invalidPasskey('This passkey reported a signature counter lower than before, as a copied authenticator would: refused', {
-        event: 'passkey_counter_regression',
-        userId: passkey.userId,
-        passkeyId: passkey.id,
+      return new ServiceError('invalid_passkey', 'This passkey reported a signature counter lower than before, as a copied authenticator would: refused', {
+        context: { event: 'passkey_counter_regression', userId: passkey.userId, passkeyId: passkey.id },
+        // Two authenticators signing with one key is a security event.
+        log: { level: 'warn', message: 'a passkey signed with a counter that went backwards (a cloned authenticator?): refused' },
       });
     }
     return invalidPasskey(undefined, { event: 'passkey_refused', what, reason: reason.slice(0, 200) });

@@ -2,6 +2,7 @@ import { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import { adjacencyGraphs, dictionary } from '@zxcvbn-ts/language-common';
 import { ServiceError } from '../../kernel/errors.js';
 import { normalizePassword } from './passwords.js';
+import './password-errors.js';
 
 export const PASSWORD_MAX_LENGTH = 1024;
 /**

@@ -3,6 +3,7 @@ import type { Algorithm, Options } from '@node-rs/argon2';
 import { isServiceError } from '../../kernel/errors.js';
 import { HashPool, type HashPoolSettings } from './hash-pool.js';
 import { isLegacyHash, verifyLegacyHash } from './legacy-hashes.js';
+import './password-errors.js';
 
 // The package declares Algorithm as a `const enum` that its runtime does not export: use the value.
 const ARGON2ID = 2 as Algorithm.Argon2id;

@@ -6,6 +6,7 @@ import { ServiceError } from '../../kernel/errors.js';
 import { BoundedMemoryLimiter, CounterMemory } from './counter-memory.js';
 import { ipLimitKey } from '../../kernel/ip-addresses.js';
 import { usernameLookupKey } from '../../kernel/usernames.js';
+import './rate-limit-errors.js';
 
 const REDIS_DOWN_RETRY_AFTER_SECONDS = 5;
 

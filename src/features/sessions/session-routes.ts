@@ -5,6 +5,23 @@ import type { Sessions } from './sessions.js';
 import { callerOf } from '../../kernel/http/authentication.js';
 import { clientInfo, signedIn } from '../../kernel/http/replies.js';
 import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, SessionId, SignedInBody } from '../../kernel/http/schemas.js';
+import { defineAuditEvents, type EventsOf } from '../audit/audit.js';
+import { onSuccess, type AuditRule } from '../audit/audit-hook.js';
+
+export const SESSION_EVENTS = defineAuditEvents({
+  logout: 'A session ended at its owner\'s request: `scope` is `local`, `others` or `global`; `method` `revoke` for RFC 7009.',
+  refresh_token_reused: 'A refresh token was used twice: its session was ended, as a copy is in other hands.',
+  session_revoked: 'The owner ended one of their sessions from the sessions list.',
+});
+
+declare module '../audit/audit.js' {
+  interface AuditEvents extends EventsOf<typeof SESSION_EVENTS> {}
+}
+
+const reuseAlarm: AuditRule = (outcome) =>
+  outcome.code === 'refresh_token_reused' && outcome.context?.['userId'] !== undefined
+    ? [{ type: 'refresh_token_reused', userId: outcome.context['userId'], actor: 'system', details: { session_id: outcome.context['sessionId'] } }]
+    : [];
 
 const SessionBody = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -42,10 +59,16 @@ const IntrospectionBody = Type.Object({
 // registered for these routes only.
 const formRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = async (app, { sessions }) => {
   await app.register(formbody, { bodyLimit: 8192 });
+  // The token is the only credential here; a refresh token this service issued says whose session ended.
+  const revocation: AuditRule = async (outcome) => {
+    if (outcome.status !== 200 || typeof outcome.body['token'] !== 'string') return [];
+    const userId = await sessions.refreshTokenOwner(outcome.body['token']);
+    return userId === undefined ? [] : [{ type: 'logout', userId, details: { method: 'revoke' } }];
+  };
   app.post(
     '/introspect',
     {
-      config: { missingFieldsMessage: 'token is required!' },
+      config: { errors: [], missingFieldsMessage: 'token is required!' },
       schema: {
         summary: 'Whether an access token is active right now, its session included (RFC 7662)',
         description:
@@ -56,7 +79,7 @@ const formRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = async (app
           { token: Type.String({ minLength: 1 }), token_type_hint: Type.Optional(Type.String()) },
           { examples: [{ token: 'eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6Ii4uLiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl' }] },
         ),
-        response: { 200: IntrospectionBody, ...errorResponses(...BODY_ERRORS, 'database_unavailable') },
+        response: { 200: IntrospectionBody },
       },
     },
     async (request) => {
@@ -86,7 +109,7 @@ const formRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = async (app
   app.post(
     '/revoke',
     {
-      config: { missingFieldsMessage: 'token is required!' },
+      config: { audit: revocation, errors: [...LIMIT_ERRORS], missingFieldsMessage: 'token is required!' },
       schema: {
         summary: 'End the session of a refresh token, or of an access token (RFC 7009)',
         description:
@@ -104,7 +127,6 @@ const formRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = async (app
         ),
         response: {
           200: Type.Object({}, { description: 'The token no longer works, whether or not it did before' }),
-          ...errorResponses(...BODY_ERRORS, ...LIMIT_ERRORS, 'database_unavailable'),
         },
       },
     },
@@ -120,7 +142,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
   app.post(
     '/refresh',
     {
-      config: { missingFieldsMessage: 'refresh_token is required!' },
+      config: { audit: reuseAlarm, errors: ['invalid_refresh_token', 'refresh_token_reused', ...LIMIT_ERRORS], missingFieldsMessage: 'refresh_token is required!' },
       schema: {
         summary: 'Exchange a refresh token for a new access token and a new refresh token',
         tags: ['sessions'],
@@ -130,7 +152,6 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
         ),
         response: {
           200: SignedInBody,
-          ...errorResponses(...BODY_ERRORS, 'invalid_refresh_token', 'refresh_token_reused', ...LIMIT_ERRORS, 'database_unavailable'),
         },
       },
     },
@@ -140,7 +161,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
   app.post(
     '/logout',
     {
-      config: { auth: 'user' },
+      config: { audit: onSuccess(200, 'logout', (o) => ({ scope: typeof o.body['scope'] === 'string' ? o.body['scope'] : 'local' })), errors: [], auth: 'user' },
       preValidation: absentBodyIsEmpty,
       schema: {
         summary: 'End this session (`local`, the default), every other one (`others`) or all of them (`global`)',
@@ -151,7 +172,6 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
         ),
         response: {
           200: Type.Object({ message: Type.String(), sessions_ended: Type.Integer() }),
-          ...errorResponses(...BODY_ERRORS, 'invalid_token', 'database_unavailable'),
         },
       },
     },
@@ -165,11 +185,11 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
   app.get(
     '/sessions',
     {
-      config: { auth: 'user' },
+      config: { errors: [], auth: 'user' },
       schema: {
         summary: "The token's user's live sessions, most recently used first",
         tags: ['sessions'],
-        response: { 200: Type.Object({ sessions: Type.Array(SessionBody) }), ...errorResponses('invalid_token', 'database_unavailable') },
+        response: { 200: Type.Object({ sessions: Type.Array(SessionBody) }) },
       },
     },
     async (request) => {
@@ -195,12 +215,12 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
   app.delete(
     '/sessions/:id',
     {
-      config: { auth: 'user' },
+      config: { audit: onSuccess(200, 'session_revoked', (o) => ({ session_id: o.params['id']?.toLowerCase() })), errors: ['invalid_request', 'not_found'], auth: 'user' },
       schema: {
         summary: "End one of the token's user's sessions",
         tags: ['sessions'],
         params: Type.Object({ id: SessionId }),
-        response: { 200: Message, ...errorResponses('invalid_request', 'invalid_token', 'not_found', 'database_unavailable') },
+        response: { 200: Message },
       },
     },
     async (request) => {

@@ -1,6 +1,6 @@
 import type { JWTPayload } from 'jose';
 import type { Database, Queryable } from '../../kernel/db/database.js';
-import { insertRefreshToken, lockRefreshToken, lockTokenOwner, markRotated } from './refresh-token-queries.js';
+import { findRefreshTokenOwner, insertRefreshToken, lockRefreshToken, lockTokenOwner, markRotated } from './refresh-token-queries.js';
 import {
   createSession,
   findLiveSession,
@@ -20,6 +20,7 @@ import { isServiceError, ServiceError } from '../../kernel/errors.js';
 import type { RateLimits } from '../rate-limits/rate-limits.js';
 import { hashRefreshToken, isRefreshTokenShaped, newRefreshToken, openSuccessor, sealSuccessor } from './refresh-tokens.js';
 import type { AccessTokens } from '../tokens/access-tokens.js';
+import './session-errors.js';
 
 export interface SessionPolicy {
   idleTimeoutSeconds: number;
@@ -234,6 +235,15 @@ export class Sessions {
       if (isServiceError(error, 'invalid_token')) return { active: false };
       throw error;
     }
+  }
+
+  /**
+   * The account a refresh token belongs to (a revocation's user), if it is one this service issued. An access
+   * token is not looked at: its claims alone would be the client's word.
+   */
+  async refreshTokenOwner(token: string): Promise<string | undefined> {
+    if (!isRefreshTokenShaped(token)) return undefined;
+    return findRefreshTokenOwner(this.db, hashRefreshToken(token));
   }
 
   async purgeEnded(): Promise<number> {

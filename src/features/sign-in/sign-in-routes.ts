@@ -7,6 +7,16 @@ import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, SecondFac
 import { Code } from '../mfa/mfa-routes.js';
 import { asAuthentication, AuthenticationResponse, PasskeyOptions } from '../passkeys/passkey-routes.js';
 import type { SecondFactorRequired, SignIn } from './sign-in.js';
+import { defineAuditEvents, type EventsOf } from '../audit/audit.js';
+import { onSuccess, signInAttempt } from '../audit/audit-hook.js';
+
+export const SIGN_IN_EVENTS = defineAuditEvents({
+  account_recovered: "The owner redeemed an operator's account recovery code: a new password, every other session ended.",
+});
+
+declare module '../audit/audit.js' {
+  interface AuditEvents extends EventsOf<typeof SIGN_IN_EVENTS> {}
+}
 
 const Required = Type.String({ minLength: 1 });
 // What the document's examples use: a password the policy accepts, so that trying an example out succeeds.
@@ -34,7 +44,7 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
   app.post(
     '/login',
     {
-      config: { missingFieldsMessage: 'Username and password are required!', countsAsLogin: true, hashesPassword: true },
+      config: { audit: signInAttempt('password'), errors: ['invalid_credentials', ...LIMIT_ERRORS, 'overloaded'], missingFieldsMessage: 'Username and password are required!', countsAsLogin: true, hashesPassword: true },
       schema: {
         summary: 'Sign in with username and password',
         tags: ['accounts'],
@@ -51,7 +61,6 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
           'send it with a code to /api/auth/login/mfa. A wrong password answers the same either way.',
         response: {
           200: Type.Union([SignedInBody, SecondFactorRequiredBody]),
-          ...errorResponses(...BODY_ERRORS, 'invalid_credentials', ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
         },
       },
     },
@@ -66,7 +75,7 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
   app.post(
     '/recover',
     {
-      config: { missingFieldsMessage: 'Username, code and new passwords are required!', hashesPassword: true },
+      config: { audit: onSuccess(200, 'account_recovered'), errors: ['invalid_password', 'weak_password', 'password_mismatch', 'invalid_recovery_code', 'account_locked', ...LIMIT_ERRORS, 'overloaded'], missingFieldsMessage: 'Username, code and new passwords are required!', hashesPassword: true },
       schema: {
         summary: "Set a new password with an operator's recovery code, and sign in",
         description:
@@ -79,8 +88,6 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
         ),
         response: {
           200: SignedInBody,
-          ...errorResponses(...BODY_ERRORS, 'invalid_password', 'weak_password', 'password_mismatch', 'invalid_recovery_code', 'account_locked',
-            ...LIMIT_ERRORS, 'overloaded', 'database_unavailable'),
         },
       },
     },
@@ -95,7 +102,7 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
     app.post(
       '/login/mfa/passkey/options',
       {
-        config: { missingFieldsMessage: 'mfa_token is required!' },
+        config: { errors: ['mfa_token_expired'], missingFieldsMessage: 'mfa_token is required!' },
         schema: {
           summary: 'Second step with a passkey instead of a code: the options for navigator.credentials.get',
           description: "Lists the account's passkeys; send the authenticator's response as `passkey` to /api/auth/login/mfa.",
@@ -103,7 +110,6 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
           body: Type.Object({ mfa_token: Type.String({ minLength: 1, maxLength: 256 }) }, { examples: [{ mfa_token: 'rP3v0n2vJ0d3cY5iVQk9x8b1m7Wq2LzHfT6sNaUoEgA' }] }),
           response: {
             200: Type.Object({ challenge: Type.String() }, { additionalProperties: true }),
-            ...errorResponses(...BODY_ERRORS, 'mfa_token_expired', 'database_unavailable'),
           },
         },
       },
@@ -115,7 +121,7 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
   app.post(
     '/login/mfa',
     {
-      config: { missingFieldsMessage: 'mfa_token and code (or recovery_code) are required!', countsAsLogin: true },
+      config: { audit: signInAttempt('mfa'), errors: ['invalid_mfa_code', 'mfa_token_expired', 'invalid_credentials', ...LIMIT_ERRORS], missingFieldsMessage: 'mfa_token and code (or recovery_code) are required!', countsAsLogin: true },
       schema: {
         summary: 'Second step of a sign-in: the mfa_token and a code open the session',
         description:
@@ -134,7 +140,6 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
         ),
         response: {
           200: SignedInBody,
-          ...errorResponses(...BODY_ERRORS, 'invalid_mfa_code', 'mfa_token_expired', 'invalid_credentials', ...LIMIT_ERRORS, 'database_unavailable'),
         },
       },
     },
@@ -156,12 +161,13 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
       '/passkeys/login/options',
       {
         preValidation: absentBodyIsEmpty,
+        config: { errors: [...LIMIT_ERRORS] },
         schema: {
           summary: 'Start signing in with a passkey: the options for navigator.credentials.get',
           description: 'No username: the authenticator offers the passkeys it holds for this site. The challenge works once, for 5 minutes.',
           tags: ['passkeys'],
           body: Type.Object({}, { examples: [{}] }),
-          response: { 200: PasskeyOptions, ...errorResponses(...BODY_ERRORS, ...LIMIT_ERRORS, 'database_unavailable') },
+          response: { 200: PasskeyOptions },
         },
       },
       async (request) => signIn.passkeyLoginOptions(clientInfo(request)),
@@ -170,7 +176,7 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
     app.post(
       '/passkeys/login',
       {
-        config: { missingFieldsMessage: 'response is required!', countsAsLogin: true },
+        config: { audit: signInAttempt('passkey'), errors: ['invalid_passkey', ...LIMIT_ERRORS], missingFieldsMessage: 'response is required!', countsAsLogin: true },
         schema: {
           summary: 'Sign in with a passkey: the response of navigator.credentials.get',
           description:
@@ -184,7 +190,6 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
           ),
           response: {
             200: Type.Union([SignedInBody, SecondFactorRequiredBody]),
-            ...errorResponses(...BODY_ERRORS, 'invalid_passkey', ...LIMIT_ERRORS, 'database_unavailable'),
           },
         },
       },

@@ -28,6 +28,7 @@ import {
   useSecondStepToken,
   type FirstStep,
 } from './sign-in-queries.js';
+import './sign-in-errors.js';
 
 /** A first step that proved enough for the account's password but not its second factor has this long... */
 export const MFA_TOKEN_TTL_SECONDS = 5 * 60;

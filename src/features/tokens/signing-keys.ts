@@ -23,6 +23,7 @@ import {
   upsertSigningKey,
   type StoredSigningKey,
 } from './signing-key-queries.js';
+import './token-errors.js';
 
 /** How often every instance re-reads the keys, so a rotation or retirement reaches them all without a restart. */
 export const KEY_RELOAD_INTERVAL_SECONDS = 60;

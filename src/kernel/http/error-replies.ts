@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { USERNAME_RULE } from '../usernames.js';
-import { ERRORS, ServiceError, type ErrorCode } from '../errors.js';
+import { errorSpec, ServiceError, type ErrorCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 
 declare module 'fastify' {
@@ -18,16 +18,9 @@ declare module 'fastify' {
   }
 }
 
-const WWW_AUTHENTICATE = 'Bearer realm="user-auth-service"';
-
-/** The message a client sees for codes whose internal message is meant for logs. */
-const PUBLIC_MESSAGES: Partial<Record<ErrorCode, string>> = {
-  database_unavailable: 'The database is unavailable; try again shortly',
-};
-
 function send(request: FastifyRequest, reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
   request.errorCode = code;
-  return reply.code(ERRORS[code].status).type('application/json; charset=utf-8').send({ error: code, message });
+  return reply.code(errorSpec(code).status).type('application/json; charset=utf-8').send({ error: code, message });
 }
 
 /** Fastify's own refusals (body parsing, limits), by their stable codes. */
@@ -67,44 +60,23 @@ function validationAnswer(error: FastifyError, request: FastifyRequest): [ErrorC
   return ['invalid_request', `Invalid request: ${error.message}`];
 }
 
+/**
+ * A ServiceError as its code's row says: its status, its challenge, its log line, its public message. Knows no
+ * feature: each declares its codes' rows beside its routes.
+ */
 function sendServiceError(error: ServiceError, request: FastifyRequest, reply: FastifyReply, metrics: Metrics): FastifyReply {
   request.errorContext = error.context;
-  switch (error.code) {
-    case 'refresh_token_reused':
-      // A reused refresh token means a copy is in someone else's hands: worth an operator's attention.
-      request.log.warn(error.context, 'refresh token reuse detected: session ended');
-      break;
-    case 'invalid_token': {
-      // RFC 6750 §3.1: a request that carried no credentials at all gets the challenge without an error code.
-      const presented = request.headers.authorization !== undefined;
-      reply.header('www-authenticate', presented ? `${WWW_AUTHENTICATE}, error="invalid_token"` : WWW_AUTHENTICATE);
-      break;
-    }
-    case 'too_many_attempts':
-      metrics.rateLimitRejections.inc({ rule: error.rule ?? 'unknown' });
-      break;
-    case 'invalid_passkey':
-      // Two authenticators signing with one key is a security event; other refusals are worth a line for support.
-      if (error.context?.['event'] === 'passkey_counter_regression') {
-        request.log.warn(error.context, 'a passkey signed with a counter that went backwards (a cloned authenticator?): refused');
-      } else if (error.context) {
-        request.log.info(error.context, 'a passkey response was refused');
-      }
-      break;
-    case 'invalid_admin_key':
-      reply.header('www-authenticate', 'Bearer realm="admin"');
-      break;
-    case 'rate_limiter_unavailable':
-      request.log.warn('login refused: rate-limit store unavailable (RATE_LIMIT_ON_REDIS_FAILURE=closed)');
-      break;
-    case 'database_unavailable':
-      request.log.warn({ reason: error.context?.['reason'] }, 'database unavailable');
-      break;
-    default:
-      break;
+  const spec = errorSpec(error.code);
+  const log = error.log ?? spec.log;
+  if (log) request.log[log.level](error.context ?? {}, log.message);
+  if (spec.challenge) {
+    // RFC 6750 §3.1: a request that carried no credentials at all gets the challenge without an error code.
+    const presented = error.code === 'invalid_token' && request.headers.authorization !== undefined;
+    reply.header('www-authenticate', presented ? `${spec.challenge}, error="invalid_token"` : spec.challenge);
   }
+  if (error.rule !== undefined) metrics.rateLimitRejections.inc({ rule: error.rule });
   if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
-  return send(request, reply, error.code, PUBLIC_MESSAGES[error.code] ?? error.message);
+  return send(request, reply, error.code, spec.publicMessage ?? error.message);
 }
 
 /**
@@ -145,7 +117,7 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
       : error.code === 'HPE_HEADER_OVERFLOW'
         ? ['headers_too_large', 'The request headers are too large']
         : ['invalid_request', 'The request is not valid HTTP'];
-  const status = ERRORS[code].status;
+  const status = errorSpec(code).status;
   const body = JSON.stringify({ error: code, message });
   const headers = { ...RAW_ANSWER_HEADERS, 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
   if (socket.writable) {

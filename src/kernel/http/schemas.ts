@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { USER_ID_PATTERN } from '../model.js';
 import { USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH } from '../usernames.js';
-import { ERRORS, type ErrorCode } from '../errors.js';
+import { errorSpec, type ErrorCode } from '../errors.js';
 
 /** Every error answer, whatever the status. */
 export const ErrorBody = Type.Object(
@@ -41,7 +41,7 @@ export const LIMIT_ERRORS = ['too_many_attempts', 'rate_limiter_unavailable'] as
 export function errorResponses(...codes: ErrorCode[]) {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of new Set<ErrorCode>([...codes, 'internal_error'])) {
-    const { status } = ERRORS[code];
+    const { status } = errorSpec(code);
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
   return Object.fromEntries(

@@ -5,7 +5,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../../src/app.js';
-import { ERRORS, type ErrorCode } from '../../../src/kernel/errors.js';
+import { errorSpec, type ErrorCode } from '../../../src/kernel/errors.js';
 import { TAGS } from '../../../src/kernel/http/schemas.js';
 import { json, register, startTestApp, type TestApp } from '../../helpers/app.js';
 import { SoftAuthenticator } from '../../helpers/webauthn.js';
@@ -299,7 +299,7 @@ describe('the document, as a client reads it', () => {
           if (Number(status) < 400 || path.endsWith('/readyz')) continue;
           const codes = response.content['application/json'].schema.properties.error.enum as ErrorCode[];
           expect(codes.length, `${method} ${path} ${status}`).toBeGreaterThan(0);
-          for (const code of codes) expect(ERRORS[code].status, `${method} ${path}: ${code}`).toBe(Number(status));
+          for (const code of codes) expect(errorSpec(code).status, `${method} ${path}: ${code}`).toBe(Number(status));
         }
       }
     }
