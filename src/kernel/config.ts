@@ -856,7 +856,7 @@ export const SETTING_TABLE: SettingTable = {
   ADMIN_LIMIT_PER_IP: {
     type: limit,
     default: { points: 20, durationSeconds: 15 * 60 },
-    description: 'Admin requests with a missing or wrong key from one IP; past it the address gets `429` before any key is checked.',
+    description: 'Admin requests with a missing or wrong key from one IP; past it a wrong key gets `429`. A valid key is always accepted.',
     group: 'Administration',
   },
   RECOVERY_CODE_TTL_SECONDS: {
