@@ -111,7 +111,9 @@ export interface RateLimitConfig {
   /** Rename attempts (taken name or not) by one user, and from one IP. */
   renamesPerUser: Limit;
   renamesPerIp: Limit;
-  /** Wrong second-factor codes for one account, from anywhere. */
+  /** Wrong second-factor codes for one account from one IP. */
+  mfaPerAccountAndIp: Limit;
+  /** Wrong second-factor codes for one account, from anywhere: higher, so one address is stopped by its own limit first. */
   mfaPerAccount: Limit;
   /** Admin requests with a wrong or missing key, from one IP. */
   adminPerIp: Limit;
@@ -368,6 +370,7 @@ export interface SettingValues {
   REDIS_URL: string | undefined;
   REDIS_KEY_PREFIX: string;
   RATE_LIMIT_ON_REDIS_FAILURE: 'open' | 'closed';
+  MFA_LIMIT_PER_ACCOUNT_AND_IP: Limit;
   MFA_LIMIT_PER_ACCOUNT: Limit;
   MFA_ISSUER: string;
   SECRETS_ENCRYPTION_KEY: SecretKey[] | undefined;
@@ -790,11 +793,18 @@ export const SETTING_TABLE: SettingTable = {
       '`open`: with Redis unreachable each instance counts in memory and keeps serving; `closed`: logins answer `503` until Redis is back. The service reconnects by itself either way.',
     group: 'Rate limits',
   },
+  MFA_LIMIT_PER_ACCOUNT_AND_IP: {
+    type: limit,
+    default: { points: 5, durationSeconds: 15 * 60 },
+    description:
+      'Wrong second-factor codes (TOTP or recovery codes, or a passkey at the second step) for one account from one IP; they also count against `LOGIN_LIMIT_PER_IP`. A client presenting a `device_token` of the account counts against that token instead, with the allowance of `LOGIN_LIMIT_PER_DEVICE`, on a counter of its own. A right code resets it.',
+    group: 'Second factor',
+  },
   MFA_LIMIT_PER_ACCOUNT: {
     type: limit,
-    default: { points: 10, durationSeconds: 15 * 60 },
+    default: { points: 20, durationSeconds: 15 * 60 },
     description:
-      'Wrong second-factor codes (TOTP or recovery codes) for one account, from anywhere; past it the account is refused further codes for the window. They also count against `LOGIN_LIMIT_PER_IP`.',
+      'Wrong second-factor codes for one account from all IPs together; higher than the above, so one address guessing is stopped by its own limit and never holds the owner out. Past it only a client with a `device_token` of the account may send codes.',
     group: 'Second factor',
   },
   MFA_ISSUER: {
@@ -1213,6 +1223,7 @@ export function loadConfig(env: Env): Config {
       deviceTokenTtlSeconds: s.DEVICE_TOKEN_TTL_DAYS * 86_400,
       renamesPerUser: s.RENAME_LIMIT_PER_USER,
       renamesPerIp: s.RENAME_LIMIT_PER_IP,
+      mfaPerAccountAndIp: s.MFA_LIMIT_PER_ACCOUNT_AND_IP,
       mfaPerAccount: s.MFA_LIMIT_PER_ACCOUNT,
       adminPerIp: s.ADMIN_LIMIT_PER_IP,
       memoryMaxKeys: s.RATE_LIMIT_MEMORY_MAX_KEYS,

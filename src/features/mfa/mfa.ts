@@ -202,8 +202,9 @@ export class SecondFactors {
     const tokenHash = sha256(input.mfaToken);
     const found = await findLiveChallenge(this.db, tokenHash, MFA_TOKEN_MAX_FAILURES, false);
     if (!found) throw expiredToken();
-    const attempt = await this.limits.secondFactorAttempt(found.user.id, client.ip);
     const device = await this.devices.find(input.deviceToken);
+    // The owner's device is counted on its own: whoever else holds the password cannot spend its allowance.
+    const attempt = await this.limits.secondFactorAttempt(found.user.id, client.ip, device?.userId === found.user.id ? device.id : undefined);
     const outcome = await this.db.transaction(async (tx) => {
       // One code at a time decides this token: a parallel one waits, then finds it used or a failure further on.
       const challenge = await findLiveChallenge(tx, tokenHash, MFA_TOKEN_MAX_FAILURES, true);

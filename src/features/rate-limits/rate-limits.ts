@@ -18,11 +18,28 @@ export type Rule =
   | 'refresh_ip'
   | 'rename_ip'
   | 'rename_user'
+  | 'mfa_account_ip'
   | 'mfa_account'
+  | 'mfa_device'
   | 'admin_ip';
 
 type Limiters = Record<Rule, RateLimiterLike>;
 type Step = readonly [Rule, string];
+
+/**
+ * The counters one kind of credential is checked against: the address's (any account), the account's from that
+ * address, the account's from everywhere, and a device token's. Passwords and second-factor codes each have
+ * their own, under one rule (`CredentialAttempt`); both spend the address's one allowance of failed sign-ins.
+ */
+interface CredentialRules {
+  address: Rule;
+  accountAndAddress: Rule;
+  account: Rule;
+  device: Rule;
+}
+
+const PASSWORD_RULES: CredentialRules = { address: 'login_ip', accountAndAddress: 'login_account_ip', account: 'login_account', device: 'login_device' };
+const SECOND_FACTOR_RULES: CredentialRules = { address: 'login_ip', accountAndAddress: 'mfa_account_ip', account: 'mfa_account', device: 'mfa_device' };
 
 /** Whose password is being tried: a user once the name is found, the name itself when no account has it. */
 export type Account = { userId: string } | { username: string };
@@ -71,7 +88,11 @@ export class RateLimits {
         refresh_ip: make('refresh_ip', config.refreshesPerIp, true),
         rename_ip: make('rename_ip', config.renamesPerIp, true),
         rename_user: make('rename_user', config.renamesPerUser, true),
+        mfa_account_ip: make('mfa_account_ip', config.mfaPerAccountAndIp, loginFailsOpen),
         mfa_account: make('mfa_account', config.mfaPerAccount, loginFailsOpen),
+        // A device's wrong codes are counted apart from its wrong passwords, with the same allowance: a right
+        // password must not clear the codes' count.
+        mfa_device: make('mfa_device', config.loginPerDevice, loginFailsOpen),
         admin_ip: make('admin_ip', config.adminPerIp, loginFailsOpen),
       },
       memory,
@@ -89,7 +110,7 @@ export class RateLimits {
    * is known (`PasswordAttempt.forAccount`).
    */
   async passwordAttempt(ip: string | undefined): Promise<PasswordAttempt> {
-    const attempt = new PasswordAttempt(this.limiters, ipLimitKey(ip));
+    const attempt = new CredentialAttempt(this.limiters, PASSWORD_RULES, ipLimitKey(ip));
     await attempt.begin();
     return attempt;
   }
@@ -103,15 +124,17 @@ export class RateLimits {
   }
 
   /**
-   * Counts a second-factor code (TOTP or recovery code) before it is checked: against the address's login
-   * allowance, then the account's code allowance. A right code gives both back (`accepted`).
+   * Counts a second-factor code (TOTP, recovery code, or a passkey at the second step) before it is checked, by
+   * the rule passwords follow (`CredentialAttempt`), on counters of its own: the address's login allowance, then
+   * either the device token the client presented (`deviceId`: a live token of this very user) or the account
+   * from this address and the account from everywhere. Whoever holds the password spends the allowance of the
+   * addresses it guesses from, not the owner's. A right code gives back what the client had spent (`accepted`).
    */
-  async secondFactorAttempt(userId: string, ip: string | undefined): Promise<{ accepted(): Promise<void> }> {
-    const limiters = this.limiters;
-    if (!limiters) return { accepted: async () => {} };
-    const counted: Step[] = [];
-    await consumeInOrder(limiters, [['login_ip', ipLimitKey(ip)], ['mfa_account', userId]], counted);
-    return { accepted: () => giveBack(limiters, counted) };
+  async secondFactorAttempt(userId: string, ip: string | undefined, deviceId?: string): Promise<SecondFactorAttempt> {
+    const attempt = new CredentialAttempt(this.limiters, SECOND_FACTOR_RULES, ipLimitKey(ip));
+    await attempt.begin();
+    await attempt.forAccount({ userId }, deviceId);
+    return attempt;
   }
 
   /**
@@ -140,7 +163,7 @@ export class RateLimits {
    */
   async clearAccount(userId: string): Promise<void> {
     if (!this.limiters) return;
-    await Promise.all([this.limiters.login_account.delete(accountKey({ userId })), this.limiters.mfa_account.delete(userId)]);
+    await Promise.all([this.limiters.login_account.delete(accountKey({ userId })), this.limiters.mfa_account.delete(accountKey({ userId }))]);
   }
 
   /** Every rename attempt counts, whatever its outcome: each answer tells whether a name is taken. */
@@ -149,16 +172,22 @@ export class RateLimits {
   }
 }
 
+/** A password check in the limits (see `CredentialAttempt`). */
+export type PasswordAttempt = CredentialAttempt;
+/** A second-factor check in the limits, already counted for its account: only `accepted` is left. */
+export type SecondFactorAttempt = Pick<CredentialAttempt, 'accepted'>;
+
 /**
- * One password check's place in the limits. Each attempt counts before the password is verified (so
- * concurrent guesses cannot slip past a limit), and a right password gives back what the client had spent.
+ * One credential check's place in the limits (a password, or a second-factor code, each with its own
+ * counters). Each attempt counts before the credential is verified (so concurrent guesses cannot slip past a
+ * limit), and a right one gives back what the client had spent.
  *
  * Order: the address (any account); then either the device token the client presented, valid for this
  * account, or the account from this address and the account from every address. Past the account-wide limit
- * only a device token gets through, and the right password without one is refused as a wrong one is, before
+ * only a device token gets through, and the right credential without one is refused as a wrong one is, before
  * it is checked, so the limit reveals nothing.
  */
-export class PasswordAttempt {
+export class CredentialAttempt {
   /** What this attempt has counted so far: what a refusal further on gives back. */
   private readonly counted: Step[] = [];
   private account: string | undefined;
@@ -166,11 +195,12 @@ export class PasswordAttempt {
 
   constructor(
     private readonly limiters: Limiters | undefined,
+    private readonly rules: CredentialRules,
     private readonly ip: string,
   ) {}
 
   async begin(): Promise<void> {
-    if (this.limiters) await consumeInOrder(this.limiters, [['login_ip', this.ip]], this.counted);
+    if (this.limiters) await consumeInOrder(this.limiters, [[this.rules.address, this.ip]], this.counted);
   }
 
   /** `deviceId`: the id of a live device token of this very user that the client presented. */
@@ -179,39 +209,40 @@ export class PasswordAttempt {
     this.account = accountKey(account);
     if (deviceId !== undefined) {
       this.device = deviceId;
-      await consumeInOrder(this.limiters, [['login_device', deviceId]], this.counted);
+      await consumeInOrder(this.limiters, [[this.rules.device, deviceId]], this.counted);
       return;
     }
     await consumeInOrder(
       this.limiters,
       [
-        ['login_account_ip', `${this.account}:${this.ip}`],
-        ['login_account', this.account],
+        [this.rules.accountAndAddress, `${this.account}:${this.ip}`],
+        [this.rules.account, this.account],
       ],
       this.counted,
     );
   }
 
   /**
-   * The password was right. The address gets this attempt back; the client's own failures are forgiven
+   * The credential was right. The address gets this attempt back; the client's own failures are forgiven
    * (its count for this account, and as much of the account-wide count), and nobody else's: a distributed
    * attack stays at its limit however often the owner signs in.
    */
   async accepted(): Promise<void> {
     const limiters = this.limiters;
     if (!limiters || this.account === undefined) return;
+    const { address, accountAndAddress, account, device } = this.rules;
     try {
       if (this.device !== undefined) {
-        await Promise.all([limiters.login_device.delete(this.device), limiters.login_ip.reward(this.ip, 1)]);
+        await Promise.all([limiters[device].delete(this.device), limiters[address].reward(this.ip, 1)]);
         return;
       }
       const accountIp = `${this.account}:${this.ip}`;
-      const [own, everyone] = await Promise.all([limiters.login_account_ip.get(accountIp), limiters.login_account.get(this.account)]);
+      const [own, everyone] = await Promise.all([limiters[accountAndAddress].get(accountIp), limiters[account].get(this.account)]);
       const forgiven = Math.min(own?.consumedPoints ?? 1, everyone?.consumedPoints ?? 0);
       await Promise.all([
-        limiters.login_account_ip.delete(accountIp),
-        forgiven > 0 ? limiters.login_account.reward(this.account, forgiven) : undefined,
-        limiters.login_ip.reward(this.ip, 1),
+        limiters[accountAndAddress].delete(accountIp),
+        forgiven > 0 ? limiters[account].reward(this.account, forgiven) : undefined,
+        limiters[address].reward(this.ip, 1),
       ]);
     } catch {
       // Redis went away meanwhile: the counters expire on their own.
