@@ -85,9 +85,9 @@ export class Accounts {
     input: { username: string; password: string; deviceToken?: string | undefined },
     client: ClientInfo,
   ): Promise<SignedIn | SecondFactorRequired> {
-    // The address is counted before any query: an address past its limit costs nothing more.
-    const attempt = await this.limits.passwordAttempt(client.ip);
+    // Shedding load first counts nothing; then the address, before any query: past its limit costs nothing more.
     this.hasher.assertCapacity();
+    const attempt = await this.limits.passwordAttempt(client.ip);
     const key = usernameLookupKey(input.username);
     const [found, device] = await Promise.all([
       key === undefined ? undefined : findUserForLogin(this.db, key),
@@ -97,7 +97,7 @@ export class Accounts {
     // Keyed by user id, so renaming the account resets nothing; an unknown name is counted the same way, by name.
     await attempt.forAccount(found ? { userId: found.id } : { username: input.username }, trusted?.id);
     // Always one password verification, so an unknown username answers as slowly as a wrong password.
-    const verification = await this.hasher.verify(found?.passwordHash, input.password);
+    const verification = await attempt.judging(() => this.hasher.verify(found?.passwordHash, input.password));
     if (!found || !verification.matches) {
       // The same answer either way; the reason is for the audit trail, which never shows it to the client.
       throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS, {
@@ -126,14 +126,14 @@ export class Accounts {
       throw new ServiceError('password_mismatch', 'New passwords do not match!');
     }
     this.policy.checkCheap(input.newPassword, input.username);
-    const attempt = await this.limits.passwordAttempt(client.ip);
     this.hasher.assertCapacity();
+    const attempt = await this.limits.passwordAttempt(client.ip);
     const key = usernameLookupKey(input.username);
     const found = key === undefined ? undefined : await findUserForLogin(this.db, key);
     await attempt.forAccount(found ? { userId: found.id } : { username: input.username });
     const codeHash = hashAccountRecoveryCode(input.code);
     // The same lookup for a name nobody has (user 0 has no code), so the answer takes as long.
-    const valid = await hasAccountRecoveryCode(this.db, found?.id ?? '0', codeHash);
+    const valid = await attempt.judging(() => hasAccountRecoveryCode(this.db, found?.id ?? '0', codeHash));
     if (!found || !valid) throw invalidRecoveryCode();
     await attempt.accepted();
     const { passwordHash: _old, hasSecondFactor: _factor, locked, ...user } = found;
@@ -157,16 +157,17 @@ export class Accounts {
   }
 
   /**
-   * A sign-in with a passkey, no username typed. Counted against the address's login allowance like a password.
-   * An account with an authenticator app needs its code after a passkey that did not verify the user.
+   * A sign-in with a passkey, no username typed. Counted against the address's login allowance like a password,
+   * and given back when it verifies: only failures add up. An account with an authenticator app needs its code after a passkey that did not verify the user.
    */
   async loginWithPasskey(
     response: AuthenticationResponseJSON,
     deviceToken: string | undefined,
     client: ClientInfo,
   ): Promise<SignedIn | SecondFactorRequired> {
-    await this.limits.passwordAttempt(client.ip);
-    const signIn = await this.enabledPasskeys().verifySignIn(response);
+    const attempt = await this.limits.passwordAttempt(client.ip);
+    const signIn = await attempt.judging(() => this.enabledPasskeys().verifySignIn(response));
+    await attempt.accepted();
     if (signIn.locked) throw accountLocked(signIn.user.id);
     if (signIn.hasSecondFactor && signIn.assurance.aal < 2) return this.secondFactors.beginSignIn(signIn.user, signIn.passwordHash);
     const device = await this.devices.find(deviceToken);

@@ -219,8 +219,16 @@ export class SecondFactors {
       await useChallenge(tx, challenge.id);
       const deviceToken = device?.userId === challenge.user.id ? input.deviceToken : undefined;
       return this.sessions.start(tx, challenge.user, 'password', client, { passwordHash: challenge.passwordHash, deviceToken }, assurance);
+    }).catch(async (error: unknown) => {
+      // Nothing was decided (a right code's use rolled back with the rest): nothing stays counted.
+      await attempt.withdrawn();
+      throw error;
     });
-    if (outcome === 'expired') throw expiredToken();
+    if (outcome === 'expired') {
+      // Used or run out meanwhile: no code was judged, so none is counted.
+      await attempt.withdrawn();
+      throw expiredToken();
+    }
     if (outcome === 'wrong') throw invalidCode(found.user.id);
     await attempt.accepted();
     return outcome;

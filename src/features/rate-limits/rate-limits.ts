@@ -174,8 +174,8 @@ export class RateLimits {
 
 /** A password check in the limits (see `CredentialAttempt`). */
 export type PasswordAttempt = CredentialAttempt;
-/** A second-factor check in the limits, already counted for its account: only `accepted` is left. */
-export type SecondFactorAttempt = Pick<CredentialAttempt, 'accepted'>;
+/** A second-factor check in the limits, already counted for its account: what is left is to end it. */
+export type SecondFactorAttempt = Pick<CredentialAttempt, 'accepted' | 'judging' | 'withdrawn'>;
 
 /**
  * One credential check's place in the limits (a password, or a second-factor code, each with its own
@@ -185,7 +185,10 @@ export type SecondFactorAttempt = Pick<CredentialAttempt, 'accepted'>;
  * Order: the address (any account); then either the device token the client presented, valid for this
  * account, or the account from this address and the account from every address. Past the account-wide limit
  * only a device token gets through, and the right credential without one is refused as a wrong one is, before
- * it is checked, so the limit reveals nothing.
+ * it is checked, so the limit reveals nothing. Every caller ends an attempt it began: `accepted` when the
+ * credential was right (a success must never be left counted as a failure), `withdrawn` when the request ended
+ * without judging one (`judging` does so when the check fails for the service's sake); a wrong credential
+ * keeps its points.
  */
 export class CredentialAttempt {
   /** What this attempt has counted so far: what a refusal further on gives back. */
@@ -225,15 +228,21 @@ export class CredentialAttempt {
   /**
    * The credential was right. The address gets this attempt back; the client's own failures are forgiven
    * (its count for this account, and as much of the account-wide count), and nobody else's: a distributed
-   * attack stays at its limit however often the owner signs in.
+   * attack stays at its limit however often the owner signs in. An attempt that never reached an account (a
+   * passkey names its account only by verifying) gives the address its point back all the same.
    */
   async accepted(): Promise<void> {
     const limiters = this.limiters;
-    if (!limiters || this.account === undefined) return;
+    if (!limiters || this.counted.length === 0) return;
     const { address, accountAndAddress, account, device } = this.rules;
+    this.counted.length = 0;
     try {
       if (this.device !== undefined) {
         await Promise.all([limiters[device].delete(this.device), limiters[address].reward(this.ip, 1)]);
+        return;
+      }
+      if (this.account === undefined) {
+        await limiters[address].reward(this.ip, 1);
         return;
       }
       const accountIp = `${this.account}:${this.ip}`;
@@ -247,6 +256,26 @@ export class CredentialAttempt {
     } catch {
       // Redis went away meanwhile: the counters expire on their own.
     }
+  }
+
+  /**
+   * Runs the check of the credential. If it cannot be judged for the service's sake (overloaded, the database
+   * down: any 5xx), nothing stays counted; a client's refusal (a wrong credential) keeps its points.
+   */
+  async judging<T>(check: () => Promise<T>): Promise<T> {
+    try {
+      return await check();
+    } catch (error) {
+      if (!(error instanceof ServiceError && error.status < 500)) await this.withdrawn();
+      throw error;
+    }
+  }
+
+  /** The request ended before any credential was judged (its token expired meanwhile, say): nothing stays counted. */
+  async withdrawn(): Promise<void> {
+    if (!this.limiters) return;
+    const steps = this.counted.splice(0);
+    await giveBack(this.limiters, steps);
   }
 }
 
