@@ -119,7 +119,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const box = await openSecretBox(db, config, log);
     const codes = new FactorCodes(db, box, limits);
     const reauth = new Reauthentication(db, passwordHasher, limits, codes, config.reauthWindowSeconds);
-    const passkeys = config.passkeys ? new Passkeys(db, reauth, config.passkeys) : undefined;
+    const passkeys = config.passkeys ? new Passkeys(db, reauth, config.passkeys, limits) : undefined;
     const secondFactors = new SecondFactors(db, codes, reauth, sessions, limits, devices, config.mfa.issuer, passkeys);
     const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, reauth, devices, secondFactors, passkeys);
     // Without a key ring (production without SECRETS_ENCRYPTION_KEY) the key is this process's own: the HMACs of

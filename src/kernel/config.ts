@@ -115,6 +115,8 @@ export interface RateLimitConfig {
   mfaPerAccountAndIp: Limit;
   /** Wrong second-factor codes for one account, from anywhere: higher, so one address is stopped by its own limit first. */
   mfaPerAccount: Limit;
+  /** Passkey registration options asked for by one user. */
+  passkeyOptionsPerUser: Limit;
   /** Admin requests with a wrong or missing key, from one IP. */
   adminPerIp: Limit;
   /** Counters kept in memory (every counter without Redis; with it, those counted while it is unreachable). */
@@ -378,6 +380,7 @@ export interface SettingValues {
   WEBAUTHN_RP_ID: string;
   WEBAUTHN_RP_NAME: string;
   WEBAUTHN_ORIGINS: string[];
+  PASSKEY_OPTIONS_LIMIT_PER_USER: Limit;
   ADMIN_PORT: number | undefined;
   ADMIN_LIMIT_PER_IP: Limit;
   RECOVERY_CODE_TTL_SECONDS: number;
@@ -737,7 +740,7 @@ export const SETTING_TABLE: SettingTable = {
   REFRESH_LIMIT_PER_IP: {
     type: limit,
     default: { points: 60, durationSeconds: 60 },
-    description: 'Refresh-token exchanges and revocations (`/refresh` and `/revoke`, counted together) from one IP.',
+    description: 'Refresh-token exchanges, revocations and passkey options (`/refresh`, `/revoke` and the `.../options` routes of passkeys, counted together) from one IP.',
     group: 'Rate limits',
   },
   LOGIN_LIMIT_PER_DEVICE: {
@@ -853,6 +856,12 @@ export const SETTING_TABLE: SettingTable = {
     shown: "`PUBLIC_URL`'s origin and `CORS_ORIGINS`",
     description:
       'The origins (comma-separated) of the pages that may use passkeys; a passkey response made on any other page is refused. Each must be under `WEBAUTHN_RP_ID`.',
+    group: 'Passkeys',
+  },
+  PASSKEY_OPTIONS_LIMIT_PER_USER: {
+    type: limit,
+    default: { points: 20, durationSeconds: 3600 },
+    description: 'Passkey registration options (`/passkeys/register/options`) asked for by one user; each stores a challenge.',
     group: 'Passkeys',
   },
   ADMIN_PORT: {
@@ -1225,6 +1234,7 @@ export function loadConfig(env: Env): Config {
       renamesPerIp: s.RENAME_LIMIT_PER_IP,
       mfaPerAccountAndIp: s.MFA_LIMIT_PER_ACCOUNT_AND_IP,
       mfaPerAccount: s.MFA_LIMIT_PER_ACCOUNT,
+      passkeyOptionsPerUser: s.PASSKEY_OPTIONS_LIMIT_PER_USER,
       adminPerIp: s.ADMIN_LIMIT_PER_IP,
       memoryMaxKeys: s.RATE_LIMIT_MEMORY_MAX_KEYS,
       onRedisFailure: s.RATE_LIMIT_ON_REDIS_FAILURE,

@@ -39,11 +39,11 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
           body: Type.Object({ mfa_token: Type.String({ minLength: 1, maxLength: 256 }) }, { examples: [{ mfa_token: 'rP3v0n2vJ0d3cY5iVQk9x8b1m7Wq2LzHfT6sNaUoEgA' }] }),
           response: {
             200: Type.Object({ challenge: Type.String() }, { additionalProperties: true }),
-            ...errorResponses(...BODY_ERRORS, 'mfa_token_expired', 'database_unavailable'),
+            ...errorResponses(...BODY_ERRORS, 'mfa_token_expired', ...LIMIT_ERRORS, 'database_unavailable'),
           },
         },
       },
-      async (request) => secondFactors.passkeyOptions(request.body.mfa_token),
+      async (request) => secondFactors.passkeyOptions(request.body.mfa_token, clientInfo(request)),
     );
   }
 

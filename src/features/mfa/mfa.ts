@@ -183,11 +183,12 @@ export class SecondFactors {
   }
 
   /** The second step with a passkey instead of a code: the options for navigator.credentials.get, for this account's passkeys. */
-  async passkeyOptions(mfaToken: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  async passkeyOptions(mfaToken: string, client: ClientInfo): Promise<PublicKeyCredentialRequestOptionsJSON> {
     if (!this.passkeys) throw passkeysNotEnabled();
+    await this.limits.passkeyOptions(client.ip);
     const found = MFA_TOKEN_FORMAT.test(mfaToken) ? await findLiveChallenge(this.db, sha256(mfaToken), MFA_TOKEN_MAX_FAILURES, false) : undefined;
     if (!found) throw expiredToken();
-    return this.passkeys.secondStepOptions(found.user.id);
+    return this.passkeys.secondStepOptions(found.user.id, found.id);
   }
 
   /**

@@ -21,6 +21,7 @@ export type Rule =
   | 'mfa_account_ip'
   | 'mfa_account'
   | 'mfa_device'
+  | 'passkey_options_user'
   | 'admin_ip';
 
 type Limiters = Record<Rule, RateLimiterLike>;
@@ -93,6 +94,7 @@ export class RateLimits {
         // A device's wrong codes are counted apart from its wrong passwords, with the same allowance: a right
         // password must not clear the codes' count.
         mfa_device: make('mfa_device', config.loginPerDevice, loginFailsOpen),
+        passkey_options_user: make('passkey_options_user', config.passkeyOptionsPerUser, true),
         admin_ip: make('admin_ip', config.adminPerIp, loginFailsOpen),
       },
       memory,
@@ -139,10 +141,13 @@ export class RateLimits {
 
   /**
    * Passkey options (each stores a challenge): one allowance per address with refreshes, both cheap requests a
-   * client makes a few times per sign-in.
+   * client makes a few times per sign-in; registration options (`userId`) also count against the user's own.
    */
-  async passkeyOptions(ip: string | undefined): Promise<void> {
-    if (this.limiters) await consumeInOrder(this.limiters, [['refresh_ip', ipLimitKey(ip)]], []);
+  async passkeyOptions(ip: string | undefined, userId?: string): Promise<void> {
+    if (!this.limiters) return;
+    const steps: Step[] = [['refresh_ip', ipLimitKey(ip)]];
+    if (userId !== undefined) steps.push(['passkey_options_user', userId]);
+    await consumeInOrder(this.limiters, steps, []);
   }
 
   /**
