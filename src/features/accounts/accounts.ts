@@ -158,7 +158,8 @@ export class Accounts {
 
   /**
    * A sign-in with a passkey, no username typed. Counted against the address's login allowance like a password,
-   * and given back when it verifies: only failures add up. An account with an authenticator app needs its code after a passkey that did not verify the user.
+   * and given back when it verifies: only failures add up. An account with an authenticator app needs its code
+   * after a passkey that did not verify the user.
    */
   async loginWithPasskey(
     response: AuthenticationResponseJSON,
