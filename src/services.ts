@@ -121,7 +121,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const box = await openSecretBox(db, config, log);
     const codes = new FactorCodes(db, box, limits);
     const reauth = new Reauthentication(db, passwordHasher, limits, codes, config.reauthWindowSeconds);
-    const passkeys = config.passkeys ? new Passkeys(db, reauth, config.passkeys) : undefined;
+    const passkeys = config.passkeys ? new Passkeys(db, reauth, config.passkeys, limits) : undefined;
     const secondFactors = new SecondFactors(db, codes, reauth, sessions, limits, config.mfa.issuer);
     const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, reauth);
     const signIn = new SignIn(db, passwordHasher, sessions, policy, limits, devices, codes, passkeys);

@@ -111,8 +111,12 @@ export interface RateLimitConfig {
   /** Rename attempts (taken name or not) by one user, and from one IP. */
   renamesPerUser: Limit;
   renamesPerIp: Limit;
-  /** Wrong second-factor codes for one account, from anywhere. */
+  /** Wrong second-factor codes for one account from one IP. */
+  mfaPerAccountAndIp: Limit;
+  /** Wrong second-factor codes for one account, from anywhere: higher, so one address is stopped by its own limit first. */
   mfaPerAccount: Limit;
+  /** Passkey registration options asked for by one user. */
+  passkeyOptionsPerUser: Limit;
   /** Admin requests with a wrong or missing key, from one IP. */
   adminPerIp: Limit;
   /** Counters kept in memory (every counter without Redis; with it, those counted while it is unreachable). */
@@ -368,6 +372,7 @@ export interface SettingValues {
   REDIS_URL: string | undefined;
   REDIS_KEY_PREFIX: string;
   RATE_LIMIT_ON_REDIS_FAILURE: 'open' | 'closed';
+  MFA_LIMIT_PER_ACCOUNT_AND_IP: Limit;
   MFA_LIMIT_PER_ACCOUNT: Limit;
   MFA_ISSUER: string;
   SECRETS_ENCRYPTION_KEY: SecretKey[] | undefined;
@@ -375,6 +380,7 @@ export interface SettingValues {
   WEBAUTHN_RP_ID: string;
   WEBAUTHN_RP_NAME: string;
   WEBAUTHN_ORIGINS: string[];
+  PASSKEY_OPTIONS_LIMIT_PER_USER: Limit;
   ADMIN_PORT: number | undefined;
   ADMIN_LIMIT_PER_IP: Limit;
   RECOVERY_CODE_TTL_SECONDS: number;
@@ -734,7 +740,7 @@ export const SETTING_TABLE: SettingTable = {
   REFRESH_LIMIT_PER_IP: {
     type: limit,
     default: { points: 60, durationSeconds: 60 },
-    description: 'Refresh-token exchanges and revocations (`/refresh` and `/revoke`, counted together) from one IP.',
+    description: 'Refresh-token exchanges, revocations and passkey options (`/refresh`, `/revoke` and the `.../options` routes of passkeys, counted together) from one IP.',
     group: 'Rate limits',
   },
   LOGIN_LIMIT_PER_DEVICE: {
@@ -790,11 +796,18 @@ export const SETTING_TABLE: SettingTable = {
       '`open`: with Redis unreachable each instance counts in memory and keeps serving; `closed`: logins answer `503` until Redis is back. The service reconnects by itself either way.',
     group: 'Rate limits',
   },
+  MFA_LIMIT_PER_ACCOUNT_AND_IP: {
+    type: limit,
+    default: { points: 5, durationSeconds: 15 * 60 },
+    description:
+      'Wrong second-factor codes (TOTP or recovery codes, or a passkey at the second step) for one account from one IP; they also count against `LOGIN_LIMIT_PER_IP`. A client presenting a `device_token` of the account counts against that token instead, with the allowance of `LOGIN_LIMIT_PER_DEVICE`, on a counter of its own. A right code resets it.',
+    group: 'Second factor',
+  },
   MFA_LIMIT_PER_ACCOUNT: {
     type: limit,
-    default: { points: 10, durationSeconds: 15 * 60 },
+    default: { points: 20, durationSeconds: 15 * 60 },
     description:
-      'Wrong second-factor codes (TOTP or recovery codes) for one account, from anywhere; past it the account is refused further codes for the window. They also count against `LOGIN_LIMIT_PER_IP`.',
+      'Wrong second-factor codes for one account from all IPs together; higher than the above, so one address guessing is stopped by its own limit and never holds the owner out. Past it only a client with a `device_token` of the account may send codes.',
     group: 'Second factor',
   },
   MFA_ISSUER: {
@@ -845,6 +858,12 @@ export const SETTING_TABLE: SettingTable = {
       'The origins (comma-separated) of the pages that may use passkeys; a passkey response made on any other page is refused. Each must be under `WEBAUTHN_RP_ID`.',
     group: 'Passkeys',
   },
+  PASSKEY_OPTIONS_LIMIT_PER_USER: {
+    type: limit,
+    default: { points: 20, durationSeconds: 3600 },
+    description: 'Passkey registration options (`/passkeys/register/options`) asked for by one user; each stores a challenge.',
+    group: 'Passkeys',
+  },
   ADMIN_PORT: {
     type: integer(1, 65535),
     default: undefined,
@@ -856,7 +875,7 @@ export const SETTING_TABLE: SettingTable = {
   ADMIN_LIMIT_PER_IP: {
     type: limit,
     default: { points: 20, durationSeconds: 15 * 60 },
-    description: 'Admin requests with a missing or wrong key from one IP; past it the address gets `429` before any key is checked.',
+    description: 'Admin requests with a missing or wrong key from one IP; past it a wrong key gets `429`. A valid key is always accepted.',
     group: 'Administration',
   },
   RECOVERY_CODE_TTL_SECONDS: {
@@ -1213,7 +1232,9 @@ export function loadConfig(env: Env): Config {
       deviceTokenTtlSeconds: s.DEVICE_TOKEN_TTL_DAYS * 86_400,
       renamesPerUser: s.RENAME_LIMIT_PER_USER,
       renamesPerIp: s.RENAME_LIMIT_PER_IP,
+      mfaPerAccountAndIp: s.MFA_LIMIT_PER_ACCOUNT_AND_IP,
       mfaPerAccount: s.MFA_LIMIT_PER_ACCOUNT,
+      passkeyOptionsPerUser: s.PASSKEY_OPTIONS_LIMIT_PER_USER,
       adminPerIp: s.ADMIN_LIMIT_PER_IP,
       memoryMaxKeys: s.RATE_LIMIT_MEMORY_MAX_KEYS,
       onRedisFailure: s.RATE_LIMIT_ON_REDIS_FAILURE,

@@ -20,8 +20,9 @@ export function canonicalIp(text: string | undefined): string | undefined {
 }
 
 /**
- * What per-IP limits count: an IPv4 address, or the /64 of an IPv6 one, since one subscriber is routinely
- * given a whole /64 and could otherwise take a fresh address for every attempt.
+ * One client, as every per-IP rule counts it (the rate limits, the audit trail's aggregation of failures): an
+ * IPv4 address, or the /64 of an IPv6 one, since one subscriber is routinely given a whole /64 and could
+ * otherwise take a fresh address for every attempt.
  */
 export function ipLimitKey(ip: string | undefined): string {
   const canonical = canonicalIp(ip);

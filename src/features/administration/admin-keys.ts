@@ -34,9 +34,9 @@ export class AdminKeys {
     return { key, adminKey };
   }
 
-  /** The live key this is, or undefined; text that cannot be a key costs no query. */
-  async authenticate(key: string): Promise<AdminKey | undefined> {
-    if (!isAdminKeyShaped(key)) return undefined;
+  /** The live key this is, or undefined; no key, or text that cannot be one, costs no query. */
+  async authenticate(key: string | undefined): Promise<AdminKey | undefined> {
+    if (key === undefined || !isAdminKeyShaped(key)) return undefined;
     return useAdminKey(this.db, sha256(key));
   }
 

@@ -12,6 +12,7 @@ import {
   type StoredAuditEvent,
 } from './audit-queries.js';
 import { ServiceError } from '../../kernel/errors.js';
+import { ipLimitKey } from '../../kernel/ip-addresses.js';
 import { usernameLookupKey } from '../../kernel/usernames.js';
 
 /**

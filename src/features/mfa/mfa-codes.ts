@@ -72,7 +72,7 @@ export class FactorCodes {
       throw new ServiceError('mfa_required', 'This account has a second factor: send a code from the authenticator app as `code`, or a `recovery_code`');
     }
     const attempt = await this.limits.secondFactorAttempt(userId, client.ip);
-    if (!(await this.matches(this.db, userId, proof))) throw invalidCode(userId);
+    if (!(await attempt.judging(() => this.matches(this.db, userId, proof)))) throw invalidCode(userId);
     await attempt.accepted();
   }
 

@@ -63,7 +63,7 @@ export class Reauthentication {
     const attempt = await this.limits.passwordAttempt(client.ip);
     await attempt.forAccount({ userId: auth.user.id });
     const stored = await findCredentials(this.db, auth.user.id);
-    const verification = await this.hasher.verify(stored?.passwordHash, proof.currentPassword!);
+    const verification = await attempt.judging(() => this.hasher.verify(stored?.passwordHash, proof.currentPassword!));
     if (!stored || !verification.matches) throw new ServiceError('invalid_credentials', 'current_password is incorrect');
     await attempt.accepted();
     if (verification.needsRehash) await upgradeHash(this.db, this.hasher, auth.user.id, stored.passwordHash, proof.currentPassword!);

@@ -50,13 +50,37 @@ function toPasskey(row: PasskeyRow): StoredPasskey {
   };
 }
 
+/** `mfaChallengeId`: for a second step, the mfa_challenges row of the sign-in it belongs to. */
 export async function insertChallenge(
   db: Queryable,
-  challenge: { hash: Buffer; purpose: ChallengePurpose; userId: string | undefined; ttlSeconds: number },
+  challenge: { hash: Buffer; purpose: ChallengePurpose; userId?: string | undefined; mfaChallengeId?: string | undefined; ttlSeconds: number },
 ): Promise<void> {
   await db.query(
-    'INSERT INTO webauthn_challenges (challenge_hash, purpose, user_id, expires_at) VALUES ($1, $2, $3, now() + make_interval(secs => $4))',
-    [challenge.hash, challenge.purpose, challenge.userId ?? null, challenge.ttlSeconds],
+    `INSERT INTO webauthn_challenges (challenge_hash, purpose, user_id, mfa_challenge_id, expires_at)
+     VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))`,
+    [challenge.hash, challenge.purpose, challenge.userId ?? null, challenge.mfaChallengeId ?? null, challenge.ttlSeconds],
+  );
+}
+
+/**
+ * Deletes an owner's challenges of one purpose but its newest `keep` (the owner: an mfa_token's row when given,
+ * else the user). It runs after each insert, so however many arrive at once, the last to run sees them all.
+ */
+export async function keepNewestChallenges(
+  db: Queryable,
+  purpose: ChallengePurpose,
+  owner: { userId?: string | undefined; mfaChallengeId?: string | undefined },
+  keep: number,
+): Promise<void> {
+  const [column, id] = owner.mfaChallengeId !== undefined ? ['mfa_challenge_id', owner.mfaChallengeId] : ['user_id', owner.userId];
+  await db.query(
+    `DELETE FROM webauthn_challenges
+      WHERE ${column} = $1 AND purpose = $2
+        AND challenge_hash NOT IN (
+          SELECT challenge_hash FROM webauthn_challenges
+           WHERE ${column} = $1 AND purpose = $2 AND expires_at > now()
+           ORDER BY expires_at DESC, challenge_hash DESC LIMIT $3)`,
+    [id, purpose, keep],
   );
 }
 

@@ -15,6 +15,7 @@ import {
   findPasskeyForSignIn,
   insertChallenge,
   insertPasskey,
+  keepNewestChallenges,
   listPasskeys,
   purgeExpiredChallenges,
   recordPasskeyUse,
@@ -25,6 +26,7 @@ import {
 import { ServiceError } from '../../kernel/errors.js';
 import type { Assurance, Authenticated, ClientInfo, User } from '../../kernel/model.js';
 import type { Proof, Reauthentication } from '../mfa/reauthentication.js';
+import type { RateLimits } from '../rate-limits/rate-limits.js';
 import { sha256 } from '../../kernel/digest.js';
 import './passkey-errors.js';
 
@@ -48,6 +50,13 @@ export interface PasskeySignIn {
 }
 
 const CHALLENGE_TTL_SECONDS = 5 * 60;
+/**
+ * Live challenges one owner (a user's registrations, one mfa_token's second steps) may hold; one more replaces
+ * the oldest. Replacing rather than refusing keeps the owner in: the options just asked for always work, so
+ * nobody can use up an owner's quota, and a second step's challenges belong to its mfa_token alone, so whoever
+ * else holds the password cannot push the owner's out either.
+ */
+export const MAX_LIVE_CHALLENGES = 5;
 const NAME_MAX_LENGTH = 64;
 
 /** `context` is for the log line the HTTP layer writes (src/kernel/http/error-replies.ts); the client sees the message only. */
@@ -80,9 +89,11 @@ export class Passkeys {
     private readonly db: Database,
     private readonly reauth: Reauthentication,
     private readonly settings: PasskeySettings,
+    private readonly limits: RateLimits,
   ) {}
 
   async registrationOptions(auth: Authenticated, proof: Proof, client: ClientInfo): Promise<PublicKeyCredentialCreationOptionsJSON> {
+    await this.limits.passkeyOptions(client.ip, auth.user.id);
     await this.reauth.confirm(auth, proof, client);
     const existing = await listPasskeys(this.db, auth.user.id);
     const options = await generateRegistrationOptions({
@@ -95,7 +106,7 @@ export class Passkeys {
       authenticatorSelection: { residentKey: 'required', userVerification: 'preferred' },
       timeout: CHALLENGE_TTL_SECONDS * 1000,
     });
-    await this.remember(options.challenge, 'register', auth.user.id);
+    await this.remember(options.challenge, 'register', { userId: auth.user.id });
     return options;
   }
 
@@ -164,19 +175,19 @@ export class Passkeys {
       userVerification: 'preferred',
       timeout: CHALLENGE_TTL_SECONDS * 1000,
     });
-    await this.remember(options.challenge, 'login', undefined);
+    await this.remember(options.challenge, 'login', {});
     return options;
   }
 
-  /** For the second step of a password sign-in: this user's passkeys only. */
-  async secondStepOptions(userId: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  /** For the second step of a password sign-in (`mfaChallengeId`: its mfa_token's row): this user's passkeys only. */
+  async secondStepOptions(userId: string, mfaChallengeId: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
     const options = await generateAuthenticationOptions({
       rpID: this.settings.rpId,
       userVerification: 'preferred',
       allowCredentials: (await listPasskeys(this.db, userId)).map((p) => ({ id: p.credentialId, transports: p.transports as never })),
       timeout: CHALLENGE_TTL_SECONDS * 1000,
     });
-    await this.remember(options.challenge, 'second_step', userId);
+    await this.remember(options.challenge, 'second_step', { userId, mfaChallengeId });
     return options;
   }
 
@@ -246,8 +257,10 @@ export class Passkeys {
     return userVerified;
   }
 
-  private async remember(challenge: string, purpose: ChallengePurpose, userId: string | undefined): Promise<void> {
-    await insertChallenge(this.db, { hash: sha256(challenge), purpose, userId, ttlSeconds: CHALLENGE_TTL_SECONDS });
+  /** A challenge with an owner (see MAX_LIVE_CHALLENGES) is kept with its owner's newest few only. */
+  private async remember(challenge: string, purpose: ChallengePurpose, owner: { userId?: string; mfaChallengeId?: string }): Promise<void> {
+    await insertChallenge(this.db, { hash: sha256(challenge), purpose, ...owner, ttlSeconds: CHALLENGE_TTL_SECONDS });
+    if (owner.userId !== undefined) await keepNewestChallenges(this.db, purpose, owner, MAX_LIVE_CHALLENGES);
   }
 
   /**

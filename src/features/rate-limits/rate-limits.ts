@@ -19,11 +19,29 @@ export type Rule =
   | 'refresh_ip'
   | 'rename_ip'
   | 'rename_user'
+  | 'mfa_account_ip'
   | 'mfa_account'
+  | 'mfa_device'
+  | 'passkey_options_user'
   | 'admin_ip';
 
 type Limiters = Record<Rule, RateLimiterLike>;
 type Step = readonly [Rule, string];
+
+/**
+ * The counters one kind of credential is checked against: the address's (any account), the account's from that
+ * address, the account's from everywhere, and a device token's. Passwords and second-factor codes each have
+ * their own, under one rule (`CredentialAttempt`); both spend the address's one allowance of failed sign-ins.
+ */
+interface CredentialRules {
+  address: Rule;
+  accountAndAddress: Rule;
+  account: Rule;
+  device: Rule;
+}
+
+const PASSWORD_RULES: CredentialRules = { address: 'login_ip', accountAndAddress: 'login_account_ip', account: 'login_account', device: 'login_device' };
+const SECOND_FACTOR_RULES: CredentialRules = { address: 'login_ip', accountAndAddress: 'mfa_account_ip', account: 'mfa_account', device: 'mfa_device' };
 
 /** Whose password is being tried: a user once the name is found, the name itself when no account has it. */
 export type Account = { userId: string } | { username: string };
@@ -72,7 +90,12 @@ export class RateLimits {
         refresh_ip: make('refresh_ip', config.refreshesPerIp, true),
         rename_ip: make('rename_ip', config.renamesPerIp, true),
         rename_user: make('rename_user', config.renamesPerUser, true),
+        mfa_account_ip: make('mfa_account_ip', config.mfaPerAccountAndIp, loginFailsOpen),
         mfa_account: make('mfa_account', config.mfaPerAccount, loginFailsOpen),
+        // A device's wrong codes are counted apart from its wrong passwords, with the same allowance: a right
+        // password must not clear the codes' count.
+        mfa_device: make('mfa_device', config.loginPerDevice, loginFailsOpen),
+        passkey_options_user: make('passkey_options_user', config.passkeyOptionsPerUser, true),
         admin_ip: make('admin_ip', config.adminPerIp, loginFailsOpen),
       },
       memory,
@@ -90,7 +113,7 @@ export class RateLimits {
    * is known (`PasswordAttempt.forAccount`).
    */
   async passwordAttempt(ip: string | undefined): Promise<PasswordAttempt> {
-    const attempt = new PasswordAttempt(this.limiters, ipLimitKey(ip));
+    const attempt = new CredentialAttempt(this.limiters, PASSWORD_RULES, ipLimitKey(ip));
     await attempt.begin();
     return attempt;
   }
@@ -104,35 +127,40 @@ export class RateLimits {
   }
 
   /**
-   * Counts a second-factor code (TOTP or recovery code) before it is checked: against the address's login
-   * allowance, then the account's code allowance. A right code gives both back (`accepted`).
+   * Counts a second-factor code (TOTP, recovery code, or a passkey at the second step) before it is checked, by
+   * the rule passwords follow (`CredentialAttempt`), on counters of its own: the address's login allowance, then
+   * either the device token the client presented (`deviceId`: a live token of this very user) or the account
+   * from this address and the account from everywhere. Whoever holds the password spends the allowance of the
+   * addresses it guesses from, not the owner's. A right code gives back what the client had spent (`accepted`).
    */
-  async secondFactorAttempt(userId: string, ip: string | undefined): Promise<{ accepted(): Promise<void> }> {
-    const limiters = this.limiters;
-    if (!limiters) return { accepted: async () => {} };
-    const counted: Step[] = [];
-    await consumeInOrder(limiters, [['login_ip', ipLimitKey(ip)], ['mfa_account', userId]], counted);
-    return { accepted: () => giveBack(limiters, counted) };
+  async secondFactorAttempt(userId: string, ip: string | undefined, deviceId?: string): Promise<SecondFactorAttempt> {
+    const attempt = new CredentialAttempt(this.limiters, SECOND_FACTOR_RULES, ipLimitKey(ip));
+    await attempt.begin();
+    await attempt.forAccount({ userId }, deviceId);
+    return attempt;
   }
 
   /**
    * Passkey options (each stores a challenge): one allowance per address with refreshes, both cheap requests a
-   * client makes a few times per sign-in.
+   * client makes a few times per sign-in; registration options (`userId`) also count against the user's own.
    */
-  async passkeyOptions(ip: string | undefined): Promise<void> {
-    if (this.limiters) await consumeInOrder(this.limiters, [['refresh_ip', ipLimitKey(ip)]], []);
+  async passkeyOptions(ip: string | undefined, userId?: string): Promise<void> {
+    if (!this.limiters) return;
+    const steps: Step[] = [['refresh_ip', ipLimitKey(ip)]];
+    if (userId !== undefined) steps.push(['passkey_options_user', userId]);
+    await consumeInOrder(this.limiters, steps, []);
   }
 
   /**
-   * An admin request is counted against its address before its key is checked, and given back when the key is
-   * good: only wrong keys add up, and an address that guesses is refused before any lookup.
+   * An admin request: its key is checked first (a SHA-256 lookup, as cheap as a counter), and only a wrong or
+   * missing key counts against its address. A valid key is never refused for what other clients of its address
+   * guessed; past the limit a wrong key gets 429 instead of 401. A key is 256 random bits, so the limit is not
+   * what keeps keys from being guessed: it bounds the work and the noise of an address that keeps trying.
    */
-  async adminAttempt(ip: string | undefined): Promise<{ accepted(): Promise<void> }> {
-    const limiters = this.limiters;
-    if (!limiters) return { accepted: async () => {} };
-    const counted: Step[] = [];
-    await consumeInOrder(limiters, [['admin_ip', ipLimitKey(ip)]], counted);
-    return { accepted: () => giveBack(limiters, counted) };
+  async adminAttempt<Key>(ip: string | undefined, check: () => Promise<Key | undefined>): Promise<Key | undefined> {
+    const key = await check();
+    if (key === undefined && this.limiters) await consumeInOrder(this.limiters, [['admin_ip', ipLimitKey(ip)]], []);
+    return key;
   }
 
   /**
@@ -141,7 +169,7 @@ export class RateLimits {
    */
   async clearAccount(userId: string): Promise<void> {
     if (!this.limiters) return;
-    await Promise.all([this.limiters.login_account.delete(accountKey({ userId })), this.limiters.mfa_account.delete(userId)]);
+    await Promise.all([this.limiters.login_account.delete(accountKey({ userId })), this.limiters.mfa_account.delete(accountKey({ userId }))]);
   }
 
   /** Every rename attempt counts, whatever its outcome: each answer tells whether a name is taken. */
@@ -150,16 +178,25 @@ export class RateLimits {
   }
 }
 
+/** A password check in the limits (see `CredentialAttempt`). */
+export type PasswordAttempt = CredentialAttempt;
+/** A second-factor check in the limits, already counted for its account: what is left is to end it. */
+export type SecondFactorAttempt = Pick<CredentialAttempt, 'accepted' | 'judging' | 'withdrawn'>;
+
 /**
- * One password check's place in the limits. Each attempt counts before the password is verified (so
- * concurrent guesses cannot slip past a limit), and a right password gives back what the client had spent.
+ * One credential check's place in the limits (a password, or a second-factor code, each with its own
+ * counters). Each attempt counts before the credential is verified (so concurrent guesses cannot slip past a
+ * limit), and a right one gives back what the client had spent.
  *
  * Order: the address (any account); then either the device token the client presented, valid for this
  * account, or the account from this address and the account from every address. Past the account-wide limit
- * only a device token gets through, and the right password without one is refused as a wrong one is, before
- * it is checked, so the limit reveals nothing.
+ * only a device token gets through, and the right credential without one is refused as a wrong one is, before
+ * it is checked, so the limit reveals nothing. Every caller ends an attempt it began: `accepted` when the
+ * credential was right (a success must never be left counted as a failure), `withdrawn` when the request ended
+ * without judging one (`judging` does so when the check fails for the service's sake); a wrong credential
+ * keeps its points.
  */
-export class PasswordAttempt {
+export class CredentialAttempt {
   /** What this attempt has counted so far: what a refusal further on gives back. */
   private readonly counted: Step[] = [];
   private account: string | undefined;
@@ -167,11 +204,12 @@ export class PasswordAttempt {
 
   constructor(
     private readonly limiters: Limiters | undefined,
+    private readonly rules: CredentialRules,
     private readonly ip: string,
   ) {}
 
   async begin(): Promise<void> {
-    if (this.limiters) await consumeInOrder(this.limiters, [['login_ip', this.ip]], this.counted);
+    if (this.limiters) await consumeInOrder(this.limiters, [[this.rules.address, this.ip]], this.counted);
   }
 
   /** `deviceId`: the id of a live device token of this very user that the client presented. */
@@ -180,43 +218,70 @@ export class PasswordAttempt {
     this.account = accountKey(account);
     if (deviceId !== undefined) {
       this.device = deviceId;
-      await consumeInOrder(this.limiters, [['login_device', deviceId]], this.counted);
+      await consumeInOrder(this.limiters, [[this.rules.device, deviceId]], this.counted);
       return;
     }
     await consumeInOrder(
       this.limiters,
       [
-        ['login_account_ip', `${this.account}:${this.ip}`],
-        ['login_account', this.account],
+        [this.rules.accountAndAddress, `${this.account}:${this.ip}`],
+        [this.rules.account, this.account],
       ],
       this.counted,
     );
   }
 
   /**
-   * The password was right. The address gets this attempt back; the client's own failures are forgiven
+   * The credential was right. The address gets this attempt back; the client's own failures are forgiven
    * (its count for this account, and as much of the account-wide count), and nobody else's: a distributed
-   * attack stays at its limit however often the owner signs in.
+   * attack stays at its limit however often the owner signs in. An attempt that never reached an account (a
+   * passkey names its account only by verifying) gives the address its point back all the same.
    */
   async accepted(): Promise<void> {
     const limiters = this.limiters;
-    if (!limiters || this.account === undefined) return;
+    if (!limiters || this.counted.length === 0) return;
+    const { address, accountAndAddress, account, device } = this.rules;
+    this.counted.length = 0;
     try {
       if (this.device !== undefined) {
-        await Promise.all([limiters.login_device.delete(this.device), limiters.login_ip.reward(this.ip, 1)]);
+        await Promise.all([limiters[device].delete(this.device), limiters[address].reward(this.ip, 1)]);
+        return;
+      }
+      if (this.account === undefined) {
+        await limiters[address].reward(this.ip, 1);
         return;
       }
       const accountIp = `${this.account}:${this.ip}`;
-      const [own, everyone] = await Promise.all([limiters.login_account_ip.get(accountIp), limiters.login_account.get(this.account)]);
+      const [own, everyone] = await Promise.all([limiters[accountAndAddress].get(accountIp), limiters[account].get(this.account)]);
       const forgiven = Math.min(own?.consumedPoints ?? 1, everyone?.consumedPoints ?? 0);
       await Promise.all([
-        limiters.login_account_ip.delete(accountIp),
-        forgiven > 0 ? limiters.login_account.reward(this.account, forgiven) : undefined,
-        limiters.login_ip.reward(this.ip, 1),
+        limiters[accountAndAddress].delete(accountIp),
+        forgiven > 0 ? limiters[account].reward(this.account, forgiven) : undefined,
+        limiters[address].reward(this.ip, 1),
       ]);
     } catch {
       // Redis went away meanwhile: the counters expire on their own.
     }
+  }
+
+  /**
+   * Runs the check of the credential. If it cannot be judged for the service's sake (overloaded, the database
+   * down: any 5xx), nothing stays counted; a client's refusal (a wrong credential) keeps its points.
+   */
+  async judging<T>(check: () => Promise<T>): Promise<T> {
+    try {
+      return await check();
+    } catch (error) {
+      if (!(error instanceof ServiceError && error.status < 500)) await this.withdrawn();
+      throw error;
+    }
+  }
+
+  /** The request ended before any credential was judged (its token expired meanwhile, say): nothing stays counted. */
+  async withdrawn(): Promise<void> {
+    if (!this.limiters) return;
+    const steps = this.counted.splice(0);
+    await giveBack(this.limiters, steps);
   }
 }
 

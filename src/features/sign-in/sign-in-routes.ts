@@ -102,7 +102,7 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
     app.post(
       '/login/mfa/passkey/options',
       {
-        config: { errors: ['mfa_token_expired'], missingFieldsMessage: 'mfa_token is required!' },
+        config: { errors: ['mfa_token_expired', ...LIMIT_ERRORS], missingFieldsMessage: 'mfa_token is required!' },
         schema: {
           summary: 'Second step with a passkey instead of a code: the options for navigator.credentials.get',
           description: "Lists the account's passkeys; send the authenticator's response as `passkey` to /api/auth/login/mfa.",
@@ -113,7 +113,7 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
           },
         },
       },
-      async (request) => signIn.secondStepPasskeyOptions(request.body.mfa_token),
+      async (request) => signIn.secondStepPasskeyOptions(request.body.mfa_token, clientInfo(request)),
     );
   }
 

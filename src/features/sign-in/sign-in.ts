@@ -95,9 +95,9 @@ export class SignIn {
     input: { username: string; password: string; deviceToken?: string | undefined },
     client: ClientInfo,
   ): Promise<SignedIn | SecondFactorRequired> {
-    // The address is counted before any query: an address past its limit costs nothing more.
-    const attempt = await this.limits.passwordAttempt(client.ip);
+    // Shedding load first counts nothing; then the address, before any query: past its limit costs nothing more.
     this.hasher.assertCapacity();
+    const attempt = await this.limits.passwordAttempt(client.ip);
     const key = usernameLookupKey(input.username);
     const [found, device] = await Promise.all([
       key === undefined ? undefined : findUserForLogin(this.db, key),
@@ -107,7 +107,7 @@ export class SignIn {
     // Keyed by user id, so renaming the account resets nothing; an unknown name is counted the same way, by name.
     await attempt.forAccount(found ? { userId: found.id } : { username: input.username }, trusted?.id);
     // Always one password verification, so an unknown username answers as slowly as a wrong password.
-    const verification = await this.hasher.verify(found?.passwordHash, input.password);
+    const verification = await attempt.judging(() => this.hasher.verify(found?.passwordHash, input.password));
     if (!found || !verification.matches) {
       // The same answer either way; the reason is for the audit trail, which never shows it to the client.
       throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS, {
@@ -129,16 +129,18 @@ export class SignIn {
   }
 
   /**
-   * A sign-in with a passkey, no username typed. Counted against the address's login allowance like a password.
-   * An account with an authenticator app needs its code after a passkey that did not verify the user.
+   * A sign-in with a passkey, no username typed. Counted against the address's login allowance like a password,
+   * and given back when it verifies: only failures add up. An account with an authenticator app needs its code
+   * after a passkey that did not verify the user.
    */
   async loginWithPasskey(
     response: AuthenticationResponseJSON,
     deviceToken: string | undefined,
     client: ClientInfo,
   ): Promise<SignedIn | SecondFactorRequired> {
-    await this.limits.passwordAttempt(client.ip);
-    const signIn = await this.enabledPasskeys().verifySignIn(response);
+    const attempt = await this.limits.passwordAttempt(client.ip);
+    const signIn = await attempt.judging(() => this.enabledPasskeys().verifySignIn(response));
+    await attempt.accepted();
     if (signIn.locked) throw accountLocked(signIn.user.id);
     if (signIn.hasSecondFactor && signIn.assurance.aal < 2) {
       return this.beginSecondStep(signIn.user, signIn.passwordHash, { amr: signIn.assurance.amr, passkeyId: signIn.passkeyId });
@@ -167,14 +169,14 @@ export class SignIn {
       throw new ServiceError('password_mismatch', 'New passwords do not match!');
     }
     this.policy.checkCheap(input.newPassword, input.username);
-    const attempt = await this.limits.passwordAttempt(client.ip);
     this.hasher.assertCapacity();
+    const attempt = await this.limits.passwordAttempt(client.ip);
     const key = usernameLookupKey(input.username);
     const found = key === undefined ? undefined : await findUserForLogin(this.db, key);
     await attempt.forAccount(found ? { userId: found.id } : { username: input.username });
     const codeHash = hashAccountRecoveryCode(input.code);
     // The same lookup for a name nobody has (user 0 has no code), so the answer takes as long.
-    const valid = await hasAccountRecoveryCode(this.db, found?.id ?? '0', codeHash);
+    const valid = await attempt.judging(() => hasAccountRecoveryCode(this.db, found?.id ?? '0', codeHash));
     if (!found || !valid) throw invalidRecoveryCode();
     await attempt.accepted();
     const { passwordHash: _old, hasSecondFactor: _factor, locked, ...user } = found;
@@ -211,15 +213,16 @@ export class SignIn {
   }
 
   /** The second step with a passkey instead of a code: the options for navigator.credentials.get, for this account's passkeys. */
-  async secondStepPasskeyOptions(mfaToken: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  async secondStepPasskeyOptions(mfaToken: string, client: ClientInfo): Promise<PublicKeyCredentialRequestOptionsJSON> {
     const passkeys = this.enabledPasskeys();
+    await this.limits.passkeyOptions(client.ip);
     const found = MFA_TOKEN_FORMAT.test(mfaToken) ? await findLiveSecondStepToken(this.db, sha256(mfaToken), MFA_TOKEN_MAX_FAILURES, false) : undefined;
     if (!found) throw expiredToken();
     // After a passkey, a passkey is no second factor: nothing to offer.
     if (found.firstStep.passkeyId !== undefined) {
       throw new ServiceError('invalid_request', 'This sign-in began with a passkey: its second step takes a code from the authenticator app');
     }
-    return passkeys.secondStepOptions(found.user.id);
+    return passkeys.secondStepOptions(found.user.id, found.id);
   }
 
   /**
@@ -232,8 +235,9 @@ export class SignIn {
     const tokenHash = sha256(input.mfaToken);
     const found = await findLiveSecondStepToken(this.db, tokenHash, MFA_TOKEN_MAX_FAILURES, false);
     if (!found) throw expiredToken();
-    const attempt = await this.limits.secondFactorAttempt(found.user.id, client.ip);
     const device = await this.devices.find(input.deviceToken);
+    // The owner's device is counted on its own: whoever else holds the password cannot spend its allowance.
+    const attempt = await this.limits.secondFactorAttempt(found.user.id, client.ip, device?.userId === found.user.id ? device.id : undefined);
     const outcome = await this.db.transaction(async (tx) => {
       // One proof at a time decides this token: a parallel one waits, then finds it used or a failure further on.
       const token = await findLiveSecondStepToken(tx, tokenHash, MFA_TOKEN_MAX_FAILURES, true);
@@ -247,8 +251,16 @@ export class SignIn {
       const deviceToken = device?.userId === token.user.id ? input.deviceToken : undefined;
       const method: AuthMethod = token.firstStep.passkeyId === undefined ? 'password' : 'passkey';
       return this.sessions.start(tx, token.user, method, client, { passwordHash: token.passwordHash, deviceToken }, bothSteps(token.firstStep, proved));
+    }).catch(async (error: unknown) => {
+      // Nothing was decided (a right code's use rolled back with the rest): nothing stays counted.
+      await attempt.withdrawn();
+      throw error;
     });
-    if (outcome === 'expired') throw expiredToken();
+    if (outcome === 'expired') {
+      // Used or run out meanwhile: no code was judged, so none is counted.
+      await attempt.withdrawn();
+      throw expiredToken();
+    }
     if (outcome === 'wrong') throw invalidCode(found.user.id);
     await attempt.accepted();
     return outcome;

@@ -41,13 +41,11 @@ export function registerAuthentication(app: FastifyInstance, sessions: Sessions,
   app.decorateRequest('auth', undefined);
   app.decorateRequest('admin', undefined);
 
-  // Every admin request counts against its address until its key is found good: guessing keys is refused early.
+  // The key is checked first; only a wrong or missing one counts against the address (RateLimits.adminAttempt).
   const authenticateAdmin: preHandlerHookHandler = async (request) => {
-    const attempt = await admin.limits.adminAttempt(clientInfo(request).ip);
     const match = BEARER.exec(request.headers.authorization ?? '');
-    const key = match ? await admin.keys.authenticate(match[1]!) : undefined;
+    const key = await admin.limits.adminAttempt(clientInfo(request).ip, () => admin.keys.authenticate(match?.[1]));
     if (!key) throw new ServiceError('invalid_admin_key', 'An admin key is required: send Authorization: Bearer <admin key> (user-auth admin-keys:create)');
-    await attempt.accepted();
     request.admin = { name: key.name };
   };
 

@@ -257,6 +257,22 @@ describe('failed logins for names that are no account', () => {
     expect(Number(counted?.[1])).toBeGreaterThanOrEqual(attempts);
   });
 
+  it('from one IPv6 /64 are bounded as from one address: the limits’ client is the audit’s', async () => {
+    const attempts = 120;
+    for (let i = 1; i <= attempts; i++) {
+      expect((await login(t.app, uniqueName('nobody'), PASSWORD, { ip: `2001:db8:77:1:${i.toString(16)}::${i.toString(16)}` })).statusCode).toBe(401);
+    }
+    const rows = await rowsWhere("ip LIKE '2001:db8:77:1:%'", []);
+    const minutes = new Set(rows.map((r) => r.details['minute'] ?? `${new Date(r.time).toISOString().slice(0, 16)}Z`));
+    expect(rows.length).toBeLessThanOrEqual(minutes.size * (INDIVIDUAL_FAILURES_PER_MINUTE + 1));
+    expect(rows.length).toBeLessThanOrEqual(2 * (INDIVIDUAL_FAILURES_PER_MINUTE + 1));
+    const aggregates = rows.filter((r) => r.details['aggregated'] === true);
+    expect(aggregates.length).toBeGreaterThanOrEqual(1);
+    // The aggregate names the client it counts.
+    for (const row of aggregates) expect(row.ip).toBe('2001:db8:77:1::/64');
+    expect(rows.reduce((sum, r) => sum + (r.details['aggregated'] === true ? Number(r.details['count']) : 1), 0)).toBe(attempts);
+  });
+
   it('over the rate limit are recorded as rate_limited, by address and name HMAC', async () => {
     const limited = await startTestApp({
       RATE_LIMIT_ENABLED: 'true',

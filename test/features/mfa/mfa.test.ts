@@ -16,6 +16,7 @@ import {
   refresh,
   register,
   startTestApp,
+  tryRegister,
   uniqueName,
   type TestApp,
 } from '../../helpers/app.js';
@@ -33,6 +34,8 @@ interface Enrolled {
   id: number;
   /** The enrolling session, now a two-factor one. */
   token: string;
+  /** The device token the registration handed out. */
+  deviceToken: string;
   refreshToken: string;
   secret: string;
   factorId: string;
@@ -51,7 +54,9 @@ function send(app: FastifyInstance, method: 'GET' | 'POST' | 'DELETE', url: stri
 
 /** Registers a user and turns a TOTP factor on, confirming it with the code of the step before now. */
 async function enrol(app: FastifyInstance, username = uniqueName('mfa')): Promise<Enrolled> {
-  const user = await register(app, username);
+  const registered = await tryRegister(app, { username });
+  expect(registered.statusCode).toBe(201);
+  const user = { id: json(registered)['user'].id as number, token: json(registered)['access_token'] as string, refreshToken: json(registered)['refresh_token'] as string };
   const started = await send(app, 'POST', '/api/auth/mfa/totp', user.token, {});
   expect(started.statusCode).toBe(201);
   const { id: factorId, secret } = json(started);
@@ -59,7 +64,16 @@ async function enrol(app: FastifyInstance, username = uniqueName('mfa')): Promis
   const confirmed = await send(app, 'POST', `/api/auth/mfa/totp/${factorId}/verify`, user.token, { code: await codeAt(secret, -1) });
   expect(confirmed.statusCode).toBe(200);
   const body = json(confirmed);
-  return { username, id: user.id, token: body['access_token'], refreshToken: user.refreshToken, secret, factorId, recoveryCodes: body['recovery_codes'] };
+  return {
+    username,
+    id: user.id,
+    token: body['access_token'],
+    deviceToken: json(registered)['device_token'],
+    refreshToken: user.refreshToken,
+    secret,
+    factorId,
+    recoveryCodes: body['recovery_codes'],
+  };
 }
 
 async function mfaToken(app: FastifyInstance, username: string, ip?: string): Promise<string> {
@@ -417,7 +431,7 @@ describe('limits', () => {
     expect(Number(response.headers['retry-after'])).toBeGreaterThan(800);
   }
 
-  it('wrong codes count per account across mfa_tokens and addresses; past the limit even the right code is refused', async () => {
+  it('wrong codes from many addresses reach the account-wide limit; past it even the right code is refused, but for a device token', async () => {
     const limited = await startTestApp(LIMITS, { testDatabase: t.testDatabase });
     try {
       const user = await enrol(limited.app);
@@ -427,6 +441,81 @@ describe('limits', () => {
         expect(json(await secondStep(limited.app, { mfa_token: await mfaToken(limited.app, user.username, ip), code: wrong }, ip))['error']).toBe('invalid_mfa_code');
       }
       await expectCodesRefused(limited.app, user.username, '10.7.0.4', right);
+      // The owner's device is counted on its own.
+      const withDevice = await secondStep(limited.app, { mfa_token: await mfaToken(limited.app, user.username, '10.7.0.5'), code: right, device_token: user.deviceToken }, '10.7.0.5');
+      expect(withDevice.statusCode).toBe(200);
+      // Its success forgives nobody else's failures.
+      await expectCodesRefused(limited.app, user.username, '10.7.0.6', await codeAt(user.secret, 1));
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('whoever holds the password spends the allowance of the address it guesses from, never the owner’s', async () => {
+    // The defaults: 5 wrong codes per account and address, 20 per account.
+    const limited = await startTestApp({ RATE_LIMIT_ENABLED: 'true', REGISTRATION_LIMIT_PER_IP: '1000/1h' }, { testDatabase: t.testDatabase });
+    try {
+      const user = await enrol(limited.app);
+      const guesser = '10.7.2.1';
+      const rightNow = await Promise.all([-1, 0, 1, 2].map((offset) => codeAt(user.secret, offset)));
+      const wrongCodes = Array.from({ length: 20 }, (_, i) => String(100000 + i)).filter((code) => !rightNow.includes(code));
+      const guesses: number[] = [];
+      for (let token = 0; token < 2; token++) {
+        const mfa_token = await mfaToken(limited.app, user.username, guesser);
+        for (let i = 0; i < 5; i++) guesses.push((await secondStep(limited.app, { mfa_token, code: wrongCodes[token * 5 + i] }, guesser)).statusCode);
+      }
+      expect(guesses).toEqual([401, 401, 401, 401, 401, 429, 429, 429, 429, 429]);
+      // The guesser's address is refused, the right code included.
+      await expectCodesRefused(limited.app, user.username, guesser, await codeAt(user.secret));
+
+      // The owner's right code with a device token, from the guesser's own address (one NAT).
+      const withDevice = await secondStep(
+        limited.app,
+        { mfa_token: await mfaToken(limited.app, user.username, guesser), code: await codeAt(user.secret), device_token: user.deviceToken },
+        guesser,
+      );
+      expect(withDevice.statusCode).toBe(200);
+      // A recovery code from another address.
+      const recovered = await secondStep(limited.app, { mfa_token: await mfaToken(limited.app, user.username, '10.7.2.2'), recovery_code: user.recoveryCodes[0] }, '10.7.2.2');
+      expect(recovered.statusCode).toBe(200);
+      // A password change with the password and a code, from a third address.
+      const newPassword = 'a brand new passphrase';
+      const changed = await change(
+        limited.app,
+        { new_password: newPassword, new_password_confirm: newPassword, current_password: PASSWORD, code: await codeAt(user.secret, 1) },
+        json(recovered)['access_token'],
+        { ip: '10.7.2.3' },
+      );
+      expect(changed.statusCode).toBe(200);
+
+      // And the guesser is still refused.
+      const again = await login(limited.app, user.username, newPassword, { ip: guesser });
+      expect(again.statusCode).toBe(200);
+      const refused = await secondStep(limited.app, { mfa_token: json(again)['mfa_token'], code: wrongCodes[10] }, guesser);
+      expect(refused.statusCode).toBe(429);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('a device token has an allowance of its own for codes, which a right password does not reset', async () => {
+    const limited = await startTestApp({ ...LIMITS, LOGIN_LIMIT_PER_DEVICE: '2/15m' }, { testDatabase: t.testDatabase });
+    try {
+      const user = await enrol(limited.app);
+      const right = await codeAt(user.secret, 1);
+      const wrong = right === '424242' ? '424243' : '424242';
+      for (const ip of ['10.7.3.1', '10.7.3.2']) {
+        const answer = await secondStep(limited.app, { mfa_token: await mfaToken(limited.app, user.username, ip), code: wrong, device_token: user.deviceToken }, ip);
+        expect(json(answer)['error']).toBe('invalid_mfa_code');
+      }
+      const refused = await secondStep(limited.app, { mfa_token: await mfaToken(limited.app, user.username, '10.7.3.3'), code: right, device_token: user.deviceToken }, '10.7.3.3');
+      expect(refused.statusCode).toBe(429);
+      // A right password with the device token does not clear its count of wrong codes.
+      const signedIn = await post(limited.app, '/api/auth/login', { username: user.username, password: PASSWORD, device_token: user.deviceToken }, undefined, { ip: '10.7.3.4' });
+      expect(signedIn.statusCode).toBe(200);
+      expect((await secondStep(limited.app, { mfa_token: json(signedIn)['mfa_token'], code: right, device_token: user.deviceToken }, '10.7.3.4')).statusCode).toBe(429);
+      // Without it the client is counted per address and account, where nothing was spent.
+      expect((await secondStep(limited.app, { mfa_token: await mfaToken(limited.app, user.username, '10.7.3.5'), code: right }, '10.7.3.5')).statusCode).toBe(200);
     } finally {
       await limited.close();
     }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -321,6 +322,91 @@ describe('removing a passkey', () => {
     expect([passwordOnly.statusCode, json(passwordOnly)['error']]).toEqual([403, 'mfa_required']);
     const both = await send(t.app, 'DELETE', `/api/auth/passkeys/${id}`, token, { current_password: PASSWORD, code: await codeAt(enrolment['secret'], 0) });
     expect(both.statusCode).toBe(200);
+  });
+});
+
+describe('options', () => {
+  const LIMITS = {
+    RATE_LIMIT_ENABLED: 'true',
+    REFRESH_LIMIT_PER_IP: '10/1m',
+    PASSKEY_OPTIONS_LIMIT_PER_USER: '8/1h',
+    REGISTRATION_LIMIT_PER_IP: '1000/1h',
+  };
+  let limited: TestApp;
+  beforeAll(async () => {
+    limited = await startTestApp({ WEBAUTHN_RP_ID: RP_ID, WEBAUTHN_ORIGINS: ORIGIN, PUBLIC_URL: 'https://auth.example.com', ...LIMITS }, { testDatabase: t.testDatabase });
+  });
+  afterAll(() => limited.close());
+
+  function from(ip: string, url: string, body: unknown, token?: string) {
+    return limited.app.inject({ method: 'POST', url, payload: body as object, headers: token ? { authorization: `Bearer ${token}` } : {}, remoteAddress: ip });
+  }
+
+  function expectLimited(response: Awaited<ReturnType<typeof from>>) {
+    expect(response.statusCode).toBe(429);
+    expect(json(response)['error']).toBe('too_many_attempts');
+    expect(Number(response.headers['retry-after'])).toBeGreaterThan(0);
+  }
+
+  const challengesOf = async (condition: string, params: unknown[]) =>
+    Number((await t.db.query<{ n: string | number }>(`SELECT count(*) AS n FROM webauthn_challenges WHERE ${condition}`, params))[0]!.n);
+
+  it('for signing in are limited per address', async () => {
+    for (let i = 0; i < 10; i++) expect((await from('10.2.0.1', '/api/auth/passkeys/login/options', {})).statusCode).toBe(200);
+    expectLimited(await from('10.2.0.1', '/api/auth/passkeys/login/options', {}));
+    expect((await from('10.2.0.2', '/api/auth/passkeys/login/options', {})).statusCode).toBe(200);
+  });
+
+  it('for adding a passkey are limited per address and per user, and a user holds its newest few challenges only', async () => {
+    const user = await register(limited.app);
+    const answers = [];
+    for (let i = 0; i < 8; i++) answers.push(await from(`10.2.1.${i}`, '/api/auth/passkeys/register/options', {}, user.token));
+    expect(answers.map((a) => a.statusCode)).toEqual(Array(8).fill(200));
+    // The user's own limit, from any address.
+    expectLimited(await from('10.2.1.99', '/api/auth/passkeys/register/options', {}, user.token));
+    expect(await challengesOf("user_id = $1 AND purpose = 'register'", [user.id])).toBe(5);
+
+    // The newest options work; the oldest were replaced.
+    const authenticator = new SoftAuthenticator(ORIGIN, RP_ID);
+    const oldest = json(answers[0]!) as { challenge: string };
+    expect((await send(limited.app, 'POST', '/api/auth/passkeys/register', user.token, { response: authenticator.register(oldest) })).statusCode).toBe(401);
+    const newest = json(answers[7]!) as { challenge: string };
+    expect((await send(limited.app, 'POST', '/api/auth/passkeys/register', user.token, { response: authenticator.register(newest) })).statusCode).toBe(201);
+
+    // The address's own limit, whoever asks; requests refused by the user's limit count toward none.
+    for (let i = 0; i < 3; i++) expectLimited(await from('10.2.2.1', '/api/auth/passkeys/register/options', {}, user.token));
+    const second = await register(limited.app);
+    const third = await register(limited.app);
+    for (const other of [second, third]) {
+      for (let i = 0; i < 5; i++) expect((await from('10.2.2.1', '/api/auth/passkeys/register/options', {}, other.token)).statusCode).toBe(200);
+    }
+    expectLimited(await from('10.2.2.1', '/api/auth/passkeys/register/options', {}, third.token));
+    expect((await from('10.2.2.2', '/api/auth/passkeys/register/options', {}, third.token)).statusCode).toBe(200);
+  });
+
+  it('for the second step are limited per address, and each mfa_token holds its newest few challenges: another sign-in cannot push out the owner’s', async () => {
+    const user = await register(limited.app);
+    const enrolment = json(await send(limited.app, 'POST', '/api/auth/mfa/totp', user.token, {}));
+    const confirmed = json(await send(limited.app, 'POST', `/api/auth/mfa/totp/${enrolment['id']}/verify`, user.token, { code: await codeAt(enrolment['secret'], -1) }));
+    const authenticator = new SoftAuthenticator(ORIGIN, RP_ID, { userVerified: false });
+    await addPasskey(limited.app, confirmed['access_token'], authenticator);
+    const mfaToken = async (ip: string) => json(await from(ip, '/api/auth/login', { username: user.username, password: PASSWORD }))['mfa_token'] as string;
+
+    const owner = await mfaToken('10.2.3.1');
+    const ownOptions = json(await from('10.2.3.1', '/api/auth/login/mfa/passkey/options', { mfa_token: owner })) as { challenge: string };
+
+    // Whoever else holds the password asks for options again and again, from one address and then from many.
+    const attacker = await mfaToken('10.2.4.1');
+    for (let i = 0; i < 10; i++) expect((await from('10.2.4.1', '/api/auth/login/mfa/passkey/options', { mfa_token: attacker })).statusCode).toBe(200);
+    expectLimited(await from('10.2.4.1', '/api/auth/login/mfa/passkey/options', { mfa_token: attacker }));
+    for (let i = 0; i < 20; i++) expect((await from(`10.2.5.${i}`, '/api/auth/login/mfa/passkey/options', { mfa_token: attacker })).statusCode).toBe(200);
+    const challengeOf = async (token: string) =>
+      challengesOf('mfa_challenge_id = (SELECT id FROM mfa_challenges WHERE token_hash = $1)', [createHash('sha256').update(token).digest()]);
+    expect(await challengeOf(attacker)).toBe(5);
+    expect(await challengesOf("user_id = $1 AND purpose = 'second_step'", [user.id])).toBe(6);
+
+    const answer = await from('10.2.3.1', '/api/auth/login/mfa', { mfa_token: owner, passkey: authenticator.authenticate(ownOptions) });
+    expect(answer.statusCode).toBe(200);
   });
 });
 
