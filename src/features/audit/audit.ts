@@ -100,7 +100,7 @@ const BOOLEAN_DETAILS = new Set(['password', 'aggregated']);
 const MAX_DETAIL_LENGTH = 100;
 const MAX_USER_AGENT_LENGTH = 256;
 
-/** Per address, minute and reason, this many failed logins without a known account get rows of their own. */
+/** Per client (see ipLimitKey), minute and reason, this many failed logins without a known account get rows of their own. */
 export const INDIVIDUAL_FAILURES_PER_MINUTE = 3;
 const HMAC_HEX_LENGTH = 32;
 
@@ -255,13 +255,16 @@ export class Audit {
       details,
     };
     // A failed login that names no account is what credential stuffing makes by the thousand: past the first few
-    // per address and minute, one row per minute counts them, and the rows an address can cause stay bounded.
+    // per client and minute, one row per minute counts them, and the rows a client can cause stay bounded. A
+    // client is what the rate limits count as one (an IPv6 /64 is one), or each of its addresses would be a
+    // fresh client here; the aggregate row names the client.
     if (row.type === 'login_failed' && row.userId === null) {
       const reason = typeof details['reason'] === 'string' ? details['reason'] : 'unknown';
-      const { count, minute } = await countLoginFailure(this.db, row.ip ?? '', reason);
+      const client = row.ip === null ? '' : ipLimitKey(row.ip);
+      const { count, minute } = await countLoginFailure(this.db, client, reason);
       if (count > INDIVIDUAL_FAILURES_PER_MINUTE) {
-        const aggregate = { ...row, details: { reason, aggregated: true, minute } };
-        await addToAggregate(this.db, `login_failed|${row.ip ?? ''}|${minute}|${reason}`, aggregate);
+        const aggregate = { ...row, ip: client === '' ? null : client, details: { reason, aggregated: true, minute } };
+        await addToAggregate(this.db, `login_failed|${client}|${minute}|${reason}`, aggregate);
         this.options.counted?.(event.type);
         // The line says what the row says; one per failure would be the flood again, in the logs.
         if (count === INDIVIDUAL_FAILURES_PER_MINUTE + 1) {
