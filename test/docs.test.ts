@@ -5,11 +5,11 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
 import { decodeJwt } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERRORS } from '../src/kernel/errors.js';
 import { AUDIT_TYPES } from '../src/features/audit/audit.js';
 import { END_MARKER, START_MARKER } from '../scripts/settings-docs.js';
-import { register, startTestApp } from './helpers/app.js';
+import { register, startTestApp, type TestApp } from './helpers/app.js';
 import { freshDataDir } from './helpers/database.js';
 import { exitCode, freePort, ROOT, startServer, waitFor } from './helpers/process.js';
 
@@ -384,34 +384,51 @@ function tableRows(markdown: string, start: string, end: string): string[][] {
 const codesIn = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map(([, code]) => code!);
 
 describe('the reference tables', () => {
-  it('docs/api.md names every operation of the OpenAPI document, and no other', async () => {
-    const t = await startTestApp();
-    try {
-      const document = t.app.swagger() as { paths: Record<string, Record<string, unknown>> };
-      const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
-        Object.keys(methods)
-          .filter((method) => ['get', 'post', 'put', 'patch', 'delete'].includes(method))
-          .map((method) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
-      );
-      expect(operations.length).toBeGreaterThan(40);
-      const listed = tableRows(read('docs/api.md'), '## Every operation', '\n## ').map(([operation]) => codesIn(operation!)[0]);
-      expect([...listed].sort()).toEqual([...operations].sort());
-    } finally {
-      await t.close();
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  const openApi = () => t.app.swagger() as { paths: Record<string, Record<string, { requestBody?: { content?: Record<string, { example?: unknown }> } }>> };
+  const HTTP_METHODS = ['get', 'post', 'put', 'patch', 'delete'];
+
+  it('docs/api.md names every operation of the OpenAPI document, and no other', () => {
+    const operations = Object.entries(openApi().paths).flatMap(([path, methods]) =>
+      Object.keys(methods)
+        .filter((method) => HTTP_METHODS.includes(method))
+        .map((method) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
+    );
+    expect(operations.length).toBeGreaterThan(40);
+    const listed = tableRows(read('docs/api.md'), '## Every operation', '\n## ').map(([operation]) => codesIn(operation!)[0]);
+    expect([...listed].sort()).toEqual([...operations].sort());
+  });
+
+  it("the OpenAPI document's example requests use the docs' example identity, the quick start's", () => {
+    const quickStart = shellBlocks(read('README.md')).find((b) => b.text.includes('/api/auth/register'))!;
+    const identity = JSON.parse(/-d '(\{.*\})'/.exec(quickStart.text)![1]!) as { username: string; password: string };
+    expect(identity.username).toBe('alice');
+    const PASSWORD_FIELDS = ['password', 'password_confirm', 'current_password', 'new_password', 'new_password_confirm'];
+    const different: string[] = [];
+    for (const [path, methods] of Object.entries(openApi().paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        const example = operation.requestBody?.content?.['application/json']?.example;
+        if (typeof example !== 'object' || example === null) continue;
+        for (const [field, value] of Object.entries(example)) {
+          const expected = field === 'username' ? identity.username : PASSWORD_FIELDS.includes(field) ? identity.password : undefined;
+          if (expected !== undefined && value !== expected) different.push(`${method.toUpperCase()} ${path}: ${field} ${JSON.stringify(value)}`);
+        }
+      }
     }
+    expect(different).toEqual([]);
   });
 
   it('docs/tokens-and-sessions.md lists exactly the claims of a real access token', async () => {
-    const t = await startTestApp();
-    try {
-      const { token } = await register(t.app);
-      const claims = Object.keys(decodeJwt(token)).sort();
-      expect(claims).toContain('roles');
-      const documented = tableRows(read('docs/tokens-and-sessions.md'), '## Access tokens', '\n## ').flatMap(([claim]) => codesIn(claim!));
-      expect(documented.sort()).toEqual(claims);
-    } finally {
-      await t.close();
-    }
+    const { token } = await register(t.app);
+    const claims = Object.keys(decodeJwt(token)).sort();
+    expect(claims).toContain('roles');
+    const documented = tableRows(read('docs/tokens-and-sessions.md'), '## Access tokens', '\n## ').flatMap(([claim]) => codesIn(claim!));
+    expect(documented.sort()).toEqual(claims);
   });
 
   it('docs/errors.md lists every error code with its status, between its markers', () => {
