@@ -7,6 +7,7 @@ import { adminRoutes } from './features/administration/admin-routes.js';
 import { accountRoutes } from './features/accounts/account-routes.js';
 import { signInRoutes } from './features/sign-in/sign-in-routes.js';
 import { registerAuthentication } from './kernel/http/authentication.js';
+import { adminAuthenticator } from './features/administration/admin-keys.js';
 import { registerRouteErrors } from './kernel/http/route-errors.js';
 import { LIMIT_ERRORS } from './kernel/http/schemas.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandlers } from './kernel/http/error-replies.js';
@@ -75,7 +76,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
   const withAdmin = surface === 'admin' || config.adminPort === undefined;
   if (config.docsEnabled && surface === 'public') registerOpenApi(app);
   registerRouteErrors(app, { user: ['invalid_token'], admin: ['invalid_admin_key', ...LIMIT_ERRORS] });
-  registerAuthentication(app, services.sessions, { keys: services.adminKeys, limits: services.limits });
+  registerAuthentication(app, { user: (token) => services.sessions.authenticate(token), admin: adminAuthenticator(services.adminKeys, services.limits) });
   registerAudit(app, services.audit);
   registerLoadShedding(app, services.hasher);
   registerSecurityHeaders(app);

@@ -22,7 +22,7 @@ function warnDevelopmentMode(config: Config): void {
         ? '- tokens signed with JWT_PRIVATE_KEY'
         : '- signing key generated and kept in the database',
     `- CORS: ${config.cors.origins === '*' ? 'every origin allowed' : config.cors.origins.join(', ') || 'no origin'}`,
-    'See "Production checklist" in README.md before deploying.',
+    'See "Production checklist" in docs/deployment.md before deploying.',
   ];
   const width = Math.max(...lines.map((l) => l.length)) + 4;
   const bar = '!'.repeat(width);

@@ -1,5 +1,12 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { HashObserver } from '../features/passwords/passwords.js';
+
+/** What the password hashing reports of its jobs, for the metrics. */
+export interface HashObserver {
+  started(): void;
+  finished(operation: 'hash' | 'verify', seconds: number): void;
+  /** A started job was refused at once: every thread busy and its expected wait over the limit. */
+  rejected(): void;
+}
 import type { Database } from './db/database.js';
 
 /** Everything /metrics reports (Prometheus text format), in one registry per app so tests and instances never share counts. */

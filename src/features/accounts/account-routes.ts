@@ -15,8 +15,7 @@ import {
   NewUsername,
   OptionalText,
   SignedInBody,
-  UserId,
-} from '../../kernel/http/schemas.js';
+  UserId, EXAMPLE_PASSWORD, EXAMPLE_USERNAME } from '../../kernel/http/schemas.js';
 import { defineAuditEvents, type EventsOf } from '../audit/audit.js';
 import { onSuccess, type AuditRule, type Found } from '../audit/audit-hook.js';
 
@@ -42,8 +41,6 @@ const changeEvents: AuditRule = (outcome) => {
 };
 
 const Required = Type.String({ minLength: 1 });
-// What the document's examples use: a password the policy accepts, so that trying an example out succeeds.
-const EXAMPLE_PASSWORD = 'correct horse battery staple';
 
 /**
  * One security event per rename attempt, whatever its outcome: renames can probe which usernames exist, so
@@ -74,7 +71,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = 
         tags: ['accounts'],
         body: Type.Object(
           { username: NewUsername, password: Required, password_confirm: Required },
-          { examples: [{ username: 'alice', password: EXAMPLE_PASSWORD, password_confirm: EXAMPLE_PASSWORD }] },
+          { examples: [{ username: EXAMPLE_USERNAME, password: EXAMPLE_PASSWORD, password_confirm: EXAMPLE_PASSWORD }] },
         ),
         response: {
           201: SignedInBody,

@@ -4,6 +4,7 @@ import { insertAdminKey, listAdminKeys, revokeAdminKey, useAdminKey, type AdminK
 import { ServiceError } from '../../kernel/errors.js';
 import { sha256 } from '../../kernel/digest.js';
 import './admin-errors.js';
+import type { RateLimits } from '../rate-limits/rate-limits.js';
 
 /**
  * Operators' API keys: 256 random bits after a prefix that says what they are (so a leaked one is recognised in
@@ -47,4 +48,16 @@ export class AdminKeys {
   async revoke(name: string): Promise<void> {
     if (!(await revokeAdminKey(this.db, name))) throw new ServiceError('not_found', `no live admin key is called ${name}`);
   }
+}
+
+/**
+ * The admin routes' credential check. The key is checked first; only a wrong or missing one counts against the
+ * address (RateLimits.adminAttempt), so another client's guesses never refuse a valid key.
+ */
+export function adminAuthenticator(keys: AdminKeys, limits: RateLimits) {
+  return async (token: string | undefined, ip: string | undefined): Promise<{ name: string }> => {
+    const key = await limits.adminAttempt(ip, () => keys.authenticate(token));
+    if (!key) throw new ServiceError('invalid_admin_key', 'An admin key is required: send Authorization: Bearer <admin key> (user-auth admin-keys:create)');
+    return { name: key.name };
+  };
 }

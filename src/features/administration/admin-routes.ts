@@ -5,7 +5,7 @@ import type { Audit } from '../audit/audit.js';
 import type { Passkeys } from '../passkeys/passkeys.js';
 import { PasskeyBody, passkeyBody } from '../passkeys/passkey-routes.js';
 import { adminAction } from '../audit/audit-hook.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, NewUsername } from '../../kernel/http/schemas.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, NewUsername, EXAMPLE_PASSWORD, EXAMPLE_USERNAME } from '../../kernel/http/schemas.js';
 
 // Up to 18 digits: every id a bigint holds in practice, and never one PostgreSQL would refuse as out of range.
 const ID_PATTERN = '^[1-9][0-9]{0,17}$';
@@ -61,7 +61,6 @@ function adminUserDetail(detail: AdminUserDetail) {
 const ADMIN = { auth: 'admin' } as const;
 // 1 to 200, as a query string carries it.
 const PAGE_SIZE = '^(200|1[0-9]{2}|[1-9][0-9]?)$';
-const EXAMPLE_PASSWORD = 'correct horse battery staple';
 
 /**
  * The admin API: operators' work on accounts, each request with an admin key and each action in the audit
@@ -123,7 +122,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
         tags: ['administration'],
         body: Type.Object(
           { username: NewUsername, password: Type.Optional(Type.String({ minLength: 1 })) },
-          { examples: [{ username: 'dora', password: EXAMPLE_PASSWORD }] },
+          { examples: [{ username: EXAMPLE_USERNAME, password: EXAMPLE_PASSWORD }] },
         ),
         response: {
           201: AdminUserDetailBody,

@@ -5,7 +5,7 @@ import type { SecondFactors } from './mfa.js';
 import { callerOf } from '../../kernel/http/authentication.js';
 import { clientInfo } from '../../kernel/http/replies.js';
 import { proofOf, ProofFields } from './proof-fields.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText } from '../../kernel/http/schemas.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText, EXAMPLE_PASSWORD, EXAMPLE_USERNAME } from '../../kernel/http/schemas.js';
 import { defineAuditEvents, type EventsOf } from '../audit/audit.js';
 import { onSuccess } from '../audit/audit-hook.js';
 
@@ -143,7 +143,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
         description: 'Needs a two-factor session younger than REAUTH_WINDOW_SECONDS, or `current_password` with a `code` (or `recovery_code`).',
         tags: ['second factor'],
         params: Type.Object({ id: FactorId }),
-        body: Type.Object(ProofFields, { examples: [{ current_password: 'correct horse battery staple', code: '123456' }] }),
+        body: Type.Object(ProofFields, { examples: [{ current_password: EXAMPLE_PASSWORD, code: '123456' }] }),
         response: {
           200: Message,
         },
@@ -164,7 +164,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
         summary: 'Replace the recovery codes',
         description: 'The old codes stop working. Needs what removing a factor needs.',
         tags: ['second factor'],
-        body: Type.Object(ProofFields, { examples: [{ current_password: 'correct horse battery staple', code: '123456' }] }),
+        body: Type.Object(ProofFields, { examples: [{ current_password: EXAMPLE_PASSWORD, code: '123456' }] }),
         response: {
           200: Type.Object({ message: Type.String(), recovery_codes: RecoveryCodes }),
         },

@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { checkReadiness, type ReadinessPolicy } from './health.js';
-import type { Services } from '../../services.js';
+import { checkReadiness, type ReadinessParts, type ReadinessPolicy } from './health.js';
 
 const Checks = Type.Record(Type.String(), Type.String(), { description: 'Each part: `ok`, or why not' });
 
 /** For orchestrators: liveness (the process answers) and readiness (it can do its job). */
-export const healthRoutes: FastifyPluginAsyncTypebox<{ services: Services; readiness: ReadinessPolicy }> = async (app, { services, readiness }) => {
+export const healthRoutes: FastifyPluginAsyncTypebox<{ services: ReadinessParts; readiness: ReadinessPolicy }> = async (app, { services, readiness }) => {
   app.addHook('onSend', async (_request, reply) => {
     reply.header('cache-control', 'no-store');
   });

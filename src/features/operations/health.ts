@@ -1,6 +1,17 @@
 import { isServiceError } from '../../kernel/errors.js';
 import { loadMigrations, pendingMigrations, type Migration } from '../../kernel/db/migrate.js';
-import type { Services } from '../../services.js';
+import type { Queryable } from '../../kernel/db/database.js';
+import type { RedisConnection } from '../../kernel/db/redis.js';
+import type { Metrics } from '../../kernel/metrics.js';
+import type { KeyRing } from '../tokens/signing-keys.js';
+
+/** What readiness looks at: the parts of the running service that it depends on. */
+export interface ReadinessParts {
+  db: Queryable;
+  keys: Pick<KeyRing, 'signing'>;
+  redis: RedisConnection | undefined;
+  metrics: Metrics;
+}
 
 /** `ok`; `degraded: <why>` for a part the service can do without for now; otherwise why it is not ready. */
 export type CheckResult = 'ok' | string;
@@ -29,7 +40,7 @@ export interface Readiness {
 }
 
 /** Whether this instance can serve: the database answers and is migrated, a signing key is loaded, Redis answers if configured. */
-export async function checkReadiness(services: Services, policy: ReadinessPolicy): Promise<Readiness> {
+export async function checkReadiness(services: ReadinessParts, policy: ReadinessPolicy): Promise<Readiness> {
   const checks: Record<string, CheckResult> = {};
   const database = async () => {
     const pending = await pendingMigrations(services.db, knownMigrations());

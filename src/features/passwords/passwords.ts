@@ -4,6 +4,7 @@ import { isServiceError } from '../../kernel/errors.js';
 import { HashPool, type HashPoolSettings } from './hash-pool.js';
 import { isLegacyHash, verifyLegacyHash } from './legacy-hashes.js';
 import './password-errors.js';
+import type { HashObserver } from '../../kernel/metrics.js';
 
 // The package declares Algorithm as a `const enum` that its runtime does not export: use the value.
 const ARGON2ID = 2 as Algorithm.Argon2id;
@@ -15,12 +16,7 @@ export interface Verification {
 }
 
 /** Told of every hash and verification, for metrics; the rules here do not depend on who listens. */
-export interface HashObserver {
-  started(): void;
-  finished(operation: 'hash' | 'verify', seconds: number): void;
-  /** A started job was refused at once: every thread busy and its expected wait over the limit. */
-  rejected(): void;
-}
+export type { HashObserver };
 
 const NO_OBSERVER: HashObserver = { started: () => {}, finished: () => {}, rejected: () => {} };
 

@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ServiceError } from '../../kernel/errors.js';
 import { clientInfo, signedIn } from '../../kernel/http/replies.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, SecondFactorRequiredBody, SignedInBody } from '../../kernel/http/schemas.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, SecondFactorRequiredBody, SignedInBody, EXAMPLE_PASSWORD, EXAMPLE_USERNAME } from '../../kernel/http/schemas.js';
 import { Code } from '../mfa/mfa-routes.js';
 import { asAuthentication, AuthenticationResponse, PasskeyOptions } from '../passkeys/passkey-routes.js';
 import type { SecondFactorRequired, SignIn } from './sign-in.js';
@@ -19,8 +19,6 @@ declare module '../audit/audit.js' {
 }
 
 const Required = Type.String({ minLength: 1 });
-// What the document's examples use: a password the policy accepts, so that trying an example out succeeds.
-const EXAMPLE_PASSWORD = 'correct horse battery staple';
 
 /**
  * The answer of a first step that proved enough for the account's password but not its second factor: no token,
@@ -54,7 +52,7 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
             password: Required,
             device_token: Type.Optional(Type.String({ maxLength: 256, description: 'The `device_token` of an earlier sign-in on this device' })),
           },
-          { examples: [{ username: 'alice', password: EXAMPLE_PASSWORD }] },
+          { examples: [{ username: EXAMPLE_USERNAME, password: EXAMPLE_PASSWORD }] },
         ),
         description:
           'On an account with a second factor, the right password answers `mfa_required` and an `mfa_token` instead of tokens: ' +
@@ -84,7 +82,7 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
         tags: ['accounts'],
         body: Type.Object(
           { username: Required, code: Type.String({ minLength: 1, maxLength: 128 }), new_password: Required, new_password_confirm: Required },
-          { examples: [{ username: 'alice', code: 'Zx3vQ0mJk2V9rT7wYcLpNw', new_password: EXAMPLE_PASSWORD, new_password_confirm: EXAMPLE_PASSWORD }] },
+          { examples: [{ username: EXAMPLE_USERNAME, code: 'Zx3vQ0mJk2V9rT7wYcLpNw', new_password: EXAMPLE_PASSWORD, new_password_confirm: EXAMPLE_PASSWORD }] },
         ),
         response: {
           200: SignedInBody,

@@ -1,8 +1,5 @@
 import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import type { Authenticated } from '../model.js';
-import type { AdminKeys } from '../../features/administration/admin-keys.js';
-import type { RateLimits } from '../../features/rate-limits/rate-limits.js';
-import type { Sessions } from '../../features/sessions/sessions.js';
 import { clientInfo } from './replies.js';
 import { ServiceError } from '../errors.js';
 
@@ -37,23 +34,28 @@ const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
  * Makes `config: { auth }` on a route both the check and its documentation, so the two cannot drift apart.
  * Registered on the root instance before any route: onRoute sees only routes added after it.
  */
-export function registerAuthentication(app: FastifyInstance, sessions: Sessions, admin: { keys: AdminKeys; limits: RateLimits }): void {
+/** What proves each kind of credential: the features that own them (sessions, admin keys) provide these. */
+export interface Authenticators {
+  /** The user and session behind an access token, or ServiceError('invalid_token'). */
+  user(token: string): Promise<Authenticated>;
+  /** The admin key behind a bearer token (undefined when none was sent) from this address: its name, or a ServiceError. */
+  admin(token: string | undefined, ip: string | undefined): Promise<{ name: string }>;
+}
+
+export function registerAuthentication(app: FastifyInstance, authenticators: Authenticators): void {
   app.decorateRequest('auth', undefined);
   app.decorateRequest('admin', undefined);
 
-  // The key is checked first; only a wrong or missing one counts against the address (RateLimits.adminAttempt).
   const authenticateAdmin: preHandlerHookHandler = async (request) => {
     const match = BEARER.exec(request.headers.authorization ?? '');
-    const key = await admin.limits.adminAttempt(clientInfo(request).ip, () => admin.keys.authenticate(match?.[1]));
-    if (!key) throw new ServiceError('invalid_admin_key', 'An admin key is required: send Authorization: Bearer <admin key> (user-auth admin-keys:create)');
-    request.admin = { name: key.name };
+    request.admin = await authenticators.admin(match?.[1], clientInfo(request).ip);
   };
 
   // After body validation, as a handler's own check was: a malformed request is answered 400 either way.
   const authenticateUser: preHandlerHookHandler = async (request) => {
     const match = BEARER.exec(request.headers.authorization ?? '');
     if (!match) throw new ServiceError('invalid_token', 'An access token is required: send Authorization: Bearer <access_token>');
-    request.auth = await sessions.authenticate(match[1]!);
+    request.auth = await authenticators.user(match[1]!);
     request.userId = request.auth.user.id;
   };
 

@@ -1,5 +1,4 @@
 import type { FastifyInstance, onRequestHookHandler, onResponseHookHandler } from 'fastify';
-import type { PasswordHasher } from '../../features/passwords/passwords.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -28,7 +27,13 @@ const HOLD_SPREAD_MS = 1000;
  *
  * Registered on the root instance before any route, as onRoute sees only routes added after it.
  */
-export function registerLoadShedding(app: FastifyInstance, hasher: PasswordHasher): void {
+/** Whatever can tell, before a request's body is read, that its work would not be admitted (the password hashing). */
+export interface Capacity {
+  /** Throws ServiceError('overloaded') when a new job would wait too long. */
+  assertCapacity(): void;
+}
+
+export function registerLoadShedding(app: FastifyInstance, hasher: Capacity): void {
   // When each connection may be heard again (performance.now() ms); kept no longer than its socket.
   const notBefore = new WeakMap<object, number>();
 

@@ -14,6 +14,13 @@ export const ErrorBody = Type.Object(
 );
 export type ErrorBody = Static<typeof ErrorBody>;
 
+/**
+ * The one identity every example uses (the OpenAPI document's, the README's quick start, the guides'): "Try it
+ * out" on /docs then works on a service where the quick start was followed.
+ */
+export const EXAMPLE_USERNAME = 'alice';
+export const EXAMPLE_PASSWORD = 'correct horse battery';
+
 /** The groups the OpenAPI document sorts the routes into. */
 export const TAGS = {
   accounts: 'Register, sign in, change and delete an account',
@@ -65,7 +72,7 @@ export const NewUsername = Type.String({
   description:
     `${USERNAME_MIN_LENGTH} to ${USERNAME_MAX_LENGTH} characters (after Unicode NFKC normalisation and trimming): letters, digits, ` +
     "'.', '_' and '-', in one script in common use. Unique regardless of case and of letters that look alike.",
-  examples: ['alice'],
+  examples: [EXAMPLE_USERNAME],
 });
 
 export const PublicUser = Type.Object({
