@@ -1,7 +1,25 @@
 import { availableParallelism } from 'node:os';
 import { OperatorKeyError, parseOperatorKey, readOperatorKeyFile, type OperatorKey } from '../features/tokens/jwt-private-key.js';
-import { decodeSecretKey, secretKeyId, type SecretKey } from './secret-box.js';
+import type { SecretKey } from './secret-box.js';
 import { GENERATE_SECRET_COMMAND, secretWeakness } from './secret-strength.js';
+import { editDistance } from './settings/look-alikes.js';
+import {
+  baseUrl,
+  boolean,
+  connectionString,
+  integer,
+  InvalidSetting,
+  limit,
+  oneOf,
+  originList,
+  origins,
+  proxyTrust,
+  refuse,
+  secretKeys,
+  text,
+  type Limit,
+  type SettingType,
+} from './settings/setting-kinds.js';
 
 /**
  * Typed, validated settings. Everything comes from environment variables (src/startup.ts loads `.env` into
@@ -18,6 +36,7 @@ export const ASYMMETRIC_ALGORITHMS = ['ES256', 'RS256', 'EdDSA'] as const;
 export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
 export type SigningAlgorithm = AsymmetricAlgorithm | 'HS256';
 export type { OperatorKey } from '../features/tokens/jwt-private-key.js';
+export type { Limit, SettingType } from './settings/setting-kinds.js';
 
 export type DatabaseConfig =
   | {
@@ -88,12 +107,6 @@ export interface Config {
   redis: { url: string; keyPrefix: string } | undefined;
 }
 
-/** At most `points` in `durationSeconds`. */
-export interface Limit {
-  points: number;
-  durationSeconds: number;
-}
-
 export interface RateLimitConfig {
   enabled: boolean;
   /** Failed logins (and wrong `current_password`) for one username from one IP. */
@@ -145,154 +158,6 @@ const OWASP_ARGON2 = [
   { memoryKib: 9_216, timeCost: 4 },
   { memoryKib: 7_168, timeCost: 5 },
 ] as const;
-
-// ---------------------------------------------------------------------------------------------------------
-// Kinds of setting
-
-/** A setting's text was refused; each problem names the setting and what it accepts. */
-class InvalidSetting extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('; '));
-  }
-}
-
-function refuse(...problems: string[]): never {
-  throw new InvalidSetting(problems);
-}
-
-export interface SettingType<T> {
-  /** The value `text` stands for; throws InvalidSetting if it stands for none. */
-  parse(text: string, name: string): T;
-  /** Text that `parse` reads back as `value`: how the README and .env.production.example write a default. */
-  format(value: T): string;
-}
-
-const integer = (min: number, max: number): SettingType<number> => ({
-  parse(text, name) {
-    const parsed = /^\d+$/.test(text) ? Number(text) : NaN;
-    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-      refuse(`${name} must be a whole number from ${min} to ${max} (got "${text}")`);
-    }
-    return parsed;
-  },
-  format: String,
-});
-
-const TRUE = ['true', '1', 'yes', 'on'];
-const FALSE = ['false', '0', 'no', 'off'];
-const boolean: SettingType<boolean> = {
-  parse(text, name) {
-    const value = text.toLowerCase();
-    if (TRUE.includes(value)) return true;
-    if (FALSE.includes(value)) return false;
-    return refuse(`${name} must be true or false (got "${value}")`);
-  },
-  format: String,
-};
-
-const oneOf = <const T extends string>(allowed: readonly T[]): SettingType<T> => ({
-  parse(text, name) {
-    if (!(allowed as readonly string[]).includes(text)) refuse(`${name} must be one of ${allowed.join(', ')} (got "${text}")`);
-    return text as T;
-  },
-  format: (value) => value,
-});
-
-const text: SettingType<string> = { parse: (value) => value, format: (value) => value };
-
-/** A URL, without trailing slashes so that paths can be appended. */
-const baseUrl: SettingType<string> = {
-  parse(value, name) {
-    try {
-      new URL(value);
-    } catch {
-      refuse(`${name} must be a URL (got "${value}")`);
-    }
-    return value.replace(/\/+$/, '');
-  },
-  format: (value) => value,
-};
-
-/** A connection string; never repeated in a message, as it may hold a password. */
-const connectionString = (pattern: RegExp, what: string): SettingType<string> => ({
-  parse(value, name) {
-    if (!pattern.test(value)) refuse(`${name} must be ${what}`);
-    return value;
-  },
-  format: (value) => value,
-});
-
-const WINDOW_UNITS = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 } as const;
-
-/** `<count>/<window>`, e.g. `10/15m`. */
-const limit: SettingType<Limit> = {
-  parse(value, name) {
-    const match = /^(\d+)\s*\/\s*(\d+)\s*([smhd]?)$/.exec(value);
-    const points = match ? Number(match[1]) : NaN;
-    const seconds = match ? Number(match[2]) * WINDOW_UNITS[match[3] as keyof typeof WINDOW_UNITS] : NaN;
-    if (!(points >= 1 && points <= 1_000_000 && seconds >= 1 && seconds <= 30 * 86_400)) {
-      refuse(`${name} must be <count>/<window> such as 10/15m (window in s, m, h or d, at most 30d; got "${value}")`);
-    }
-    return { points, durationSeconds: seconds };
-  },
-  format({ points, durationSeconds }) {
-    const unit = (['d', 'h', 'm'] as const).find((u) => durationSeconds % WINDOW_UNITS[u] === 0) ?? 's';
-    return `${points}/${durationSeconds / WINDOW_UNITS[unit]}${unit}`;
-  },
-};
-
-/** `*`, or comma-separated origins (`scheme://host[:port]`). */
-const origins: SettingType<'*' | string[]> = {
-  parse(value) {
-    if (value === '*') return '*';
-    const list = value.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter((o) => o !== '');
-    const bad = list.filter((origin) => origin === '*' || !/^https?:\/\/[^/\s]+$/.test(origin));
-    if (bad.length > 0) refuse(...bad.map((origin) => `CORS_ORIGINS entries must be origins such as https://app.example.com (got "${origin}")`));
-    return list;
-  },
-  format: (value) => (value === '*' ? '*' : value.join(',')),
-};
-
-/** Comma-separated origins, at least one, no wildcard. */
-const originList: SettingType<string[]> = {
-  parse(value, name) {
-    const list = value.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter((o) => o !== '');
-    const bad = list.filter((origin) => !/^https?:\/\/[^/\s*]+$/.test(origin));
-    if (list.length === 0) refuse(`${name} must list at least one origin such as https://app.example.com`);
-    if (bad.length > 0) refuse(...bad.map((origin) => `${name} entries must be origins such as https://app.example.com (got "${origin}")`));
-    return list;
-  },
-  format: (value) => value.join(','),
-};
-
-/** `false`, `true`, a hop count, or proxy addresses/CIDRs, as Fastify's trustProxy takes them. */
-const proxyTrust: SettingType<boolean | number | string[]> = {
-  parse(value, name) {
-    if (/^(false|0|no|off)$/i.test(value)) return false;
-    if (/^(true|yes|on)$/i.test(value)) return true;
-    if (/^\d+$/.test(value)) return Number(value);
-    const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
-    const bad = entries.filter((entry) => !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(entry));
-    if (bad.length > 0) {
-      refuse(...bad.map((entry) => `${name} must be true, false, a number of hops or proxy addresses/CIDRs such as 10.0.0.0/8 (got "${entry}")`));
-    }
-    return entries;
-  },
-  format: (value) => (Array.isArray(value) ? value.join(',') : String(value)),
-};
-
-/** Comma-separated 32-byte keys in base64 or hex, the current one first; never repeated in a message. */
-const secretKeys: SettingType<SecretKey[]> = {
-  parse(value, name) {
-    const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
-    const keys = entries.map(decodeSecretKey);
-    if (entries.length === 0 || keys.some((key) => key === undefined)) {
-      refuse(`${name} must be one or more comma-separated keys of 32 random bytes in base64 or hex, the current one first: generate one with ${GENERATE_SECRET_COMMAND}`);
-    }
-    return keys.map((key) => ({ id: secretKeyId(key!), key: key! }));
-  },
-  format: (keys) => keys.map((k) => k.key.toString('base64')).join(','),
-};
 
 /** A PEM or JWK private key (src/features/tokens/jwt-private-key.ts); written back as its JWK. */
 const privateKey: SettingType<OperatorKey> = {
@@ -1092,20 +957,6 @@ export function settingLookAlikes(env: Env): string[] {
     if (near) warnings.push(`${name} is set but is not a setting of this service: did you mean ${near}? (ignored)`);
   }
   return warnings;
-}
-
-/** Damerau-Levenshtein (optimal string alignment): a swapped pair of letters is one typo, not two. */
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 2) return 3;
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
-    }
-  }
-  return d[a.length]![b.length]!;
 }
 
 /** A URL without its user name and password: what a log line may show of a connection string. */
