@@ -8,7 +8,7 @@ import { PasswordHasher } from './features/passwords/passwords.js';
 import { listSigningKeys, retireSigningKey, rotateSigningKey } from './features/tokens/signing-keys.js';
 import { importOriginalUsers } from './features/accounts/user-import.js';
 import { applyUsernameRules, type RekeyReport } from './kernel/usernames.js';
-import type { Config } from './kernel/config.js';
+import type { Config } from './settings.js';
 import type { Database } from './kernel/db/database.js';
 import { migrate, pendingMigrations } from './kernel/db/migrate.js';
 import { isServiceError, ServiceError } from './kernel/errors.js';
@@ -457,7 +457,7 @@ async function main(argv: string[]): Promise<number> {
     return report(name, command, error);
   }
 
-  const config = loadSettingsOrExit();
+  const { config } = loadSettingsOrExit();
   // Only warnings: the command's own answer is what the operator reads.
   const log = createLogger({ ...config, logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' });
   let db: Database;

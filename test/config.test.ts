@@ -4,8 +4,9 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, describeConfig, settingLookAlikes, loadConfig, SETTING_NAMES, SETTING_TABLE, SETTINGS, type Setting, type SettingName } from '../src/kernel/config.js';
-import { END_MARKER, envExample, settingsTable, START_MARKER } from '../scripts/settings-docs.js';
+import { rowsOf } from '../src/kernel/settings/load-config.js';
+import { ConfigError, describeSettings, loadConfig, readSettings, settingLookAlikes, SETTING_NAMES, SETTING_TABLES, SETTINGS, type SettingName } from '../src/settings.js';
+import { END_MARKER, envExample, REFERENCE_PATH, settingsTable, START_MARKER } from '../scripts/settings-docs.js';
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -129,13 +130,13 @@ describe('settings', () => {
   });
 });
 
-describe('README configuration table', () => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+describe('the configuration reference (README.md)', () => {
+  const readme = readFileSync(REFERENCE_PATH, 'utf8');
   const rows = new Map(
     [...readme.matchAll(/^\| `([A-Z0-9_]+)` \| (.*?) \| .* \|$/gm)].map(([, name, fallback]) => [name!, fallback!]),
   );
 
-  it.each(SETTINGS.map((s) => [s.name, s.default]))('documents %s with its default', (name, fallback) => {
+  it.each(SETTINGS.map((s) => [s.name, s.shown]))('documents %s with its default', (name, fallback) => {
     expect(rows.get(name)).toBe(fallback);
   });
 
@@ -144,13 +145,18 @@ describe('README configuration table', () => {
   });
 });
 
-describe('the settings table', () => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+describe('the settings tables', () => {
+  const readme = readFileSync(REFERENCE_PATH, 'utf8');
 
-  it('is what README.md shows between its markers and what .env.production.example holds (else run npm run docs:settings)', () => {
+  it('are what the reference shows between its markers and what .env.production.example holds (else run npm run docs:settings)', () => {
     const region = readme.slice(readme.indexOf(START_MARKER) + START_MARKER.length, readme.indexOf(END_MARKER));
     expect(region.trim()).toBe(settingsTable());
     expect(readFileSync(new URL('../.env.production.example', import.meta.url), 'utf8')).toBe(envExample());
+  });
+
+  it('name each setting in one table only', () => {
+    expect(new Set(SETTING_NAMES).size).toBe(SETTING_NAMES.length);
+    expect(() => rowsOf([...SETTING_TABLES, SETTING_TABLES[1]])).toThrow('The setting JWT_SECRET_KEY is in two settings tables');
   });
 
   it('.env.example sets only settings the service reads, every one of them on, and makes a valid development configuration', () => {
@@ -169,7 +175,8 @@ describe('the settings table', () => {
       new Proxy(env, {
         get: (target, key) => (asked.add(String(key)), target[key as string]),
         has: (target, key) => (asked.add(String(key)), key in target),
-        ownKeys: () => (asked.add('(every name)'), []),
+        // Listing the names is the look-alike check's (DATABSE_URL); what is read by name must be a setting.
+        ownKeys: (target) => Reflect.ownKeys(target),
         getOwnPropertyDescriptor: (target, key) => (asked.add(String(key)), Reflect.getOwnPropertyDescriptor(target, key)),
       });
     const envs: Record<string, string>[] = [{}, { NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth', REDIS_URL: 'redis://r' }, { JWT_PRIVATE_KEY_FILE: '/nonexistent' }];
@@ -202,8 +209,8 @@ describe('the settings table', () => {
 
   it.each(literal)('%s: the default the README shows parses back to the default the service uses', (name) => {
     const shown = rows.get(name)!;
-    const setting = SETTING_TABLE[name] as Setting<unknown>;
-    expect(setting.type.parse(shown, name)).toEqual(setting.default);
+    const row = SETTINGS.find((s) => s.name === name)!;
+    expect(row.kind.parse(shown, name)).toEqual(row.default);
     expect(loadConfig({ ...base, [name]: shown })).toEqual(loadConfig(base));
     const production = { ...base, NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com' };
     expect(loadConfig({ ...production, [name]: shown, NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com' })).toEqual(loadConfig(production));
@@ -237,16 +244,26 @@ describe('the settings table', () => {
     expect(settingLookAlikes({ HOME: '/root', PATH: '/bin', PWD: '/', HOSTNAME: 'x', NODE_OPTIONS: '', TERM: 'xterm', USER: 'root', LANG: 'C', SHELL: '/bin/sh', CI: 'true', NODE_VERSION: '20', NPM_CONFIG_CACHE: '/tmp' })).toEqual([]);
   });
 
-  it('describe the effective configuration for the start-up log without any secret', () => {
-    const secret = 'q8Zr1vN0cKx4Lw7PeT2uYh5Bd9Gm3Sj6Fa0Ri8Wn1Ho';
-    const described = JSON.stringify(
-      describeConfig(loadConfig({ JWT_SECRET_KEY: secret, DATABASE_URL: 'postgres://auth:db-password@db:5432/auth', REDIS_URL: 'redis://:redis-password@redis:6379' })),
-    );
-    expect(described).not.toContain(secret);
-    expect(described).not.toContain('db-password');
-    expect(described).not.toContain('redis-password');
-    expect(described).toContain('postgres://db:5432/auth');
-    expect(described).toContain('"key":"JWT_SECRET_KEY"');
+  it('describe every setting in effect for the start-up log, and no secret, whatever the row says may be shown', () => {
+    const secrets = { JWT_SECRET_KEY: STRONG_SECRET, SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
+    const connections = { DATABASE_URL: 'postgres://auth:db-password@db:5432/auth', REDIS_URL: 'redis://:redis-password@redis:6379' };
+    for (const env of [{ ...secrets, ...connections }, { JWT_PRIVATE_KEY: keyPem, ...connections }]) {
+      const { values } = readSettings(env);
+      const described = describeSettings(values);
+      expect(Object.keys(described)).toEqual(SETTING_NAMES);
+      const text = JSON.stringify(described);
+      for (const row of SETTINGS.filter((s) => s.secret && values[s.name] !== undefined)) {
+        expect(text, row.name).not.toContain(row.kind.format(values[row.name]));
+      }
+      for (const secret of ['db-password', 'redis-password', ...Object.values(secrets), keyPem.split('\n')[1]!]) expect(text).not.toContain(secret);
+      expect(described).toMatchObject({ DATABASE_URL: 'postgres://db:5432/auth', REDIS_URL: 'redis://redis:6379', AUDIT_RETENTION_DAYS: '90', LOGIN_LIMIT_PER_IP: '100/15m' });
+    }
+    expect(describeSettings(readSettings({ JWT_SECRET_KEY: STRONG_SECRET }).values)).toMatchObject({ JWT_SECRET_KEY: '(set)', JWT_PRIVATE_KEY: '(unset)', JWT_ALGORITHM: 'HS256' });
+    expect(describeSettings(readSettings({ JWT_PRIVATE_KEY: keyPem }).values)).toMatchObject({ JWT_PRIVATE_KEY: '(set: EdDSA)', JWT_SECRET_KEY: '(unset)' });
+  });
+
+  it('mark as secret the settings that hold one, so that the start-up log shows none of them', () => {
+    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual(['DATABASE_URL', 'JWT_SECRET_KEY', 'JWT_PRIVATE_KEY', 'REDIS_URL', 'SECRETS_ENCRYPTION_KEY']);
   });
 
   it('computes or leaves unset only these defaults, each pinned by a test below', () => {
@@ -257,8 +274,8 @@ describe('the settings table', () => {
       'DOCS_ENABLED',
       'DATABASE_URL',
       'JWT_SECRET_KEY',
-      'JWT_PRIVATE_KEY',
       'JWT_PRIVATE_KEY_FILE',
+      'JWT_PRIVATE_KEY',
       'JWT_ALGORITHM',
       'JWT_ISSUER',
       'HASH_THREADS',
