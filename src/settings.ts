@@ -7,7 +7,7 @@ import { RATE_LIMIT_SETTINGS } from './features/rate-limits/rate-limit-settings.
 import { SESSION_SETTINGS } from './features/sessions/session-settings.js';
 import { TOKEN_SETTINGS } from './features/tokens/token-settings.js';
 import { describeSettings as describe, loadSettings, rowsOf, type Env } from './kernel/settings/load-config.js';
-import { settingLookAlikes as lookAlikes } from './kernel/settings/look-alikes.js';
+import { findLookAlikes, lookAlikeWarning } from './kernel/settings/look-alikes.js';
 import { SERVICE_SETTINGS } from './kernel/settings/service-settings.js';
 import { inGroupOrder, type ConfigOf, type SettingRow, type SettingValuesOf } from './kernel/settings/settings-table.js';
 
@@ -72,9 +72,9 @@ export function describeSettings(values: SettingValues): Record<SettingName, str
   return describe(SETTINGS, values) as Record<SettingName, string>;
 }
 
-/** A warning for each variable that looks like a setting but is not one (CORS_ORIGIN, DATABSE_URL). */
+/** A warning for each variable that looks like a setting but is not one (CORS_ORIGIN, DATABSE_URL, TRUST_PROXIES). */
 export function settingLookAlikes(env: Env): string[] {
-  return lookAlikes(env, SETTING_NAMES);
+  return findLookAlikes(env, SETTING_NAMES).map(lookAlikeWarning);
 }
 
 export { ConfigError } from './kernel/settings/load-config.js';

@@ -234,16 +234,6 @@ describe('the settings tables', () => {
     expect(problems({})).toEqual([]);
   });
 
-  it('warn about variables that look like a setting but are not, and only those', () => {
-    expect(settingLookAlikes({ CORS_ORIGIN: 'https://app.example.com', DATABSE_URL: 'postgres://db/auth', LOGLEVEL: 'debug', PORT: '5000' })).toEqual([
-      'CORS_ORIGIN is set but is not a setting of this service: did you mean CORS_ORIGINS? (ignored)',
-      'DATABSE_URL is set but is not a setting of this service: did you mean DATABASE_URL? (ignored)',
-      'LOGLEVEL is set but is not a setting of this service: did you mean LOG_LEVEL? (ignored)',
-    ]);
-    // What every shell and CI sets must not raise a warning.
-    expect(settingLookAlikes({ HOME: '/root', PATH: '/bin', PWD: '/', HOSTNAME: 'x', NODE_OPTIONS: '', TERM: 'xterm', USER: 'root', LANG: 'C', SHELL: '/bin/sh', CI: 'true', NODE_VERSION: '20', NPM_CONFIG_CACHE: '/tmp' })).toEqual([]);
-  });
-
   it('describe every setting in effect for the start-up log, and no secret, whatever the row says may be shown', () => {
     const secrets = { JWT_SECRET_KEY: STRONG_SECRET, SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
     const connections = { DATABASE_URL: 'postgres://auth:db-password@db:5432/auth', REDIS_URL: 'redis://:redis-password@redis:6379' };
@@ -460,6 +450,79 @@ describe('the settings tables', () => {
     expect(loadConfig({ JWT_PRIVATE_KEY_FILE: keyFile }).jwt).toMatchObject({ algorithm: 'EdDSA', privateKey: { alg: 'EdDSA', privateJwk: { kty: 'OKP', crv: 'Ed25519' } } });
     writeFileSync(join(keyDir, 'bad.pem'), 'not a key');
     expect(problems({ JWT_PRIVATE_KEY_FILE: join(keyDir, 'bad.pem') })).toEqual([expect.stringMatching(/JWT_PRIVATE_KEY must be a private key as PEM/)]);
+  });
+});
+
+describe('variables that look like a setting but are not one', () => {
+  const production = { NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth' };
+  const warning = (variable: string, setting: string) => `${variable} is set but is not a setting of this service: did you mean ${setting}? (ignored)`;
+  const refusal = (variable: string, setting: string) =>
+    `${variable} is set but is not a setting of this service: did you mean ${setting}? Rename it, or unset it if it is meant for something else`;
+  // What shells, CI, containers, npm and neighbouring services set: close to no setting of this service.
+  const OTHERS: Record<string, string> = {
+    HOME: '/root', PATH: '/bin', PWD: '/', OLDPWD: '/', HOSTNAME: 'x', TERM: 'xterm', USER: 'root', LANG: 'C', SHELL: '/bin/sh', TZ: 'UTC', TMPDIR: '/tmp',
+    CI: 'true', NODE_OPTIONS: '--enable-source-maps', NODE_VERSION: '20', NODE_PATH: '/lib', NODE_EXTRA_CA_CERTS: '/ca.pem', NPM_CONFIG_CACHE: '/tmp',
+    npm_config_loglevel: 'warn', npm_lifecycle_event: 'start', npm_package_name: 'user-auth-service',
+    HTTP_PROXY: 'http://proxy:3128', HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: 'localhost', KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_PORT: 'tcp://10.0.0.1:443',
+    // Kubernetes' service links for neighbouring services called "admins" and "metric".
+    ADMINS_PORT: 'tcp://10.0.0.3:9465', ADMINS_PORT_9465_TCP: 'tcp://10.0.0.3:9465', METRIC_PORT: 'tcp://10.0.0.4:9464',
+    PGHOST: 'db', PGPORT: '5432', DATABASE_HOST: 'db', DATABASE_PASSWORD: 'x', REDIS_HOST: 'redis', REDIS_PORT: '6379', POSTGRES_URL: 'postgres://db/x',
+    TEST_DATABASE_URL: 'postgres://db/test', TEST_REDIS_URL: 'redis://redis', DATABASE_URL_UNPOOLED: 'postgres://db/auth',
+    ACCESS_TOKEN: 'x', REFRESH_TOKEN: 'x', DEVICE_TOKEN: 'x', SECRET_KEY: 'x', API_KEY: 'x', LOG_FORMAT: 'json', PORT0: '31000',
+  };
+
+  it('are named with the setting they resemble: typos, plurals, underscores, case, a last word left out, another unit', () => {
+    const env = {
+      CORS_ORIGIN: 'https://app.example.com', DATABSE_URL: 'postgres://db/auth', LOGLEVEL: 'debug', PORT: '5000', TRUST_PROXIES: '1', TRUSTED_PROXIES: '1',
+      trust_proxy: '1', PASSKEY_ENABLED: 'true', JWT_SECRET: 'x', ACCESS_TOKEN_TTL_MINUTES: '60', REQUEST_TIMEOUT: '30', PASSWORD_MIN: '12',
+      // Empty, as a setting would be: unset.
+      PORTS: '',
+    };
+    expect(settingLookAlikes(env)).toEqual([
+      warning('CORS_ORIGIN', 'CORS_ORIGINS'),
+      warning('DATABSE_URL', 'DATABASE_URL'),
+      warning('LOGLEVEL', 'LOG_LEVEL'),
+      warning('TRUST_PROXIES', 'TRUST_PROXY'),
+      warning('TRUSTED_PROXIES', 'TRUST_PROXY'),
+      warning('trust_proxy', 'TRUST_PROXY'),
+      warning('PASSKEY_ENABLED', 'PASSKEYS_ENABLED'),
+      warning('JWT_SECRET', 'JWT_SECRET_KEY'),
+      warning('ACCESS_TOKEN_TTL_MINUTES', 'ACCESS_TOKEN_TTL_SECONDS'),
+      warning('REQUEST_TIMEOUT', 'REQUEST_TIMEOUT_SECONDS'),
+      warning('PASSWORD_MIN', 'PASSWORD_MIN_LENGTH or PASSWORD_MIN_SCORE'),
+    ]);
+  });
+
+  it('never include what shells, CI, containers, npm or neighbouring services set', () => {
+    expect(settingLookAlikes(OTHERS)).toEqual([]);
+    expect(problems({ ...production, ...OTHERS })).toEqual([]);
+  });
+
+  it('are only a warning outside production', () => {
+    expect(loadConfig({ TRUST_PROXIES: '1', DATABSE_URL: 'postgres://db/auth' })).toMatchObject({ trustProxy: false, database: { kind: 'embedded' } });
+  });
+
+  it('refuse a production start, each beside the setting a problem says is missing', () => {
+    expect(problems({ ...production, TRUST_PROXIES: '1' })).toEqual([refusal('TRUST_PROXIES', 'TRUST_PROXY')]);
+    const { DATABASE_URL: _unused, ...withoutDatabase } = production;
+    expect(problems({ ...withoutDatabase, DATABSE_URL: 'postgres://db/auth' })).toEqual([
+      expect.stringMatching(/^DATABASE_URL is not set \(DATABSE_URL is set: did you mean DATABASE_URL\?\)\. In production the service needs PostgreSQL/),
+    ]);
+    const { PUBLIC_URL: _public, ...withoutPublicUrl } = production;
+    expect(problems({ ...withoutPublicUrl, PUBLIC_ULR: 'https://auth.example.com', TRUSTPROXY: '1' })).toEqual([
+      expect.stringMatching(/^PUBLIC_URL is not set \(PUBLIC_ULR is set: did you mean PUBLIC_URL\?\)\. In production/),
+      refusal('TRUSTPROXY', 'TRUST_PROXY'),
+    ]);
+    expect(problems({ ...production, PASSKEYS_ENABLED: 'true', WEBAUTHN_ORIGINS: 'https://app.example.com', WEBAUTHN_RPID: 'example.com' })).toEqual([
+      expect.stringMatching(/^PASSKEYS_ENABLED=true needs WEBAUTHN_RP_ID \(WEBAUTHN_RPID is set: did you mean WEBAUTHN_RP_ID\?\) in production/),
+    ]);
+  });
+
+  it('are named in any refused configuration, since one may be the cause', () => {
+    expect(problems({ JWT_ALGORITHM: 'HS256', JWT_SECRET: STRONG_SECRET })).toEqual([
+      expect.stringMatching(/^JWT_ALGORITHM=HS256 needs JWT_SECRET_KEY \(JWT_SECRET is set: did you mean JWT_SECRET_KEY\?\): set it/),
+    ]);
+    expect(problems({ PORT: 'eighty', LOG_LEVELS: 'debug' })).toEqual([expect.stringMatching(/^PORT must be/), refusal('LOG_LEVELS', 'LOG_LEVEL')]);
   });
 });
 

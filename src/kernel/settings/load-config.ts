@@ -1,3 +1,4 @@
+import { annotateLookAlikes, findLookAlikes, lookAlikeProblem } from './look-alikes.js';
 import { InvalidSetting } from './setting-kinds.js';
 import type { CheckedSettings, ConfigOf, SettingRow, SettingsTable, SettingValuesOf } from './settings-table.js';
 
@@ -90,7 +91,8 @@ function defaultOrUndefined(fallback: () => unknown, problems: string[]): unknow
 
 /**
  * The configuration the tables build from `env`, and the value of every setting; throws a ConfigError naming
- * every problem at once.
+ * every problem at once. A variable that resembles a setting (DATABSE_URL) is named in the refusal, beside the
+ * setting it resembles when a problem names that one; production refuses it even when nothing else is wrong.
  */
 export function loadSettings<const Tables extends readonly SettingsTable[]>(
   tables: Tables,
@@ -98,7 +100,10 @@ export function loadSettings<const Tables extends readonly SettingsTable[]>(
 ): { config: ConfigOf<Tables>; values: SettingValuesOf<Tables> } {
   const rows = rowsOf(tables);
   const parsed = parseSettings(rows, env);
-  const problems = [...parsed.problems, ...tables.flatMap((table) => table.validate(parsed))];
+  const found = [...parsed.problems, ...tables.flatMap((table) => table.validate(parsed))];
+  const lookAlikes = annotateLookAlikes(found, findLookAlikes(env, rows.map((row) => row.name)));
+  const production = parsed.values['NODE_ENV'] === 'production';
+  const problems = [...lookAlikes.problems, ...(production || found.length > 0 ? lookAlikes.unmentioned.map(lookAlikeProblem) : [])];
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: Record<string, unknown> = {};
