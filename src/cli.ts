@@ -77,13 +77,18 @@ const usageError = (message: string) => new ServiceError('usage', message);
 /** Something the command needs is missing. */
 const missing = (message: string) => new ServiceError('invalid_request', message);
 
-/** Runs `task` with the user administration, then stops its hashing threads. */
+/**
+ * Runs `task` with the user administration. The hashing threads (and the hashes each one does as it starts) are
+ * only for a task that hashes a password: they start at its first hash, and stop when it is done.
+ */
 async function withAdministration<T>(config: Config, db: Database, task: (admin: UserAdministration) => Promise<T>): Promise<T> {
-  const hasher = await PasswordHasher.create(config.argon2, config.hashing);
+  let hasher: Promise<PasswordHasher> | undefined;
+  const hashOnDemand = { hash: async (password: string) => (await (hasher ??= PasswordHasher.create(config.argon2, config.hashing))).hash(password) };
   try {
-    return await task(new UserAdministration(db, hasher, new PasswordPolicy(config.passwordPolicy)));
+    return await task(new UserAdministration(db, hashOnDemand, new PasswordPolicy(config.passwordPolicy)));
   } finally {
-    await hasher.close();
+    // A hasher that failed to start has its error in the task's already.
+    await hasher?.then((started) => started.close(), () => {});
   }
 }
 
