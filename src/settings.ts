@@ -53,9 +53,7 @@ export type SettingValues = SettingValuesOf<typeof SETTING_TABLES>;
 export type SettingName = keyof SettingValues;
 
 /** Every setting, by group as the documentation lists them. */
-export const SETTINGS: readonly (SettingRow & { name: SettingName })[] = inGroupOrder(rowsOf(SETTING_TABLES), SETTING_GROUPS) as (SettingRow & {
-  name: SettingName;
-})[];
+export const SETTINGS = inGroupOrder(rowsOf(SETTING_TABLES), SETTING_GROUPS) as readonly (SettingRow & { name: SettingName })[];
 export const SETTING_NAMES: readonly SettingName[] = SETTINGS.map((row) => row.name);
 
 /** The configuration `env` gives, and the value of every setting; throws a ConfigError that names every problem. */
