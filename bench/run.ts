@@ -39,7 +39,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { decodeJwt, type JWK } from 'jose';
-import { ConfigError, loadConfig, type Config } from '../src/kernel/config.js';
+import { ConfigError, loadConfig, type Config } from '../src/settings.js';
 import { PasswordHasher } from '../src/features/passwords/passwords.js';
 import { mainThreadProfile, monotonicUs, summarize, type Window } from './cpu-profile.js';
 import { cores, cpuShares, loadAverage, machineCpu, processCpuSeconds, rssMb, sampleCpu, TICKS_PER_SECOND } from './machine.js';

@@ -1,7 +1,7 @@
 import cors from '@fastify/cors';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Config } from './kernel/config.js';
+import type { Config } from './settings.js';
 import { registerAudit } from './features/audit/audit-hook.js';
 import { adminRoutes } from './features/administration/admin-routes.js';
 import { accountRoutes } from './features/accounts/account-routes.js';

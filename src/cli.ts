@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { MAX_ROLES } from './features/administration/admin-accounts.js';
 import { UserAdministration, type UserListing } from './features/administration/operator-accounts.js';
 import { AdminKeys } from './features/administration/admin-keys.js';
 import { PasswordPolicy } from './features/passwords/password-policy.js';
@@ -8,7 +9,7 @@ import { PasswordHasher } from './features/passwords/passwords.js';
 import { listSigningKeys, retireSigningKey, rotateSigningKey } from './features/tokens/signing-keys.js';
 import { importOriginalUsers } from './features/accounts/user-import.js';
 import { applyUsernameRules, type RekeyReport } from './kernel/usernames.js';
-import type { Config } from './kernel/config.js';
+import type { Config } from './settings.js';
 import type { Database } from './kernel/db/database.js';
 import { migrate, pendingMigrations } from './kernel/db/migrate.js';
 import { isServiceError, ServiceError } from './kernel/errors.js';
@@ -18,7 +19,9 @@ import { createLogger, loadSettingsOrExit } from './startup.js';
 /** `user-auth <command>` (the package's bin; `npm run cli -- <command>` in a checkout): operator tasks against the database the settings point at. */
 
 interface Invocation {
+  /** The command's arguments: every one its table marks as needed is there (and not empty). */
   positionals: string[];
+  /** Its flags: every one its table marks as needed is there (and not empty). */
   flags: Record<string, string | boolean | undefined>;
 }
 
@@ -33,13 +36,31 @@ interface Context {
 
 type Task = (context: Context) => Promise<string>;
 
+/** A positional argument: needed, unless it is the last and `upTo` says how many it may be. */
+interface ArgumentSpec {
+  /** As the usage shows it: `<name>`, or `[name ...]` when it may be left out. */
+  name: string;
+  /** What it is, in the refusal when it is missing: "a username". */
+  what: string;
+  /** It may be left out, or given up to this many times. */
+  upTo?: number;
+}
+
+interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  /** A string flag's value, as the usage shows it. */
+  value?: string;
+  /** The flag is needed: its example in the refusal when it is missing ("--name <name>, e.g. --name ops-alice"). */
+  needs?: string;
+}
+
 interface Command {
-  usage: string;
   help: string;
+  /** Its arguments, in order; any more are refused. */
+  arguments?: ArgumentSpec[];
   /** Its flags besides --help; any other flag is refused. */
   options?: Record<string, OptionSpec>;
-  /** How many positional arguments it takes at most. */
-  positionals?: number;
   /**
    * `read`: changes nothing, the schema included, so it refuses a database that is not migrated.
    * `write`: applies pending migrations and keys the usernames by today's rules first, as the service does at start.
@@ -56,13 +77,18 @@ const usageError = (message: string) => new ServiceError('usage', message);
 /** Something the command needs is missing. */
 const missing = (message: string) => new ServiceError('invalid_request', message);
 
-/** Runs `task` with the user administration, then stops its hashing threads. */
+/**
+ * Runs `task` with the user administration. The hashing threads (and the hashes each one does as it starts) are
+ * only for a task that hashes a password: they start at its first hash, and stop when it is done.
+ */
 async function withAdministration<T>(config: Config, db: Database, task: (admin: UserAdministration) => Promise<T>): Promise<T> {
-  const hasher = await PasswordHasher.create(config.argon2, config.hashing);
+  let hasher: Promise<PasswordHasher> | undefined;
+  const hashOnDemand = { hash: async (password: string) => (await (hasher ??= PasswordHasher.create(config.argon2, config.hashing))).hash(password) };
   try {
-    return await task(new UserAdministration(db, hasher, new PasswordPolicy(config.passwordPolicy)));
+    return await task(new UserAdministration(db, hashOnDemand, new PasswordPolicy(config.passwordPolicy)));
   } finally {
-    await hasher.close();
+    // A hasher that failed to start has its error in the task's already.
+    await hasher?.then((started) => started.close(), () => {});
   }
 }
 
@@ -81,7 +107,6 @@ async function passwordFromStdin(example: string): Promise<string> {
 
 const COMMANDS: Record<string, Command> = {
   migrate: {
-    usage: 'migrate',
     help: 'Apply pending database migrations (the service also does this at start).',
     access: 'write',
     reportsParked: true,
@@ -92,87 +117,80 @@ const COMMANDS: Record<string, Command> = {
       ].join('\n'),
   },
   'user:create': {
-    usage: 'user:create <username>',
     help: 'Create a user; the password is read from standard input. The API\'s username and password rules apply.',
-    positionals: 1,
+    arguments: [{ name: 'username', what: 'a username' }],
     access: 'write',
     async prepare({ positionals: [username] }) {
-      if (!username) throw missing('user:create needs a username');
       const password = await passwordFromStdin('user:create alice');
       return async ({ db, config }) => {
-        const user = await withAdministration(config, db, (admin) => admin.create(username, password));
+        const user = await withAdministration(config, db, (admin) => admin.create(username!, password));
         return `created user ${user.id} ${user.username}`;
       };
     },
   },
   'user:delete': {
-    usage: 'user:delete <username>',
     help: 'Delete a user (a parked one by its parked name) and end all its sessions.',
-    positionals: 1,
+    arguments: [{ name: 'username', what: 'a username' }],
     access: 'write',
     prepare({ positionals: [username] }) {
-      if (!username) throw missing('user:delete needs a username');
       return async ({ db, config }) => {
-        const user = await withAdministration(config, db, (admin) => admin.delete(username));
+        const user = await withAdministration(config, db, (admin) => admin.delete(username!));
         return `deleted user ${user.id} ${user.username}`;
       };
     },
   },
   'user:rename': {
-    usage: 'user:rename <current-username> <new-username>',
     help: "Rename a user (a parked one by its parked name, as user:list shows it) under the API's username rules. Its sessions stay.",
-    positionals: 2,
+    arguments: [
+      { name: 'current-username', what: 'the current username' },
+      { name: 'new-username', what: 'the new one' },
+    ],
     access: 'write',
     prepare({ positionals: [current, next] }) {
-      if (!current || !next) throw missing('user:rename needs the current username and the new one');
       return async ({ db, config }) => {
-        const { from, user } = await withAdministration(config, db, (admin) => admin.rename(current, next));
+        const { from, user } = await withAdministration(config, db, (admin) => admin.rename(current!, next!));
         return `renamed user ${user.id} ${from} to ${user.username}`;
       };
     },
   },
   'user:set-password': {
-    usage: 'user:set-password <username>',
     help: "Set a user's password, read from standard input (the API's password rules apply), and end all its sessions.",
-    positionals: 1,
+    arguments: [{ name: 'username', what: 'a username' }],
     access: 'write',
     async prepare({ positionals: [username] }) {
-      if (!username) throw missing('user:set-password needs a username');
       const password = await passwordFromStdin('user:set-password alice');
       return async ({ db, config }) => {
-        const done = await withAdministration(config, db, (admin) => admin.setPassword(username, password));
+        const done = await withAdministration(config, db, (admin) => admin.setPassword(username!, password));
         return `set the password of user ${done.user.id} ${done.listedAs}; ended ${done.endedSessions} session(s)`;
       };
     },
   },
   'user:mfa-reset': {
-    usage: 'user:mfa-reset <username>',
     help: "Remove a user's second factors and recovery codes (a lost phone): the password alone signs in again. Sessions stay.",
-    positionals: 1,
+    arguments: [{ name: 'username', what: 'a username' }],
     access: 'write',
     prepare({ positionals: [username] }) {
-      if (!username) throw missing('user:mfa-reset needs a username');
       return async ({ db, config }) => {
-        const done = await withAdministration(config, db, (admin) => admin.resetSecondFactor(username));
+        const done = await withAdministration(config, db, (admin) => admin.resetSecondFactor(username!));
         return `removed ${done.removed} second factor(s) and the recovery codes of user ${done.user.id} ${done.listedAs}`;
       };
     },
   },
   'user:roles': {
-    usage: 'user:roles <username> [role ...]',
     help: "Set a user's roles (none: clear them). Access tokens carry them as `roles` from their next refresh.",
-    positionals: 21,
+    arguments: [
+      { name: 'username', what: 'a username' },
+      { name: 'role', what: 'the roles (none to clear them)', upTo: MAX_ROLES },
+    ],
     access: 'write',
     prepare({ positionals: [username, ...roles] }) {
-      if (!username) throw missing('user:roles needs a username, then the roles (none to clear them)');
       return async ({ db, config }) => {
-        const done = await withAdministration(config, db, (admin) => admin.setRoles(username, roles));
+        const done = await withAdministration(config, db, (admin) => admin.setRoles(username!, roles));
         return `roles of user ${done.user.id} ${done.listedAs}: ${done.roles.join(' ') || '(none)'}`;
       };
     },
   },
   'secrets:reencrypt': {
-    usage: 'secrets:reencrypt',
     help: 'Re-encrypt every second-factor secret under the first key of SECRETS_ENCRYPTION_KEY (after putting a new key first).',
     access: 'write',
     prepare() {
@@ -191,9 +209,8 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'user:list': {
-    usage: 'user:list [--limit N]',
     help: 'List users, oldest first (100 unless --limit says otherwise), with their live sessions, and the parked ones.',
-    options: { limit: { type: 'string' } },
+    options: { limit: { type: 'string', value: 'N' } },
     access: 'read',
     prepare({ flags }) {
       const limit = flags['limit'] === undefined ? 100 : positiveInteger('--limit', flags['limit']);
@@ -201,15 +218,11 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'users:import': {
-    usage: 'users:import --from <postgres-url>',
     help: "Copy the original Flask service's users (ids, names, password hashes) into this database. They sign in with their old passwords.",
-    options: { from: { type: 'string' } },
+    options: { from: { type: 'string', value: '<postgres-url>', needs: "postgres://user:password@host:5432/database (the original service's database)" } },
     access: 'write',
     prepare({ flags }) {
       const from = flags['from'];
-      if (from === undefined) {
-        throw missing('users:import needs --from postgres://user:password@host:5432/database (the original service\'s database)');
-      }
       if (typeof from !== 'string' || !/^postgres(ql)?:\/\//.test(from)) throw usageError('--from needs a postgres:// URL');
       return async ({ db }) => {
         const report = await importOriginalUsers(db, from);
@@ -226,13 +239,11 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'admin-keys:create': {
-    usage: 'admin-keys:create --name <name>',
     help: 'Create an admin API key and print it (once: only its SHA-256 is kept). The name is the actor in the audit trail.',
-    options: { name: { type: 'string' } },
+    options: { name: { type: 'string', value: '<name>', needs: '<name>, e.g. --name ops-alice' } },
     access: 'write',
     prepare({ flags }) {
-      const name = flags['name'];
-      if (typeof name !== 'string' || name === '') throw missing('admin-keys:create needs --name <name>, e.g. --name ops-alice');
+      const name = flags['name'] as string;
       return async ({ db }) => {
         const { key, adminKey } = await new AdminKeys(db).create(name);
         return `${key}\n(admin key ${adminKey.name}: shown this once; send it as Authorization: Bearer <key> to /admin/...)`;
@@ -240,7 +251,6 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'admin-keys:list': {
-    usage: 'admin-keys:list',
     help: 'List admin API keys: name, created, last used, revoked.',
     access: 'read',
     prepare: () => async ({ db }) => {
@@ -250,20 +260,17 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'admin-keys:revoke': {
-    usage: 'admin-keys:revoke <name>',
     help: 'Revoke the live admin key of this name: refused from the next request on.',
-    positionals: 1,
+    arguments: [{ name: 'name', what: 'the name of the key (see admin-keys:list)' }],
     access: 'write',
     prepare({ positionals: [name] }) {
-      if (!name) throw missing('admin-keys:revoke needs the name of the key (see admin-keys:list)');
       return async ({ db }) => {
-        await new AdminKeys(db).revoke(name);
+        await new AdminKeys(db).revoke(name!);
         return `revoked admin key ${name}`;
       };
     },
   },
   'keys:list': {
-    usage: 'keys:list',
     help: 'List signing keys: current, retiring (still verifying) and retired.',
     access: 'read',
     prepare: () => async ({ db }) => {
@@ -277,7 +284,6 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'keys:rotate': {
-    usage: 'keys:rotate',
     help: 'Generate a new signing key (JWT_ALGORITHM) and make it current. Earlier keys keep verifying until their tokens expire.',
     access: 'write',
     prepare: () => async ({ db, config }) => {
@@ -291,14 +297,12 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'keys:retire': {
-    usage: 'keys:retire <kid>',
     help: 'Stop trusting a superseded key now (if it leaked). Tokens it signed are refused within a minute.',
-    positionals: 1,
+    arguments: [{ name: 'kid', what: 'the kid of the key to retire (see keys:list)' }],
     access: 'write',
     prepare({ positionals: [kid] }) {
-      if (!kid) throw missing('keys:retire needs the kid of the key to retire (see keys:list)');
       return async ({ db }) => {
-        await retireSigningKey(db, kid);
+        await retireSigningKey(db, kid!);
         return `retired ${kid}: it is gone from the JWKS and verifies nothing once instances reload (within a minute).`;
       };
     },
@@ -336,8 +340,6 @@ function positiveInteger(flag: string, value: string | boolean): number {
   return number;
 }
 
-type OptionSpec = { type: 'string' | 'boolean'; short?: string };
-
 /**
  * Strict: an unknown flag, a flag without its value or one argument too many is refused rather than ignored.
  * For a command that takes arguments, though, only its own flags are flags: a kid is base64url and may begin
@@ -345,7 +347,8 @@ type OptionSpec = { type: 'string' | 'boolean'; short?: string };
  */
 function parseCommandLine(command: Command, args: string[]): Invocation {
   const options: Record<string, OptionSpec> = { help: { type: 'boolean', short: 'h' }, ...command.options };
-  const takesArguments = (command.positionals ?? 0) > 0;
+  const mostArguments = (command.arguments ?? []).reduce((count, argument) => count + (argument.upTo ?? 1), 0);
+  const takesArguments = mostArguments > 0;
   let parsed;
   try {
     parsed = parseArgs({ args: takesArguments ? flagsFirst(options, args) : args, options, allowPositionals: takesArguments, strict: true });
@@ -355,9 +358,35 @@ function parseCommandLine(command: Command, args: string[]): Invocation {
     const message = error.message.replace(/\s*\n\s*/g, ' ');
     throw usageError(message.charAt(0).toLowerCase() + message.slice(1));
   }
-  const extra = parsed.positionals[command.positionals ?? 0];
+  const extra = parsed.positionals[mostArguments];
   if (extra !== undefined) throw usageError(`unexpected argument '${extra}'`);
   return { positionals: parsed.positionals, flags: parsed.values };
+}
+
+/** `user:roles <username> [role ...]`, `user:list [--limit N]`: what the command's entry in COMMANDS declares. */
+function usageOf(name: string, command: Command): string {
+  const args = (command.arguments ?? []).map(({ name, upTo }) => (upTo === undefined ? `<${name}>` : upTo === 1 ? `[${name}]` : `[${name} ...]`));
+  const flags = Object.entries(command.options ?? {}).map(([flag, { value, needs }]) => {
+    const written = value === undefined ? `--${flag}` : `--${flag} ${value}`;
+    return needs === undefined ? `[${written}]` : written;
+  });
+  return [name, ...args, ...flags].join(' ');
+}
+
+/**
+ * Refuses a command line without an argument or flag the command's entry says it needs (an empty one is
+ * missing too): "user:rename needs the current username and the new one", "admin-keys:create needs --name …".
+ */
+function requireNeeded(name: string, command: Command, { positionals, flags }: Invocation): void {
+  const args = command.arguments ?? [];
+  const needed = args.filter((argument) => argument.upTo === undefined);
+  if (needed.some((_, i) => !positionals[i])) {
+    const then = args.filter((argument) => argument.upTo !== undefined).map((argument) => `, then ${argument.what}`);
+    throw missing(`${name} needs ${needed.map((argument) => argument.what).join(' and ')}${then.join('')}`);
+  }
+  for (const [flag, { needs }] of Object.entries(command.options ?? {})) {
+    if (needs !== undefined && (flags[flag] === undefined || flags[flag] === '')) throw missing(`${name} needs --${flag} ${needs}`);
+  }
 }
 
 /** The arguments that name one of `options` (with a string option's value), then "--" and all the others. */
@@ -415,8 +444,9 @@ function table(header: string[], rows: string[][]): string {
 }
 
 function helpText(): string {
-  const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.length)) + 2;
-  const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(width)}${c.help}`);
+  const usages = Object.entries(COMMANDS).map(([name, command]) => ({ usage: usageOf(name, command), help: command.help }));
+  const width = Math.max(...usages.map((c) => c.usage.length)) + 2;
+  const lines = usages.map((c) => `  ${c.usage.padEnd(width)}${c.help}`);
   return (
     `Usage: user-auth <command> [arguments]   (in a checkout: npm run cli -- <command>)\n\nCommands:\n${lines.join('\n')}\n\n` +
     'Settings come from the environment and .env, as for the service (DATABASE_URL, JWT_*).\n' +
@@ -429,7 +459,7 @@ function report(name: string, command: Command, error: unknown): number {
   if (!isServiceError(error)) throw error;
   const message = error.code === 'database_unavailable' ? `the database is unreachable (${error.context?.['reason'] ?? error.message})` : error.message;
   process.stderr.write(`${name}: ${message}\n`);
-  if (error.code === 'usage') process.stderr.write(`usage: user-auth ${command.usage}\n`);
+  if (error.code === 'usage') process.stderr.write(`usage: user-auth ${usageOf(name, command)}\n`);
   return error.exitCode;
 }
 
@@ -449,15 +479,16 @@ async function main(argv: string[]): Promise<number> {
   try {
     const invocation = parseCommandLine(command, args);
     if (invocation.flags['help']) {
-      process.stdout.write(`usage: user-auth ${command.usage}\n\n${command.help}\n`);
+      process.stdout.write(`usage: user-auth ${usageOf(name, command)}\n\n${command.help}\n`);
       return 0;
     }
+    requireNeeded(name, command, invocation);
     task = await command.prepare(invocation);
   } catch (error) {
     return report(name, command, error);
   }
 
-  const config = loadSettingsOrExit();
+  const { config } = loadSettingsOrExit();
   // Only warnings: the command's own answer is what the operator reads.
   const log = createLogger({ ...config, logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' });
   let db: Database;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { buildApp, buildMetricsApp } from './app.js';
-import { describeConfig, settingLookAlikes, type Config } from './kernel/config.js';
+import { describeSettings, settingLookAlikes, type Config } from './settings.js';
 import { isServiceError } from './kernel/errors.js';
 import { openServices, type Services } from './services.js';
 import { createLogger, loadSettingsOrExit } from './startup.js';
@@ -42,10 +42,10 @@ async function openServicesPatiently(config: Config, log: Logger): Promise<Servi
 }
 
 async function main(): Promise<void> {
-  const config = loadSettingsOrExit();
+  const { config, values } = loadSettingsOrExit();
   const log = createLogger(config);
   for (const warning of settingLookAlikes(process.env)) log.warn(warning);
-  log.info({ settings: describeConfig(config) }, 'effective configuration');
+  log.info({ settings: describeSettings(values) }, 'effective configuration');
   if (config.env !== 'production') warnDevelopmentMode(config);
 
   const services = await openServicesPatiently(config, log);

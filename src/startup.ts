@@ -1,12 +1,15 @@
 import { config as loadDotenv } from 'dotenv';
 import { pino, type Logger } from 'pino';
-import { ConfigError, loadConfig, type Config } from './kernel/config.js';
+import { ConfigError, readSettings, type Config, type SettingValues } from './settings.js';
 
-/** Reads `.env` (without overriding the real environment) and the settings; on a bad setting, says which and exits 1. */
-export function loadSettingsOrExit(): Config {
+/**
+ * Reads `.env` (without overriding the real environment) and the settings: the configuration, and the value of
+ * every setting. On a bad setting, says which and exits 1.
+ */
+export function loadSettingsOrExit(): { config: Config; values: SettingValues } {
   loadDotenv({ quiet: true });
   try {
-    return loadConfig(process.env);
+    return readSettings(process.env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`${error.message}\n`);

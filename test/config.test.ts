@@ -4,8 +4,9 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, describeConfig, settingLookAlikes, loadConfig, SETTING_NAMES, SETTING_TABLE, SETTINGS, type Setting, type SettingName } from '../src/kernel/config.js';
-import { END_MARKER, envExample, settingsTable, START_MARKER } from '../scripts/settings-docs.js';
+import { rowsOf } from '../src/kernel/settings/load-config.js';
+import { ConfigError, describeSettings, loadConfig, readSettings, settingLookAlikes, SETTING_NAMES, SETTING_TABLES, SETTINGS, type SettingName } from '../src/settings.js';
+import { END_MARKER, envExample, REFERENCE_PATH, settingsTable, START_MARKER } from '../scripts/settings-docs.js';
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -129,13 +130,13 @@ describe('settings', () => {
   });
 });
 
-describe('README configuration table', () => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+describe('the configuration reference (docs/configuration.md)', () => {
+  const readme = readFileSync(REFERENCE_PATH, 'utf8');
   const rows = new Map(
     [...readme.matchAll(/^\| `([A-Z0-9_]+)` \| (.*?) \| .* \|$/gm)].map(([, name, fallback]) => [name!, fallback!]),
   );
 
-  it.each(SETTINGS.map((s) => [s.name, s.default]))('documents %s with its default', (name, fallback) => {
+  it.each(SETTINGS.map((s) => [s.name, s.shown]))('documents %s with its default', (name, fallback) => {
     expect(rows.get(name)).toBe(fallback);
   });
 
@@ -144,13 +145,18 @@ describe('README configuration table', () => {
   });
 });
 
-describe('the settings table', () => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+describe('the settings tables', () => {
+  const readme = readFileSync(REFERENCE_PATH, 'utf8');
 
-  it('is what README.md shows between its markers and what .env.production.example holds (else run npm run docs:settings)', () => {
+  it('are what the reference shows between its markers and what .env.production.example holds (else run npm run docs:settings)', () => {
     const region = readme.slice(readme.indexOf(START_MARKER) + START_MARKER.length, readme.indexOf(END_MARKER));
     expect(region.trim()).toBe(settingsTable());
     expect(readFileSync(new URL('../.env.production.example', import.meta.url), 'utf8')).toBe(envExample());
+  });
+
+  it('name each setting in one table only', () => {
+    expect(new Set(SETTING_NAMES).size).toBe(SETTING_NAMES.length);
+    expect(() => rowsOf([...SETTING_TABLES, SETTING_TABLES[1]])).toThrow('The setting JWT_SECRET_KEY is in two settings tables');
   });
 
   it('.env.example sets only settings the service reads, every one of them on, and makes a valid development configuration', () => {
@@ -169,7 +175,8 @@ describe('the settings table', () => {
       new Proxy(env, {
         get: (target, key) => (asked.add(String(key)), target[key as string]),
         has: (target, key) => (asked.add(String(key)), key in target),
-        ownKeys: () => (asked.add('(every name)'), []),
+        // Listing the names is the look-alike check's (DATABSE_URL); what is read by name must be a setting.
+        ownKeys: (target) => Reflect.ownKeys(target),
         getOwnPropertyDescriptor: (target, key) => (asked.add(String(key)), Reflect.getOwnPropertyDescriptor(target, key)),
       });
     const envs: Record<string, string>[] = [{}, { NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth', REDIS_URL: 'redis://r' }, { JWT_PRIVATE_KEY_FILE: '/nonexistent' }];
@@ -195,15 +202,15 @@ describe('the settings table', () => {
     expect([...named].filter((name) => !(SETTING_NAMES as string[]).includes(name))).toEqual([]);
   });
 
-  // Setting a variable to the default the README shows changes nothing, so the table, the docs and the code agree.
+  // Setting a variable to the default the reference shows changes nothing, so the table, the docs and the code agree.
   const base = { DATABASE_URL: 'postgres://db/auth', REDIS_URL: 'redis://redis:6379' };
   const rows = new Map([...readme.matchAll(/^\| `([A-Z0-9_]+)` \| (.*?) \| .* \|$/gm)].map(([, name, shown]) => [name!, shown!]));
   const literal = SETTINGS.filter((s) => s.literal !== undefined).map((s) => s.name);
 
-  it.each(literal)('%s: the default the README shows parses back to the default the service uses', (name) => {
+  it.each(literal)('%s: the default the reference shows parses back to the default the service uses', (name) => {
     const shown = rows.get(name)!;
-    const setting = SETTING_TABLE[name] as Setting<unknown>;
-    expect(setting.type.parse(shown, name)).toEqual(setting.default);
+    const row = SETTINGS.find((s) => s.name === name)!;
+    expect(row.kind.parse(shown, name)).toEqual(row.default);
     expect(loadConfig({ ...base, [name]: shown })).toEqual(loadConfig(base));
     const production = { ...base, NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com' };
     expect(loadConfig({ ...production, [name]: shown, NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com' })).toEqual(loadConfig(production));
@@ -227,26 +234,26 @@ describe('the settings table', () => {
     expect(problems({})).toEqual([]);
   });
 
-  it('warn about variables that look like a setting but are not, and only those', () => {
-    expect(settingLookAlikes({ CORS_ORIGIN: 'https://app.example.com', DATABSE_URL: 'postgres://db/auth', LOGLEVEL: 'debug', PORT: '5000' })).toEqual([
-      'CORS_ORIGIN is set but is not a setting of this service: did you mean CORS_ORIGINS? (ignored)',
-      'DATABSE_URL is set but is not a setting of this service: did you mean DATABASE_URL? (ignored)',
-      'LOGLEVEL is set but is not a setting of this service: did you mean LOG_LEVEL? (ignored)',
-    ]);
-    // What every shell and CI sets must not raise a warning.
-    expect(settingLookAlikes({ HOME: '/root', PATH: '/bin', PWD: '/', HOSTNAME: 'x', NODE_OPTIONS: '', TERM: 'xterm', USER: 'root', LANG: 'C', SHELL: '/bin/sh', CI: 'true', NODE_VERSION: '20', NPM_CONFIG_CACHE: '/tmp' })).toEqual([]);
+  it('describe every setting in effect for the start-up log, and no secret, whatever the row says may be shown', () => {
+    const secrets = { JWT_SECRET_KEY: STRONG_SECRET, SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
+    const connections = { DATABASE_URL: 'postgres://auth:db-password@db:5432/auth', REDIS_URL: 'redis://:redis-password@redis:6379' };
+    for (const env of [{ ...secrets, ...connections }, { JWT_PRIVATE_KEY: keyPem, ...connections }]) {
+      const { values } = readSettings(env);
+      const described = describeSettings(values);
+      expect(Object.keys(described)).toEqual(SETTING_NAMES);
+      const text = JSON.stringify(described);
+      for (const row of SETTINGS.filter((s) => s.secret && values[s.name] !== undefined)) {
+        expect(text, row.name).not.toContain(row.kind.format(values[row.name]));
+      }
+      for (const secret of ['db-password', 'redis-password', ...Object.values(secrets), keyPem.split('\n')[1]!]) expect(text).not.toContain(secret);
+      expect(described).toMatchObject({ DATABASE_URL: 'postgres://db:5432/auth', REDIS_URL: 'redis://redis:6379', AUDIT_RETENTION_DAYS: '90', LOGIN_LIMIT_PER_IP: '100/15m' });
+    }
+    expect(describeSettings(readSettings({ JWT_SECRET_KEY: STRONG_SECRET }).values)).toMatchObject({ JWT_SECRET_KEY: '(set)', JWT_PRIVATE_KEY: '(unset)', JWT_ALGORITHM: 'HS256' });
+    expect(describeSettings(readSettings({ JWT_PRIVATE_KEY: keyPem }).values)).toMatchObject({ JWT_PRIVATE_KEY: '(set: EdDSA)', JWT_SECRET_KEY: '(unset)' });
   });
 
-  it('describe the effective configuration for the start-up log without any secret', () => {
-    const secret = 'q8Zr1vN0cKx4Lw7PeT2uYh5Bd9Gm3Sj6Fa0Ri8Wn1Ho';
-    const described = JSON.stringify(
-      describeConfig(loadConfig({ JWT_SECRET_KEY: secret, DATABASE_URL: 'postgres://auth:db-password@db:5432/auth', REDIS_URL: 'redis://:redis-password@redis:6379' })),
-    );
-    expect(described).not.toContain(secret);
-    expect(described).not.toContain('db-password');
-    expect(described).not.toContain('redis-password');
-    expect(described).toContain('postgres://db:5432/auth');
-    expect(described).toContain('"key":"JWT_SECRET_KEY"');
+  it('mark as secret the settings that hold one, so that the start-up log shows none of them', () => {
+    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual(['DATABASE_URL', 'JWT_SECRET_KEY', 'JWT_PRIVATE_KEY', 'REDIS_URL', 'SECRETS_ENCRYPTION_KEY']);
   });
 
   it('computes or leaves unset only these defaults, each pinned by a test below', () => {
@@ -257,8 +264,8 @@ describe('the settings table', () => {
       'DOCS_ENABLED',
       'DATABASE_URL',
       'JWT_SECRET_KEY',
-      'JWT_PRIVATE_KEY',
       'JWT_PRIVATE_KEY_FILE',
+      'JWT_PRIVATE_KEY',
       'JWT_ALGORITHM',
       'JWT_ISSUER',
       'HASH_THREADS',
@@ -447,6 +454,79 @@ describe('the settings table', () => {
     expect(loadConfig({ JWT_PRIVATE_KEY_FILE: keyFile }).jwt).toMatchObject({ algorithm: 'EdDSA', privateKey: { alg: 'EdDSA', privateJwk: { kty: 'OKP', crv: 'Ed25519' } } });
     writeFileSync(join(keyDir, 'bad.pem'), 'not a key');
     expect(problems({ JWT_PRIVATE_KEY_FILE: join(keyDir, 'bad.pem') })).toEqual([expect.stringMatching(/JWT_PRIVATE_KEY must be a private key as PEM/)]);
+  });
+});
+
+describe('variables that look like a setting but are not one', () => {
+  const production = { NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth' };
+  const warning = (variable: string, setting: string) => `${variable} is set but is not a setting of this service: did you mean ${setting}? (ignored)`;
+  const refusal = (variable: string, setting: string) =>
+    `${variable} is set but is not a setting of this service: did you mean ${setting}? Rename it, or unset it if it is meant for something else`;
+  // What shells, CI, containers, npm and neighbouring services set: close to no setting of this service.
+  const OTHERS: Record<string, string> = {
+    HOME: '/root', PATH: '/bin', PWD: '/', OLDPWD: '/', HOSTNAME: 'x', TERM: 'xterm', USER: 'root', LANG: 'C', SHELL: '/bin/sh', TZ: 'UTC', TMPDIR: '/tmp',
+    CI: 'true', NODE_OPTIONS: '--enable-source-maps', NODE_VERSION: '20', NODE_PATH: '/lib', NODE_EXTRA_CA_CERTS: '/ca.pem', NPM_CONFIG_CACHE: '/tmp',
+    npm_config_loglevel: 'warn', npm_lifecycle_event: 'start', npm_package_name: 'user-auth-service',
+    HTTP_PROXY: 'http://proxy:3128', HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: 'localhost', KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_PORT: 'tcp://10.0.0.1:443',
+    // Kubernetes' service links for neighbouring services called "admins" and "metric".
+    ADMINS_PORT: 'tcp://10.0.0.3:9465', ADMINS_PORT_9465_TCP: 'tcp://10.0.0.3:9465', METRIC_PORT: 'tcp://10.0.0.4:9464',
+    PGHOST: 'db', PGPORT: '5432', DATABASE_HOST: 'db', DATABASE_PASSWORD: 'x', REDIS_HOST: 'redis', REDIS_PORT: '6379', POSTGRES_URL: 'postgres://db/x',
+    TEST_DATABASE_URL: 'postgres://db/test', TEST_REDIS_URL: 'redis://redis', DATABASE_URL_UNPOOLED: 'postgres://db/auth',
+    ACCESS_TOKEN: 'x', REFRESH_TOKEN: 'x', DEVICE_TOKEN: 'x', SECRET_KEY: 'x', API_KEY: 'x', LOG_FORMAT: 'json', PORT0: '31000',
+  };
+
+  it('are named with the setting they resemble: typos, plurals, underscores, case, a last word left out, another unit', () => {
+    const env = {
+      CORS_ORIGIN: 'https://app.example.com', DATABSE_URL: 'postgres://db/auth', LOGLEVEL: 'debug', PORT: '5000', TRUST_PROXIES: '1', TRUSTED_PROXIES: '1',
+      trust_proxy: '1', PASSKEY_ENABLED: 'true', JWT_SECRET: 'x', ACCESS_TOKEN_TTL_MINUTES: '60', REQUEST_TIMEOUT: '30', PASSWORD_MIN: '12',
+      // Empty, as a setting would be: unset.
+      PORTS: '',
+    };
+    expect(settingLookAlikes(env)).toEqual([
+      warning('CORS_ORIGIN', 'CORS_ORIGINS'),
+      warning('DATABSE_URL', 'DATABASE_URL'),
+      warning('LOGLEVEL', 'LOG_LEVEL'),
+      warning('TRUST_PROXIES', 'TRUST_PROXY'),
+      warning('TRUSTED_PROXIES', 'TRUST_PROXY'),
+      warning('trust_proxy', 'TRUST_PROXY'),
+      warning('PASSKEY_ENABLED', 'PASSKEYS_ENABLED'),
+      warning('JWT_SECRET', 'JWT_SECRET_KEY'),
+      warning('ACCESS_TOKEN_TTL_MINUTES', 'ACCESS_TOKEN_TTL_SECONDS'),
+      warning('REQUEST_TIMEOUT', 'REQUEST_TIMEOUT_SECONDS'),
+      warning('PASSWORD_MIN', 'PASSWORD_MIN_LENGTH or PASSWORD_MIN_SCORE'),
+    ]);
+  });
+
+  it('never include what shells, CI, containers, npm or neighbouring services set', () => {
+    expect(settingLookAlikes(OTHERS)).toEqual([]);
+    expect(problems({ ...production, ...OTHERS })).toEqual([]);
+  });
+
+  it('are only a warning outside production', () => {
+    expect(loadConfig({ TRUST_PROXIES: '1', DATABSE_URL: 'postgres://db/auth' })).toMatchObject({ trustProxy: false, database: { kind: 'embedded' } });
+  });
+
+  it('refuse a production start, each beside the setting a problem says is missing', () => {
+    expect(problems({ ...production, TRUST_PROXIES: '1' })).toEqual([refusal('TRUST_PROXIES', 'TRUST_PROXY')]);
+    const { DATABASE_URL: _unused, ...withoutDatabase } = production;
+    expect(problems({ ...withoutDatabase, DATABSE_URL: 'postgres://db/auth' })).toEqual([
+      expect.stringMatching(/^DATABASE_URL is not set \(DATABSE_URL is set: did you mean DATABASE_URL\?\)\. In production the service needs PostgreSQL/),
+    ]);
+    const { PUBLIC_URL: _public, ...withoutPublicUrl } = production;
+    expect(problems({ ...withoutPublicUrl, PUBLIC_ULR: 'https://auth.example.com', TRUSTPROXY: '1' })).toEqual([
+      expect.stringMatching(/^PUBLIC_URL is not set \(PUBLIC_ULR is set: did you mean PUBLIC_URL\?\)\. In production/),
+      refusal('TRUSTPROXY', 'TRUST_PROXY'),
+    ]);
+    expect(problems({ ...production, PASSKEYS_ENABLED: 'true', WEBAUTHN_ORIGINS: 'https://app.example.com', WEBAUTHN_RPID: 'example.com' })).toEqual([
+      expect.stringMatching(/^PASSKEYS_ENABLED=true needs WEBAUTHN_RP_ID \(WEBAUTHN_RPID is set: did you mean WEBAUTHN_RP_ID\?\) in production/),
+    ]);
+  });
+
+  it('are named in any refused configuration, since one may be the cause', () => {
+    expect(problems({ JWT_ALGORITHM: 'HS256', JWT_SECRET: STRONG_SECRET })).toEqual([
+      expect.stringMatching(/^JWT_ALGORITHM=HS256 needs JWT_SECRET_KEY \(JWT_SECRET is set: did you mean JWT_SECRET_KEY\?\): set it/),
+    ]);
+    expect(problems({ PORT: 'eighty', LOG_LEVELS: 'debug' })).toEqual([expect.stringMatching(/^PORT must be/), refusal('LOG_LEVELS', 'LOG_LEVEL')]);
   });
 });
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../src/app.js';
-import { loadConfig, type Config } from '../../src/kernel/config.js';
+import { loadConfig, type Config } from '../../src/settings.js';
 import type { Database } from '../../src/kernel/db/database.js';
 import { openServices, type Services } from '../../src/services.js';
 import { createTestDatabase, silentLog, type TestDatabase } from './database.js';

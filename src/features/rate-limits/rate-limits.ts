@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes, type RateLimiterLike } from 'rate-limiter-flexible';
-import type { Limit, RateLimitConfig } from '../../kernel/config.js';
+import type { Limit } from '../../kernel/settings/setting-kinds.js';
+import type { RateLimitConfig } from './rate-limit-settings.js';
 import { ServiceError } from '../../kernel/errors.js';
 import { BoundedMemoryLimiter, CounterMemory } from './counter-memory.js';
 import { ipLimitKey } from '../../kernel/ip-addresses.js';

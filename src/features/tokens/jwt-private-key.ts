@@ -1,7 +1,10 @@
 import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { JWK } from 'jose';
-import type { AsymmetricAlgorithm } from '../../kernel/config.js';
+
+export const ASYMMETRIC_ALGORITHMS = ['ES256', 'RS256', 'EdDSA'] as const;
+export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
+export type SigningAlgorithm = AsymmetricAlgorithm | 'HS256';
 
 /** A private key the operator provides (JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE), parsed and checked at start. */
 export interface OperatorKey {

@@ -10,7 +10,8 @@ import {
   type JWK,
   type JWTVerifyGetKey,
 } from 'jose';
-import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm, type Config } from '../../kernel/config.js';
+import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm } from './jwt-private-key.js';
+import type { JwtConfig } from './token-settings.js';
 import type { Logger } from 'pino';
 import type { Database, Queryable } from '../../kernel/db/database.js';
 import { ServiceError } from '../../kernel/errors.js';
@@ -29,8 +30,6 @@ import './token-errors.js';
 export const KEY_RELOAD_INTERVAL_SECONDS = 60;
 // A token naming a kid we do not know triggers a reload (another instance may have rotated), at most this often.
 const UNKNOWN_KID_RELOAD_COOLDOWN_MS = 10_000;
-
-type JwtConfig = Config['jwt'];
 
 interface Signing {
   alg: string;

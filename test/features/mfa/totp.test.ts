@@ -3,7 +3,7 @@ import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matchingStep } from '../../../src/features/mfa/totp.js';
 import { decodeSecretKey, SecretBox, secretKeyId } from '../../../src/kernel/secret-box.js';
-import { loadConfig } from '../../../src/kernel/config.js';
+import { loadConfig } from '../../../src/settings.js';
 import { isServiceError } from '../../../src/kernel/errors.js';
 import { openSecretBox } from '../../../src/services.js';
 import { json, register, startTestApp, type TestApp } from '../../helpers/app.js';

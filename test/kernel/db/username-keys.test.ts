@@ -2,7 +2,7 @@ import { pbkdf2Sync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importOriginalUsers } from '../../../src/features/accounts/user-import.js';
 import * as usernames from '../../../src/kernel/usernames.js';
-import { loadConfig } from '../../../src/kernel/config.js';
+import { loadConfig } from '../../../src/settings.js';
 import type { Queryable } from '../../../src/kernel/db/database.js';
 import { openServices } from '../../../src/services.js';
 import { json, login, PASSWORD, post, startTestApp, type TestApp } from '../../helpers/app.js';
