@@ -1,4 +1,4 @@
-import { generateSecret, generateURI, verify } from 'otplib';
+import { generateSecret, verify } from 'otplib';
 
 /**
  * TOTP as authenticator apps implement it (RFC 6238): HMAC-SHA-1, 6 digits, 30-second steps. A code is accepted
@@ -13,8 +13,21 @@ export function newTotpSecret(): string {
   return generateSecret({ length: SECRET_BYTES });
 }
 
+/**
+ * The `otpauth://` URI of Google Authenticator's Key Uri Format: the label is `issuer:account` with each part
+ * percent-encoded (an issuer with a port, `localhost:5000`, must not split the label at its own colon), and the
+ * parameters say everything an app needs (issuer, algorithm, digits, period), not only the secret.
+ */
 export function totpUri(options: { secret: string; issuer: string; account: string }): string {
-  return generateURI({ issuer: options.issuer, label: options.account, secret: options.secret, ...TOTP });
+  const label = `${encodeURIComponent(options.issuer)}:${encodeURIComponent(options.account)}`;
+  const parameters = new URLSearchParams({
+    secret: options.secret,
+    issuer: options.issuer,
+    algorithm: TOTP.algorithm.toUpperCase(),
+    digits: String(TOTP.digits),
+    period: String(TOTP.period),
+  });
+  return `otpauth://totp/${label}?${parameters.toString().replace(/\+/g, '%20')}`;
 }
 
 /**
