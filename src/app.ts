@@ -81,7 +81,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
   registerLoadShedding(app, services.hasher);
   registerSecurityHeaders(app);
   if (withAdmin) {
-    app.register(adminRoutes, { prefix: '/admin', administration: services.administration, audit: services.audit, passkeys: services.passkeys });
+    app.register(adminRoutes, { prefix: '/admin', administration: services.administration, adminKeys: services.adminKeys, audit: services.audit, passkeys: services.passkeys });
   }
   if (surface === 'admin') return app;
   app.register(cors, {

@@ -158,7 +158,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       await passwordHasher.close();
       await closeDb();
     };
-    const adminKeys = new AdminKeys(db);
+    const adminKeys = new AdminKeys(db, config.adminBootstrapKey);
     const administration = new Administration(db, passwordHasher, policy, limits, {
       idleTimeoutSeconds: config.sessions.idleTimeoutSeconds,
       recoveryCodeTtlSeconds: config.recoveryCodeTtlSeconds,

@@ -253,7 +253,7 @@ describe('the settings tables', () => {
   });
 
   it('mark as secret the settings that hold one, so that the start-up log shows none of them', () => {
-    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual(['DATABASE_URL', 'JWT_SECRET_KEY', 'JWT_PRIVATE_KEY', 'REDIS_URL', 'SECRETS_ENCRYPTION_KEY']);
+    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual(['DATABASE_URL', 'JWT_SECRET_KEY', 'JWT_PRIVATE_KEY', 'REDIS_URL', 'SECRETS_ENCRYPTION_KEY', 'ADMIN_BOOTSTRAP_KEY']);
   });
 
   it('computes or leaves unset only these defaults, each pinned by a test below', () => {
@@ -277,6 +277,7 @@ describe('the settings tables', () => {
       'WEBAUTHN_RP_ID',
       'WEBAUTHN_ORIGINS',
       'ADMIN_PORT',
+      'ADMIN_BOOTSTRAP_KEY',
     ]);
   });
 
@@ -435,6 +436,7 @@ describe('the settings tables', () => {
     ADMIN_LIMIT_PER_IP: { value: '5/15m' },
     RECOVERY_CODE_TTL_SECONDS: { value: '600' },
     AUDIT_RETENTION_DAYS: { value: '30' },
+    ADMIN_BOOTSTRAP_KEY: { value: 'Qm9vdHN0cmFwIGtleSBmb3IgdGVzdHMgb25seSwgcmFuZG9t' },
   };
   const outcome = (env: Record<string, string>) => {
     try {
@@ -558,5 +560,12 @@ describe('argon2 parameters', () => {
       expect.stringMatching(/ARGON2_TIME_COST=1 with ARGON2_MEMORY_KIB=19456 is weaker than OWASP's minimum for production: set ARGON2_TIME_COST to at least 2/),
     ]);
     expect(problems({ ...production, ARGON2_MEMORY_KIB: '10000', ARGON2_TIME_COST: '3' })[0]).toMatch(/set ARGON2_TIME_COST to at least 4/);
+  });
+});
+
+describe('ADMIN_BOOTSTRAP_KEY', () => {
+  it('is refused when weak, naming the setting and how to make a good one', () => {
+    expect(() => loadConfig({ ADMIN_BOOTSTRAP_KEY: 'admin123' })).toThrow(/ADMIN_BOOTSTRAP_KEY is too weak: .*openssl rand/);
+    expect(loadConfig({ ADMIN_BOOTSTRAP_KEY: 'tUJ2n8qQ0xZbV4mKc7YwR1pLs9Ad3FgHj6EiWoNuT5y' }).adminBootstrapKey).toBe('tUJ2n8qQ0xZbV4mKc7YwR1pLs9Ad3FgHj6EiWoNuT5y');
   });
 });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { isUniqueViolation, type Database } from '../../kernel/db/database.js';
 import { insertAdminKey, listAdminKeys, revokeAdminKey, useAdminKey, type AdminKey } from './admin-queries.js';
 import { ServiceError } from '../../kernel/errors.js';
@@ -21,8 +21,19 @@ export function isAdminKeyShaped(token: string): boolean {
   return KEY_FORMAT.test(token);
 }
 
+/** The name the audit trail gives actions taken with ADMIN_BOOTSTRAP_KEY. */
+export const BOOTSTRAP_KEY_NAME = 'bootstrap';
+
 export class AdminKeys {
-  constructor(private readonly db: Database) {}
+  private readonly bootstrapDigest: Buffer | undefined;
+
+  /** `bootstrapKey`: ADMIN_BOOTSTRAP_KEY, accepted while no admin key exists. */
+  constructor(
+    private readonly db: Database,
+    bootstrapKey?: string,
+  ) {
+    this.bootstrapDigest = bootstrapKey === undefined ? undefined : sha256(bootstrapKey);
+  }
 
   async create(name: string): Promise<{ key: string; adminKey: AdminKey }> {
     if (!NAME_FORMAT.test(name)) {
@@ -35,10 +46,17 @@ export class AdminKeys {
     return { key, adminKey };
   }
 
-  /** The live key this is, or undefined; no key, or text that cannot be one, costs no query. */
-  async authenticate(key: string | undefined): Promise<AdminKey | undefined> {
-    if (key === undefined || !isAdminKeyShaped(key)) return undefined;
-    return useAdminKey(this.db, sha256(key));
+  /**
+   * The live key this is, or undefined; no key, or text that cannot be one, costs no query. The bootstrap key is
+   * one only while no admin key exists: the first key created with it retires it.
+   */
+  async authenticate(key: string | undefined): Promise<Pick<AdminKey, 'name'> | undefined> {
+    if (key === undefined) return undefined;
+    if (isAdminKeyShaped(key)) return useAdminKey(this.db, sha256(key));
+    if (this.bootstrapDigest && timingSafeEqual(sha256(key), this.bootstrapDigest) && (await this.list()).length === 0) {
+      return { name: BOOTSTRAP_KEY_NAME };
+    }
+    return undefined;
   }
 
   list(): Promise<AdminKey[]> {

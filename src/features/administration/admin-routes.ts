@@ -5,6 +5,7 @@ import type { Audit } from '../audit/audit.js';
 import type { Passkeys } from '../passkeys/passkeys.js';
 import { PasskeyBody, passkeyBody } from '../passkeys/passkey-routes.js';
 import { adminAction } from '../audit/audit-hook.js';
+import type { AdminKey, AdminKeys } from './admin-keys.js';
 import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, NewUsername, EXAMPLE_PASSWORD, EXAMPLE_USERNAME } from '../../kernel/http/schemas.js';
 
 // Up to 18 digits: every id a bigint holds in practice, and never one PostgreSQL would refuse as out of range.
@@ -66,10 +67,12 @@ const PAGE_SIZE = '^(200|1[0-9]{2}|[1-9][0-9]?)$';
  * The admin API: operators' work on accounts, each request with an admin key and each action in the audit
  * trail with the key's name as actor. Served under /admin, on ADMIN_PORT alone when it is set.
  */
-export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administration; audit: Audit; passkeys: Passkeys | undefined }> = async (
-  app,
-  { administration, audit, passkeys },
-) => {
+export const adminRoutes: FastifyPluginAsyncTypebox<{
+  administration: Administration;
+  adminKeys: AdminKeys;
+  audit: Audit;
+  passkeys: Passkeys | undefined;
+}> = async (app, { administration, adminKeys, audit, passkeys }) => {
   app.addHook('onSend', async (_request, reply) => {
     reply.header('cache-control', 'no-store');
   });
@@ -286,6 +289,63 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ administration: Administra
       },
     );
   }
+
+  const AdminKeyBody = Type.Object({
+    name: Type.String(),
+    created_at: Type.String({ format: 'date-time' }),
+    last_used_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    revoked_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  });
+  const adminKeyBody = (k: AdminKey) => ({
+    name: k.name,
+    created_at: k.createdAt.toISOString(),
+    last_used_at: k.lastUsedAt?.toISOString() ?? null,
+    revoked_at: k.revokedAt?.toISOString() ?? null,
+  });
+  const KeyName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: '1 to 64 letters, digits, ".", "_" or "-"' });
+
+  app.post(
+    '/keys',
+    {
+      config: { ...ADMIN, audit: adminAction('admin_key_created', 201), errors: [] },
+      schema: {
+        summary: 'Create an admin key: shown this once',
+        description:
+          'What `user-auth admin-keys:create` does, without a shell on the server: with ADMIN_BOOTSTRAP_KEY, the first key is made ' +
+          'over HTTP, and the bootstrap key stops working.',
+        tags: ['administration'],
+        body: Type.Object({ name: KeyName }, { examples: [{ name: 'ops' }] }),
+        response: { 201: Type.Object({ key: Type.String({ description: 'uas_admin_…: store it now, it is not shown again' }), admin_key: AdminKeyBody }) },
+      },
+    },
+    async (request, reply) => {
+      const { key, adminKey } = await adminKeys.create(request.body.name);
+      request.auditDetails = { name: adminKey.name };
+      return reply.code(201).send({ key, admin_key: adminKeyBody(adminKey) });
+    },
+  );
+
+  app.get(
+    '/keys',
+    {
+      config: { ...ADMIN, errors: [] },
+      schema: { summary: 'The admin keys: names and use, never the keys', tags: ['administration'], response: { 200: Type.Object({ keys: Type.Array(AdminKeyBody) }) } },
+    },
+    async () => ({ keys: (await adminKeys.list()).map(adminKeyBody) }),
+  );
+
+  app.delete(
+    '/keys/:name',
+    {
+      config: { ...ADMIN, audit: adminAction('admin_key_revoked'), errors: ['invalid_request', 'not_found'] },
+      schema: { summary: 'Revoke an admin key', tags: ['administration'], params: Type.Object({ name: KeyName }), response: { 200: Type.Object({ message: Type.String() }) } },
+    },
+    async (request) => {
+      await adminKeys.revoke(request.params.name);
+      request.auditDetails = { name: request.params.name };
+      return { message: 'Admin key revoked' };
+    },
+  );
 
   app.get(
     '/audit',

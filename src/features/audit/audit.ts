@@ -93,6 +93,7 @@ const DETAIL_KEYS = new Set([
   'until',
   'role',
   'changes',
+  'name',
   'password',
 ]);
 /** Keys whose value may only be true or false: `password` says whether one was set, never what it is. */

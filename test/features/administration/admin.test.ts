@@ -284,3 +284,34 @@ describe('the audit trail of admin actions', () => {
     ]);
   });
 });
+
+describe('a first admin key without stopping the service (ADMIN_BOOTSTRAP_KEY)', () => {
+  const BOOTSTRAP = 'tUJ2n8qQ0xZbV4mKc7YwR1pLs9Ad3FgHj6EiWoNuT5y';
+
+  it('is accepted while no admin key has been made, makes the first real one over HTTP, and then stops working', async () => {
+    const fresh = await startTestApp({ ADMIN_BOOTSTRAP_KEY: BOOTSTRAP });
+    try {
+      expect((await admin(fresh.app, 'GET', '/admin/users', undefined, 'not the bootstrap key, long enough to be one')).statusCode).toBe(401);
+      expect((await admin(fresh.app, 'GET', '/admin/users', undefined, BOOTSTRAP)).statusCode).toBe(200);
+      const created = await admin(fresh.app, 'POST', '/admin/keys', { name: 'first' }, BOOTSTRAP);
+      expect(created.statusCode).toBe(201);
+      const real = json(created)['key'] as string;
+      expect(real).toMatch(/^uas_admin_/);
+
+      const refused = await admin(fresh.app, 'GET', '/admin/users', undefined, BOOTSTRAP);
+      expect([refused.statusCode, json(refused)['error']]).toEqual([401, 'invalid_admin_key']);
+      expect((await admin(fresh.app, 'GET', '/admin/users', undefined, real)).statusCode).toBe(200);
+      // Revoking every key does not bring the bootstrap key back.
+      expect((await admin(fresh.app, 'DELETE', '/admin/keys/first', undefined, real)).statusCode).toBe(200);
+      expect((await admin(fresh.app, 'GET', '/admin/users', undefined, BOOTSTRAP)).statusCode).toBe(401);
+
+      await fresh.services.audit.settled();
+      const [event] = await fresh.db.query<{ actor: string; details: Record<string, unknown> }>(
+        "SELECT actor, details FROM audit_events WHERE type = 'admin_action' AND details->>'action' = 'admin_key_created'",
+      );
+      expect(event).toMatchObject({ actor: 'admin:bootstrap', details: { action: 'admin_key_created', name: 'first' } });
+    } finally {
+      await fresh.close();
+    }
+  });
+});
