@@ -6,6 +6,12 @@
 /** A user id as text: a positive bigint in decimal, no leading zero. Tokens' `sub` and requests' `user_id` are checked against it. */
 export const USER_ID_PATTERN = '^[1-9][0-9]{0,18}$';
 
+/**
+ * A row id as a client may send it in a path, a query or a cursor: up to 18 digits, every id a bigint holds in
+ * practice, and never one PostgreSQL would refuse as out of its range.
+ */
+export const ROW_ID_PATTERN = '^[1-9][0-9]{0,17}$';
+
 export interface User {
   /** bigint in the database; a decimal string here so no id is ever rounded. */
   id: string;

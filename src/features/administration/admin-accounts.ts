@@ -78,6 +78,9 @@ export class Administration {
 
   /** Renames, sets roles, locks or unlocks. A lock ends every session at once; roles reach tokens at their next refresh. */
   async update(userId: string, changes: UserChanges): Promise<{ detail: AdminUserDetail; endedSessions: number }> {
+    if (changes.lock?.until !== undefined && Number.isNaN(changes.lock.until.getTime())) {
+      throw new ServiceError('invalid_request', 'until is not a time: send RFC 3339, e.g. 2030-01-31T12:00:00Z');
+    }
     const name = changes.username === undefined ? undefined : parseUsername(changes.username);
     const roles = changes.roles === undefined ? undefined : [...new Set(changes.roles)];
     let endedSessions = 0;

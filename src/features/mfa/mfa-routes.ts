@@ -6,7 +6,7 @@ import { ServiceError } from '../../kernel/errors.js';
 import { asAuthentication, AuthenticationResponse } from '../passkeys/passkey-routes.js';
 import { callerOf } from '../../kernel/http/authentication.js';
 import { clientInfo, proofOf, signedIn } from '../../kernel/http/replies.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText, SignedInBody } from '../../kernel/http/schemas.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText, SignedInBody, UuidId } from '../../kernel/http/schemas.js';
 
 const FactorId = Type.String({ format: 'uuid' });
 const Code = Type.String({ minLength: 1, maxLength: 32, description: 'The 6-digit code the authenticator app shows now' });
@@ -168,7 +168,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
           'From now on signing in needs a code. This session becomes a two-factor session (the access token in the answer says so); ' +
           'every other session of the account ends. The answer holds the recovery codes, shown this once.',
         tags: ['second factor'],
-        params: Type.Object({ id: FactorId }),
+        params: Type.Object({ id: UuidId }),
         body: Type.Object({ code: Code }, { examples: [{ code: '123456' }] }),
         response: {
           200: Type.Object({
@@ -204,7 +204,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
         summary: 'Remove an authenticator app',
         description: 'Needs a two-factor session younger than REAUTH_WINDOW_SECONDS, or `current_password` with a `code` (or `recovery_code`).',
         tags: ['second factor'],
-        params: Type.Object({ id: FactorId }),
+        params: Type.Object({ id: UuidId }),
         body: Type.Object(ProofFields, { examples: [{ current_password: 'correct horse battery staple', code: '123456' }] }),
         response: {
           200: Message,

@@ -5,7 +5,7 @@ import type { Accounts } from '../accounts/accounts.js';
 import type { Passkeys, PasskeySummary } from './passkeys.js';
 import { callerOf } from '../../kernel/http/authentication.js';
 import { clientInfo, proofOf, secondFactorRequired, signedIn } from '../../kernel/http/replies.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText, SecondFactorRequiredBody, SignedInBody } from '../../kernel/http/schemas.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText, SecondFactorRequiredBody, SignedInBody, SingleLine, UuidId } from '../../kernel/http/schemas.js';
 
 const Base64Url = (maxLength: number) => Type.String({ minLength: 1, maxLength, pattern: '^[A-Za-z0-9_-]+={0,2}$' });
 
@@ -18,10 +18,10 @@ export const RegistrationResponse = Type.Object(
     response: Type.Object({
       clientDataJSON: Base64Url(4096),
       attestationObject: Base64Url(8192),
-      transports: Type.Optional(Type.Array(Type.String({ maxLength: 32 }), { maxItems: 10 })),
+      transports: Type.Optional(Type.Array(SingleLine({ maxLength: 32 }), { maxItems: 10 })),
     }),
     clientExtensionResults: Type.Optional(Type.Object({})),
-    authenticatorAttachment: Type.Optional(Type.String({ maxLength: 32 })),
+    authenticatorAttachment: Type.Optional(SingleLine({ maxLength: 32 })),
   },
   { description: 'The PublicKeyCredential of the registration, as JSON (what @simplewebauthn/browser\'s startRegistration returns)' },
 );
@@ -36,10 +36,10 @@ export const AuthenticationResponse = Type.Object(
       clientDataJSON: Base64Url(4096),
       authenticatorData: Base64Url(4096),
       signature: Base64Url(1024),
-      userHandle: Type.Optional(Type.String({ maxLength: 1024 })),
+      userHandle: Type.Optional(SingleLine({ maxLength: 1024 })),
     }),
     clientExtensionResults: Type.Optional(Type.Object({})),
-    authenticatorAttachment: Type.Optional(Type.String({ maxLength: 32 })),
+    authenticatorAttachment: Type.Optional(SingleLine({ maxLength: 32 })),
   },
   { description: 'The PublicKeyCredential of the sign-in, as JSON (what @simplewebauthn/browser\'s startAuthentication returns)' },
 );
@@ -80,7 +80,7 @@ export function passkeyBody(p: PasskeySummary) {
   };
 }
 
-const PasskeyId = Type.Object({ id: Type.String({ format: 'uuid' }) });
+const PasskeyId = Type.Object({ id: UuidId });
 
 /** Passkeys: a user's own (with a Bearer token), and signing in with one (no username typed). */
 export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys; accounts: Accounts }> = async (app, { passkeys, accounts }) => {
@@ -114,7 +114,7 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys; acco
         summary: 'Add a passkey: the response of navigator.credentials.create',
         tags: ['passkeys'],
         body: Type.Object(
-          { response: RegistrationResponse, name: Type.Optional(Type.String({ maxLength: 64 })) },
+          { response: RegistrationResponse, name: Type.Optional(SingleLine({ maxLength: 64 })) },
           { examples: [{ name: 'My laptop', response: { id: 'AQID', rawId: 'AQID', type: 'public-key', response: { clientDataJSON: 'e30', attestationObject: 'oA' } } }] },
         ),
         response: {
@@ -150,7 +150,7 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys; acco
         summary: 'Rename a passkey',
         tags: ['passkeys'],
         params: PasskeyId,
-        body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }) }, { examples: [{ name: 'Work phone' }] }),
+        body: Type.Object({ name: SingleLine({ minLength: 1, maxLength: 64 }) }, { examples: [{ name: 'Work phone' }] }),
         response: { 200: Type.Object({ passkey: PasskeyBody }), ...errorResponses(...BODY_ERRORS, 'invalid_token', 'not_found', 'database_unavailable') },
       },
     },

@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import type { Sessions } from './sessions.js';
 import { callerOf } from '../../kernel/http/authentication.js';
 import { clientInfo, signedIn } from '../../kernel/http/replies.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, SessionId, SignedInBody } from '../../kernel/http/schemas.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, SignedInBody, UuidId } from '../../kernel/http/schemas.js';
 
 const SessionBody = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -199,7 +199,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
       schema: {
         summary: "End one of the token's user's sessions",
         tags: ['sessions'],
-        params: Type.Object({ id: SessionId }),
+        params: Type.Object({ id: UuidId }),
         response: { 200: Message, ...errorResponses('invalid_request', 'invalid_token', 'not_found', 'database_unavailable') },
       },
     },
