@@ -29,6 +29,15 @@ export interface UserSummary extends User {
   liveSessions: number;
 }
 
+/**
+ * Whether a time a client named (a lock's end) is one the service takes: from 1970 to the end of 9999, UTC. An
+ * offset can carry a time written in 9999 into 10000, which PGlite cannot send to the database.
+ */
+export function isInstantInRange(time: Date): boolean {
+  const ms = time.getTime();
+  return ms >= Date.UTC(1970, 0, 1) && ms <= Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+}
+
 /** The answer to a wrong password and to an unknown username alike. */
 export const INVALID_CREDENTIALS = 'Invalid username or password';
 

@@ -309,6 +309,8 @@ describe('hostile input', () => {
       { locked: true, until: '2030-01-01 00:00:00Z' },
       { locked: true, until: '0000-01-01T00:00:00Z' },
       { locked: true, until: '+275760-09-13T00:00:00Z' },
+      // 9999 as written, 10000 once its offset is applied.
+      { locked: true, until: '9999-12-31T23:59:59-23:59' },
       { locked: true, reason: 'abuse\u0000report' },
       { locked: true, reason: 'abuse\u001breport' },
     ];
