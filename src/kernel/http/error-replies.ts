@@ -105,6 +105,10 @@ function sendServiceError(error: ServiceError, request: FastifyRequest, reply: F
     case 'database_unavailable':
       request.log.warn({ reason: error.context?.['reason'] }, 'database unavailable');
       break;
+    case 'invalid_request':
+      // The database refused a value (src/kernel/db/database.ts): a schema should have refused it first.
+      if (error.context?.['sqlstate']) request.log.warn({ sqlstate: error.context['sqlstate'] }, 'a value of the request was refused by the database, not by its schema');
+      break;
     default:
       break;
   }
