@@ -41,6 +41,9 @@ export function isInstantInRange(time: Date): boolean {
 /** The answer to a wrong password and to an unknown username alike. */
 export const INVALID_CREDENTIALS = 'Invalid username or password';
 
+/** The answer (invalid_token) to a request whose session ended, or whose user was deleted, since its token was issued. */
+export const SESSION_ENDED = 'The access token is no longer valid: its session has ended or its user was deleted';
+
 /** How a session began: the re-authentication window counts only from these. */
 export type AuthMethod = 'password' | 'registration' | 'passkey';
 

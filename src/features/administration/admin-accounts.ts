@@ -128,6 +128,8 @@ export class Administration {
     await this.get(userId);
     const code = randomBytes(RECOVERY_CODE_BYTES).toString('base64url');
     const expiresAt = await replaceAccountRecoveryCode(this.db, userId, hashAccountRecoveryCode(code), this.settings.recoveryCodeTtlSeconds);
+    // Deleted since it was found.
+    if (!expiresAt) throw notFound();
     return { code, expiresAt };
   }
 }

@@ -138,15 +138,19 @@ export async function setLock(db: Queryable, userId: string, lock: { reason: str
   return rows.length > 0;
 }
 
-/** A new recovery code for the user in place of any earlier one. */
-export async function replaceAccountRecoveryCode(db: Queryable, userId: string, codeHash: Buffer, ttlSeconds: number): Promise<Date> {
+/**
+ * A new recovery code for the user in place of any earlier one: when it expires, or undefined if the user is gone
+ * (its row is taken in KEY SHARE mode first, so a deletion either waits for the insert or has happened).
+ */
+export async function replaceAccountRecoveryCode(db: Queryable, userId: string, codeHash: Buffer, ttlSeconds: number): Promise<Date | undefined> {
   const [row] = await db.query<{ expires_at: Date }>(
-    `INSERT INTO account_recovery_codes (user_id, code_hash, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))
+    `INSERT INTO account_recovery_codes (user_id, code_hash, expires_at)
+     SELECT id, $2, now() + make_interval(secs => $3) FROM users WHERE id = $1 FOR KEY SHARE
      ON CONFLICT (user_id) DO UPDATE SET code_hash = EXCLUDED.code_hash, created_at = now(), expires_at = EXCLUDED.expires_at
      RETURNING expires_at`,
     [userId, codeHash, ttlSeconds],
   );
-  return row!.expires_at;
+  return row?.expires_at;
 }
 
 /** Whether this is the user's live recovery code, without using it (a wrong code must cost no hash). */

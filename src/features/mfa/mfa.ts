@@ -22,7 +22,7 @@ import { listPasskeys } from '../passkeys/passkey-queries.js';
 import { ServiceError } from '../../kernel/errors.js';
 import type { DeviceTokens } from '../sessions/device-tokens.js';
 import { hashRecoveryCode, invalidCode, newRecoveryCodes, unavailable, type FactorCodes, type SecondFactorProof } from './mfa-codes.js';
-import { PASSWORD_AND_CODE, type Authenticated, type ClientInfo, type FactorType, type SignedIn, type User } from '../../kernel/model.js';
+import { INVALID_CREDENTIALS, PASSWORD_AND_CODE, SESSION_ENDED, type Authenticated, type ClientInfo, type FactorType, type SignedIn, type User } from '../../kernel/model.js';
 import type { RateLimits } from '../rate-limits/rate-limits.js';
 import type { Proof, Reauthentication } from './reauthentication.js';
 import { passkeysNotEnabled, type Passkeys } from '../passkeys/passkeys.js';
@@ -93,6 +93,8 @@ export class SecondFactors {
     const id = randomUUID();
     const { sealed, keyId } = box.seal(Buffer.from(secret, 'ascii'), id);
     const factor = await insertPendingFactor(this.db, { id, userId: auth.user.id, type: 'totp', sealed, keyId });
+    // The account was deleted while this request was on its way.
+    if (!factor) throw new ServiceError('invalid_token', SESSION_ENDED);
     return {
       id,
       type: 'totp',
@@ -164,18 +166,25 @@ export class SecondFactors {
       throw new ServiceError('not_found', 'Recovery codes need a second factor: this account has none');
     }
     const codes = newRecoveryCodes();
-    await replaceRecoveryCodes(this.db, auth.user.id, codes.map((c) => hashRecoveryCode(c)!));
+    // The user's row first (holdLive), as every writer of the account takes it: a deletion meanwhile is a 401,
+    // and two replacements at once leave one set of codes.
+    await this.db.transaction(async (tx) => {
+      await this.sessions.holdLive(tx, auth);
+      await replaceRecoveryCodes(tx, auth.user.id, codes.map((c) => hashRecoveryCode(c)!));
+    });
     return codes;
   }
 
   /** After the right password on an account with a factor: a token for the second step, and which factors it takes. */
   async beginSignIn(user: User, passwordHash: string): Promise<SecondFactorRequired> {
     const mfaToken = randomBytes(MFA_TOKEN_BYTES).toString('base64url');
-    const [factors, passkeys] = await Promise.all([
+    const [factors, passkeys, stored] = await Promise.all([
       findVerifiedFactors(this.db, user.id),
       this.passkeys ? listPasskeys(this.db, user.id) : [],
       insertChallenge(this.db, { tokenHash: sha256(mfaToken), userId: user.id, passwordHash, ttlSeconds: MFA_TOKEN_TTL_SECONDS }),
     ]);
+    // Deleted since its password was checked: as for a name nobody has.
+    if (!stored) throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS);
     return {
       mfaToken,
       factors: [...factors.map((f) => ({ id: f.id, type: f.type })), ...passkeys.map((p) => ({ id: p.id, type: 'passkey' as const }))],
@@ -187,7 +196,10 @@ export class SecondFactors {
     if (!this.passkeys) throw passkeysNotEnabled();
     const found = MFA_TOKEN_FORMAT.test(mfaToken) ? await findLiveChallenge(this.db, sha256(mfaToken), MFA_TOKEN_MAX_FAILURES, false) : undefined;
     if (!found) throw expiredToken();
-    return this.passkeys.secondStepOptions(found.user.id);
+    const options = await this.passkeys.secondStepOptions(found.user.id);
+    // The account was deleted since, and its sign-in with it.
+    if (!options) throw expiredToken();
+    return options;
   }
 
   /**

@@ -23,7 +23,7 @@ import {
   type StoredPasskey,
 } from './passkey-queries.js';
 import { ServiceError } from '../../kernel/errors.js';
-import type { Assurance, Authenticated, ClientInfo, User } from '../../kernel/model.js';
+import { SESSION_ENDED, type Assurance, type Authenticated, type ClientInfo, type User } from '../../kernel/model.js';
 import type { Proof, Reauthentication } from '../mfa/reauthentication.js';
 import { sha256 } from '../../kernel/digest.js';
 
@@ -93,7 +93,7 @@ export class Passkeys {
       authenticatorSelection: { residentKey: 'required', userVerification: 'preferred' },
       timeout: CHALLENGE_TTL_SECONDS * 1000,
     });
-    await this.remember(options.challenge, 'register', auth.user.id);
+    if (!(await this.remember(options.challenge, 'register', auth.user.id))) throw accountGone();
     return options;
   }
 
@@ -125,6 +125,7 @@ export class Passkeys {
     }).catch((error: unknown) => {
       throw isUniqueViolation(error) ? new ServiceError('passkey_exists', 'This passkey is already registered') : error;
     });
+    if (!stored) throw accountGone();
     return summary(stored);
   }
 
@@ -163,16 +164,15 @@ export class Passkeys {
     return options;
   }
 
-  /** For the second step of a password sign-in: this user's passkeys only. */
-  async secondStepOptions(userId: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  /** For the second step of a password sign-in: this user's passkeys only. Undefined if the user is gone. */
+  async secondStepOptions(userId: string): Promise<PublicKeyCredentialRequestOptionsJSON | undefined> {
     const options = await generateAuthenticationOptions({
       rpID: this.settings.rpId,
       userVerification: 'preferred',
       allowCredentials: (await listPasskeys(this.db, userId)).map((p) => ({ id: p.credentialId, transports: p.transports as never })),
       timeout: CHALLENGE_TTL_SECONDS * 1000,
     });
-    await this.remember(options.challenge, 'second_step', userId);
-    return options;
+    return (await this.remember(options.challenge, 'second_step', userId)) ? options : undefined;
   }
 
   /** A passkey sign-in's response: whose it is and what it proved, or ServiceError('invalid_passkey'). */
@@ -240,8 +240,9 @@ export class Passkeys {
     return userVerified;
   }
 
-  private async remember(challenge: string, purpose: ChallengePurpose, userId: string | undefined): Promise<void> {
-    await insertChallenge(this.db, { hash: sha256(challenge), purpose, userId, ttlSeconds: CHALLENGE_TTL_SECONDS });
+  /** Whether the challenge was stored: not if its user is gone. */
+  private async remember(challenge: string, purpose: ChallengePurpose, userId: string | undefined): Promise<boolean> {
+    return insertChallenge(this.db, { hash: sha256(challenge), purpose, userId, ttlSeconds: CHALLENGE_TTL_SECONDS });
   }
 
   /**
@@ -265,4 +266,9 @@ export class Passkeys {
 
 function notFound(): ServiceError {
   return new ServiceError('not_found', 'No passkey with this id is yours');
+}
+
+/** The account was deleted while a request of its own was on its way: its token no longer speaks for anyone. */
+function accountGone(): ServiceError {
+  return new ServiceError('invalid_token', SESSION_ENDED);
 }
