@@ -148,9 +148,22 @@ export function databaseUnavailable(reason: string): ServiceError {
 }
 
 /**
- * A query failed for a reason other than availability. Built from the driver's error with only its code,
- * constraint and message, because the drivers' own errors can carry the query's parameters (password hashes)
- * into a log. Not a client's doing: it answers 500.
+ * The database refused a value as data (SQLSTATE class 22: text it cannot hold such as NUL, an id or a time it
+ * cannot read, a number out of range). The request's schemas refuse such values first; this is the net under
+ * them, so that one they let through answers 400 and not 500. `sqlstate` is for the log line that says so.
+ */
+export function invalidValue(sqlstate: string): ServiceError {
+  return new ServiceError('invalid_request', 'The request holds a value that cannot be stored or looked up', {
+    context: { sqlstate },
+    // A schema should have refused it first: worth a line, to add the rule where it belongs.
+    log: { level: 'warn', message: 'a value of the request was refused by the database, not by its schema' },
+  });
+}
+
+/**
+ * A query failed for a reason other than availability or a value it was given (those are ServiceErrors). Built
+ * from the driver's error with only its code, constraint and message, because the drivers' own errors can carry
+ * the query's parameters (password hashes) into a log. Not a client's doing: it answers 500.
  */
 export class DatabaseQueryError extends Error {
   constructor(

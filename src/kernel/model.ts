@@ -6,6 +6,12 @@
 /** A user id as text: a positive bigint in decimal, no leading zero. Tokens' `sub` and requests' `user_id` are checked against it. */
 export const USER_ID_PATTERN = '^[1-9][0-9]{0,18}$';
 
+/**
+ * A row id as a client may send it in a path, a query or a cursor: up to 18 digits, every id a bigint holds in
+ * practice, and never one PostgreSQL would refuse as out of its range.
+ */
+export const ROW_ID_PATTERN = '^[1-9][0-9]{0,17}$';
+
 export interface User {
   /** bigint in the database; a decimal string here so no id is ever rounded. */
   id: string;
@@ -23,8 +29,20 @@ export interface UserSummary extends User {
   liveSessions: number;
 }
 
+/**
+ * Whether a time a client named (a lock's end) is one the service takes: from 1970 to the end of 9999, UTC. An
+ * offset can carry a time written in 9999 into 10000, which PGlite cannot send to the database.
+ */
+export function isInstantInRange(time: Date): boolean {
+  const ms = time.getTime();
+  return ms >= Date.UTC(1970, 0, 1) && ms <= Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+}
+
 /** The answer to a wrong password and to an unknown username alike. */
 export const INVALID_CREDENTIALS = 'Invalid username or password';
+
+/** The answer (invalid_token) to a request whose session ended, or whose user was deleted, since its token was issued. */
+export const SESSION_ENDED = 'The access token is no longer valid: its session has ended or its user was deleted';
 
 /** How a session began: the re-authentication window counts only from these. */
 export type AuthMethod = 'password' | 'registration' | 'passkey';

@@ -11,6 +11,7 @@ import {
 import { revokeUnexpiredUserSessions } from '../sessions/session-queries.js';
 import { deleteUser, insertUser, lockUser, updateUser } from '../../kernel/db/user-queries.js';
 import { ServiceError } from '../../kernel/errors.js';
+import { isInstantInRange } from '../../kernel/model.js';
 import type { PasswordPolicy } from '../passwords/password-policy.js';
 import type { PasswordHasher } from '../passwords/passwords.js';
 import type { RateLimits } from '../rate-limits/rate-limits.js';
@@ -73,6 +74,9 @@ export class Administration {
 
   /** Renames, sets roles, locks or unlocks. A lock ends every session at once; roles reach tokens at their next refresh. */
   async update(userId: string, changes: UserChanges): Promise<{ detail: AdminUserDetail; endedSessions: number }> {
+    if (changes.lock?.until !== undefined && !isInstantInRange(changes.lock.until)) {
+      throw new ServiceError('invalid_request', 'until is not a time from 1970 to 9999: send RFC 3339, e.g. 2030-01-31T12:00:00Z');
+    }
     const name = changes.username === undefined ? undefined : parseUsername(changes.username);
     const roles = changes.roles === undefined ? undefined : [...new Set(changes.roles)];
     let endedSessions = 0;
@@ -119,6 +123,8 @@ export class Administration {
     await this.get(userId);
     const { code, hash } = newAccountRecoveryCode();
     const expiresAt = await replaceAccountRecoveryCode(this.db, userId, hash, this.settings.recoveryCodeTtlSeconds);
+    // Deleted since it was found.
+    if (!expiresAt) throw notFound();
     return { code, expiresAt };
   }
 }

@@ -6,11 +6,9 @@ import type { Passkeys } from '../passkeys/passkeys.js';
 import { PasskeyBody, passkeyBody } from '../passkeys/passkey-routes.js';
 import { adminAction } from '../audit/audit-hook.js';
 import type { AdminKey, AdminKeys } from './admin-keys.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, NewUsername, EXAMPLE_PASSWORD, EXAMPLE_USERNAME } from '../../kernel/http/schemas.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, EXAMPLE_PASSWORD, EXAMPLE_USERNAME, Instant, LIMIT_ERRORS, NewUsername, NumericId, SingleLine, Text, UuidId } from '../../kernel/http/schemas.js';
 
-// Up to 18 digits: every id a bigint holds in practice, and never one PostgreSQL would refuse as out of range.
-const ID_PATTERN = '^[1-9][0-9]{0,17}$';
-const UserIdParam = Type.Object({ id: Type.String({ pattern: ID_PATTERN }) });
+const UserIdParam = Type.Object({ id: NumericId });
 const Roles = Type.Array(Type.String({ pattern: ROLE_PATTERN }), { maxItems: MAX_ROLES, description: 'Short names, e.g. `admin`, `billing:read`' });
 const Lock = Type.Union([
   Type.Null(),
@@ -86,8 +84,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{
         description: '`after` is the `next` of the page before (the last id): pages stay put while users are added. At most 200 a page.',
         tags: ['administration'],
         querystring: Type.Object({
-          query: Type.Optional(Type.String({ maxLength: 64 })),
-          after: Type.Optional(Type.String({ pattern: ID_PATTERN })),
+          query: Type.Optional(SingleLine({ maxLength: 64 })),
+          after: Type.Optional(NumericId),
           limit: Type.Optional(Type.String({ pattern: PAGE_SIZE, description: '1 to 200' })),
         }),
         response: {
@@ -156,8 +154,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{
             username: Type.Optional(NewUsername),
             roles: Type.Optional(Roles),
             locked: Type.Optional(Type.Boolean()),
-            reason: Type.Optional(Type.String({ maxLength: 500 })),
-            until: Type.Optional(Type.String({ format: 'date-time' })),
+            reason: Type.Optional(Text({ maxLength: 500 })),
+            until: Type.Optional(Instant()),
           },
           { examples: [{ roles: ['support'] }] },
         ),
@@ -278,7 +276,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{
         schema: {
           summary: "Remove one of a user's passkeys (a lost or stolen authenticator)",
           tags: ['administration'],
-          params: Type.Object({ ...UserIdParam.properties, passkeyId: Type.String({ format: 'uuid' }) }),
+          params: Type.Object({ ...UserIdParam.properties, passkeyId: UuidId }),
           response: { 200: Type.Object({ message: Type.String() }) },
         },
       },
@@ -355,9 +353,9 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{
         summary: 'The audit trail: security events, newest first, in pages',
         tags: ['administration'],
         querystring: Type.Object({
-          user_id: Type.Optional(Type.String({ pattern: ID_PATTERN })),
-          type: Type.Optional(Type.String({ maxLength: 64 })),
-          after: Type.Optional(Type.String({ maxLength: 200 })),
+          user_id: Type.Optional(NumericId),
+          type: Type.Optional(SingleLine({ maxLength: 64 })),
+          after: Type.Optional(SingleLine({ maxLength: 200 })),
           limit: Type.Optional(Type.String({ pattern: PAGE_SIZE, description: '1 to 200' })),
         }),
         response: {

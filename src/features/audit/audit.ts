@@ -13,6 +13,7 @@ import {
 } from './audit-queries.js';
 import { ServiceError } from '../../kernel/errors.js';
 import { ipLimitKey } from '../../kernel/ip-addresses.js';
+import { ROW_ID_PATTERN } from '../../kernel/model.js';
 import { usernameLookupKey } from '../../kernel/usernames.js';
 
 /**
@@ -142,6 +143,31 @@ function encodeCursor(event: StoredAuditEvent): string {
   return Buffer.from(JSON.stringify([event.cursorTime, event.id])).toString('base64url');
 }
 
+// A timestamptz as PostgreSQL prints it (what a cursor holds): an offset of hours, and of minutes when it has them.
+const DATABASE_TIME = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.\d{1,6})?[+-](\d\d)(?::(\d\d))?$/;
+const CURSOR_ID = new RegExp(ROW_ID_PATTERN);
+
+/**
+ * Whether the text names a real instant, as the database printed it: a day the month has, no hour 24, no leap
+ * second (PostgreSQL reads :60 as the next minute, so no time it prints has one), an offset it accepts, a year
+ * from 1970 to 9999. Anything else was not handed out, and must not reach the database as a time to compare with.
+ */
+function isDatabaseTime(text: string): boolean {
+  const match = DATABASE_TIME.exec(text);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second, offsetHours, offsetMinutes = 0] = match.slice(1).map((part) => Number(part ?? 0));
+  if (year! < 1970 || year! > 9999 || offsetHours! > 15 || offsetMinutes > 59) return false;
+  const time = new Date(Date.UTC(year!, month! - 1, day!, hour!, minute!, second!));
+  return (
+    time.getUTCFullYear() === year &&
+    time.getUTCMonth() === month! - 1 &&
+    time.getUTCDate() === day &&
+    time.getUTCHours() === hour &&
+    time.getUTCMinutes() === minute &&
+    time.getUTCSeconds() === second
+  );
+}
+
 function decodeCursor(cursor: string): { time: string; id: string } {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -149,9 +175,9 @@ function decodeCursor(cursor: string): { time: string; id: string } {
       Array.isArray(parsed) &&
       parsed.length === 2 &&
       typeof parsed[0] === 'string' &&
-      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:\d\d)?$/.test(parsed[0]) &&
+      isDatabaseTime(parsed[0]) &&
       typeof parsed[1] === 'string' &&
-      /^\d{1,19}$/.test(parsed[1])
+      CURSOR_ID.test(parsed[1])
     ) {
       return { time: parsed[0], id: parsed[1] };
     }

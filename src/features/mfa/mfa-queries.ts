@@ -42,17 +42,23 @@ function toFactor(row: FactorRow): StoredFactor {
   };
 }
 
-/** A new, unverified factor; the user's other unverified ones go (one enrolment at a time). */
+/**
+ * A new, unverified factor; the user's other unverified ones go (one enrolment at a time). Undefined if the user
+ * is gone: like every insert of a row that refers to a user, it takes the user's row in KEY SHARE mode first, so
+ * a deletion either waits for it (and takes the new row along) or has happened (and nothing is inserted).
+ */
 export async function insertPendingFactor(
   db: Queryable,
   factor: { id: string; userId: string; type: FactorType; sealed: Buffer; keyId: string },
-): Promise<StoredFactor> {
+): Promise<StoredFactor | undefined> {
   await db.query('DELETE FROM mfa_factors WHERE user_id = $1 AND verified_at IS NULL', [factor.userId]);
   const [row] = await db.query<FactorRow>(
-    `INSERT INTO mfa_factors (id, user_id, type, secret_sealed, secret_key_id) VALUES ($1, $2, $3, $4, $5) RETURNING ${FACTOR_COLUMNS}`,
+    `INSERT INTO mfa_factors (id, user_id, type, secret_sealed, secret_key_id)
+     SELECT $1, id, $3, $4, $5 FROM users WHERE id = $2 FOR KEY SHARE
+     RETURNING ${FACTOR_COLUMNS}`,
     [factor.id, factor.userId, factor.type, factor.sealed, factor.keyId],
   );
-  return toFactor(row!);
+  return row && toFactor(row);
 }
 
 /** An enrolment of this user still waiting for its first code, younger than `ttlSeconds`. */

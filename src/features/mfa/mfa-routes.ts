@@ -5,7 +5,7 @@ import type { SecondFactors } from './mfa.js';
 import { callerOf } from '../../kernel/http/authentication.js';
 import { clientInfo } from '../../kernel/http/replies.js';
 import { proofOf, ProofFields } from './proof-fields.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText, EXAMPLE_PASSWORD, EXAMPLE_USERNAME } from '../../kernel/http/schemas.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText, EXAMPLE_PASSWORD, UuidId } from '../../kernel/http/schemas.js';
 import { defineAuditEvents, type EventsOf } from '../audit/audit.js';
 import { onSuccess } from '../audit/audit-hook.js';
 
@@ -108,7 +108,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
           'From now on signing in needs a code. This session becomes a two-factor session (the access token in the answer says so); ' +
           'every other session of the account ends. The answer holds the recovery codes, shown this once.',
         tags: ['second factor'],
-        params: Type.Object({ id: FactorId }),
+        params: Type.Object({ id: UuidId }),
         body: Type.Object({ code: Code }, { examples: [{ code: '123456' }] }),
         response: {
           200: Type.Object({
@@ -142,7 +142,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
         summary: 'Remove an authenticator app',
         description: 'Needs a two-factor session younger than REAUTH_WINDOW_SECONDS, or `current_password` with a `code` (or `recovery_code`).',
         tags: ['second factor'],
-        params: Type.Object({ id: FactorId }),
+        params: Type.Object({ id: UuidId }),
         body: Type.Object(ProofFields, { examples: [{ current_password: EXAMPLE_PASSWORD, code: '123456' }] }),
         response: {
           200: Message,

@@ -15,7 +15,7 @@ import {
 } from './mfa-queries.js';
 import { ServiceError } from '../../kernel/errors.js';
 import { hashRecoveryCode, invalidCode, newRecoveryCodes, unavailable, type FactorCodes } from './mfa-codes.js';
-import { PASSWORD_AND_CODE, type Authenticated, type ClientInfo, type FactorType } from '../../kernel/model.js';
+import { PASSWORD_AND_CODE, SESSION_ENDED, type Authenticated, type ClientInfo, type FactorType } from '../../kernel/model.js';
 import type { RateLimits } from '../rate-limits/rate-limits.js';
 import type { Proof, Reauthentication } from './reauthentication.js';
 import { SecretBox, type SecretKey } from '../../kernel/secret-box.js';
@@ -66,6 +66,8 @@ export class SecondFactors {
     const id = randomUUID();
     const { sealed, keyId } = box.seal(Buffer.from(secret, 'ascii'), id);
     const factor = await insertPendingFactor(this.db, { id, userId: auth.user.id, type: 'totp', sealed, keyId });
+    // The account was deleted while this request was on its way.
+    if (!factor) throw new ServiceError('invalid_token', SESSION_ENDED);
     return {
       id,
       type: 'totp',
@@ -137,7 +139,12 @@ export class SecondFactors {
       throw new ServiceError('not_found', 'Recovery codes need a second factor: this account has none');
     }
     const codes = newRecoveryCodes();
-    await replaceRecoveryCodes(this.db, auth.user.id, codes.map((c) => hashRecoveryCode(c)!));
+    // The user's row first (holdLive), as every writer of the account takes it: a deletion meanwhile is a 401,
+    // and two replacements at once leave one set of codes.
+    await this.db.transaction(async (tx) => {
+      await this.sessions.holdLive(tx, auth);
+      await replaceRecoveryCodes(tx, auth.user.id, codes.map((c) => hashRecoveryCode(c)!));
+    });
     return codes;
   }
 

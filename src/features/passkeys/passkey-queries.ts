@@ -50,16 +50,29 @@ function toPasskey(row: PasskeyRow): StoredPasskey {
   };
 }
 
-/** `mfaChallengeId`: for a second step, the mfa_challenges row of the sign-in it belongs to. */
+/**
+ * Whether it was stored: a challenge of a user is not if the user is gone. Its user's row is taken in KEY SHARE
+ * mode first, so a deletion either waits for the insert (and takes the challenge along) or has happened.
+ * `mfaChallengeId`: for a second step, the mfa_challenges row of the sign-in it belongs to.
+ */
 export async function insertChallenge(
   db: Queryable,
   challenge: { hash: Buffer; purpose: ChallengePurpose; userId?: string | undefined; mfaChallengeId?: string | undefined; ttlSeconds: number },
-): Promise<void> {
-  await db.query(
+): Promise<boolean> {
+  if (challenge.userId === undefined) {
+    await db.query(
+      'INSERT INTO webauthn_challenges (challenge_hash, purpose, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))',
+      [challenge.hash, challenge.purpose, challenge.ttlSeconds],
+    );
+    return true;
+  }
+  const rows = await db.query(
     `INSERT INTO webauthn_challenges (challenge_hash, purpose, user_id, mfa_challenge_id, expires_at)
-     VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))`,
-    [challenge.hash, challenge.purpose, challenge.userId ?? null, challenge.mfaChallengeId ?? null, challenge.ttlSeconds],
+     SELECT $1, $2, id, $4, now() + make_interval(secs => $5) FROM users WHERE id = $3 FOR KEY SHARE
+     RETURNING challenge_hash`,
+    [challenge.hash, challenge.purpose, challenge.userId, challenge.mfaChallengeId ?? null, challenge.ttlSeconds],
   );
+  return rows.length > 0;
 }
 
 /**
@@ -103,17 +116,21 @@ export async function purgeExpiredChallenges(db: Queryable): Promise<number> {
   return rows.length;
 }
 
-/** A unique violation if another account (or this one) already registered the credential. */
+/**
+ * A unique violation if another account (or this one) already registered the credential; undefined if the user
+ * is gone (its row is taken in KEY SHARE mode first, as insertChallenge does).
+ */
 export async function insertPasskey(
   db: Queryable,
   passkey: Omit<StoredPasskey, 'id' | 'createdAt' | 'lastUsedAt'>,
-): Promise<StoredPasskey> {
+): Promise<StoredPasskey | undefined> {
   const [row] = await db.query<PasskeyRow>(
     `INSERT INTO passkeys AS p (user_id, credential_id, public_key, counter, transports, device_type, backed_up, name)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${PASSKEY_COLUMNS}`,
+     SELECT id, $2, $3, $4, $5, $6, $7, $8 FROM users WHERE id = $1 FOR KEY SHARE
+     RETURNING ${PASSKEY_COLUMNS}`,
     [passkey.userId, passkey.credentialId, Buffer.from(passkey.publicKey), passkey.counter, passkey.transports, passkey.deviceType, passkey.backedUp, passkey.name],
   );
-  return toPasskey(row!);
+  return row && toPasskey(row);
 }
 
 export async function listPasskeys(db: Queryable, userId: string): Promise<StoredPasskey[]> {

@@ -5,7 +5,7 @@ import type { Passkeys, PasskeySummary } from './passkeys.js';
 import { callerOf } from '../../kernel/http/authentication.js';
 import { clientInfo } from '../../kernel/http/replies.js';
 import { proofOf, ProofFields } from '../mfa/proof-fields.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message } from '../../kernel/http/schemas.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, SingleLine, UuidId } from '../../kernel/http/schemas.js';
 import { defineAuditEvents, type EventsOf } from '../audit/audit.js';
 import { onSuccess } from '../audit/audit-hook.js';
 
@@ -29,10 +29,10 @@ export const RegistrationResponse = Type.Object(
     response: Type.Object({
       clientDataJSON: Base64Url(4096),
       attestationObject: Base64Url(8192),
-      transports: Type.Optional(Type.Array(Type.String({ maxLength: 32 }), { maxItems: 10 })),
+      transports: Type.Optional(Type.Array(SingleLine({ maxLength: 32 }), { maxItems: 10 })),
     }),
     clientExtensionResults: Type.Optional(Type.Object({})),
-    authenticatorAttachment: Type.Optional(Type.String({ maxLength: 32 })),
+    authenticatorAttachment: Type.Optional(SingleLine({ maxLength: 32 })),
   },
   { description: 'The PublicKeyCredential of the registration, as JSON (what @simplewebauthn/browser\'s startRegistration returns)' },
 );
@@ -47,10 +47,10 @@ export const AuthenticationResponse = Type.Object(
       clientDataJSON: Base64Url(4096),
       authenticatorData: Base64Url(4096),
       signature: Base64Url(1024),
-      userHandle: Type.Optional(Type.String({ maxLength: 1024 })),
+      userHandle: Type.Optional(SingleLine({ maxLength: 1024 })),
     }),
     clientExtensionResults: Type.Optional(Type.Object({})),
-    authenticatorAttachment: Type.Optional(Type.String({ maxLength: 32 })),
+    authenticatorAttachment: Type.Optional(SingleLine({ maxLength: 32 })),
   },
   { description: 'The PublicKeyCredential of the sign-in, as JSON (what @simplewebauthn/browser\'s startAuthentication returns)' },
 );
@@ -91,7 +91,7 @@ export function passkeyBody(p: PasskeySummary) {
   };
 }
 
-const PasskeyId = Type.Object({ id: Type.String({ format: 'uuid' }) });
+const PasskeyId = Type.Object({ id: UuidId });
 
 /** A user's own passkeys (with a Bearer token); signing in with one is the sign-in feature's. */
 export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys }> = async (app, { passkeys }) => {
@@ -123,7 +123,7 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys }> = 
         summary: 'Add a passkey: the response of navigator.credentials.create',
         tags: ['passkeys'],
         body: Type.Object(
-          { response: RegistrationResponse, name: Type.Optional(Type.String({ maxLength: 64 })) },
+          { response: RegistrationResponse, name: Type.Optional(SingleLine({ maxLength: 64 })) },
           { examples: [{ name: 'My laptop', response: { id: 'AQID', rawId: 'AQID', type: 'public-key', response: { clientDataJSON: 'e30', attestationObject: 'oA' } } }] },
         ),
         response: {
@@ -158,7 +158,7 @@ export const passkeyRoutes: FastifyPluginAsyncTypebox<{ passkeys: Passkeys }> = 
         summary: 'Rename a passkey',
         tags: ['passkeys'],
         params: PasskeyId,
-        body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }) }, { examples: [{ name: 'Work phone' }] }),
+        body: Type.Object({ name: SingleLine({ minLength: 1, maxLength: 64 }) }, { examples: [{ name: 'Work phone' }] }),
         response: { 200: Type.Object({ passkey: PasskeyBody }) },
       },
     },

@@ -24,7 +24,7 @@ import {
   type StoredPasskey,
 } from './passkey-queries.js';
 import { ServiceError } from '../../kernel/errors.js';
-import type { Assurance, Authenticated, ClientInfo, User } from '../../kernel/model.js';
+import { SESSION_ENDED, type Assurance, type Authenticated, type ClientInfo, type User } from '../../kernel/model.js';
 import type { Proof, Reauthentication } from '../mfa/reauthentication.js';
 import type { RateLimits } from '../rate-limits/rate-limits.js';
 import { sha256 } from '../../kernel/digest.js';
@@ -106,7 +106,7 @@ export class Passkeys {
       authenticatorSelection: { residentKey: 'required', userVerification: 'preferred' },
       timeout: CHALLENGE_TTL_SECONDS * 1000,
     });
-    await this.remember(options.challenge, 'register', { userId: auth.user.id });
+    if (!(await this.remember(options.challenge, 'register', { userId: auth.user.id }))) throw accountGone();
     return options;
   }
 
@@ -138,6 +138,7 @@ export class Passkeys {
     }).catch((error: unknown) => {
       throw isUniqueViolation(error) ? new ServiceError('passkey_exists', 'This passkey is already registered') : error;
     });
+    if (!stored) throw accountGone();
     return summary(stored);
   }
 
@@ -179,16 +180,15 @@ export class Passkeys {
     return options;
   }
 
-  /** For the second step of a password sign-in (`mfaChallengeId`: its mfa_token's row): this user's passkeys only. */
-  async secondStepOptions(userId: string, mfaChallengeId: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  /** For the second step of a sign-in (`mfaChallengeId`: its mfa_token's row): this user's passkeys only. Undefined if the user is gone. */
+  async secondStepOptions(userId: string, mfaChallengeId: string): Promise<PublicKeyCredentialRequestOptionsJSON | undefined> {
     const options = await generateAuthenticationOptions({
       rpID: this.settings.rpId,
       userVerification: 'preferred',
       allowCredentials: (await listPasskeys(this.db, userId)).map((p) => ({ id: p.credentialId, transports: p.transports as never })),
       timeout: CHALLENGE_TTL_SECONDS * 1000,
     });
-    await this.remember(options.challenge, 'second_step', { userId, mfaChallengeId });
-    return options;
+    return (await this.remember(options.challenge, 'second_step', { userId, mfaChallengeId })) ? options : undefined;
   }
 
   /** A passkey sign-in's response: whose it is and what it proved, or ServiceError('invalid_passkey'). */
@@ -257,10 +257,11 @@ export class Passkeys {
     return userVerified;
   }
 
-  /** A challenge with an owner (see MAX_LIVE_CHALLENGES) is kept with its owner's newest few only. */
-  private async remember(challenge: string, purpose: ChallengePurpose, owner: { userId?: string; mfaChallengeId?: string }): Promise<void> {
-    await insertChallenge(this.db, { hash: sha256(challenge), purpose, ...owner, ttlSeconds: CHALLENGE_TTL_SECONDS });
-    if (owner.userId !== undefined) await keepNewestChallenges(this.db, purpose, owner, MAX_LIVE_CHALLENGES);
+  /** Whether the challenge was stored (not if its user is gone); one with an owner is kept with its owner's newest few only (see MAX_LIVE_CHALLENGES). */
+  private async remember(challenge: string, purpose: ChallengePurpose, owner: { userId?: string; mfaChallengeId?: string }): Promise<boolean> {
+    const stored = await insertChallenge(this.db, { hash: sha256(challenge), purpose, ...owner, ttlSeconds: CHALLENGE_TTL_SECONDS });
+    if (stored && owner.userId !== undefined) await keepNewestChallenges(this.db, purpose, owner, MAX_LIVE_CHALLENGES);
+    return stored;
   }
 
   /**
@@ -284,4 +285,9 @@ export class Passkeys {
 
 function notFound(): ServiceError {
   return new ServiceError('not_found', 'No passkey with this id is yours');
+}
+
+/** The account was deleted while a request of its own was on its way: its token no longer speaks for anyone. */
+function accountGone(): ServiceError {
+  return new ServiceError('invalid_token', SESSION_ENDED);
 }

@@ -25,11 +25,10 @@ export class DeviceTokens {
     private readonly ttlSeconds: number,
   ) {}
 
-  /** A new token for `userId`; `db` may be the caller's transaction. */
-  async issue(db: Queryable, userId: string): Promise<string> {
+  /** A new token for `userId`, or undefined if the user is gone; `db` may be the caller's transaction. */
+  async issue(db: Queryable, userId: string): Promise<string | undefined> {
     const token = randomBytes(TOKEN_BYTES).toString('base64url');
-    await insertDeviceToken(db, userId, hashDeviceToken(token), this.ttlSeconds, DEVICE_TOKENS_PER_USER);
-    return token;
+    return (await insertDeviceToken(db, userId, hashDeviceToken(token), this.ttlSeconds, DEVICE_TOKENS_PER_USER)) ? token : undefined;
   }
 
   /** The live token `token` is, if any; text that cannot be one costs no query. */

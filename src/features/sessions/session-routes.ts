@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import type { Sessions } from './sessions.js';
 import { callerOf } from '../../kernel/http/authentication.js';
 import { clientInfo, signedIn } from '../../kernel/http/replies.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, SessionId, SignedInBody } from '../../kernel/http/schemas.js';
+import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, SignedInBody, UuidId } from '../../kernel/http/schemas.js';
 import { defineAuditEvents, type EventsOf } from '../audit/audit.js';
 import { onSuccess, type AuditRule } from '../audit/audit-hook.js';
 
@@ -219,7 +219,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
       schema: {
         summary: "End one of the token's user's sessions",
         tags: ['sessions'],
-        params: Type.Object({ id: SessionId }),
+        params: Type.Object({ id: UuidId }),
         response: { 200: Message },
       },
     },

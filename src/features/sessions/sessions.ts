@@ -15,7 +15,7 @@ import {
 } from './session-queries.js';
 import { lockUser } from '../../kernel/db/user-queries.js';
 import type { DeviceTokens } from './device-tokens.js';
-import { INVALID_CREDENTIALS, PASSWORD_ONLY, type Assurance, type AuthMethod, type Authenticated, type ClientInfo, type LogoutScope, type RevokeReason, type Session, type SessionSummary, type SignedIn, type User } from '../../kernel/model.js';
+import { INVALID_CREDENTIALS, PASSWORD_ONLY, SESSION_ENDED, type Assurance, type AuthMethod, type Authenticated, type ClientInfo, type LogoutScope, type RevokeReason, type Session, type SessionSummary, type SignedIn, type User } from '../../kernel/model.js';
 import { isServiceError, ServiceError } from '../../kernel/errors.js';
 import type { RateLimits } from '../rate-limits/rate-limits.js';
 import { hashRefreshToken, isRefreshTokenShaped, newRefreshToken, openSuccessor, sealSuccessor } from './refresh-tokens.js';
@@ -84,13 +84,15 @@ export class Sessions {
     });
     if (!session) throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS);
     const device = proof.deviceToken ?? (await this.devices.issue(db, user.id));
+    // Deleted since the session began: the deletion took the session along.
+    if (device === undefined) throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS);
     return { ...(await this.signedIn(user, session, refreshToken)), deviceToken: device };
   }
 
   /** The user and session behind an access token, or ServiceError('invalid_token') if the token is bad or its session ended. */
   async authenticate(accessToken: string): Promise<Authenticated> {
     const found = await this.verifyLive(accessToken);
-    if (!found) throw new ServiceError('invalid_token', 'The access token is no longer valid: its session has ended or its user was deleted');
+    if (!found) throw new ServiceError('invalid_token', SESSION_ENDED);
     return found.live;
   }
 
@@ -174,7 +176,7 @@ export class Sessions {
     const live =
       (await lockUser(tx, auth.user.id, 'update')) &&
       (await lockLiveSession(tx, auth.session.id, auth.user.id, this.policy.idleTimeoutSeconds));
-    if (!live) throw new ServiceError('invalid_token', 'The access token is no longer valid: its session has ended or its user was deleted');
+    if (!live) throw new ServiceError('invalid_token', SESSION_ENDED);
   }
 
   /**

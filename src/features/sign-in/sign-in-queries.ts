@@ -8,15 +8,21 @@ export interface FirstStep {
   passkeyId: string | undefined;
 }
 
+/**
+ * Whether it was stored: not if the user is gone. The user's row is taken in KEY SHARE mode first, so a deletion
+ * either waits for the insert (and takes the token along) or has happened.
+ */
 export async function insertSecondStepToken(
   db: Queryable,
   token: { tokenHash: Buffer; userId: string; passwordHash: string; ttlSeconds: number; firstStep: FirstStep },
-): Promise<void> {
-  await db.query(
+): Promise<boolean> {
+  const rows = await db.query(
     `INSERT INTO mfa_challenges (token_hash, user_id, password_hash, expires_at, first_step_amr, first_passkey_id)
-     VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5, $6)`,
+     SELECT $1, id, $3, now() + make_interval(secs => $4), $5, $6 FROM users WHERE id = $2 FOR KEY SHARE
+     RETURNING id`,
     [token.tokenHash, token.userId, token.passwordHash, token.ttlSeconds, token.firstStep.amr, token.firstStep.passkeyId ?? null],
   );
+  return rows.length > 0;
 }
 
 export interface SecondStepToken {
@@ -72,15 +78,19 @@ export async function purgeEndedSecondStepTokens(db: Queryable): Promise<number>
   return rows.length;
 }
 
-/** Issues (or replaces) the user's account recovery code; in the caller's transaction or alone. */
-export async function replaceAccountRecoveryCode(db: Queryable, userId: string, codeHash: Buffer, ttlSeconds: number): Promise<Date> {
+/**
+ * Issues (or replaces) the user's account recovery code: when it expires, or undefined if the user is gone (its
+ * row is taken in KEY SHARE mode first, so a deletion either waits for the insert or has happened).
+ */
+export async function replaceAccountRecoveryCode(db: Queryable, userId: string, codeHash: Buffer, ttlSeconds: number): Promise<Date | undefined> {
   const [row] = await db.query<{ expires_at: Date }>(
-    `INSERT INTO account_recovery_codes (user_id, code_hash, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))
+    `INSERT INTO account_recovery_codes (user_id, code_hash, expires_at)
+     SELECT id, $2, now() + make_interval(secs => $3) FROM users WHERE id = $1 FOR KEY SHARE
      ON CONFLICT (user_id) DO UPDATE SET code_hash = EXCLUDED.code_hash, created_at = now(), expires_at = EXCLUDED.expires_at
      RETURNING expires_at`,
     [userId, codeHash, ttlSeconds],
   );
-  return row!.expires_at;
+  return row?.expires_at;
 }
 
 /** Whether this is the user's unexpired account recovery code, without using it up. */

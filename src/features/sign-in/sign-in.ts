@@ -201,11 +201,13 @@ export class SignIn {
   private async beginSecondStep(user: User, passwordHash: string, firstStep: FirstStep): Promise<SecondFactorRequired> {
     const mfaToken = randomBytes(MFA_TOKEN_BYTES).toString('base64url');
     const offerPasskeys = this.passkeys !== undefined && firstStep.passkeyId === undefined;
-    const [factors, passkeys] = await Promise.all([
+    const [factors, passkeys, stored] = await Promise.all([
       findVerifiedFactors(this.db, user.id),
       offerPasskeys ? listPasskeys(this.db, user.id) : [],
       insertSecondStepToken(this.db, { tokenHash: sha256(mfaToken), userId: user.id, passwordHash, ttlSeconds: MFA_TOKEN_TTL_SECONDS, firstStep }),
     ]);
+    // Deleted since its first step was checked: as for a name nobody has.
+    if (!stored) throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS);
     return {
       mfaToken,
       factors: [...factors.map((f) => ({ id: f.id, type: f.type })), ...passkeys.map((p) => ({ id: p.id, type: 'passkey' as const }))],
@@ -222,7 +224,10 @@ export class SignIn {
     if (found.firstStep.passkeyId !== undefined) {
       throw new ServiceError('invalid_request', 'This sign-in began with a passkey: its second step takes a code from the authenticator app');
     }
-    return passkeys.secondStepOptions(found.user.id, found.id);
+    const options = await passkeys.secondStepOptions(found.user.id, found.id);
+    // The account was deleted since, and its sign-in with it.
+    if (!options) throw expiredToken();
+    return options;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { databaseUnavailable, DatabaseQueryError, isServiceError, ServiceError } from '../errors.js';
+import { databaseUnavailable, DatabaseQueryError, invalidValue, isServiceError, ServiceError } from '../errors.js';
 
 /**
  * The one interface the rest of the service uses for SQL. Two adapters implement it: `postgres.ts` (a pg
@@ -68,8 +68,23 @@ const UNAVAILABLE_CODES = new Set([
 const UNAVAILABLE_MESSAGES =
   /connection terminated|timeout exceeded when trying to connect|query read timeout|connection timeout|connection error|not queryable/i;
 
-/** Runs a driver call; whatever it throws leaves as ServiceError('database_unavailable') or DatabaseQueryError. */
-export async function classifyingErrors<T>(call: () => Promise<T>): Promise<T> {
+// SQLSTATE class 22, data exception: a value the database cannot take (22021 a NUL in text, 22P02 an id it cannot
+// read, 22007/22008 a time it cannot, 22003 a number out of range).
+const DATA_EXCEPTION_CLASS = '22';
+
+/**
+ * Runs a driver call with `params`; whatever it throws leaves as ServiceError('database_unavailable'),
+ * ServiceError('invalid_request') for a value the database refused, or DatabaseQueryError.
+ */
+export async function classifyingErrors<T>(call: () => Promise<T>, params?: readonly unknown[]): Promise<T> {
+  // An invalid Date is no time: pg would send "NaN-NaN-…" (refused as 22007), PGlite's encoder throws a RangeError
+  // of its own. A year beyond 9999 (or before 0) PGlite sends as "+010000-…", which the database refuses (22009),
+  // while pg sends one it takes. The same answer from both, before either sees it.
+  for (const param of params ?? []) {
+    if (!(param instanceof Date)) continue;
+    if (Number.isNaN(param.getTime())) throw invalidValue('22007');
+    if (!/^\d{4}-/.test(param.toISOString())) throw invalidValue('22008');
+  }
   try {
     return await call();
   } catch (error) {
@@ -77,9 +92,9 @@ export async function classifyingErrors<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Turns any driver error into ServiceError('database_unavailable') or DatabaseQueryError. */
+/** Turns any driver error into ServiceError('database_unavailable'), ServiceError('invalid_request') or DatabaseQueryError. */
 export function classifyDatabaseError(error: unknown): Error {
-  if (isServiceError(error, 'database_unavailable') || error instanceof DatabaseQueryError) return error;
+  if (isServiceError(error, 'database_unavailable') || isServiceError(error, 'invalid_request') || error instanceof DatabaseQueryError) return error;
   const e = (typeof error === 'object' && error !== null ? error : {}) as {
     code?: unknown;
     message?: unknown;
@@ -90,5 +105,6 @@ export function classifyDatabaseError(error: unknown): Error {
   if ((code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) || UNAVAILABLE_MESSAGES.test(message)) {
     return databaseUnavailable(code ?? message);
   }
+  if (code?.length === 5 && code.startsWith(DATA_EXCEPTION_CLASS)) return invalidValue(code);
   return new DatabaseQueryError(message, code, typeof e.constraint === 'string' ? e.constraint : undefined);
 }

@@ -6,7 +6,7 @@ import { classifyingErrors, retryingConflicts, type Database, type Queryable } f
 function queryable(target: PGlite | Transaction): Queryable {
   return {
     query: <Row>(text: string, params?: readonly unknown[]) =>
-      classifyingErrors(async () => (await target.query<Row>(text, params as unknown[] | undefined)).rows),
+      classifyingErrors(async () => (await target.query<Row>(text, params as unknown[] | undefined)).rows, params),
     exec: (sql: string) => classifyingErrors(async () => void (await target.exec(sql))),
   };
 }

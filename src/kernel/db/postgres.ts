@@ -12,7 +12,7 @@ export interface PostgresOptions {
 function queryable(target: pg.Pool | pg.PoolClient): Queryable {
   return {
     query: <Row>(text: string, params?: readonly unknown[]) =>
-      classifyingErrors(async () => (await target.query(text, params as unknown[] | undefined)).rows as Row[]),
+      classifyingErrors(async () => (await target.query(text, params as unknown[] | undefined)).rows as Row[], params),
     exec: (sql: string) => classifyingErrors(async () => void (await target.query(sql))),
   };
 }

@@ -4,6 +4,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { USERNAME_RULE } from '../usernames.js';
 import { errorSpec, ServiceError, type ErrorCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { SINGLE_LINE_PATTERN, TEXT_PATTERN } from './schemas.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -40,6 +41,7 @@ function fieldValue(request: FastifyRequest, instancePath: string): unknown {
 }
 
 const USERNAME_FIELDS = new Set(['/username', '/new_username']);
+const NO_CONTROLS_PATTERNS = new Set<unknown>([SINGLE_LINE_PATTERN, TEXT_PATTERN]);
 
 /** A schema's refusal as the code and message a client gets: the domain's own where the schema checks its rule. */
 function validationAnswer(error: FastifyError, request: FastifyRequest): [ErrorCode, string] {
@@ -53,10 +55,13 @@ function validationAnswer(error: FastifyError, request: FastifyRequest): [ErrorC
   );
   if (missing && missingFieldsMessage !== undefined) return ['invalid_request', missingFieldsMessage];
   // The schemas state the username's length so that the document shows it; the answer stays the domain's.
-  const usernameLength = issues.some(
-    (issue) => USERNAME_FIELDS.has(issue.instancePath) && (issue.keyword === 'minLength' || issue.keyword === 'maxLength'),
+  const usernameRule = issues.some(
+    (issue) => USERNAME_FIELDS.has(issue.instancePath) && ['minLength', 'maxLength', 'pattern'].includes(issue.keyword),
   );
-  if (usernameLength) return ['invalid_username', USERNAME_RULE];
+  if (usernameRule) return ['invalid_username', USERNAME_RULE];
+  // The pattern itself says nothing to a person.
+  const control = issues.find((issue) => issue.keyword === 'pattern' && NO_CONTROLS_PATTERNS.has(issue.params['pattern']));
+  if (control) return ['invalid_request', `Invalid request: ${error.validationContext ?? 'body'}${control.instancePath} must not contain control characters`];
   return ['invalid_request', `Invalid request: ${error.message}`];
 }
 

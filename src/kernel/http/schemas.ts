@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import { Type, type Static } from 'typebox';
-import { USER_ID_PATTERN } from '../model.js';
+import { Type, type Static, type TStringOptions } from 'typebox';
+import { ROW_ID_PATTERN, USER_ID_PATTERN } from '../model.js';
 import { USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH } from '../usernames.js';
 import { errorSpec, type ErrorCode } from '../errors.js';
 
@@ -66,7 +66,55 @@ export function errorResponses(...codes: ErrorCode[]) {
 }
 
 /** A username as registration and renaming accept it (login takes any string: older accounts may break the rule). */
+// Control characters: C0 (NUL above all, which PostgreSQL's text cannot hold), DEL and C1; and halves of a UTF-16
+// pair without the other half, which a database's UTF-8 cannot hold either (the drivers would store U+FFFD instead).
+const CONTROLS = '\\u0000-\\u001F\\u007F-\\u009F';
+const LONE_SURROGATES = '\\uD800-\\uDFFF';
+/** No control character at all. */
+export const SINGLE_LINE_PATTERN = `^[^${CONTROLS}${LONE_SURROGATES}]*$`;
+/** Tabs and line breaks, and no other control character. */
+export const TEXT_PATTERN = `^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F${LONE_SURROGATES}]*$`;
+
+/**
+ * A one-line string that is stored or looked up (a name, a search, a filter, a transport): no control character.
+ * Every such string goes through this or `Text`, so that what the database would refuse is a 400 before it is
+ * sent there. Secrets that are only hashed (passwords, tokens, codes) are not stored as text and take any string.
+ */
+export function SingleLine(options: TStringOptions = {}) {
+  return Type.String({ ...options, pattern: SINGLE_LINE_PATTERN });
+}
+
+/** Free text that is stored (an operator's reason): it may run over several lines, with no other control character. */
+export function Text(options: TStringOptions = {}) {
+  return Type.String({ ...options, pattern: TEXT_PATTERN });
+}
+
+/**
+ * Ids, in paths and query strings. A UUID only as 8-4-4-4-12 hex digits: the `uuid` format also takes
+ * `urn:uuid:…`, which PostgreSQL refuses.
+ */
+export const UuidId = Type.String({
+  pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
+  description: 'A UUID: 8-4-4-4-12 hexadecimal digits',
+});
+
+/** A row's id (a user's, say) as decimal digits, within what a bigint holds. */
+export const NumericId = Type.String({ pattern: ROW_ID_PATTERN, description: 'Decimal digits, no leading zero' });
+
+// Years 1970 to 9999; `T`, and `Z` or an offset, as Date reads them; seconds 00 to 59.
+const INSTANT_PATTERN = '^(?:19[7-9][0-9]|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](?:\\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})$';
+
+/**
+ * A time a client sends, as RFC 3339 (`2030-01-31T12:00:00Z`, `2030-01-31T13:00:00+01:00`). The format checks the
+ * calendar (no 30 February); the pattern refuses the leap second `:60`, which RFC 3339 allows and neither Date
+ * nor PostgreSQL keeps, the lower-case and space-separated forms, and years outside 1970 to 9999.
+ */
+export function Instant(options: TStringOptions = {}) {
+  return Type.String({ ...options, format: 'date-time', pattern: INSTANT_PATTERN });
+}
+
 export const NewUsername = Type.String({
+  pattern: SINGLE_LINE_PATTERN,
   minLength: USERNAME_MIN_LENGTH,
   maxLength: USERNAME_MAX_LENGTH,
   description:
@@ -106,13 +154,10 @@ export const SecondFactorRequiredBody = Type.Object({
   factors: Type.Array(Type.Object({ id: Type.String({ format: 'uuid' }), type: Type.Union([Type.Literal('totp'), Type.Literal('passkey')]) })),
 });
 
-/** A session id (UUID) in a path. */
-export const SessionId = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
-
 /** The original service's clients send user_id as a number; a decimal string is accepted too. */
 export const UserId = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: USER_ID_PATTERN })]);
 
-/** An optional field that the original service's clients may also send as null. */
+/** An optional field that the original service's clients may also send as null: a password or a code, never stored as text. */
 export const OptionalText = Type.Optional(Type.Union([Type.String(), Type.Null()]));
 
 /** preValidation for routes whose body is optional: most clients send DELETE or a logout without one. */

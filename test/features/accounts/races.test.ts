@@ -1,5 +1,7 @@
+import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { json, login, me, PASSWORD, post, refresh, register, startTestApp, type TestApp } from '../../helpers/app.js';
+import { SoftAuthenticator } from '../../helpers/webauthn.js';
 
 const NEW_PASSWORD = 'a brand new passphrase';
 
@@ -28,6 +30,17 @@ async function sessionsOf(userId: number): Promise<SessionRow[]> {
 }
 function later<T>(ms: number, send: () => Promise<T>): Promise<T> {
   return new Promise((resolve, reject) => setTimeout(() => send().then(resolve, reject), ms));
+}
+/** Round `round` of a race: `send` after round×25 promise callbacks, round turns of the event loop, or round/3 ms. */
+async function startingLater<T>(round: number, send: () => Promise<T>): Promise<T> {
+  if (round % 3 === 0) {
+    for (let i = 0; i < round * 25; i++) await null;
+  } else if (round % 3 === 1) {
+    for (let i = 0; i < round; i++) await new Promise((resolve) => setImmediate(resolve));
+  } else {
+    await new Promise((resolve) => setTimeout(resolve, Math.floor(round / 3)));
+  }
+  return send();
 }
 function sid(token: string): string {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())['sid'];
@@ -190,6 +203,79 @@ describe('a login whose account changes while its password is being verified', (
       // Only the session that changed the password is live.
       const live = await t.db.query<{ id: string }>('SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL', [user.id]);
       expect(live.map((row) => row.id), statuses).toEqual([sid(user.token)]);
+    }
+  });
+});
+
+describe('deleting an account while a factor or a recovery code is being added to it', () => {
+  const ORIGIN = 'https://app.example.com';
+  const RP_ID = 'example.com';
+  const ROUNDS = 40;
+  let app: TestApp;
+  let adminKey: string;
+  beforeAll(async () => {
+    app = await startTestApp({ WEBAUTHN_RP_ID: RP_ID, WEBAUTHN_ORIGINS: ORIGIN, PUBLIC_URL: 'https://auth.example.com' }, { testDatabase: t.testDatabase, db: t.db });
+    adminKey = (await app.services.adminKeys.create('races')).key;
+  });
+  afterAll(() => app.close());
+
+  type Account = Awaited<ReturnType<typeof register>> & { options?: { challenge: string } };
+  const send = (method: 'POST' | 'DELETE', url: string, credential: string, body?: object) =>
+    app.app.inject({ method, url, ...(body ? { payload: body } : {}), headers: { authorization: `Bearer ${credential}` } });
+
+  /** Each writer, and the answers it may give once the account is gone: a user's own request 401, an operator's 404. */
+  const writers: Record<string, { write: (user: Account) => Promise<LightMyRequestResponse>; refused: string[]; prepare?: (user: Account) => Promise<void> }> = {
+    'a TOTP enrolment': { write: (user) => send('POST', '/api/auth/mfa/totp', user.token, {}), refused: ['invalid_token'] },
+    'passkey options': { write: (user) => send('POST', '/api/auth/passkeys/register/options', user.token, {}), refused: ['invalid_token'] },
+    'a passkey registration': {
+      prepare: async (user) => {
+        user.options = json(await send('POST', '/api/auth/passkeys/register/options', user.token, {})) as { challenge: string };
+      },
+      write: (user) => send('POST', '/api/auth/passkeys/register', user.token, { response: new SoftAuthenticator(ORIGIN, RP_ID).register(user.options!), name: 'Laptop' }),
+      // The deletion took the challenge along, if it came before the response used it up.
+      refused: ['invalid_token', 'invalid_passkey'],
+    },
+    "an operator's recovery code": { write: (user) => send('POST', `/admin/users/${user.id}/recovery-code`, adminKey), refused: ['not_found'] },
+  };
+  const deleters: Record<string, (user: Account) => Promise<LightMyRequestResponse>> = {
+    'the user': (user) => send('DELETE', '/api/auth/delete', user.token),
+    'an operator': (user) => send('DELETE', `/admin/users/${user.id}`, adminKey),
+  };
+
+  const pairs = Object.keys(deleters).flatMap((deleter) => Object.keys(writers).map((writer) => [deleter, writer] as const));
+  it.each(pairs)('by %s during %s never answers 500, and leaves nothing of the account behind', async (deleter, writer) => {
+    const { write, refused, prepare } = writers[writer]!;
+    const users: Account[] = [];
+    for (let i = 0; i < ROUNDS; i++) users.push(await register(app.app));
+    for (const user of users) await prepare?.(user);
+
+    // One pair at a time, the deletion starting at another moment of the write in each round (after a number of
+    // promise callbacks, of turns of the event loop, or of milliseconds): on PostgreSQL, which runs both side by
+    // side, it lands between the write's steps in some rounds. The embedded database's one connection runs their
+    // statements in turn, and mostly before or after the write; the answers must hold either way.
+    const outcomes = [];
+    for (const [i, user] of users.entries()) {
+      const [written, deleted] = await Promise.all([write(user), startingLater(i, () => deleters[deleter]!(user))]);
+      outcomes.push({ user, written, deleted });
+    }
+
+    for (const { user, written, deleted } of outcomes) {
+      const statuses = `${writer} ${written.statusCode} ${written.body.slice(0, 200)}, deletion ${deleted.statusCode} ${deleted.body}`;
+      expect(deleted.statusCode, statuses).toBe(200);
+      expect(written.statusCode, statuses).toBeLessThan(500);
+      // Refused only as a deleted account is: a user's own request 401, an operator's 404.
+      if (written.statusCode >= 300) expect(refused, statuses).toContain(json(written)['error']);
+
+      // Whatever came first, nothing of the account is left: what the write stored went with the deletion.
+      const left = await t.db.query<{ rows: string | number }>(
+        `SELECT (SELECT count(*) FROM users WHERE id = $1) + (SELECT count(*) FROM sessions WHERE user_id = $1)
+              + (SELECT count(*) FROM mfa_factors WHERE user_id = $1) + (SELECT count(*) FROM passkeys WHERE user_id = $1)
+              + (SELECT count(*) FROM webauthn_challenges WHERE user_id = $1) + (SELECT count(*) FROM account_recovery_codes WHERE user_id = $1)
+              + (SELECT count(*) FROM device_tokens WHERE user_id = $1) AS rows`,
+        [user.id],
+      );
+      expect(Number(left[0]!.rows), statuses).toBe(0);
+      expect((await me(app.app, user.token)).statusCode).toBe(401);
     }
   });
 });

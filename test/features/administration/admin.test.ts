@@ -268,6 +268,89 @@ describe('brute-force counters', () => {
   });
 });
 
+describe('hostile input', () => {
+  const cursor = (time: string, id: string) => Buffer.from(JSON.stringify([time, id])).toString('base64url');
+
+  it('refuses control characters in a search or an audit type with 400', async () => {
+    for (const control of ['%00', '%07', '%7F', '%C2%85', '%0A']) {
+      for (const url of [`/admin/users?query=a${control}b`, `/admin/audit?type=login${control}`]) {
+        const answer = await admin(t.app, 'GET', url);
+        expect(answer.statusCode, url).toBe(400);
+        expect(json(answer)['error'], url).toBe('invalid_request');
+      }
+    }
+  });
+
+  it('refuses an audit cursor with an impossible time or id with 400', async () => {
+    const impossible = [
+      cursor('2024-13-01 00:00:00+00', '1'),
+      cursor('2024-02-30 00:00:00+00', '1'),
+      cursor('2023-02-29 12:00:00.5+00', '1'),
+      cursor('2024-01-01 24:00:00+00', '1'),
+      cursor('2024-06-30 23:59:60+00', '1'),
+      cursor('2024-01-01 00:00:00+99', '1'),
+      cursor('0000-01-01 00:00:00+00', '1'),
+      cursor('2024-01-01 00:00:00+00', '9999999999999999999'),
+      cursor('2024-01-01 00:00:00+00', '0'),
+    ];
+    for (const after of impossible) {
+      const answer = await admin(t.app, 'GET', `/admin/audit?after=${after}`);
+      expect(answer.statusCode, Buffer.from(after, 'base64url').toString()).toBe(400);
+      expect(json(answer)['error']).toBe('invalid_request');
+    }
+    // A cursor the service handed out still pages.
+    const user = await register(t.app);
+    await login(t.app, user.username);
+    await t.services.audit.settled();
+    const first = json(await admin(t.app, 'GET', `/admin/audit?user_id=${user.id}&limit=1`));
+    expect(first['next']).toEqual(expect.any(String));
+    const second = await admin(t.app, 'GET', `/admin/audit?user_id=${user.id}&limit=1&after=${first['next']}`);
+    expect(second.statusCode).toBe(200);
+    expect(json(second)['events']).toHaveLength(1);
+  });
+
+  it('refuses a lock end that is no real instant (a leap second, a day the month lacks) or a reason with NUL, and locks nothing', async () => {
+    const user = await register(t.app);
+    const refused: object[] = [
+      { locked: true, until: '2030-12-31T23:59:60Z' },
+      { locked: true, until: '2030-06-30T23:59:60+00:00' },
+      { locked: true, until: '2030-02-30T00:00:00Z' },
+      { locked: true, until: '2030-01-01t00:00:00z' },
+      { locked: true, until: '2030-01-01 00:00:00Z' },
+      { locked: true, until: '0000-01-01T00:00:00Z' },
+      { locked: true, until: '+275760-09-13T00:00:00Z' },
+      // 9999 as written, 10000 once its offset is applied.
+      { locked: true, until: '9999-12-31T23:59:59-23:59' },
+      { locked: true, reason: 'abuse\u0000report' },
+      { locked: true, reason: 'abuse\u001breport' },
+    ];
+    for (const body of refused) {
+      const answer = await admin(t.app, 'PATCH', `/admin/users/${user.id}`, body);
+      expect(answer.statusCode, JSON.stringify(body)).toBe(400);
+      expect(json(answer)['error']).toBe('invalid_request');
+    }
+    expect(json(await admin(t.app, 'GET', `/admin/users/${user.id}`))['lock']).toBeNull();
+    expect((await me(t.app, user.token)).statusCode).toBe(200);
+
+    // A reason may run over several lines; an end may carry an offset and a fraction.
+    const locked = await admin(t.app, 'PATCH', `/admin/users/${user.id}`, { locked: true, reason: 'abuse report\nticket 1234', until: '2099-01-01T02:00:00.5+02:00' });
+    expect(locked.statusCode).toBe(200);
+    expect(json(locked)['lock']).toMatchObject({ reason: 'abuse report\nticket 1234', until: '2099-01-01T00:00:00.500Z' });
+  });
+
+  it('takes ids only in their plain form: a urn:uuid passkey id or a user id with a sign answers 400', async () => {
+    const user = await register(t.app);
+    const id = '00000000-0000-4000-8000-000000000000';
+    for (const url of [`/admin/users/${user.id}/passkeys/urn:uuid:${id}`, `/admin/users/${user.id}/passkeys/{${id}}`, `/admin/users/+${user.id}`, `/admin/users/0${user.id}`]) {
+      const answer = await admin(t.app, 'DELETE', url);
+      expect(answer.statusCode, url).toBe(400);
+      expect(json(answer)['error']).toBe('invalid_request');
+    }
+    expect((await admin(t.app, 'DELETE', `/admin/users/${user.id}/passkeys/${id}`)).statusCode).toBe(404);
+    expect((await me(t.app, user.token)).statusCode).toBe(200);
+  });
+});
+
 describe('the audit trail of admin actions', () => {
   it("records each with the key's name as actor", async () => {
     const user = await register(t.app);

@@ -217,6 +217,26 @@ describe('enrolment', () => {
     expect((await send(t.app, 'POST', `/api/auth/mfa/totp/${started['id']}/verify`, owner.token, { code })).statusCode).toBe(404);
   });
 
+  it('takes a factor id only as the plain 8-4-4-4-12 form: a urn:uuid or braced id answers 400 and confirms or removes nothing', async () => {
+    const user = await register(t.app, uniqueName('urn'));
+    const started = json(await send(t.app, 'POST', '/api/auth/mfa/totp', user.token, {}));
+    await awaitSteadyStep();
+    const code = await codeAt(started['secret']);
+    for (const written of [`urn:uuid:${started['id']}`, `{${started['id']}}`, String(started['id']).replace(/-/g, '')]) {
+      for (const [method, url, body] of [
+        ['POST', `/api/auth/mfa/totp/${written}/verify`, { code }],
+        ['DELETE', `/api/auth/mfa/totp/${written}`, {}],
+      ] as const) {
+        const answer = await send(t.app, method, url, user.token, body);
+        expect(answer.statusCode, `${method} ${url}`).toBe(400);
+        expect(json(answer)['error']).toBe('invalid_request');
+      }
+    }
+    const [factor] = await t.db.query<{ verified_at: Date | null }>('SELECT verified_at FROM mfa_factors WHERE id = $1', [started['id']]);
+    expect(factor).toEqual({ verified_at: null });
+    expect((await send(t.app, 'POST', `/api/auth/mfa/totp/${started['id']}/verify`, user.token, { code })).statusCode).toBe(200);
+  });
+
   it('a session older than the re-authentication window needs current_password to enrol', async () => {
     const user = await register(t.app, uniqueName('stale'));
     await t.db.query("UPDATE sessions SET authenticated_at = now() - interval '1 hour' WHERE user_id = $1", [user.id]);

@@ -213,6 +213,55 @@ describe('managing passkeys', () => {
   });
 });
 
+describe('hostile input', () => {
+  // C0 (NUL above all: PostgreSQL's text cannot hold it), DEL, C1, and a line break in a one-line name.
+  const CONTROL = ['\u0000', '\u0007', '\u001b', '\u007f', '\u0085', '\n'];
+
+  it('refuses a name or a transport with a control character with 400, and stores nothing', async () => {
+    const user = await register(t.app);
+    for (const control of CONTROL) {
+      const authenticator = new SoftAuthenticator(ORIGIN, RP_ID);
+      const named = await addPasskey(t.app, user.token, authenticator, `Lap${control}top`);
+      expect(named.statusCode, JSON.stringify(control)).toBe(400);
+      expect(json(named)['error']).toBe('invalid_request');
+
+      const options = json(await send(t.app, 'POST', '/api/auth/passkeys/register/options', user.token, {})) as { challenge: string };
+      const response = authenticator.register(options);
+      response.response.transports = [`usb${control}`];
+      const transported = await send(t.app, 'POST', '/api/auth/passkeys/register', user.token, { response });
+      expect(transported.statusCode, JSON.stringify(control)).toBe(400);
+      expect(json(transported)['error']).toBe('invalid_request');
+    }
+    expect(await t.db.query('SELECT id FROM passkeys WHERE user_id = $1', [user.id])).toHaveLength(0);
+  });
+
+  it('refuses a new name with a control character with 400, and keeps the old one', async () => {
+    const user = await register(t.app);
+    const id = json(await addPasskey(t.app, user.token, new SoftAuthenticator(ORIGIN, RP_ID), 'Phone'))['passkey'].id as string;
+    for (const control of CONTROL) {
+      const renamed = await send(t.app, 'PATCH', `/api/auth/passkeys/${id}`, user.token, { name: `Work${control}phone` });
+      expect(renamed.statusCode, JSON.stringify(control)).toBe(400);
+      expect(json(renamed)['error']).toBe('invalid_request');
+    }
+    expect(json(await send(t.app, 'GET', '/api/auth/passkeys', user.token))['passkeys']).toEqual([expect.objectContaining({ id, name: 'Phone' })]);
+  });
+
+  it('takes a passkey id only as the plain 8-4-4-4-12 form: a urn:uuid or braced id answers 400, and removes nothing', async () => {
+    const user = await register(t.app);
+    const id = json(await addPasskey(t.app, user.token, new SoftAuthenticator(ORIGIN, RP_ID), 'Phone'))['passkey'].id as string;
+    for (const written of [`urn:uuid:${id}`, `URN:UUID:${id}`, `{${id}}`, id.replace(/-/g, ''), `${id}%00`]) {
+      for (const [method, body] of [['PATCH', { name: 'Renamed' }], ['DELETE', undefined]] as const) {
+        const answer = await send(t.app, method, `/api/auth/passkeys/${written}`, user.token, body);
+        expect(answer.statusCode, `${method} ${written}`).toBe(400);
+        expect(json(answer)['error']).toBe('invalid_request');
+      }
+    }
+    expect(json(await send(t.app, 'GET', '/api/auth/passkeys', user.token))['passkeys']).toEqual([expect.objectContaining({ id, name: 'Phone' })]);
+    // Upper-case hex is the same id.
+    expect((await send(t.app, 'PATCH', `/api/auth/passkeys/${id.toUpperCase()}`, user.token, { name: 'Upper' })).statusCode).toBe(200);
+  });
+});
+
 describe('passkeys beside an authenticator app', () => {
   async function withApp(name = uniqueName('both')) {
     const user = await register(t.app, name);
