@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmod, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -173,11 +173,41 @@ describe.concurrent('the server process', () => {
   });
 });
 
+describe("npm run build's asset step (scripts/copy-assets.mjs)", () => {
+  it('makes dist/db/migrations what src/db/migrations is, rewriting only what differs', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'auth-assets-'));
+    try {
+      await symlink(join(ROOT, 'src'), join(folder, 'src'));
+      const migrations = join(folder, 'dist/db/migrations');
+      await mkdir(migrations, { recursive: true });
+      const [first, second] = (await readdir(join(ROOT, 'src/db/migrations'))).sort();
+      await copyFile(join(ROOT, 'src/db/migrations', first!), join(migrations, first!));
+      await writeFile(join(migrations, second!), '-- an older version of this migration');
+      await writeFile(join(migrations, '999_renamed_since.sql'), 'SELECT 1;');
+      const past = new Date('2020-01-01T00:00:00Z');
+      await utimes(join(migrations, first!), past, past);
+
+      await execFileAsync(process.execPath, [join(ROOT, 'scripts/copy-assets.mjs')], { cwd: folder });
+
+      expect((await readdir(migrations)).sort()).toEqual((await readdir(join(ROOT, 'src/db/migrations'))).sort());
+      for (const name of await readdir(migrations)) {
+        expect(await readFile(join(migrations, name), 'utf8'), name).toBe(await readFile(join(ROOT, 'src/db/migrations', name), 'utf8'));
+      }
+      // Left as it was: a process reading dist/ while a build runs (every test run and `npm start` build first)
+      // never finds a current migration missing or half-written.
+      expect((await stat(join(migrations, first!))).mtime).toEqual(past);
+      expect(await readFile(join(folder, 'dist/auth/hash-worker.cjs'), 'utf8')).toBe(await readFile(join(ROOT, 'src/auth/hash-worker.cjs'), 'utf8'));
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('npm run migrate (cli migrate)', () => {
   it('applies the migrations to the on-disk embedded database once; the next run finds it up to date', async () => {
     const dataDir = await freshDataDir('auth-migrate-');
     const migrate = () =>
-      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'migrate'], {
+      promisify(execFile)(process.execPath, ['dist/cli.js', 'migrate'], {
         cwd: ROOT,
         env: { PATH: process.env['PATH'] ?? '', DATA_DIR: dataDir },
       });
