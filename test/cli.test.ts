@@ -77,6 +77,27 @@ describe.concurrent('the admin CLI (src/cli.ts): migrate, user:create, user:list
   });
 });
 
+describe.concurrent('the admin CLI (src/cli.ts): hashing threads', () => {
+  it('starts them for a command that hashes a password, and for no other', async () => {
+    const dataDir = await freshDataDir('auth-cli-threads-');
+    // Under NODE_DEBUG=worker, Node reports on standard error every worker thread it creates, and from which file.
+    const cli = (args: string[], stdin?: string) => runCli(args, { DATA_DIR: dataDir, NODE_DEBUG: 'worker' }, stdin);
+    const hashingThreads = (stderr: string) => stderr.match(/create new worker URL \{\s*href: '[^']*\/hash-worker\.cjs'/g)?.length ?? 0;
+    try {
+      const created = await cli(['user:create', 'ada'], 'a fine long passphrase');
+      expect(created).toMatchObject({ code: 0, stdout: 'created user 1 ada\n' });
+      expect(hashingThreads(created.stderr)).toBe(1); // HASH_THREADS=1
+      for (const args of [['user:list'], ['user:rename', 'ada', 'lovelace'], ['user:delete', 'lovelace']]) {
+        const result = await cli(args);
+        expect(result.code, args[0]).toBe(0);
+        expect(hashingThreads(result.stderr), args[0]).toBe(0);
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 /**
  * An empty database for the CLI: a schema of the test server with TEST_DATABASE_URL, else an embedded one on
  * disk. `use` looks at it (or prepares it) from this process, between two runs of the CLI.

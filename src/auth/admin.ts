@@ -51,7 +51,7 @@ function listedName(user: User, key: string): string {
 export class UserAdministration {
   constructor(
     private readonly db: Database,
-    private readonly hasher: PasswordHasher,
+    private readonly hasher: Pick<PasswordHasher, 'hash'>,
     private readonly policy: PasswordPolicy,
   ) {}
 
