@@ -69,8 +69,11 @@ async function main(): Promise<void> {
     log.info('stopped');
     process.exit(0);
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  // Kept listening during the shutdown, where a repeated signal changes nothing: Ctrl-C under `npm start` delivers
+  // SIGINT twice (the terminal signals the whole process group, and npm passes its own on), and the second must not
+  // cut short the shutdown the first began. SHUTDOWN_TIMEOUT_SECONDS still bounds it.
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
 
   await app.listen({
     host: config.host,

@@ -9,21 +9,34 @@ import { describe, expect, it } from 'vitest';
 import type { Database } from '../src/kernel/db/database.js';
 import { openEmbedded } from '../src/kernel/db/embedded.js';
 import { loadMigrations, migrate } from '../src/kernel/db/migrate.js';
-import { json, login, me, refresh, register, startTestApp, type TestApp } from './helpers/app.js';
+import { CHEAP_ARGON2, json, login, me, refresh, register, startTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, freshDataDir, TEST_DATABASE_URL } from './helpers/database.js';
 import { ORIGINAL_SCHEMA } from './helpers/original-service.js';
 import { ROOT } from './helpers/process.js';
 import { codeAt } from './helpers/totp.js';
 
+/** The built CLI (vitest's global setup runs `npm run build`), as the package's bin runs it. */
+const CLI = join(ROOT, 'dist/cli.js');
+
+/**
+ * Settings every run of the CLI here gets, through the environment as an operator would set them: these tests are
+ * about the commands, not the cost of a hash, and one cheap hashing thread starts in a fraction of the time.
+ */
+const CHEAP_HASHING = { ...CHEAP_ARGON2, HASH_THREADS: '1' };
+
 /** The CLI in its own process with only `env` for settings (no .env of the developer's); never rejects. */
 function runCli(args: string[], env: Record<string, string>, stdin = '') {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...env } }, (error, stdout, stderr) =>
+    const child = execFile(process.execPath, [CLI, ...args], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...CHEAP_HASHING, ...env } }, (error, stdout, stderr) =>
       resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, stdout, stderr }),
     );
     child.stdin!.end(stdin);
   });
 }
+
+/** The CLI as `runCli` runs it, rejecting on a non-zero exit. */
+const execCli = (args: string[], env: Record<string, string>) =>
+  promisify(execFile)(process.execPath, [CLI, ...args], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...CHEAP_HASHING, ...env } });
 
 describe.concurrent('the admin CLI (src/cli.ts): migrate, user:create, user:list, user:delete', () => {
   it('manages users under the API\'s rules, takes the password on stdin only, and fails clearly with exit 1', async () => {
@@ -58,6 +71,27 @@ describe.concurrent('the admin CLI (src/cli.ts): migrate, user:create, user:list
       expect(await cli(['user:create'])).toMatchObject({ code: 1, stderr: expect.stringContaining('user:create needs a username') });
       expect((await cli([])).code).toBe(1);
       expect(await cli(['--help'])).toMatchObject({ code: 0, stdout: expect.stringContaining('user:create <username>') });
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.concurrent('the admin CLI (src/cli.ts): hashing threads', () => {
+  it('starts them for a command that hashes a password, and for no other', async () => {
+    const dataDir = await freshDataDir('auth-cli-threads-');
+    // Under NODE_DEBUG=worker, Node reports on standard error every worker thread it creates, and from which file.
+    const cli = (args: string[], stdin?: string) => runCli(args, { DATA_DIR: dataDir, NODE_DEBUG: 'worker' }, stdin);
+    const hashingThreads = (stderr: string) => stderr.match(/create new worker URL \{\s*href: '[^']*\/hash-worker\.cjs'/g)?.length ?? 0;
+    try {
+      const created = await cli(['user:create', 'ada'], 'a fine long passphrase');
+      expect(created).toMatchObject({ code: 0, stdout: 'created user 1 ada\n' });
+      expect(hashingThreads(created.stderr)).toBe(1); // HASH_THREADS=1
+      for (const args of [['user:list'], ['user:rename', 'ada', 'lovelace'], ['user:delete', 'lovelace']]) {
+        const result = await cli(args);
+        expect(result.code, args[0]).toBe(0);
+        expect(hashingThreads(result.stderr), args[0]).toBe(0);
+      }
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
@@ -355,11 +389,7 @@ describe.concurrent('the admin CLI (src/cli.ts): read-only commands', () => {
 describe.concurrent('the admin CLI (src/cli.ts): keys:rotate, keys:list, keys:retire', () => {
   it('rotates and lists keys in the database the settings name, and fails clearly with a non-zero exit', async () => {
     const dataDir = await freshDataDir('auth-cli-');
-    const cli = (...args: string[]) =>
-      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-        cwd: ROOT,
-        env: { PATH: process.env['PATH'] ?? '', DATA_DIR: dataDir },
-      });
+    const cli = (...args: string[]) => execCli(args, { DATA_DIR: dataDir });
     try {
       const first = (await cli('keys:rotate')).stdout;
       const firstKid = /new signing key (\S+) \(ES256\) is current/.exec(first)![1]!;
@@ -388,11 +418,7 @@ describe.skipIf(TEST_DATABASE_URL === undefined)('npm run import (users:import; 
   it("copies the original service's users with their ids and hashes; they sign in with their old passwords", async () => {
     const source = await createTestDatabase(ORIGINAL_SCHEMA);
     const target = await createTestDatabase();
-    const importUsers = () =>
-      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'users:import', '--from', source.env['DATABASE_URL']!], {
-        cwd: ROOT,
-        env: { PATH: process.env['PATH'] ?? '', ...target.env },
-      });
+    const importUsers = () => execCli(['users:import', '--from', source.env['DATABASE_URL']!], target.env);
     try {
       const first = (await importUsers()).stdout;
       expect(first).toContain('imported 4 user(s); 0 already present.');
@@ -423,14 +449,9 @@ describe.skipIf(TEST_DATABASE_URL === undefined)('npm run import (users:import; 
   it('says clearly when the source cannot be read, and exits 1', async () => {
     const target = await createTestDatabase();
     try {
-      const run = promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'users:import', '--from', 'postgres://postgres@127.0.0.1:1/nothing'], {
-        cwd: ROOT,
-        env: { PATH: process.env['PATH'] ?? '', ...target.env },
-      });
+      const run = execCli(['users:import', '--from', 'postgres://postgres@127.0.0.1:1/nothing'], target.env);
       await expect(run).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('users:import: cannot read users from the original database') });
-      await expect(
-        promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'users:import'], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...target.env } }),
-      ).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('users:import needs --from postgres://') });
+      await expect(execCli(['users:import'], target.env)).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('users:import needs --from postgres://') });
     } finally {
       await target.drop();
     }

@@ -1,12 +1,14 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmod, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { once } from 'node:events';
+import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMigrations } from '../src/kernel/db/migrate.js';
 import { freshDataDir } from './helpers/database.js';
-import { exitCode, ROOT, startServer, waitFor } from './helpers/process.js';
+import { exitCode, freePort, ROOT, startServer, waitFor } from './helpers/process.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -15,8 +17,7 @@ const EMBEDDED_MISSING =
 
 /**
  * The service as production runs it: compiled by the build, then `node dist/server.js` (the container's command
- * too), so the signals tested are the ones a deploy sends to node itself. Not `npm start`: npm exits on SIGTERM
- * without passing it on.
+ * too), so the signals tested are the ones a deploy sends to node itself. `npm start` is tested below.
  */
 describe.concurrent('the built service, started as production starts it (node dist/server.js)', () => {
   let scratch: string;
@@ -173,11 +174,110 @@ describe.concurrent('the server process', () => {
   });
 });
 
+/** Whether a process with this pid exists (a signal 0 checks without sending anything). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function canListenOn(port: number): Promise<boolean> {
+  const server = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    server.close();
+  }
+}
+
+/**
+ * `npm start` as a developer runs it: npm runs prestart (the build), then the start script through `sh -c`. A
+ * signal npm passes on must reach node itself: a shell in between would exit and leave the service running, orphaned,
+ * holding its port and the embedded database.
+ */
+describe.concurrent('npm start', () => {
+  it.each([
+    ['SIGTERM to npm, as a process manager stops it', (npm: ChildProcess) => npm.kill('SIGTERM')],
+    // Its own process group (detached), as a terminal gives the command it runs; Ctrl-C signals the whole group.
+    ['Ctrl-C, SIGINT to its whole process group', (npm: ChildProcess) => process.kill(-npm.pid!, 'SIGINT')],
+  ])('stops gracefully on %s: the service finishes, exits, and frees its port', async (_how, signal) => {
+    const port = await freePort();
+    const dataDir = await freshDataDir('auth-npm-start-');
+    const npm = spawn('npm', ['start'], {
+      cwd: ROOT,
+      detached: true,
+      env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let text = '';
+    npm.stdout!.on('data', (chunk) => (text += chunk));
+    npm.stderr!.on('data', (chunk) => (text += chunk));
+    const output = () => text;
+    const closed = once(npm, 'close');
+    closed.catch(() => {}); // a failure to start is reported by waitFor
+    try {
+      await waitFor(output, /listening on/, npm);
+      const service = Number(output().match(/"pid":(\d+)/)![1]);
+      expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('OK');
+
+      signal(npm);
+      expect(await exitCode(npm)).toBe(0);
+      expect(isRunning(service)).toBe(false);
+      await closed; // every line the service wrote has been read
+      expect(output()).toContain('"msg":"stopped"');
+      expect(await canListenOn(port)).toBe(true);
+    } finally {
+      try {
+        process.kill(-npm.pid!, 'SIGKILL');
+      } catch {
+        // The group is gone: nothing was left behind.
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("npm run build's asset step (scripts/copy-assets.mjs)", () => {
+  it('makes dist/db/migrations what src/db/migrations is, rewriting only what differs', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'auth-assets-'));
+    try {
+      await symlink(join(ROOT, 'src'), join(folder, 'src'));
+      const migrations = join(folder, 'dist/db/migrations');
+      await mkdir(migrations, { recursive: true });
+      const [first, second] = (await readdir(join(ROOT, 'src/db/migrations'))).sort();
+      await copyFile(join(ROOT, 'src/db/migrations', first!), join(migrations, first!));
+      await writeFile(join(migrations, second!), '-- an older version of this migration');
+      await writeFile(join(migrations, '999_renamed_since.sql'), 'SELECT 1;');
+      const past = new Date('2020-01-01T00:00:00Z');
+      await utimes(join(migrations, first!), past, past);
+
+      await execFileAsync(process.execPath, [join(ROOT, 'scripts/copy-assets.mjs')], { cwd: folder });
+
+      expect((await readdir(migrations)).sort()).toEqual((await readdir(join(ROOT, 'src/db/migrations'))).sort());
+      for (const name of await readdir(migrations)) {
+        expect(await readFile(join(migrations, name), 'utf8'), name).toBe(await readFile(join(ROOT, 'src/db/migrations', name), 'utf8'));
+      }
+      // Left as it was: a process reading dist/ while a build runs (every test run and `npm start` build first)
+      // never finds a current migration missing or half-written.
+      expect((await stat(join(migrations, first!))).mtime).toEqual(past);
+      expect(await readFile(join(folder, 'dist/auth/hash-worker.cjs'), 'utf8')).toBe(await readFile(join(ROOT, 'src/auth/hash-worker.cjs'), 'utf8'));
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('npm run migrate (cli migrate)', () => {
   it('applies the migrations to the on-disk embedded database once; the next run finds it up to date', async () => {
     const dataDir = await freshDataDir('auth-migrate-');
     const migrate = () =>
-      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'migrate'], {
+      promisify(execFile)(process.execPath, ['dist/cli.js', 'migrate'], {
         cwd: ROOT,
         env: { PATH: process.env['PATH'] ?? '', DATA_DIR: dataDir },
       });

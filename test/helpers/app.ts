@@ -29,7 +29,7 @@ export interface TestAppOptions {
 }
 
 /** Through the settings, as an operator would set them: the app hashes exactly as configured. */
-const CHEAP_ARGON2 = { ARGON2_MEMORY_KIB: '64', ARGON2_TIME_COST: '1' };
+export const CHEAP_ARGON2 = { ARGON2_MEMORY_KIB: '64', ARGON2_TIME_COST: '1' };
 
 /**
  * The real app on a fresh database (or on `options.testDatabase`, as a second instance would be). Requests go

@@ -4,9 +4,12 @@ import { once } from 'node:events';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 
-/** The real entry point in its own process, as `npm start` runs it (through tsx, so no build is needed). */
+/**
+ * The real entry point in its own process, as `npm start` runs it: the build of src/server.ts, made once per test
+ * run by vitest's global setup (test/helpers/build.ts).
+ */
 export function startServer(env: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, ['dist/server.js'], {
     cwd: ROOT,
     // Only what the test gives: no .env or DATABASE_URL of the developer's leaks in.
     env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', DATA_DIR: 'memory://', LOG_LEVEL: 'info', ...env },
