@@ -1,3 +1,5 @@
+import { declarations } from './declarations.js';
+
 /**
  * Every failure the service reports on purpose has a stable code. The kernel declares the codes every feature
  * may answer (a malformed request, an unavailable database...); each feature declares its own beside its routes,
@@ -23,21 +25,14 @@ export interface ErrorSpec {
  * The codes, by name. Each feature adds its own by declaration merging, next to its `defineErrors` table:
  * `declare module '../../kernel/errors.js' { interface ErrorCodes extends CodesOf<typeof TABLE> {} }`.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface ErrorCodes extends CodesOf<typeof KERNEL_ERRORS> {}
 export type ErrorCode = keyof ErrorCodes;
 export type CodesOf<T> = { [K in keyof T]: true };
 
-const TABLE = new Map<string, ErrorSpec>();
+const TABLE = declarations<ErrorSpec>('error code');
 
-/** Declares a feature's error codes; a code declared twice is a mistake found at start. */
-export function defineErrors<const T extends Record<string, ErrorSpec>>(table: T): T {
-  for (const [code, spec] of Object.entries(table)) {
-    if (TABLE.has(code)) throw new Error(`error code ${code} is declared twice`);
-    TABLE.set(code, spec);
-  }
-  return table;
-}
+/** Declares a feature's error codes. */
+export const defineErrors = TABLE.define;
 
 /** A declared code's row. */
 export function errorSpec(code: ErrorCode): ErrorSpec {
@@ -48,7 +43,7 @@ export function errorSpec(code: ErrorCode): ErrorSpec {
 
 /** Every declared code and its row, in the order declared: what the docs list. */
 export function declaredErrors(): [ErrorCode, ErrorSpec][] {
-  return [...TABLE] as [ErrorCode, ErrorSpec][];
+  return TABLE.entries() as [ErrorCode, ErrorSpec][];
 }
 
 /** What every feature may answer: the request itself, the service's state, the plumbing. */

@@ -11,6 +11,7 @@ import {
   type NewAuditEvent,
   type StoredAuditEvent,
 } from './audit-queries.js';
+import { declarations } from '../../kernel/declarations.js';
 import { ServiceError } from '../../kernel/errors.js';
 import { ipLimitKey } from '../../kernel/ip-addresses.js';
 import { ROW_ID_PATTERN } from '../../kernel/model.js';
@@ -21,21 +22,14 @@ import { usernameLookupKey } from '../../kernel/usernames.js';
  * declares its own beside its routes with `defineAuditEvents`, and adds them here by declaration merging:
  * `declare module '../audit/audit.js' { interface AuditEvents extends EventsOf<typeof EVENTS> {} }`.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface AuditEvents {}
 export type AuditType = keyof AuditEvents;
 export type EventsOf<T> = { [K in keyof T]: true };
 
-const EVENT_TYPES = new Map<string, string>();
+const EVENT_TYPES = declarations<string>('audit event');
 
 /** Declares a feature's audit event types, each with a sentence on what it records. */
-export function defineAuditEvents<const T extends Record<string, string>>(events: T): T {
-  for (const [type, description] of Object.entries(events)) {
-    if (EVENT_TYPES.has(type)) throw new Error(`audit event ${type} is declared twice`);
-    EVENT_TYPES.set(type, description);
-  }
-  return events;
-}
+export const defineAuditEvents = EVENT_TYPES.define;
 
 /** The audit trail's own: what every sign-in route and every admin route records. */
 export const AUDIT_EVENTS = defineAuditEvents({
@@ -50,7 +44,7 @@ declare module './audit.js' {
 
 /** Every declared type and what it records, in the order declared. */
 export function declaredAuditEvents(): [AuditType, string][] {
-  return [...EVENT_TYPES] as [AuditType, string][];
+  return EVENT_TYPES.entries() as [AuditType, string][];
 }
 
 /** Why a login failed, in `details.reason`. */
