@@ -244,14 +244,14 @@ describe.concurrent('npm start', () => {
 });
 
 describe("npm run build's asset step (scripts/copy-assets.mjs)", () => {
-  it('makes dist/db/migrations what src/db/migrations is, rewriting only what differs', async () => {
+  it('makes dist/kernel/db/migrations what src/kernel/db/migrations is, rewriting only what differs', async () => {
     const folder = await mkdtemp(join(tmpdir(), 'auth-assets-'));
     try {
       await symlink(join(ROOT, 'src'), join(folder, 'src'));
-      const migrations = join(folder, 'dist/db/migrations');
+      const migrations = join(folder, 'dist/kernel/db/migrations');
       await mkdir(migrations, { recursive: true });
-      const [first, second] = (await readdir(join(ROOT, 'src/db/migrations'))).sort();
-      await copyFile(join(ROOT, 'src/db/migrations', first!), join(migrations, first!));
+      const [first, second] = (await readdir(join(ROOT, 'src/kernel/db/migrations'))).sort();
+      await copyFile(join(ROOT, 'src/kernel/db/migrations', first!), join(migrations, first!));
       await writeFile(join(migrations, second!), '-- an older version of this migration');
       await writeFile(join(migrations, '999_renamed_since.sql'), 'SELECT 1;');
       const past = new Date('2020-01-01T00:00:00Z');
@@ -259,14 +259,14 @@ describe("npm run build's asset step (scripts/copy-assets.mjs)", () => {
 
       await execFileAsync(process.execPath, [join(ROOT, 'scripts/copy-assets.mjs')], { cwd: folder });
 
-      expect((await readdir(migrations)).sort()).toEqual((await readdir(join(ROOT, 'src/db/migrations'))).sort());
+      expect((await readdir(migrations)).sort()).toEqual((await readdir(join(ROOT, 'src/kernel/db/migrations'))).sort());
       for (const name of await readdir(migrations)) {
-        expect(await readFile(join(migrations, name), 'utf8'), name).toBe(await readFile(join(ROOT, 'src/db/migrations', name), 'utf8'));
+        expect(await readFile(join(migrations, name), 'utf8'), name).toBe(await readFile(join(ROOT, 'src/kernel/db/migrations', name), 'utf8'));
       }
       // Left as it was: a process reading dist/ while a build runs (every test run and `npm start` build first)
       // never finds a current migration missing or half-written.
       expect((await stat(join(migrations, first!))).mtime).toEqual(past);
-      expect(await readFile(join(folder, 'dist/auth/hash-worker.cjs'), 'utf8')).toBe(await readFile(join(ROOT, 'src/auth/hash-worker.cjs'), 'utf8'));
+      expect(await readFile(join(folder, 'dist/features/passwords/hash-worker.cjs'), 'utf8')).toBe(await readFile(join(ROOT, 'src/features/passwords/hash-worker.cjs'), 'utf8'));
     } finally {
       await rm(folder, { recursive: true, force: true });
     }
