@@ -7,8 +7,8 @@ export default defineConfig({
     globalSetup: ['test/helpers/build.ts'],
     // A real database, processes started per test in some files, and a few tests at real argon2 cost: generous
     // limits for a busy machine, but no test asserts a duration.
-    testTimeout: 180_000,
-    hookTimeout: 180_000,
+    testTimeout: 300_000,
+    hookTimeout: 300_000,
     pool: 'forks',
   },
 });
