@@ -27,6 +27,7 @@ import { countFactorsByKey, generatedSecretsKey } from './features/mfa/mfa-queri
 import { Metrics } from './kernel/metrics.js';
 import { openPostgres } from './kernel/db/postgres.js';
 import { openRedis, type RedisConnection } from './kernel/db/redis.js';
+import { Outbox } from './kernel/outbox/outbox.js';
 
 /** Everything the HTTP layer needs, ready to serve. */
 export interface Services {
@@ -46,6 +47,8 @@ export interface Services {
   administration: Administration;
   /** Only with REDIS_URL. */
   redis: RedisConnection | undefined;
+  /** Mail and webhook deliveries, written in the transaction of their change and sent in the background. */
+  outbox: Outbox;
   close(): Promise<void>;
 }
 
@@ -134,6 +137,8 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       log,
       counted: (type) => metrics.auditEvents.inc({ type }),
     });
+    const outbox = new Outbox(db, log);
+    outbox.watchDepth(metrics);
     const chores = [
       // Picks up keys rotated by the CLI or another instance, and drops retired ones.
       every(KEY_RELOAD_INTERVAL_SECONDS, () => keys.reload(), log, 'signing-key reload'),
@@ -145,6 +150,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       every(PURGE_INTERVAL_SECONDS, () => secondFactors.purgeStale(), log, 'second-factor purge'),
       every(PURGE_INTERVAL_SECONDS, () => signIn.purgeEnded(), log, 'second-step token purge'),
       ...(passkeys ? [every(PURGE_INTERVAL_SECONDS, () => passkeys.purgeExpired(), log, 'passkey challenge purge')] : []),
+      every(PURGE_INTERVAL_SECONDS, () => outbox.purge(), log, 'outbox purge'),
       every(PURGE_INTERVAL_SECONDS, async () => {
         const purged = await audit.purge();
         if (purged > 0) log.info({ purged }, 'purged audit events past AUDIT_RETENTION_DAYS');
@@ -152,6 +158,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     ];
     const close = async () => {
       chores.forEach((timer) => clearInterval(timer));
+      await outbox.stop();
       // The events of the last requests are written before the database goes.
       await audit.settled();
       await redis?.close();
@@ -163,7 +170,9 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       idleTimeoutSeconds: config.sessions.idleTimeoutSeconds,
       recoveryCodeTtlSeconds: config.recoveryCodeTtlSeconds,
     });
-    return { db, hasher: passwordHasher, keys, accounts, signIn, sessions, secondFactors, passkeys, metrics, audit, limits, adminKeys, administration, redis, close };
+    // Every feature has registered its topics by now.
+    outbox.start();
+    return { db, hasher: passwordHasher, keys, accounts, signIn, sessions, secondFactors, passkeys, metrics, audit, limits, adminKeys, administration, redis, outbox, close };
   } catch (error) {
     await redis?.close();
     await hasher?.close();
