@@ -25,6 +25,44 @@ export interface Database extends Queryable {
   close(): Promise<void>;
 }
 
+/** Work waiting for a transaction to commit, by its handle: registered only for the handles the adapters open. */
+const commitCallbacks = new WeakMap<Queryable, (() => void)[]>();
+
+/** For the adapters: marks `tx` as an open transaction's handle, which `afterCommit` and `isTransaction` know. */
+export function openedTransaction(tx: Queryable): Queryable {
+  commitCallbacks.set(tx, []);
+  return tx;
+}
+
+/** For the adapters: `tx` committed; what waited for it runs now. A transaction rolled back never gets here. */
+export function committedTransaction(tx: Queryable | undefined): void {
+  if (!tx) return;
+  const callbacks = commitCallbacks.get(tx) ?? [];
+  commitCallbacks.delete(tx);
+  for (const callback of callbacks) {
+    try {
+      callback();
+    } catch {
+      // What runs after a commit is a nudge (wake a sender); the change stands whatever it does.
+    }
+  }
+}
+
+/** Whether `db` is the handle of a transaction in progress (the `tx` of `Database.transaction`), not a pool. */
+export function isTransaction(db: Queryable): boolean {
+  return commitCallbacks.has(db);
+}
+
+/**
+ * Runs `callback` once `tx` has committed, and never if it rolls back (or runs again after a conflict: the
+ * new attempt registers its own). For what must not happen before the change is visible: waking a sender.
+ */
+export function afterCommit(tx: Queryable, callback: () => void): void {
+  const callbacks = commitCallbacks.get(tx);
+  if (!callbacks) throw new Error('afterCommit needs the handle of a transaction in progress');
+  callbacks.push(callback);
+}
+
 export function isUniqueViolation(error: unknown): boolean {
   return error instanceof DatabaseQueryError && error.code === '23505';
 }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { lockDataDir } from './data-dir-lock.js';
-import { classifyingErrors, retryingConflicts, type Database, type Queryable } from './database.js';
+import { classifyingErrors, committedTransaction, openedTransaction, retryingConflicts, type Database, type Queryable } from './database.js';
 
 function queryable(target: PGlite | Transaction): Queryable {
   return {
@@ -33,7 +33,13 @@ export async function openEmbedded(dataDir: string, initialDump?: Blob): Promise
     ...queryable(pglite),
     // PGlite holds its single connection for the whole callback, so other queries wait instead of interleaving.
     // One connection has no deadlocks, but a statement may still report a conflict: the same contract as PostgreSQL's.
-    transaction: (fn) => retryingConflicts(() => pglite.transaction((tx) => fn(queryable(tx)))),
+    transaction: (fn) =>
+      retryingConflicts(async () => {
+        let handle: Queryable | undefined;
+        const result = await pglite.transaction((tx) => fn((handle = openedTransaction(queryable(tx)))));
+        committedTransaction(handle);
+        return result;
+      }),
     async close() {
       try {
         await pglite.close();

@@ -1,6 +1,14 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { classifyDatabaseError, classifyingErrors, retryingConflicts, type Database, type Queryable } from './database.js';
+import {
+  classifyDatabaseError,
+  classifyingErrors,
+  committedTransaction,
+  openedTransaction,
+  retryingConflicts,
+  type Database,
+  type Queryable,
+} from './database.js';
 
 export interface PostgresOptions {
   url: string;
@@ -44,13 +52,14 @@ export function openPostgres(options: PostgresOptions, log: Logger): Database {
     // idle ones): without a listener that would crash the process. The query in progress fails on its own.
     const onError = (error: Error) => log.warn({ reason: classifyDatabaseError(error).message }, 'PostgreSQL connection lost during a transaction');
     client.on('error', onError);
-    const tx = queryable(client);
+    const tx = openedTransaction(queryable(client));
     try {
       await tx.exec('BEGIN');
       const result = await fn(tx);
       await tx.exec('COMMIT');
       client.off('error', onError);
       client.release();
+      committedTransaction(tx);
       return result;
     } catch (error) {
       // A connection that cannot even roll back is broken: destroy it instead of returning it to the pool.
