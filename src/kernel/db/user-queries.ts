@@ -226,3 +226,31 @@ export async function storeUsernameKeys(
     [skeletons.map((s) => s.skeleton), skeletons.map((s) => s.id)],
   );
 }
+
+/** The metadata other services keep on an account: the user's own, and the operators'. */
+export interface UserMetadata {
+  userMetadata: Record<string, unknown>;
+  appMetadata: Record<string, unknown>;
+}
+
+export async function findUserMetadata(db: Queryable, userId: string): Promise<UserMetadata | undefined> {
+  const [row] = await db.query<{ user_metadata: Record<string, unknown>; app_metadata: Record<string, unknown> }>(
+    'SELECT user_metadata, app_metadata FROM users WHERE id = $1',
+    [userId],
+  );
+  return row && { userMetadata: row.user_metadata, appMetadata: row.app_metadata };
+}
+
+/** Replaces one or both; in the caller's transaction, which holds the user's row. False if the user is gone. */
+export async function setUserMetadata(db: Queryable, userId: string, metadata: Partial<UserMetadata>): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE users SET user_metadata = COALESCE($2::jsonb, user_metadata), app_metadata = COALESCE($3::jsonb, app_metadata), updated_at = now()
+      WHERE id = $1 RETURNING id`,
+    [
+      userId,
+      metadata.userMetadata === undefined ? null : JSON.stringify(metadata.userMetadata),
+      metadata.appMetadata === undefined ? null : JSON.stringify(metadata.appMetadata),
+    ],
+  );
+  return rows.length > 0;
+}
