@@ -1,8 +1,11 @@
 import { createHmac, KeyObject, randomUUID, sign, type webcrypto } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { Queryable } from '../../kernel/db/database.js';
 import { ServiceError } from '../../kernel/errors.js';
 import { USER_ID_PATTERN, type Assurance } from '../../kernel/model.js';
+import { RESERVED_CLAIMS, type ClaimsHook } from './claims-hook.js';
 import type { KeyRing } from './signing-keys.js';
+import './token-errors.js';
 
 export interface TokenSettings {
   issuer: string;
@@ -88,19 +91,24 @@ export class AccessTokens {
   constructor(
     private readonly keys: KeyRing,
     private readonly settings: TokenSettings,
+    /** TOKEN_HOOK_URL's: asked for claims to add before each token. Without one, nothing is asked. */
+    private readonly hook?: ClaimsHook,
   ) {}
 
   get ttlSeconds(): number {
     return this.settings.ttlSeconds;
   }
 
-  async issue(subject: AccessTokenSubject): Promise<IssuedAccessToken> {
-    const signing = this.keys.signing;
-    if (this.signer?.signing !== signing) this.signer = signerFor(signing);
+  /**
+   * Signs a token for `subject`. With a claims hook, asks it first (`db`: the caller's connection or transaction,
+   * through which the hook reads the account) and adds what it answers to the claims the service sets, which
+   * it can never replace.
+   */
+  async issue(subject: AccessTokenSubject, db: Queryable): Promise<IssuedAccessToken> {
     const now = Math.floor(Date.now() / 1000);
     // Services that verify tokens on their own never learn that a session ran out: its tokens end with it.
     const exp = Math.min(now + this.settings.ttlSeconds, Math.max(now, Math.floor(subject.notAfter.getTime() / 1000)));
-    const payload = base64url({
+    const claims: Record<string, unknown> = {
       // The original service's consumers read these two.
       user_id: Number(subject.userId),
       username: subject.username,
@@ -115,7 +123,20 @@ export class AccessTokens {
       iat: now,
       exp,
       jti: randomUUID(),
-    });
+    };
+    if (this.hook) {
+      const added = await this.hook.claims(db, {
+        user: { id: subject.userId, username: subject.username, roles: subject.roles },
+        session: { id: subject.sessionId, aal: subject.assurance.aal, amr: subject.assurance.amr },
+        claims: { ...claims },
+      });
+      for (const [name, value] of Object.entries(added)) {
+        if (!Object.hasOwn(claims, name) && !RESERVED_CLAIMS.has(name) && name !== '__proto__') claims[name] = value;
+      }
+    }
+    const signing = this.keys.signing;
+    if (this.signer?.signing !== signing) this.signer = signerFor(signing);
+    const payload = base64url(claims);
     const input = `${this.signer.header}.${payload}`;
     return { token: `${input}.${this.signer.sign(Buffer.from(input, 'ascii')).toString('base64url')}`, expiresIn: exp - now };
   }
