@@ -3,6 +3,8 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Accounts } from './accounts.js';
 import { isServiceError } from '../../kernel/errors.js';
+import type { UserMetadata } from '../../kernel/db/user-queries.js';
+import type { Authenticated } from '../../kernel/model.js';
 import { callerOf } from '../../kernel/http/authentication.js';
 import { clientInfo, publicUser, signedIn } from '../../kernel/http/replies.js';
 import { proofOf, ProofFields } from '../mfa/proof-fields.js';
@@ -58,14 +60,29 @@ const Me = Type.Object({
   amr: Type.Array(Type.String(), { description: "How this session's sign-in was proven (RFC 8176): `pwd`, and `otp` with a code" }),
   aal: Type.Integer({ description: "The session's assurance level: 1 the password alone, 2 with a second factor" }),
   roles: Type.Array(Type.String(), { description: 'Set by operators; access tokens carry them as `roles`' }),
+  user_metadata: Type.Object({}, { additionalProperties: true, description: 'The user\'s own (PATCH /api/auth/me); not in access tokens unless the token hook puts it there' }),
+  app_metadata: Type.Object({}, { additionalProperties: true, description: 'Set by operators (PATCH /admin/users/{id}); not in access tokens unless the token hook puts it there' }),
 });
+
+function me({ user, session }: Authenticated, metadata: UserMetadata) {
+  return {
+    ...publicUser(user),
+    created_at: user.createdAt.toISOString(),
+    updated_at: user.updatedAt.toISOString(),
+    amr: session.amr,
+    aal: session.aal,
+    roles: user.roles,
+    user_metadata: metadata.userMetadata,
+    app_metadata: metadata.appMetadata,
+  };
+}
 
 /** The original service's register, change and delete (same paths, fields and messages), plus /me and /validate; its login is the sign-in feature's. */
 export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = async (app, { accounts }) => {
   app.post(
     '/register',
     {
-      config: { audit: onSuccess(201, 'register'), errors: ['invalid_username', 'invalid_password', 'weak_password', 'password_mismatch', 'username_taken', ...LIMIT_ERRORS, 'overloaded'], missingFieldsMessage: 'Username and passwords are required!', hashesPassword: true },
+      config: { audit: onSuccess(201, 'register'), errors: ['invalid_username', 'invalid_password', 'weak_password', 'password_mismatch', 'username_taken', ...LIMIT_ERRORS, 'overloaded', 'hook_unavailable'], missingFieldsMessage: 'Username and passwords are required!', hashesPassword: true },
       schema: {
         summary: 'Create an account and sign in',
         tags: ['accounts'],
@@ -162,15 +179,31 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = 
       schema: { summary: "The token's user", tags: ['accounts'], response: { 200: Me } },
     },
     async (request) => {
-      const { user, session } = callerOf(request);
-      return {
-        ...publicUser(user),
-        created_at: user.createdAt.toISOString(),
-        updated_at: user.updatedAt.toISOString(),
-        amr: session.amr,
-        aal: session.aal,
-        roles: user.roles,
-      };
+      const auth = callerOf(request);
+      return me(auth, await accounts.metadata(auth));
+    },
+  );
+
+  app.patch(
+    '/me',
+    {
+      config: { errors: [], auth: 'user' },
+      schema: {
+        summary: "Set the token's user's own metadata",
+        description:
+          '`user_metadata` replaces the whole object: a JSON object of at most 4 KB, nested at most 5 deep, keys of 1 to 64 characters without ' +
+          'control characters. Other services read it in `/me`, in introspection and (if the token hook adds it) in tokens.',
+        tags: ['accounts'],
+        body: Type.Object(
+          { user_metadata: Type.Object({}, { additionalProperties: true }) },
+          { examples: [{ user_metadata: { theme: 'dark', locale: 'en-GB' } }] },
+        ),
+        response: { 200: Me },
+      },
+    },
+    async (request) => {
+      const auth = callerOf(request);
+      return me(auth, await accounts.setUserMetadata(auth, request.body.user_metadata));
     },
   );
 

@@ -1,6 +1,7 @@
 import { isUniqueViolation, type Database } from '../../kernel/db/database.js';
-import { deleteUser, insertUser, isUsernameTaken, updateUser } from '../../kernel/db/user-queries.js';
+import { deleteUser, findUserMetadata, insertUser, isUsernameTaken, setUserMetadata, updateUser, type UserMetadata } from '../../kernel/db/user-queries.js';
 import { ServiceError } from '../../kernel/errors.js';
+import type { Events } from '../../kernel/events.js';
 import type { Authenticated, ClientInfo, SignedIn, User } from '../../kernel/model.js';
 import { parseUsername } from '../../kernel/usernames.js';
 import type { Proof, Reauthentication } from '../mfa/reauthentication.js';
@@ -8,6 +9,7 @@ import type { PasswordPolicy } from '../passwords/password-policy.js';
 import { normalizePassword, type PasswordHasher } from '../passwords/passwords.js';
 import type { RateLimits } from '../rate-limits/rate-limits.js';
 import type { Sessions } from '../sessions/sessions.js';
+import { checkMetadata } from './user-metadata.js';
 
 /** For a failed insert or update of users: the unique index on the username says the name is someone else's. */
 function rethrowTaken(error: unknown): never {
@@ -27,6 +29,7 @@ export class Accounts {
     private readonly policy: PasswordPolicy,
     private readonly limits: RateLimits,
     private readonly reauth: Reauthentication,
+    private readonly events: Events,
   ) {}
 
   async register(input: { username: string; password: string; passwordConfirm: string }, client: ClientInfo): Promise<SignedIn> {
@@ -44,6 +47,7 @@ export class Accounts {
       const passwordHash = await this.hasher.hash(input.password);
       return this.db.transaction(async (tx) => {
         const user = await insertUser(tx, { name: username, passwordHash }).catch(rethrowTaken);
+        await this.events.emit(tx, 'user.created', { user_id: user.id, username: user.username });
         return this.sessions.start(tx, user, 'registration', client, { passwordHash });
       });
     });
@@ -107,8 +111,12 @@ export class Accounts {
       await this.sessions.holdLive(tx, auth);
       const updated = await updateUser(tx, auth.user.id, { name: username, passwordHash }).catch(rethrowTaken);
       if (!updated) throw new ServiceError('invalid_token', 'The access token is no longer valid: its user was deleted');
-      // Whoever else held the old password is signed out; the session that changed it stays.
-      if (passwordHash !== undefined) await this.sessions.endOthers(tx, auth, 'password_change');
+      if (username) await this.events.emit(tx, 'user.updated', { user_id: updated.id, changes: ['username'], username: updated.username });
+      if (passwordHash !== undefined) {
+        await this.events.emit(tx, 'password.changed', { user_id: updated.id });
+        // Whoever else held the old password is signed out; the session that changed it stays.
+        await this.sessions.endOthers(tx, auth, 'password_change');
+      }
       return updated;
     });
   }
@@ -124,6 +132,25 @@ export class Accounts {
       await this.sessions.holdLive(tx, auth);
       // The sessions and their refresh tokens go with the row, under the locks just taken.
       await deleteUser(tx, auth.user.id);
+      await this.events.emit(tx, 'user.deleted', { user_id: auth.user.id });
+    });
+  }
+
+  /** What the account holds besides its name and roles: the user's metadata and the operators'. */
+  async metadata(auth: Authenticated): Promise<UserMetadata> {
+    const found = await findUserMetadata(this.db, auth.user.id);
+    if (!found) throw new ServiceError('invalid_token', 'The access token is no longer valid: its user was deleted');
+    return found;
+  }
+
+  /** Replaces the user's own metadata (see checkMetadata for what it may hold). */
+  async setUserMetadata(auth: Authenticated, value: unknown): Promise<UserMetadata> {
+    const userMetadata = checkMetadata('user_metadata', value);
+    return this.db.transaction(async (tx) => {
+      await this.sessions.holdLive(tx, auth);
+      await setUserMetadata(tx, auth.user.id, { userMetadata });
+      await this.events.emit(tx, 'user.updated', { user_id: auth.user.id, changes: ['user_metadata'], user_metadata: userMetadata });
+      return (await findUserMetadata(tx, auth.user.id))!;
     });
   }
 }

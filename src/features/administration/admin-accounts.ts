@@ -8,9 +8,11 @@ import {
   type AdminUserDetail,
   type AdminUserRow,
 } from './admin-queries.js';
-import { revokeUnexpiredUserSessions } from '../sessions/session-queries.js';
-import { deleteUser, insertUser, lockUser, updateUser } from '../../kernel/db/user-queries.js';
+import { endUserSessions } from '../sessions/sessions.js';
+import { deleteUser, insertUser, lockUser, setUserMetadata, updateUser } from '../../kernel/db/user-queries.js';
 import { ServiceError } from '../../kernel/errors.js';
+import type { Events } from '../../kernel/events.js';
+import { checkMetadata } from '../accounts/user-metadata.js';
 import { isInstantInRange } from '../../kernel/model.js';
 import type { PasswordPolicy } from '../passwords/password-policy.js';
 import type { PasswordHasher } from '../passwords/passwords.js';
@@ -29,6 +31,8 @@ export interface UserChanges {
   username?: string | undefined;
   roles?: string[] | undefined;
   lock?: { locked: boolean; reason?: string | undefined; until?: Date | undefined } | undefined;
+  /** Replaces the operators' metadata (see checkMetadata). */
+  appMetadata?: unknown;
 }
 
 function notFound(): ServiceError {
@@ -43,6 +47,7 @@ export class Administration {
     private readonly policy: PasswordPolicy,
     private readonly limits: RateLimits,
     private readonly settings: { idleTimeoutSeconds: number; recoveryCodeTtlSeconds: number },
+    private readonly events: Events,
   ) {}
 
   async search(query: string, afterId: string | undefined, limit: number): Promise<{ users: AdminUserRow[]; next: string | undefined }> {
@@ -66,33 +71,57 @@ export class Administration {
     if (password !== undefined) this.policy.check(password, username.display);
     await applyUsernameRules(this.db);
     const passwordHash = await this.hasher.hash(password ?? randomBytes(32).toString('base64url'));
-    const user = await insertUser(this.db, { name: username, passwordHash }).catch((error: unknown) => {
-      throw isUniqueViolation(error) ? new ServiceError('username_taken', 'Username is already taken') : error;
-    });
+    const user = await this.db
+      .transaction(async (tx) => {
+        const inserted = await insertUser(tx, { name: username, passwordHash });
+        await this.events.emit(tx, 'user.created', { user_id: inserted.id, username: inserted.username });
+        return inserted;
+      })
+      .catch((error: unknown) => {
+        throw isUniqueViolation(error) ? new ServiceError('username_taken', 'Username is already taken') : error;
+      });
     return this.get(user.id);
   }
 
-  /** Renames, sets roles, locks or unlocks. A lock ends every session at once; roles reach tokens at their next refresh. */
+  /**
+   * Renames, sets roles or the operators' metadata, locks or unlocks. A lock ends every session at once; roles
+   * reach tokens at their next refresh.
+   */
   async update(userId: string, changes: UserChanges): Promise<{ detail: AdminUserDetail; endedSessions: number }> {
     if (changes.lock?.until !== undefined && !isInstantInRange(changes.lock.until)) {
       throw new ServiceError('invalid_request', 'until is not a time from 1970 to 9999: send RFC 3339, e.g. 2030-01-31T12:00:00Z');
     }
     const name = changes.username === undefined ? undefined : parseUsername(changes.username);
     const roles = changes.roles === undefined ? undefined : [...new Set(changes.roles)];
+    const appMetadata = changes.appMetadata === undefined ? undefined : checkMetadata('app_metadata', changes.appMetadata);
     let endedSessions = 0;
     await this.db.transaction(async (tx) => {
       if (!(await lockUser(tx, userId, 'update'))) throw notFound();
+      const updated: Partial<Record<'username' | 'roles' | 'app_metadata', unknown>> = {};
       if (name) {
-        await updateUser(tx, userId, { name }).catch((error: unknown) => {
+        const renamed = await updateUser(tx, userId, { name }).catch((error: unknown) => {
           throw isUniqueViolation(error) ? new ServiceError('username_taken', 'Username is already taken') : error;
         });
+        updated.username = renamed!.username;
       }
-      if (roles) await setRoles(tx, userId, roles);
+      if (roles) {
+        await setRoles(tx, userId, roles);
+        updated.roles = roles;
+      }
+      if (appMetadata) {
+        await setUserMetadata(tx, userId, { appMetadata });
+        updated.app_metadata = appMetadata;
+      }
+      if (Object.keys(updated).length > 0) {
+        await this.events.emit(tx, 'user.updated', { user_id: userId, changes: Object.keys(updated), ...(updated as object) });
+      }
       if (changes.lock?.locked === true) {
-        await setLock(tx, userId, { reason: changes.lock.reason ?? null, until: changes.lock.until ?? null });
-        endedSessions = await revokeUnexpiredUserSessions(tx, userId, 'locked');
+        const until = changes.lock.until ?? null;
+        await setLock(tx, userId, { reason: changes.lock.reason ?? null, until });
+        await this.events.emit(tx, 'user.locked', { user_id: userId, reason: changes.lock.reason ?? null, until: until?.toISOString() ?? null });
+        endedSessions = await endUserSessions(this.events, tx, userId, 'locked');
       } else if (changes.lock?.locked === false) {
-        await setLock(tx, userId, null);
+        if (await setLock(tx, userId, null)) await this.events.emit(tx, 'user.unlocked', { user_id: userId });
       }
     });
     return { detail: await this.get(userId), endedSessions };
@@ -102,6 +131,7 @@ export class Administration {
     await this.db.transaction(async (tx) => {
       if (!(await lockUser(tx, userId, 'update'))) throw notFound();
       await deleteUser(tx, userId);
+      await this.events.emit(tx, 'user.deleted', { user_id: userId });
     });
   }
 
@@ -109,7 +139,7 @@ export class Administration {
   async logout(userId: string): Promise<number> {
     return this.db.transaction(async (tx) => {
       if (!(await lockUser(tx, userId, 'update'))) throw notFound();
-      return revokeUnexpiredUserSessions(tx, userId, 'admin_logout');
+      return endUserSessions(this.events, tx, userId, 'admin_logout');
     });
   }
 

@@ -95,6 +95,8 @@ export async function searchUsers(db: Queryable, prefix: string, afterId: string
 }
 
 export interface AdminUserDetail extends AdminUserRow {
+  userMetadata: Record<string, unknown>;
+  appMetadata: Record<string, unknown>;
   lastLoginAt: Date | null;
   liveSessions: number;
   factors: { id: string; type: FactorType }[];
@@ -102,8 +104,17 @@ export interface AdminUserDetail extends AdminUserRow {
 }
 
 export async function findAdminUser(db: Queryable, userId: string, idleTimeoutSeconds: number): Promise<AdminUserDetail | undefined> {
-  const [row] = await db.query<AdminUserDbRow & { last_login_at: Date | null; live_sessions: string | number; factors: { id: string; type: FactorType }[] | null; passkeys: string | number }>(
-    `SELECT ${ADMIN_USER_COLUMNS},
+  const [row] = await db.query<
+    AdminUserDbRow & {
+      user_metadata: Record<string, unknown>;
+      app_metadata: Record<string, unknown>;
+      last_login_at: Date | null;
+      live_sessions: string | number;
+      factors: { id: string; type: FactorType }[] | null;
+      passkeys: string | number;
+    }
+  >(
+    `SELECT ${ADMIN_USER_COLUMNS}, user_metadata, app_metadata,
             (SELECT max(authenticated_at) FROM sessions s WHERE s.user_id = users.id) AS last_login_at,
             (SELECT count(*) FROM sessions s WHERE s.user_id = users.id AND s.revoked_at IS NULL AND s.expires_at > now()
                 AND s.last_used_at > now() - make_interval(secs => $2)) AS live_sessions,
@@ -116,6 +127,8 @@ export async function findAdminUser(db: Queryable, userId: string, idleTimeoutSe
   if (!row) return undefined;
   return {
     ...toAdminUser(row),
+    userMetadata: row.user_metadata,
+    appMetadata: row.app_metadata,
     lastLoginAt: row.last_login_at,
     liveSessions: Number(row.live_sessions),
     factors: typeof row.factors === 'string' ? JSON.parse(row.factors) : (row.factors ?? []),
@@ -128,12 +141,16 @@ export async function setRoles(db: Queryable, userId: string, roles: string[]): 
   return rows.length > 0;
 }
 
-/** Locks (with a reason and an optional end) or unlocks; in the caller's transaction, which holds the user's row. */
-export async function setLock(db: Queryable, userId: string, lock: { reason: string | null; until: Date | null } | null): Promise<boolean> {
-  const rows = await db.query(
-    `UPDATE users SET locked_at = CASE WHEN $2 THEN now() ELSE NULL END, lock_reason = $3, locked_until = $4, updated_at = now()
-      WHERE id = $1 RETURNING id`,
+/**
+ * Locks (with a reason and an optional end) or unlocks; in the caller's transaction, which holds the user's row.
+ * Returns whether a lock held before, or undefined if the user is gone.
+ */
+export async function setLock(db: Queryable, userId: string, lock: { reason: string | null; until: Date | null } | null): Promise<boolean | undefined> {
+  const [row] = await db.query<{ was_locked: boolean }>(
+    `WITH before AS (SELECT ${LOCKED} AS was_locked FROM users WHERE id = $1)
+     UPDATE users SET locked_at = CASE WHEN $2 THEN now() ELSE NULL END, lock_reason = $3, locked_until = $4, updated_at = now()
+      WHERE id = $1 RETURNING (SELECT was_locked FROM before)`,
     [userId, lock !== null, lock?.reason ?? null, lock?.until ?? null],
   );
-  return rows.length > 0;
+  return row?.was_locked;
 }

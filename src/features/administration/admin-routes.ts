@@ -28,8 +28,12 @@ const AdminUser = Type.Object({
   lock: Lock,
 });
 
+const Metadata = (description: string) => Type.Object({}, { additionalProperties: true, description });
+
 const AdminUserDetailBody = Type.Object({
   ...AdminUser.properties,
+  user_metadata: Metadata("The user's own (PATCH /api/auth/me)"),
+  app_metadata: Metadata('Set by operators (PATCH /admin/users/{id})'),
   last_login_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   live_sessions: Type.Integer(),
   factors: Type.Array(Type.Object({ id: Type.String(), type: Type.String() })),
@@ -50,6 +54,8 @@ function adminUser(row: AdminUserRow) {
 function adminUserDetail(detail: AdminUserDetail) {
   return {
     ...adminUser(detail),
+    user_metadata: detail.userMetadata,
+    app_metadata: detail.appMetadata,
     last_login_at: detail.lastLoginAt?.toISOString() ?? null,
     live_sessions: detail.liveSessions,
     factors: detail.factors,
@@ -143,10 +149,11 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{
     {
       config: { ...ADMIN, audit: adminAction('user_updated'), errors: ['invalid_username', 'username_taken', 'not_found'] },
       schema: {
-        summary: 'Rename, set roles, lock or unlock',
+        summary: 'Rename, set roles or app_metadata, lock or unlock',
         description:
           'A lock (`{"locked": true, "reason": "...", "until": "<optional time>"}`) ends every session at once; signing in then answers ' +
-          '`403 account_locked`, but only to the right password. Roles reach access tokens at their next refresh.',
+          '`403 account_locked`, but only to the right password. Roles reach access tokens at their next refresh. `app_metadata` replaces ' +
+          'the whole object: a JSON object of at most 4 KB, nested at most 5 deep, keys of 1 to 64 characters without control characters.',
         tags: ['administration'],
         params: UserIdParam,
         body: Type.Object(
@@ -156,8 +163,9 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{
             locked: Type.Optional(Type.Boolean()),
             reason: Type.Optional(Text({ maxLength: 500 })),
             until: Type.Optional(Instant()),
+            app_metadata: Type.Optional(Type.Object({}, { additionalProperties: true })),
           },
-          { examples: [{ roles: ['support'] }] },
+          { examples: [{ roles: ['support'], app_metadata: { plan: 'pro' } }] },
         ),
         response: {
           200: Type.Object({ ...AdminUserDetailBody.properties, sessions_ended: Type.Integer() }),
@@ -165,13 +173,20 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request) => {
-      const { username, roles, locked, reason, until } = request.body;
+      const { username, roles, locked, reason, until, app_metadata } = request.body;
       const { detail, endedSessions } = await administration.update(request.params.id, {
         username,
         roles,
         lock: locked === undefined ? undefined : { locked, reason, until: until === undefined ? undefined : new Date(until) },
+        appMetadata: app_metadata,
       });
-      const changes = [username !== undefined && 'username', roles !== undefined && 'roles', locked === true && 'locked', locked === false && 'unlocked'].filter(Boolean);
+      const changes = [
+        username !== undefined && 'username',
+        roles !== undefined && 'roles',
+        app_metadata !== undefined && 'app_metadata',
+        locked === true && 'locked',
+        locked === false && 'unlocked',
+      ].filter(Boolean);
       request.auditDetails = { changes: changes.join(','), sessions_ended: endedSessions };
       return { ...adminUserDetail(detail), sessions_ended: endedSessions };
     },

@@ -2,7 +2,8 @@ import { isUniqueViolation, type Database, type Queryable } from '../../kernel/d
 import { setRoles } from './admin-queries.js';
 import { deleteUserFactors } from '../mfa/mfa-queries.js';
 import { MAX_ROLES, ROLE_PATTERN } from './admin-accounts.js';
-import { revokeUnexpiredUserSessions } from '../sessions/session-queries.js';
+import { endUserSessions } from '../sessions/sessions.js';
+import type { Events } from '../../kernel/events.js';
 import {
   countUsersWithKeyContaining,
   deleteUserByName,
@@ -53,6 +54,7 @@ export class UserAdministration {
     private readonly db: Database,
     private readonly hasher: Pick<PasswordHasher, 'hash'>,
     private readonly policy: PasswordPolicy,
+    private readonly events: Events,
   ) {}
 
   async create(usernameInput: string, password: string): Promise<User> {
@@ -61,16 +63,29 @@ export class UserAdministration {
     // The command may run before any instance of this version has started and keyed the existing names.
     await applyUsernameRules(this.db);
     const passwordHash = await this.hasher.hash(password);
-    return insertUser(this.db, { name: username, passwordHash }).catch((error: unknown) => {
-      throw isUniqueViolation(error) ? taken(username.display) : error;
-    });
+    return this.db
+      .transaction(async (tx) => {
+        const user = await insertUser(tx, { name: username, passwordHash });
+        await this.events.emit(tx, 'user.created', { user_id: user.id, username: user.username });
+        return user;
+      })
+      .catch((error: unknown) => {
+        throw isUniqueViolation(error) ? taken(username.display) : error;
+      });
   }
 
   /** Deletes by username (any case, or a parked name as listed); its sessions go with it. */
   async delete(username: string): Promise<User> {
     await applyUsernameRules(this.db);
     const key = operatorLookupKey(username);
-    const deleted = key === undefined ? undefined : await deleteUserByName(this.db, key);
+    const deleted =
+      key === undefined
+        ? undefined
+        : await this.db.transaction(async (tx) => {
+            const user = await deleteUserByName(tx, key);
+            if (user) await this.events.emit(tx, 'user.deleted', { user_id: user.id });
+            return user;
+          });
     if (!deleted) throw noSuchUser(username);
     return deleted;
   }
@@ -89,6 +104,7 @@ export class UserAdministration {
         throw isUniqueViolation(error) ? taken(name.display) : error;
       });
       if (!renamed) throw noSuchUser(currentName);
+      await this.events.emit(tx, 'user.updated', { user_id: renamed.id, changes: ['username'], username: renamed.username });
       return { from: listedAs, user: renamed };
     });
   }
@@ -106,7 +122,8 @@ export class UserAdministration {
       // The user's row first, as every writer of several of its sessions takes it (see lockUser).
       if (!(await lockUser(tx, user.id, 'update'))) throw noSuchUser(name);
       const updated = (await updateUser(tx, user.id, { passwordHash }))!;
-      const endedSessions = await revokeUnexpiredUserSessions(tx, user.id, 'password_change');
+      await this.events.emit(tx, 'password.reset', { user_id: user.id, method: 'operator' });
+      const endedSessions = await endUserSessions(this.events, tx, user.id, 'password_change');
       return { user: updated, listedAs, endedSessions };
     });
   }
@@ -120,7 +137,9 @@ export class UserAdministration {
     const { user, listedAs } = await this.find(this.db, name);
     const removed = await this.db.transaction(async (tx) => {
       if (!(await lockUser(tx, user.id, 'update'))) throw noSuchUser(name);
-      return deleteUserFactors(tx, user.id);
+      const count = await deleteUserFactors(tx, user.id);
+      if (count > 0) await this.events.emit(tx, 'mfa.disabled', { user_id: user.id });
+      return count;
     });
     return { user, listedAs, removed };
   }
@@ -134,7 +153,10 @@ export class UserAdministration {
     await applyUsernameRules(this.db);
     const { user, listedAs } = await this.find(this.db, name);
     const unique = [...new Set(roles)];
-    await setRoles(this.db, user.id, unique);
+    await this.db.transaction(async (tx) => {
+      if (!(await setRoles(tx, user.id, unique))) throw noSuchUser(name);
+      await this.events.emit(tx, 'user.updated', { user_id: user.id, changes: ['roles'], roles: unique });
+    });
     return { user, listedAs, roles: unique };
   }
 

@@ -90,6 +90,8 @@ const DETAIL_KEYS = new Set([
   'changes',
   'name',
   'password',
+  'webhook_id',
+  'delivery_id',
 ]);
 /** Keys whose value may only be true or false: `password` says whether one was set, never what it is. */
 const BOOLEAN_DETAILS = new Set(['password', 'aggregated']);

@@ -101,7 +101,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
   app.post(
     '/mfa/totp/:id/verify',
     {
-      config: { audit: onSuccess(200, 'mfa_enrolled', (o) => ({ factor_id: o.params['id'] })), errors: ['invalid_mfa_code', 'not_found', 'mfa_already_enrolled', ...LIMIT_ERRORS, 'mfa_unavailable'], auth: 'user' },
+      config: { audit: onSuccess(200, 'mfa_enrolled', (o) => ({ factor_id: o.params['id'] })), errors: ['invalid_mfa_code', 'not_found', 'mfa_already_enrolled', ...LIMIT_ERRORS, 'mfa_unavailable', 'hook_unavailable'], auth: 'user' },
       schema: {
         summary: 'Confirm an authenticator app with its first code',
         description:

@@ -20,6 +20,7 @@ import type { RateLimits } from '../rate-limits/rate-limits.js';
 import type { Proof, Reauthentication } from './reauthentication.js';
 import { SecretBox, type SecretKey } from '../../kernel/secret-box.js';
 import type { Sessions } from '../sessions/sessions.js';
+import type { Events } from '../../kernel/events.js';
 import { matchingStep, newTotpSecret, totpUri } from './totp.js';
 import './mfa-errors.js';
 
@@ -54,6 +55,7 @@ export class SecondFactors {
     private readonly sessions: Sessions,
     private readonly limits: RateLimits,
     private readonly issuer: string,
+    private readonly events: Events,
   ) {}
 
   /** Starts a TOTP enrolment; it does nothing until its first code confirms it. */
@@ -102,6 +104,7 @@ export class SecondFactors {
       });
       if (!confirmed) throw new ServiceError('not_found', 'No enrolment with this id is waiting for its code');
       await replaceRecoveryCodes(tx, auth.user.id, recoveryCodes.map((c) => hashRecoveryCode(c)!));
+      await this.events.emit(tx, 'mfa.enabled', { user_id: auth.user.id, factor_id: factorId, type: 'totp' });
       // Those sessions signed in with the password alone, which no longer suffices.
       await this.sessions.endOthers(tx, auth, 'second_factor_added');
       return this.sessions.raiseAssurance(tx, auth, PASSWORD_AND_CODE);
@@ -127,7 +130,9 @@ export class SecondFactors {
     await this.reauth.confirmFactorChange(auth, proof, client);
     const removed = await this.db.transaction(async (tx) => {
       await this.sessions.holdLive(tx, auth);
-      return deleteFactor(tx, auth.user.id, factorId);
+      const deleted = await deleteFactor(tx, auth.user.id, factorId);
+      if (deleted) await this.events.emit(tx, 'mfa.disabled', { user_id: auth.user.id, factor_id: factorId, type: 'totp' });
+      return deleted;
     });
     if (!removed) throw notFound();
   }

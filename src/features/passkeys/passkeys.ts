@@ -28,6 +28,7 @@ import { SESSION_ENDED, type Assurance, type Authenticated, type ClientInfo, typ
 import type { Proof, Reauthentication } from '../mfa/reauthentication.js';
 import type { RateLimits } from '../rate-limits/rate-limits.js';
 import { sha256 } from '../../kernel/digest.js';
+import type { Events } from '../../kernel/events.js';
 import './passkey-errors.js';
 
 export interface PasskeySettings {
@@ -90,6 +91,7 @@ export class Passkeys {
     private readonly reauth: Reauthentication,
     private readonly settings: PasskeySettings,
     private readonly limits: RateLimits,
+    private readonly events: Events,
   ) {}
 
   async registrationOptions(auth: Authenticated, proof: Proof, client: ClientInfo): Promise<PublicKeyCredentialCreationOptionsJSON> {
@@ -126,18 +128,24 @@ export class Passkeys {
     if (!verified.verified || !verified.registrationInfo) throw invalidPasskey();
     const { credential, credentialDeviceType, credentialBackedUp } = verified.registrationInfo;
     const label = (name?.trim() || `Passkey ${new Date().toISOString().slice(0, 10)}`).slice(0, NAME_MAX_LENGTH);
-    const stored = await insertPasskey(this.db, {
-      userId: auth.user.id,
-      credentialId: credential.id,
-      publicKey: credential.publicKey,
-      counter: credential.counter,
-      transports: credential.transports ?? [],
-      deviceType: credentialDeviceType,
-      backedUp: credentialBackedUp,
-      name: label,
-    }).catch((error: unknown) => {
-      throw isUniqueViolation(error) ? new ServiceError('passkey_exists', 'This passkey is already registered') : error;
-    });
+    const stored = await this.db
+      .transaction(async (tx) => {
+        const inserted = await insertPasskey(tx, {
+          userId: auth.user.id,
+          credentialId: credential.id,
+          publicKey: credential.publicKey,
+          counter: credential.counter,
+          transports: credential.transports ?? [],
+          deviceType: credentialDeviceType,
+          backedUp: credentialBackedUp,
+          name: label,
+        });
+        if (inserted) await this.events.emit(tx, 'passkey.added', { user_id: auth.user.id, passkey_id: inserted.id });
+        return inserted;
+      })
+      .catch((error: unknown) => {
+        throw isUniqueViolation(error) ? new ServiceError('passkey_exists', 'This passkey is already registered') : error;
+      });
     if (!stored) throw accountGone();
     return summary(stored);
   }
@@ -166,7 +174,10 @@ export class Passkeys {
 
   /** Any user's, for an operator. */
   async removeOf(userId: string, id: string): Promise<void> {
-    if (!(await deletePasskey(this.db, userId, id))) throw notFound();
+    await this.db.transaction(async (tx) => {
+      if (!(await deletePasskey(tx, userId, id))) throw notFound();
+      await this.events.emit(tx, 'passkey.removed', { user_id: userId, passkey_id: id });
+    });
   }
 
   /** For a sign-in with no username typed: the authenticator offers whichever of its passkeys is for this site. */

@@ -192,44 +192,45 @@ export async function revokeSessionOfRefreshToken(
   tokenHash: Buffer,
   reason: RevokeReason,
   idleTimeoutSeconds: number,
-): Promise<boolean> {
-  const rows = await db.query(
+): Promise<{ userId: string; sessionId: string } | undefined> {
+  const [row] = await db.query<{ id: string; user_id: string | number }>(
     `UPDATE sessions s SET revoked_at = now(), revoked_reason = $2
        FROM refresh_tokens t
-      WHERE t.token_hash = $1 AND s.id = t.session_id AND ${LIVE('$3')} RETURNING s.id`,
+      WHERE t.token_hash = $1 AND s.id = t.session_id AND ${LIVE('$3')} RETURNING s.id, s.user_id`,
     [tokenHash, reason, idleTimeoutSeconds],
   );
-  return rows.length > 0;
+  return row && { userId: String(row.user_id), sessionId: row.id };
 }
 
-/** Ends every session of the user, or every one but `exceptSessionId`; returns how many were live. */
+/** Ends every session of the user, or every one but `exceptSessionId`; returns the ids of those that were live. */
 export async function revokeUserSessions(
   db: Queryable,
   userId: string,
   reason: RevokeReason,
   idleTimeoutSeconds: number,
   exceptSessionId?: string,
-): Promise<number> {
-  const rows = await db.query(
+): Promise<string[]> {
+  const rows = await db.query<{ id: string }>(
     `UPDATE sessions s SET revoked_at = now(), revoked_reason = $2
       WHERE s.user_id = $1 AND ($3::uuid IS NULL OR s.id <> $3) AND ${LIVE('$4')} RETURNING s.id`,
     [userId, reason, exceptSessionId ?? null, idleTimeoutSeconds],
   );
-  return rows.length;
+  return rows.map((row) => row.id);
 }
 
 /**
  * Ends every session of the user that has neither ended nor run out its absolute lifetime, however long it has
  * been idle; returns how many. For an operator's command, whose settings need not hold the service's idle
  * timeout: with a shorter one, sessions idle for longer than it but still live in the service would be missed.
+ * Returns their ids.
  */
-export async function revokeUnexpiredUserSessions(db: Queryable, userId: string, reason: RevokeReason): Promise<number> {
-  const rows = await db.query(
+export async function revokeUnexpiredUserSessions(db: Queryable, userId: string, reason: RevokeReason): Promise<string[]> {
+  const rows = await db.query<{ id: string }>(
     `UPDATE sessions SET revoked_at = now(), revoked_reason = $2
       WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() RETURNING id`,
     [userId, reason],
   );
-  return rows.length;
+  return rows.map((row) => row.id);
 }
 
 /**

@@ -53,6 +53,8 @@ const IntrospectionBody = Type.Object({
   aal: Type.Optional(Type.Integer()),
   roles: Type.Optional(Type.Array(Type.String(), { description: "The user's roles now (may differ from the claim until the next refresh)" })),
   jti: Type.Optional(Type.String()),
+  user_metadata: Type.Optional(Type.Object({}, { additionalProperties: true, description: "The user's own metadata now" })),
+  app_metadata: Type.Optional(Type.Object({}, { additionalProperties: true, description: "The operators' metadata now" })),
 });
 
 // RFC 7662 and RFC 7009 clients (API gateways, OAuth libraries) post a form; JSON works too. The form parser is
@@ -85,7 +87,7 @@ const formRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = async (app
     async (request) => {
       const result = await sessions.introspect(request.body.token);
       if (!result.active) return { active: false };
-      const { claims, user } = result;
+      const { claims, user, metadata } = result;
       return {
         active: true,
         token_type: 'Bearer' as const,
@@ -102,6 +104,8 @@ const formRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = async (app
         aal: claims['aal'] as number | undefined,
         roles: user.roles,
         jti: claims.jti,
+        user_metadata: metadata.userMetadata,
+        app_metadata: metadata.appMetadata,
       };
     },
   );
@@ -142,7 +146,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = 
   app.post(
     '/refresh',
     {
-      config: { audit: reuseAlarm, errors: ['invalid_refresh_token', 'refresh_token_reused', ...LIMIT_ERRORS], missingFieldsMessage: 'refresh_token is required!' },
+      config: { audit: reuseAlarm, errors: ['invalid_refresh_token', 'refresh_token_reused', ...LIMIT_ERRORS, 'hook_unavailable'], missingFieldsMessage: 'refresh_token is required!' },
       schema: {
         summary: 'Exchange a refresh token for a new access token and a new refresh token',
         tags: ['sessions'],

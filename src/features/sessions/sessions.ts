@@ -12,8 +12,10 @@ import {
   raiseSessionAssurance,
   revokeUserSessions,
   touchSession,
+  revokeUnexpiredUserSessions,
 } from './session-queries.js';
-import { lockUser } from '../../kernel/db/user-queries.js';
+import { findUserMetadata, lockUser, type UserMetadata } from '../../kernel/db/user-queries.js';
+import type { Events } from '../../kernel/events.js';
 import type { DeviceTokens } from './device-tokens.js';
 import { INVALID_CREDENTIALS, PASSWORD_ONLY, SESSION_ENDED, type Assurance, type AuthMethod, type Authenticated, type ClientInfo, type LogoutScope, type RevokeReason, type Session, type SessionSummary, type SignedIn, type User } from '../../kernel/model.js';
 import { isServiceError, ServiceError } from '../../kernel/errors.js';
@@ -29,13 +31,30 @@ export interface SessionPolicy {
   refreshGraceSeconds: number;
 }
 
-export type Introspection = { active: false } | { active: true; user: User; claims: JWTPayload };
+export type Introspection = { active: false } | { active: true; user: User; claims: JWTPayload; metadata: UserMetadata };
 
 const USER_AGENT_MAX_LENGTH = 512;
 // Ended sessions stay this long before purging, for anyone investigating a reuse alarm.
 const KEEP_ENDED_SESSIONS_SECONDS = 7 * 86_400;
 // A chain of successors all rotated within the grace window is a client refreshing in a tight loop; past this, refuse.
 const MAX_GRACE_HOPS = 8;
+
+/**
+ * In `tx`, which has just ended them: tells the listeners (webhooks) that these sessions of the user ended.
+ * Returns how many.
+ */
+export async function sessionsEnded(events: Events, tx: Queryable, userId: string, sessionIds: string[], reason: RevokeReason): Promise<number> {
+  if (sessionIds.length > 0) await events.emit(tx, 'session.revoked', { user_id: userId, session_ids: sessionIds, reason });
+  return sessionIds.length;
+}
+
+/**
+ * In `tx`, which holds the user's row: ends every session of the user that has not run out, however long idle
+ * (an operator's action, whose settings need not hold the service's idle timeout), and says so. Returns how many.
+ */
+export async function endUserSessions(events: Events, tx: Queryable, userId: string, reason: RevokeReason): Promise<number> {
+  return sessionsEnded(events, tx, userId, await revokeUnexpiredUserSessions(tx, userId, reason), reason);
+}
 
 function invalidRefreshToken(): ServiceError {
   return new ServiceError('invalid_refresh_token', 'The refresh token is invalid, expired or its session has ended');
@@ -54,6 +73,7 @@ export class Sessions {
     private readonly policy: SessionPolicy,
     private readonly limits: RateLimits,
     private readonly devices: DeviceTokens,
+    private readonly events: Events,
   ) {}
 
   /**
@@ -86,7 +106,7 @@ export class Sessions {
     const device = proof.deviceToken ?? (await this.devices.issue(db, user.id));
     // Deleted since the session began: the deletion took the session along.
     if (device === undefined) throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS);
-    return { ...(await this.signedIn(user, session, refreshToken)), deviceToken: device };
+    return { ...(await this.signedIn(db, user, session, refreshToken)), deviceToken: device };
   }
 
   /** The user and session behind an access token, or ServiceError('invalid_token') if the token is bad or its session ended. */
@@ -119,7 +139,7 @@ export class Sessions {
         { context: { userId: outcome.userId, sessionId: outcome.sessionId } },
       );
     }
-    return this.signedIn(outcome.user, outcome.session, outcome.refreshToken);
+    return this.signedIn(this.db, outcome.user, outcome.session, outcome.refreshToken);
   }
 
   private async rotate(tx: Queryable, presented: string): Promise<RefreshOutcome> {
@@ -147,7 +167,9 @@ export class Sessions {
       }
       if (!row.withinGrace || row.successorSealed === null) {
         // An old token came back: someone holds a copy. End every token descended from this login.
-        await revokeSession(tx, live.user.id, row.sessionId, 'refresh_token_reused', this.policy.idleTimeoutSeconds);
+        if (await revokeSession(tx, live.user.id, row.sessionId, 'refresh_token_reused', this.policy.idleTimeoutSeconds)) {
+          await sessionsEnded(this.events, tx, live.user.id, [row.sessionId], 'refresh_token_reused');
+        }
         return { kind: 'reused', userId: live.user.id, sessionId: row.sessionId };
       }
       token = openSuccessor(token, row.successorSealed);
@@ -158,11 +180,15 @@ export class Sessions {
   /** Ends this session, the user's other sessions, or all of them; returns how many ended. */
   async logout(auth: Authenticated, scope: LogoutScope): Promise<number> {
     const idle = this.policy.idleTimeoutSeconds;
-    if (scope === 'local') return (await revokeSession(this.db, auth.user.id, auth.session.id, 'logout', idle)) ? 1 : 0;
     return this.db.transaction(async (tx) => {
+      if (scope === 'local') {
+        const ended = (await revokeSession(tx, auth.user.id, auth.session.id, 'logout', idle)) ? [auth.session.id] : [];
+        return sessionsEnded(this.events, tx, auth.user.id, ended, 'logout');
+      }
       // A session ended meanwhile (by a password change elsewhere, say) no longer speaks for the user.
       await this.holdLive(tx, auth);
-      return revokeUserSessions(tx, auth.user.id, 'logout', idle, scope === 'others' ? auth.session.id : undefined);
+      const ended = await revokeUserSessions(tx, auth.user.id, 'logout', idle, scope === 'others' ? auth.session.id : undefined);
+      return sessionsEnded(this.events, tx, auth.user.id, ended, 'logout');
     });
   }
 
@@ -185,12 +211,13 @@ export class Sessions {
    */
   async raiseAssurance(tx: Queryable, auth: Authenticated, assurance: Assurance): Promise<{ accessToken: string; expiresIn: number }> {
     await raiseSessionAssurance(tx, auth.session.id, assurance);
-    return this.accessTokenFor(auth.user, { ...auth.session, ...assurance });
+    return this.accessTokenFor(tx, auth.user, { ...auth.session, ...assurance });
   }
 
   /** Within the caller's transaction: used when the password changes. */
   async endOthers(tx: Queryable, auth: Authenticated, reason: RevokeReason): Promise<number> {
-    return revokeUserSessions(tx, auth.user.id, reason, this.policy.idleTimeoutSeconds, auth.session.id);
+    const ended = await revokeUserSessions(tx, auth.user.id, reason, this.policy.idleTimeoutSeconds, auth.session.id);
+    return sessionsEnded(this.events, tx, auth.user.id, ended, reason);
   }
 
   async list(auth: Authenticated): Promise<SessionSummary[]> {
@@ -199,9 +226,12 @@ export class Sessions {
 
   /** Ends one of the user's own sessions; 404 for any other id, so session ids of other users cannot be probed. */
   async end(auth: Authenticated, sessionId: string): Promise<void> {
-    if (!(await revokeSession(this.db, auth.user.id, sessionId, 'revoked_by_user', this.policy.idleTimeoutSeconds))) {
-      throw new ServiceError('not_found', 'No live session with this id belongs to you');
-    }
+    await this.db.transaction(async (tx) => {
+      if (!(await revokeSession(tx, auth.user.id, sessionId, 'revoked_by_user', this.policy.idleTimeoutSeconds))) {
+        throw new ServiceError('not_found', 'No live session with this id belongs to you');
+      }
+      await sessionsEnded(this.events, tx, auth.user.id, [sessionId], 'revoked_by_user');
+    });
   }
 
   /**
@@ -215,7 +245,10 @@ export class Sessions {
     await this.limits.refresh(client.ip);
     const idle = this.policy.idleTimeoutSeconds;
     if (isRefreshTokenShaped(token)) {
-      await revokeSessionOfRefreshToken(this.db, hashRefreshToken(token), 'token_revoked', idle);
+      await this.db.transaction(async (tx) => {
+        const ended = await revokeSessionOfRefreshToken(tx, hashRefreshToken(token), 'token_revoked', idle);
+        if (ended) await sessionsEnded(this.events, tx, ended.userId, [ended.sessionId], 'token_revoked');
+      });
       return;
     }
     let verified;
@@ -225,14 +258,22 @@ export class Sessions {
       if (isServiceError(error, 'invalid_token')) return;
       throw error;
     }
-    await revokeSession(this.db, verified.userId, verified.sessionId, 'token_revoked', idle);
+    await this.db.transaction(async (tx) => {
+      if (await revokeSession(tx, verified.userId, verified.sessionId, 'token_revoked', idle)) {
+        await sessionsEnded(this.events, tx, verified.userId, [verified.sessionId], 'token_revoked');
+      }
+    });
   }
 
   /** RFC 7662: whether an access token is valid right now, its session included. Never throws for a bad token. */
   async introspect(accessToken: string): Promise<Introspection> {
     try {
       const found = await this.verifyLive(accessToken);
-      return found ? { active: true, user: found.live.user, claims: found.claims } : { active: false };
+      if (!found) return { active: false };
+      const metadata = await findUserMetadata(this.db, found.live.user.id);
+      // Deleted since its session was found.
+      if (!metadata) return { active: false };
+      return { active: true, user: found.live.user, claims: found.claims, metadata };
     } catch (error) {
       if (isServiceError(error, 'invalid_token')) return { active: false };
       throw error;
@@ -252,11 +293,12 @@ export class Sessions {
     return purgeEndedSessions(this.db, this.policy.idleTimeoutSeconds, KEEP_ENDED_SESSIONS_SECONDS);
   }
 
-  private async signedIn(user: User, session: Session, refreshToken: string): Promise<SignedIn> {
-    return { user, ...(await this.accessTokenFor(user, session)), refreshToken };
+  /** `db`: the caller's connection or transaction, through which a claims hook reads the account. */
+  private async signedIn(db: Queryable, user: User, session: Session, refreshToken: string): Promise<SignedIn> {
+    return { user, ...(await this.accessTokenFor(db, user, session)), refreshToken };
   }
 
-  private async accessTokenFor(user: User, session: Session): Promise<{ accessToken: string; expiresIn: number }> {
+  private async accessTokenFor(db: Queryable, user: User, session: Session): Promise<{ accessToken: string; expiresIn: number }> {
     const { token, expiresIn } = await this.tokens.issue({
       userId: user.id,
       username: user.username,
@@ -265,7 +307,7 @@ export class Sessions {
       assurance: { amr: session.amr, aal: session.aal },
       roles: user.roles,
       notAfter: session.expiresAt,
-    });
+    }, db);
     return { accessToken: token, expiresIn };
   }
 }

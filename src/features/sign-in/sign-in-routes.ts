@@ -42,7 +42,7 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
   app.post(
     '/login',
     {
-      config: { audit: signInAttempt('password'), errors: ['invalid_credentials', ...LIMIT_ERRORS, 'overloaded'], missingFieldsMessage: 'Username and password are required!', countsAsLogin: true, hashesPassword: true },
+      config: { audit: signInAttempt('password'), errors: ['invalid_credentials', ...LIMIT_ERRORS, 'overloaded', 'hook_unavailable'], missingFieldsMessage: 'Username and password are required!', countsAsLogin: true, hashesPassword: true },
       schema: {
         summary: 'Sign in with username and password',
         tags: ['accounts'],
@@ -73,7 +73,7 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
   app.post(
     '/recover',
     {
-      config: { audit: onSuccess(200, 'account_recovered'), errors: ['invalid_password', 'weak_password', 'password_mismatch', 'invalid_recovery_code', 'account_locked', ...LIMIT_ERRORS, 'overloaded'], missingFieldsMessage: 'Username, code and new passwords are required!', hashesPassword: true },
+      config: { audit: onSuccess(200, 'account_recovered'), errors: ['invalid_password', 'weak_password', 'password_mismatch', 'invalid_recovery_code', 'account_locked', ...LIMIT_ERRORS, 'overloaded', 'hook_unavailable'], missingFieldsMessage: 'Username, code and new passwords are required!', hashesPassword: true },
       schema: {
         summary: "Set a new password with an operator's recovery code, and sign in",
         description:
@@ -119,7 +119,7 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
   app.post(
     '/login/mfa',
     {
-      config: { audit: signInAttempt('mfa'), errors: ['invalid_mfa_code', 'mfa_token_expired', 'invalid_credentials', ...LIMIT_ERRORS], missingFieldsMessage: 'mfa_token and code (or recovery_code) are required!', countsAsLogin: true },
+      config: { audit: signInAttempt('mfa'), errors: ['invalid_mfa_code', 'mfa_token_expired', 'invalid_credentials', ...LIMIT_ERRORS, 'hook_unavailable'], missingFieldsMessage: 'mfa_token and code (or recovery_code) are required!', countsAsLogin: true },
       schema: {
         summary: 'Second step of a sign-in: the mfa_token and a code open the session',
         description:
@@ -174,7 +174,7 @@ export const signInRoutes: FastifyPluginAsyncTypebox<{ signIn: SignIn; passkeysE
     app.post(
       '/passkeys/login',
       {
-        config: { audit: signInAttempt('passkey'), errors: ['invalid_passkey', ...LIMIT_ERRORS], missingFieldsMessage: 'response is required!', countsAsLogin: true },
+        config: { audit: signInAttempt('passkey'), errors: ['invalid_passkey', ...LIMIT_ERRORS, 'hook_unavailable'], missingFieldsMessage: 'response is required!', countsAsLogin: true },
         schema: {
           summary: 'Sign in with a passkey: the response of navigator.credentials.get',
           description:

@@ -15,8 +15,8 @@ import type { PasswordPolicy } from '../passwords/password-policy.js';
 import { normalizePassword, type PasswordHasher } from '../passwords/passwords.js';
 import type { RateLimits } from '../rate-limits/rate-limits.js';
 import type { DeviceTokens } from '../sessions/device-tokens.js';
-import { revokeUnexpiredUserSessions } from '../sessions/session-queries.js';
-import type { Sessions } from '../sessions/sessions.js';
+import { endUserSessions, type Sessions } from '../sessions/sessions.js';
+import type { Events } from '../../kernel/events.js';
 import { hashAccountRecoveryCode } from './account-recovery.js';
 import {
   consumeAccountRecoveryCode,
@@ -88,6 +88,7 @@ export class SignIn {
     private readonly devices: DeviceTokens,
     private readonly codes: FactorCodes,
     private readonly passkeys: Passkeys | undefined,
+    private readonly events: Events,
   ) {}
 
   /** A session, or (for an account with a second factor) what the second step needs: no session before it. */
@@ -187,7 +188,8 @@ export class SignIn {
       // Deleted, or redeemed by a simultaneous request, since it was checked above.
       if (!(await lockUser(tx, user.id, 'update')) || !(await consumeAccountRecoveryCode(tx, user.id, codeHash))) throw invalidRecoveryCode();
       await updateUser(tx, user.id, { passwordHash });
-      await revokeUnexpiredUserSessions(tx, user.id, 'account_recovered');
+      await this.events.emit(tx, 'password.reset', { user_id: user.id, method: 'recovery_code' });
+      await endUserSessions(this.events, tx, user.id, 'account_recovered');
       return this.sessions.start(tx, user, 'password', client, { passwordHash });
     });
     await this.limits.clearAccount(user.id);

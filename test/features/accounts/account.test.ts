@@ -212,7 +212,7 @@ describe('GET /api/auth/me and POST /api/auth/validate', () => {
     const { id, token, username } = await register(t.app);
     const profile = json(await me(t.app, token));
     // A registration signs in with the password alone.
-    expect(profile).toEqual({ id, username, created_at: expect.any(String), updated_at: expect.any(String), amr: ['pwd'], aal: 1, roles: [] });
+    expect(profile).toEqual({ id, username, created_at: expect.any(String), updated_at: expect.any(String), amr: ['pwd'], aal: 1, roles: [], user_metadata: {}, app_metadata: {} });
     expect(new Date(profile['created_at']).toISOString()).toBe(profile['created_at']);
 
     const validated = await post(t.app, '/api/auth/validate', undefined, token);

@@ -179,6 +179,8 @@ describe('POST /api/auth/introspect', () => {
       aal: 1,
       roles: [],
       jti: claims.jti,
+      user_metadata: {},
+      app_metadata: {},
     });
     expect(response.headers['cache-control']).toBe('no-store');
   });
