@@ -22,6 +22,7 @@ import { registerOpenApi } from './kernel/http/openapi.js';
 import { registerSecurityHeaders } from './kernel/http/security-headers.js';
 import { publicRoutes } from './features/tokens/discovery-routes.js';
 import { sessionRoutes } from './features/sessions/session-routes.js';
+import { webhookRoutes } from './features/webhooks/webhook-routes.js';
 import type { Services } from './services.js';
 
 export interface AppOptions {
@@ -82,6 +83,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
   registerSecurityHeaders(app);
   if (withAdmin) {
     app.register(adminRoutes, { prefix: '/admin', administration: services.administration, adminKeys: services.adminKeys, audit: services.audit, passkeys: services.passkeys });
+    app.register(webhookRoutes, { prefix: '/admin', webhooks: services.webhooks });
   }
   if (surface === 'admin') return app;
   app.register(cors, {

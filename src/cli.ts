@@ -13,7 +13,11 @@ import type { Config } from './settings.js';
 import type { Database } from './kernel/db/database.js';
 import { migrate, pendingMigrations } from './kernel/db/migrate.js';
 import { isServiceError, ServiceError } from './kernel/errors.js';
-import { openDatabase } from './services.js';
+import { Events } from './kernel/events.js';
+import { Outbox } from './kernel/outbox/outbox.js';
+import { listenForWebhooks, resealEndpointSecrets, Webhooks } from './features/webhooks/webhooks.js';
+import { openDatabase, openSecretBox } from './services.js';
+import type { Logger } from 'pino';
 import { createLogger, loadSettingsOrExit } from './startup.js';
 
 /** `user-auth <command>` (the package's bin; `npm run cli -- <command>` in a checkout): operator tasks against the database the settings point at. */
@@ -28,6 +32,9 @@ interface Invocation {
 interface Context {
   db: Database;
   config: Config;
+  log: Logger;
+  /** What a command's changes tell the webhooks: their deliveries are written with the changes, and sent by the service. */
+  events: Events;
   /** What was applied just before a writing command ran. */
   appliedMigrations: number[];
   /** What keying the usernames by today's rules did just before a writing command ran. */
@@ -81,11 +88,11 @@ const missing = (message: string) => new ServiceError('invalid_request', message
  * Runs `task` with the user administration. The hashing threads (and the hashes each one does as it starts) are
  * only for a task that hashes a password: they start at its first hash, and stop when it is done.
  */
-async function withAdministration<T>(config: Config, db: Database, task: (admin: UserAdministration) => Promise<T>): Promise<T> {
+async function withAdministration<T>({ config, db, events }: Context, task: (admin: UserAdministration) => Promise<T>): Promise<T> {
   let hasher: Promise<PasswordHasher> | undefined;
   const hashOnDemand = { hash: async (password: string) => (await (hasher ??= PasswordHasher.create(config.argon2, config.hashing))).hash(password) };
   try {
-    return await task(new UserAdministration(db, hashOnDemand, new PasswordPolicy(config.passwordPolicy)));
+    return await task(new UserAdministration(db, hashOnDemand, new PasswordPolicy(config.passwordPolicy), events));
   } finally {
     // A hasher that failed to start has its error in the task's already.
     await hasher?.then((started) => started.close(), () => {});
@@ -122,8 +129,8 @@ const COMMANDS: Record<string, Command> = {
     access: 'write',
     async prepare({ positionals: [username] }) {
       const password = await passwordFromStdin('user:create alice');
-      return async ({ db, config }) => {
-        const user = await withAdministration(config, db, (admin) => admin.create(username!, password));
+      return async (context) => {
+        const user = await withAdministration(context, (admin) => admin.create(username!, password));
         return `created user ${user.id} ${user.username}`;
       };
     },
@@ -133,8 +140,8 @@ const COMMANDS: Record<string, Command> = {
     arguments: [{ name: 'username', what: 'a username' }],
     access: 'write',
     prepare({ positionals: [username] }) {
-      return async ({ db, config }) => {
-        const user = await withAdministration(config, db, (admin) => admin.delete(username!));
+      return async (context) => {
+        const user = await withAdministration(context, (admin) => admin.delete(username!));
         return `deleted user ${user.id} ${user.username}`;
       };
     },
@@ -147,8 +154,8 @@ const COMMANDS: Record<string, Command> = {
     ],
     access: 'write',
     prepare({ positionals: [current, next] }) {
-      return async ({ db, config }) => {
-        const { from, user } = await withAdministration(config, db, (admin) => admin.rename(current!, next!));
+      return async (context) => {
+        const { from, user } = await withAdministration(context, (admin) => admin.rename(current!, next!));
         return `renamed user ${user.id} ${from} to ${user.username}`;
       };
     },
@@ -159,8 +166,8 @@ const COMMANDS: Record<string, Command> = {
     access: 'write',
     async prepare({ positionals: [username] }) {
       const password = await passwordFromStdin('user:set-password alice');
-      return async ({ db, config }) => {
-        const done = await withAdministration(config, db, (admin) => admin.setPassword(username!, password));
+      return async (context) => {
+        const done = await withAdministration(context, (admin) => admin.setPassword(username!, password));
         return `set the password of user ${done.user.id} ${done.listedAs}; ended ${done.endedSessions} session(s)`;
       };
     },
@@ -170,8 +177,8 @@ const COMMANDS: Record<string, Command> = {
     arguments: [{ name: 'username', what: 'a username' }],
     access: 'write',
     prepare({ positionals: [username] }) {
-      return async ({ db, config }) => {
-        const done = await withAdministration(config, db, (admin) => admin.resetSecondFactor(username!));
+      return async (context) => {
+        const done = await withAdministration(context, (admin) => admin.resetSecondFactor(username!));
         return `removed ${done.removed} second factor(s) and the recovery codes of user ${done.user.id} ${done.listedAs}`;
       };
     },
@@ -184,27 +191,30 @@ const COMMANDS: Record<string, Command> = {
     ],
     access: 'write',
     prepare({ positionals: [username, ...roles] }) {
-      return async ({ db, config }) => {
-        const done = await withAdministration(config, db, (admin) => admin.setRoles(username!, roles));
+      return async (context) => {
+        const done = await withAdministration(context, (admin) => admin.setRoles(username!, roles));
         return `roles of user ${done.user.id} ${done.listedAs}: ${done.roles.join(' ') || '(none)'}`;
       };
     },
   },
   'secrets:reencrypt': {
-    help: 'Re-encrypt every second-factor secret under the first key of SECRETS_ENCRYPTION_KEY (after putting a new key first).',
+    help: "Re-encrypt every second-factor secret and webhook endpoint's secret under the first key of SECRETS_ENCRYPTION_KEY (after putting a new key first).",
     access: 'write',
     prepare() {
       return async ({ db, config }) => {
         const keys = config.mfa.encryptionKeys;
         if (!keys) throw missing('secrets:reencrypt needs SECRETS_ENCRYPTION_KEY: the new key first, then the old ones, comma-separated');
-        const { resealed, unreadable } = await resealSecrets(db, keys);
+        const factors = await resealSecrets(db, keys);
+        const endpoints = await resealEndpointSecrets(db, keys);
+        const resealed = factors.resealed + endpoints.resealed;
+        const unreadable = factors.unreadable + endpoints.unreadable;
         if (unreadable > 0) {
           throw new ServiceError(
             'not_ready',
             `re-encrypted ${resealed} secret(s), but ${unreadable} are under keys SECRETS_ENCRYPTION_KEY does not hold: add those keys after the new one and run it again`,
           );
         }
-        return `re-encrypted ${resealed} second-factor secret(s) under key ${keys[0]!.id}`;
+        return `re-encrypted ${factors.resealed} second-factor secret(s) and ${endpoints.resealed} webhook secret(s) under key ${keys[0]!.id}`;
       };
     },
   },
@@ -214,7 +224,7 @@ const COMMANDS: Record<string, Command> = {
     access: 'read',
     prepare({ flags }) {
       const limit = flags['limit'] === undefined ? 100 : positiveInteger('--limit', flags['limit']);
-      return async ({ db, config }) => userListing(await withAdministration(config, db, (admin) => admin.list(limit)));
+      return async (context) => userListing(await withAdministration(context, (admin) => admin.list(limit)));
     },
   },
   'users:import': {
@@ -267,6 +277,26 @@ const COMMANDS: Record<string, Command> = {
       return async ({ db }) => {
         await new AdminKeys(db).revoke(name!);
         return `revoked admin key ${name}`;
+      };
+    },
+  },
+  'webhooks:create': {
+    help: 'Create a webhook endpoint (as POST /admin/webhooks does) and print its id and signing secret (once).',
+    options: {
+      url: { type: 'string', value: '<url>', needs: '<url>, e.g. --url https://hooks.example.com/auth' },
+      events: { type: 'string', value: '<types>', needs: '<types>, comma-separated, e.g. --events user.created,user.deleted (or --events "*")' },
+      description: { type: 'string', value: '<text>' },
+    },
+    access: 'write',
+    prepare({ flags }) {
+      const url = flags['url'] as string;
+      const events = (flags['events'] as string).split(',').map((type) => type.trim()).filter((type) => type !== '');
+      const description = typeof flags['description'] === 'string' ? flags['description'] : undefined;
+      return async ({ db, config, log }) => {
+        const box = await openSecretBox(db, config, log);
+        const webhooks = new Webhooks(db, new Outbox(db, log), box, config.webhooks, log);
+        const { endpoint, secret } = await webhooks.create({ url, events, description });
+        return `${secret}\n(webhook endpoint ${endpoint.id} for ${endpoint.events.join(',')} at ${endpoint.url}: the secret is shown this once; receivers verify the signatures with it)`;
       };
     },
   },
@@ -506,7 +536,10 @@ async function main(argv: string[]): Promise<number> {
     } else {
       await requireMigrated(db);
     }
-    process.stdout.write(`${await task({ db, config, appliedMigrations, usernames })}\n`);
+    const events = new Events();
+    // Rows only: the running service's sender delivers them.
+    listenForWebhooks(events, new Outbox(db, log));
+    process.stdout.write(`${await task({ db, config, log, events, appliedMigrations, usernames })}\n`);
     if (!command.reportsParked && usernames.parked.length > 0) process.stderr.write(`${parkedReport(usernames.parkedAs).join('\n')}\n`);
     return 0;
   } catch (error) {

@@ -28,6 +28,10 @@ import { Metrics } from './kernel/metrics.js';
 import { openPostgres } from './kernel/db/postgres.js';
 import { openRedis, type RedisConnection } from './kernel/db/redis.js';
 import { Outbox } from './kernel/outbox/outbox.js';
+import { Events } from './kernel/events.js';
+import { Webhooks } from './features/webhooks/webhooks.js';
+import { TokenHook } from './features/webhooks/token-hook.js';
+import { countEndpointSecretsByKey } from './features/webhooks/webhook-queries.js';
 
 /** Everything the HTTP layer needs, ready to serve. */
 export interface Services {
@@ -49,6 +53,9 @@ export interface Services {
   redis: RedisConnection | undefined;
   /** Mail and webhook deliveries, written in the transaction of their change and sent in the background. */
   outbox: Outbox;
+  /** What the features tell of account changes, in the transaction of each change. */
+  events: Events;
+  webhooks: Webhooks;
   close(): Promise<void>;
 }
 
@@ -103,6 +110,9 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     log.info({ alg: keys.signing.alg, kid: keys.signing.kid }, 'access tokens are signed');
     const metrics = new Metrics();
     metrics.watchDatabasePool(db);
+    const events = new Events();
+    const outbox = new Outbox(db, log);
+    outbox.watchDepth(metrics);
     const passwordHasher = await PasswordHasher.create(config.argon2, config.hashing, metrics.hashObserver);
     hasher = passwordHasher;
     metrics.watchHashQueue(() => passwordHasher.queueLength, () => passwordHasher.expectedWaitMs);
@@ -110,7 +120,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       issuer: config.jwt.issuer,
       audience: config.jwt.audience,
       ttlSeconds: config.jwt.accessTokenTtlSeconds,
-    });
+    }, config.tokenHook && new TokenHook(config.tokenHook, log, metrics));
     if (config.redis) {
       log.info({ redis: withoutCredentials(config.redis.url) }, 'rate-limit counters in Redis (REDIS_URL), shared by every instance');
       redis = openRedis(config.redis.url, log);
@@ -120,15 +130,15 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     });
     metrics.watchRateLimitMemory(() => limits.memoryEntries);
     const devices = new DeviceTokens(db, config.rateLimits.deviceTokenTtlSeconds);
-    const sessions = new Sessions(db, tokens, config.sessions, limits, devices);
+    const sessions = new Sessions(db, tokens, config.sessions, limits, devices, events);
     const policy = new PasswordPolicy(config.passwordPolicy);
     const box = await openSecretBox(db, config, log);
     const codes = new FactorCodes(db, box, limits);
     const reauth = new Reauthentication(db, passwordHasher, limits, codes, config.reauthWindowSeconds);
-    const passkeys = config.passkeys ? new Passkeys(db, reauth, config.passkeys, limits) : undefined;
-    const secondFactors = new SecondFactors(db, codes, reauth, sessions, limits, config.mfa.issuer);
-    const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, reauth);
-    const signIn = new SignIn(db, passwordHasher, sessions, policy, limits, devices, codes, passkeys);
+    const passkeys = config.passkeys ? new Passkeys(db, reauth, config.passkeys, limits, events) : undefined;
+    const secondFactors = new SecondFactors(db, codes, reauth, sessions, limits, config.mfa.issuer, events);
+    const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, reauth, events);
+    const signIn = new SignIn(db, passwordHasher, sessions, policy, limits, devices, codes, passkeys, events);
     // Without a key ring (production without SECRETS_ENCRYPTION_KEY) the key is this process's own: the HMACs of
     // typed usernames then compare only within one instance's lifetime.
     const audit = new Audit(db, {
@@ -137,8 +147,8 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       log,
       counted: (type) => metrics.auditEvents.inc({ type }),
     });
-    const outbox = new Outbox(db, log);
-    outbox.watchDepth(metrics);
+    const webhooks = new Webhooks(db, outbox, box, config.webhooks, log, metrics);
+    webhooks.start(events);
     const chores = [
       // Picks up keys rotated by the CLI or another instance, and drops retired ones.
       every(KEY_RELOAD_INTERVAL_SECONDS, () => keys.reload(), log, 'signing-key reload'),
@@ -169,10 +179,10 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const administration = new Administration(db, passwordHasher, policy, limits, {
       idleTimeoutSeconds: config.sessions.idleTimeoutSeconds,
       recoveryCodeTtlSeconds: config.recoveryCodeTtlSeconds,
-    });
+    }, events);
     // Every feature has registered its topics by now.
     outbox.start();
-    return { db, hasher: passwordHasher, keys, accounts, signIn, sessions, secondFactors, passkeys, metrics, audit, limits, adminKeys, administration, redis, outbox, close };
+    return { db, hasher: passwordHasher, keys, accounts, signIn, sessions, secondFactors, passkeys, metrics, audit, limits, adminKeys, administration, redis, outbox, events, webhooks, close };
   } catch (error) {
     await redis?.close();
     await hasher?.close();
@@ -187,7 +197,9 @@ export async function openServices(config: Config, log: Logger, database?: Datab
  * protects nothing, and says so); production runs without second factors, and refuses to start if there are some.
  */
 export async function openSecretBox(db: Database, config: Config, log: Logger): Promise<SecretBox | undefined> {
-  const stored = await countFactorsByKey(db);
+  // Second factors' secrets and webhook endpoints' signing secrets, under the keys that sealed them.
+  const stored = new Map(await countFactorsByKey(db));
+  for (const [keyId, count] of await countEndpointSecretsByKey(db)) stored.set(keyId, (stored.get(keyId) ?? 0) + count);
   let keys: SecretKey[] | undefined = config.mfa.encryptionKeys;
   if (!keys && config.env !== 'production') {
     const generated = await generatedSecretsKey(db, newSecretKey());

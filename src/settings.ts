@@ -6,6 +6,7 @@ import { PASSWORD_SETTINGS } from './features/passwords/password-settings.js';
 import { RATE_LIMIT_SETTINGS } from './features/rate-limits/rate-limit-settings.js';
 import { SESSION_SETTINGS } from './features/sessions/session-settings.js';
 import { TOKEN_SETTINGS } from './features/tokens/token-settings.js';
+import { WEBHOOK_SETTINGS } from './features/webhooks/webhook-settings.js';
 import { describeSettings as describe, loadSettings, rowsOf, type Env } from './kernel/settings/load-config.js';
 import { findLookAlikes, lookAlikeWarning } from './kernel/settings/look-alikes.js';
 import { SERVICE_SETTINGS } from './kernel/settings/service-settings.js';
@@ -28,6 +29,7 @@ export const SETTING_TABLES = [
   ADMIN_SETTINGS,
   AUDIT_SETTINGS,
   RATE_LIMIT_SETTINGS,
+  WEBHOOK_SETTINGS,
 ] as const;
 
 /** Headings of the documentation, in this order; each row names its own. */
@@ -44,6 +46,7 @@ export const SETTING_GROUPS = [
   'Passkeys',
   'Administration',
   'Audit trail',
+  'Webhooks and hooks',
 ] as const;
 
 /** The typed, validated configuration: every table's slice. */

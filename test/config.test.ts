@@ -20,6 +20,8 @@ function problems(env: Record<string, string>): string[] {
 
 // 32 random bytes in base64url, as `openssl rand -base64 32` or the node one-liner would give.
 const STRONG_SECRET = 'q8Zr1vN0cKx4Lw7PeT2uYh5Bd9Gm3Sj6Fa0Ri8Wn1Ho';
+const HOOK_SECRET = `whsec_${Buffer.from('q8Zr1vN0cKx4Lw7PeT2uYh5Bd9Gm3Sj6', 'utf8').toString('base64')}`;
+const HOOK_ENV = { TOKEN_HOOK_URL: 'https://hooks.example.com/claims', TOKEN_HOOK_SECRET: HOOK_SECRET };
 
 describe('settings', () => {
   it('default to a development service on 127.0.0.1:5000 with the embedded database and an ES256 key', () => {
@@ -88,6 +90,18 @@ describe('settings', () => {
     for (const generated of [randomBytes(32).toString('base64'), randomBytes(32).toString('base64url'), randomBytes(32).toString('hex')]) {
       expect(problems({ ...production, JWT_SECRET_KEY: generated }), generated).toEqual([]);
     }
+  });
+
+  it('need TOKEN_HOOK_SECRET with TOKEN_HOOK_URL, as whsec_ and 32 bytes or more, and strong in production', () => {
+    expect(problems({ TOKEN_HOOK_URL: 'https://hooks.example.com/claims' })).toEqual([expect.stringMatching(/^TOKEN_HOOK_URL is set without TOKEN_HOOK_SECRET/)]);
+    expect(problems({ TOKEN_HOOK_SECRET: HOOK_SECRET })).toEqual([expect.stringMatching(/^TOKEN_HOOK_SECRET is set but TOKEN_HOOK_URL is not/)]);
+    expect(problems({ ...HOOK_ENV, TOKEN_HOOK_SECRET: 'whsec_c2hvcnQ=' })).toEqual([expect.stringMatching(/^TOKEN_HOOK_SECRET must be whsec_ followed by at least 32 random bytes/)]);
+    expect(problems({ ...HOOK_ENV, TOKEN_HOOK_URL: 'ftp://hooks.example.com' })).toEqual([expect.stringMatching(/^TOKEN_HOOK_URL must be an http:\/\/ or https:\/\/ URL/)]);
+    const production = { NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth', ...HOOK_ENV };
+    expect(problems({ ...production, TOKEN_HOOK_SECRET: `whsec_${Buffer.from('a'.repeat(40)).toString('base64')}` })[0]).toMatch(/TOKEN_HOOK_SECRET is too weak for production/);
+    expect(problems({ ...production, TOKEN_HOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}` })).toEqual([]);
+    expect(loadConfig(HOOK_ENV).tokenHook).toEqual({ url: 'https://hooks.example.com/claims', secret: HOOK_SECRET, timeoutMs: 2000, failure: 'deny' });
+    expect(problems({ WEBHOOK_RETRY_FIRST_SECONDS: '60', WEBHOOK_RETRY_MAX_SECONDS: '10' })).toEqual([expect.stringMatching(/WEBHOOK_RETRY_MAX_SECONDS \(10\) is shorter/)]);
   });
 
   it('in production, refuse the embedded database unless allowed, and CORS for every origin', () => {
@@ -253,7 +267,7 @@ describe('the settings tables', () => {
   });
 
   it('mark as secret the settings that hold one, so that the start-up log shows none of them', () => {
-    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual(['DATABASE_URL', 'JWT_SECRET_KEY', 'JWT_PRIVATE_KEY', 'REDIS_URL', 'SECRETS_ENCRYPTION_KEY', 'ADMIN_BOOTSTRAP_KEY']);
+    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual(['DATABASE_URL', 'JWT_SECRET_KEY', 'JWT_PRIVATE_KEY', 'REDIS_URL', 'SECRETS_ENCRYPTION_KEY', 'ADMIN_BOOTSTRAP_KEY', 'TOKEN_HOOK_SECRET']);
   });
 
   it('computes or leaves unset only these defaults, each pinned by a test below', () => {
@@ -278,6 +292,8 @@ describe('the settings tables', () => {
       'WEBAUTHN_ORIGINS',
       'ADMIN_PORT',
       'ADMIN_BOOTSTRAP_KEY',
+      'TOKEN_HOOK_URL',
+      'TOKEN_HOOK_SECRET',
     ]);
   });
 
@@ -355,6 +371,8 @@ describe('the settings tables', () => {
         onRedisFailure: 'open',
       },
       redis: undefined,
+      webhooks: { timeoutMs: 5000, allowPrivateNetworks: false, retry: { firstSeconds: 5, maxSeconds: 3600, forSeconds: 86_400 } },
+      tokenHook: undefined,
     });
     expect(loadConfig({ DATABASE_URL: 'postgres://db/auth', REDIS_URL: 'redis://r:6379' })).toMatchObject({
       database: { kind: 'postgres', url: 'postgres://db/auth', poolSize: 10, connectTimeoutMs: 5000, queryTimeoutMs: 10_000 },
@@ -437,6 +455,15 @@ describe('the settings tables', () => {
     RECOVERY_CODE_TTL_SECONDS: { value: '600' },
     AUDIT_RETENTION_DAYS: { value: '30' },
     ADMIN_BOOTSTRAP_KEY: { value: 'Qm9vdHN0cmFwIGtleSBmb3IgdGVzdHMgb25seSwgcmFuZG9t' },
+    WEBHOOK_TIMEOUT_MS: { value: '1000' },
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: { value: 'true' },
+    WEBHOOK_RETRY_FIRST_SECONDS: { value: '1' },
+    WEBHOOK_RETRY_MAX_SECONDS: { value: '60' },
+    WEBHOOK_RETRY_FOR_SECONDS: { value: '600' },
+    TOKEN_HOOK_URL: { value: 'https://hooks.example.com/claims', env: { TOKEN_HOOK_SECRET: HOOK_SECRET } },
+    TOKEN_HOOK_SECRET: { value: HOOK_SECRET, env: { TOKEN_HOOK_URL: 'https://hooks.example.com/claims' } },
+    TOKEN_HOOK_TIMEOUT_MS: { value: '500', env: HOOK_ENV },
+    TOKEN_HOOK_FAILURE: { value: 'allow', env: HOOK_ENV },
   };
   const outcome = (env: Record<string, string>) => {
     try {

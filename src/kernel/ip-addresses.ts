@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 
 /**
  * A client address in one spelling, or undefined if `text` is no IP address at all. Behind a trusted proxy
@@ -29,6 +29,34 @@ export function ipLimitKey(ip: string | undefined): string {
   if (canonical === undefined) return 'unknown';
   if (isIP(canonical) === 4) return canonical;
   return `${formatIpv6([...ipv6Groups(canonical).slice(0, 4), 0, 0, 0, 0])}/64`;
+}
+
+// Addresses that are not somewhere on the public internet: this host, this network, private and shared ranges,
+// link-local (cloud metadata services answer at 169.254.169.254), documentation, benchmarking, multicast, reserved.
+const NOT_PUBLIC = new BlockList();
+for (const [network, prefix] of [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24],
+  ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
+] as const) NOT_PUBLIC.addSubnet(network, prefix, 'ipv4');
+for (const [network, prefix] of [
+  ['::', 128], ['::1', 128], ['100::', 64], ['2001::', 23], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
+] as const) NOT_PUBLIC.addSubnet(network, prefix, 'ipv6');
+
+/**
+ * Whether `address` (an IP address, as a resolver answers) lies outside the public internet: loopback, private,
+ * link-local and the other special ranges. An IPv4 address written as IPv6 (::ffff:a.b.c.d, or NAT64's
+ * 64:ff9b::a.b.c.d) is judged as the IPv4 address it carries. Text that is no address counts as not public.
+ */
+export function isNonPublicAddress(address: string): boolean {
+  const canonical = canonicalIp(address);
+  if (canonical === undefined) return true;
+  if (isIP(canonical) === 4) return NOT_PUBLIC.check(canonical, 'ipv4');
+  const groups = ipv6Groups(canonical);
+  if (groups.slice(0, 6).join(':') === '100:65435:0:0:0:0') {
+    return isNonPublicAddress([groups[6]! >> 8, groups[6]! & 0xff, groups[7]! >> 8, groups[7]! & 0xff].join('.'));
+  }
+  return NOT_PUBLIC.check(canonical, 'ipv6');
 }
 
 /** The eight 16-bit groups of an address that net.isIP accepted as IPv6. */

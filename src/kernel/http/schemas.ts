@@ -29,6 +29,7 @@ export const TAGS = {
   'second factor': 'Authenticator apps (TOTP), recovery codes, and the second step of a sign-in',
   passkeys: 'Passkeys (WebAuthn): adding them, and signing in with one',
   administration: 'The admin API: accounts, locks, roles, recovery codes, the audit trail (an admin key; on ADMIN_PORT when set)',
+  webhooks: 'The admin API: webhook endpoints, their secrets and deliveries (an admin key; on ADMIN_PORT when set)',
   activity: "The account's recent security events: sign-ins, changes, second factors",
   operations: 'Health, readiness and what load balancers probe',
 } as const;

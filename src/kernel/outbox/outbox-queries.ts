@@ -118,3 +118,13 @@ export async function deleteFinishedRows(db: Queryable, before: Date): Promise<n
   const rows = await db.query<{ id: string }>(`DELETE FROM outbox WHERE state <> 'pending' AND finished_at < $1 RETURNING id::text AS id`, [before]);
   return rows.length;
 }
+
+/** Gives up at once on the rows of a topic and subject not yet delivered (their destination is gone): failed, with `reason`. */
+export async function abandonPendingRows(db: Queryable, topic: string, subject: string, reason: string): Promise<number> {
+  const rows = await db.query<{ id: string }>(
+    `UPDATE outbox SET state = 'failed', finished_at = now(), last_error = $3
+      WHERE state = 'pending' AND topic = $1 AND subject = $2 RETURNING id::text AS id`,
+    [topic, subject, reason],
+  );
+  return rows.length;
+}
