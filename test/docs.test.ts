@@ -257,16 +257,29 @@ async function slot<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Where a guide's examples reach a receiver of their own (a webhook receiver, say); a free port here stands for it. */
+export const GUIDE_RECEIVER = '127.0.0.1:5050';
+
+/**
+ * The settings a guide's service runs with beyond the defaults, from its `<!-- service: NAME=value … -->` line: the
+ * guide shows them too, for a reader to start the service alike. Its shell has them in its environment as well.
+ */
+export function guideSettings(markdown: string): Record<string, string> {
+  const line = /^<!-- service: (.+) -->$/m.exec(markdown)?.[1];
+  return Object.fromEntries((line?.split(/\s+/) ?? []).map((setting) => setting.split(/=(.*)/s).slice(0, 2) as [string, string]));
+}
+
 /**
  * A fresh service for one guide, as `npm start` runs it: development mode, the embedded database in a new
- * folder, every default but the port. A guide whose examples use `$ADMIN_KEY` gets one, created as
- * administration.md says (before the service holds the folder: the embedded database has one owner at a time).
+ * folder, every default but the port (and the guide's own settings). A guide whose examples use `$ADMIN_KEY` gets
+ * one, created as administration.md says (before the service holds the folder: the embedded database has one
+ * owner at a time).
  */
-async function startGuideService(usesAdminKey: boolean) {
+async function startGuideService(usesAdminKey: boolean, settings: Record<string, string> = {}) {
   const folder = await mkdtemp(join(tmpdir(), 'auth-docs-'));
   const port = await freePort();
   const dataDir = await freshDataDir('auth-docs-data-');
-  const env: Record<string, string> = {};
+  const env: Record<string, string> = { ...settings };
   if (usesAdminKey) {
     const created = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'admin-keys:create', '--name', 'ops'], {
       cwd: ROOT,
@@ -275,7 +288,7 @@ async function startGuideService(usesAdminKey: boolean) {
     env['ADMIN_KEY'] = created.stdout.split('\n')[0]!;
     expect(env['ADMIN_KEY']).toMatch(/^uas_admin_/);
   }
-  const server = startServer({ DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info' });
+  const server = startServer({ ...settings, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info' });
   await waitFor(server.output, /listening on/, server.child);
   const shell = new Shell(folder, env);
   return {
@@ -303,6 +316,8 @@ describe('the docs helpers', () => {
     expect(outputMismatch('{"message":"abc…"}', '{"message":"abd"}')).toBeDefined();
     expect(outputMismatch('401 401 429', '401 401 401')).toBeDefined();
     expect(outputMismatch('created 2026-11-25T02:00:45.865Z', 'created 2027-01-01T00:00:00.000Z')).toBeUndefined();
+    expect(guideSettings('# A\n<!-- service: A=1 B=x=y -->\n')).toEqual({ A: '1', B: 'x=y' });
+    expect(guideSettings('# A\n')).toEqual({});
   });
 
   it('make the anchors GitHub makes, and find the relative links outside code', () => {
@@ -331,12 +346,14 @@ describe.concurrent('the docs, each guide run top to bottom against a fresh serv
   for (const { file, blocks } of runnable) {
     it(`${file} gives the output each shell example documents, in order`, ({ expect }) =>
       slot(async () => {
-        const service = await startGuideService(read(file).includes('$ADMIN_KEY'));
+        const receiver = `127.0.0.1:${await freePort()}`;
+        const settings = Object.fromEntries(Object.entries(guideSettings(read(file))).map(([name, value]) => [name, value.replaceAll(GUIDE_RECEIVER, receiver)]));
+        const service = await startGuideService(read(file).includes('$ADMIN_KEY'), settings);
         try {
           for (const block of blocks) {
-            const result = await service.shell.run(block.text.replaceAll('http://localhost:5000', service.url));
+            const result = await service.shell.run(block.text.replaceAll('http://localhost:5000', service.url).replaceAll(GUIDE_RECEIVER, receiver));
             // The service names itself by its URL (the issuer, the JWKS address): as the docs would show it.
-            result.stdout = result.stdout.replaceAll(service.url, 'http://localhost:5000');
+            result.stdout = result.stdout.replaceAll(service.url, 'http://localhost:5000').replaceAll(receiver, GUIDE_RECEIVER);
             const where = `${file} line ${block.line}:\n${block.text}\n--- stdout\n${result.stdout}--- stderr\n${result.stderr}`;
             expect(result.status, where).toBe(0);
             if (block.output) {

@@ -79,9 +79,10 @@ export async function post(url: string, body: string, headers: Record<string, st
     const chosen = addresses[0];
     if (!chosen) throw new OutboundError(`${target.hostname} resolves to no address`, 'network');
     if (stopped) throw new OutboundError('stopped', 'timeout');
-    // The connection goes to the address checked above, whatever a second resolution would say.
+    // The connection goes to the addresses checked above (each in turn, as Node tries them), whatever a second
+    // resolution would say.
     const pinned: LookupFunction = (_hostname, lookupOptions, callback) => {
-      if (lookupOptions.all) (callback as (error: null, addresses: { address: string; family: number }[]) => void)(null, [chosen]);
+      if (lookupOptions.all) (callback as (error: null, addresses: { address: string; family: number }[]) => void)(null, addresses);
       else callback(null, chosen.address, chosen.family);
     };
     return new Promise<OutboundAnswer>((resolveAnswer, reject) => {

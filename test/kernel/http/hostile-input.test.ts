@@ -149,6 +149,9 @@ const ENDPOINTS: [method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, auth
   ['POST', '/admin/users', 'admin', ['username', 'password']],
   ['PATCH', '/admin/users/:victim', 'admin', ['username', 'roles', 'locked', 'reason', 'until']],
   ['POST', '/admin/users/:victim/recovery-code', 'admin', []],
+  ['PATCH', '/api/auth/me', true, ['user_metadata']],
+  ['PATCH', '/admin/users/:victim', 'admin', ['app_metadata']],
+  ['POST', '/admin/webhooks', 'admin', ['url', 'events', 'description']],
 ];
 
 /** A fingerprint of everything stored: users (names, hashes), sessions (ended or not), refresh tokens. */

@@ -89,6 +89,7 @@ describe('every documented response schema', () => {
     const adminAuth = { authorization: `Bearer ${(await t.services.adminKeys.create('openapi-examples')).key}` };
     const managed = await register(t.app);
     let recoveryCode = '';
+    let webhookId = '';
     const enrollingBearer = { authorization: `Bearer ${enrolling.token}` };
     const enrolment = json(await t.app.inject({ method: 'POST', url: '/api/auth/mfa/totp', headers: enrollingBearer, payload: {} }));
     const left = 30 - ((Date.now() / 1000) % 30);
@@ -143,6 +144,8 @@ describe('every documented response schema', () => {
       ['POST', '/api/auth/login', { method: 'POST', url: '/api/auth/login', payload: { username: user.username, password: 'wrong' } }],
       ['GET', '/api/auth/me', { url: '/api/auth/me', headers: bearer }],
       ['GET', '/api/auth/me', { url: '/api/auth/me' }],
+      ['PATCH', '/api/auth/me', { method: 'PATCH', url: '/api/auth/me', headers: bearer, payload: { user_metadata: { theme: 'dark' } } }],
+      ['PATCH', '/api/auth/me', { method: 'PATCH', url: '/api/auth/me', headers: bearer, payload: { user_metadata: { big: 'x'.repeat(5000) } } }],
       ['POST', '/api/auth/validate', { method: 'POST', url: '/api/auth/validate', headers: bearer }],
       ['POST', '/api/auth/change', { method: 'POST', url: '/api/auth/change', headers: bearer, payload: { new_username: `${user.username}_r` } }],
       ['POST', '/api/auth/change', { method: 'POST', url: '/api/auth/change', headers: bearer, payload: { user_id: other.id, new_username: 'x_y_z' } }],
@@ -205,6 +208,22 @@ describe('every documented response schema', () => {
       ['POST', '/api/auth/mfa/recovery-codes', { method: 'POST', url: '/api/auth/mfa/recovery-codes', headers: enrollingBearer, payload: {} }],
       ['DELETE', '/api/auth/mfa/totp/{id}', { method: 'DELETE', url: `/api/auth/mfa/totp/${enrolment['id']}`, headers: enrollingBearer, payload: {} }],
       ['DELETE', '/api/auth/mfa/totp/{id}', { method: 'DELETE', url: `/api/auth/mfa/totp/${enrolment['id']}`, headers: enrollingBearer }],
+      // Last, so that no event of the examples above is sent to it.
+      ['POST', '/admin/webhooks', async () => {
+        return { method: 'POST', url: '/admin/webhooks', headers: adminAuth, payload: { url: 'https://hooks.example.com/auth', events: ['user.created'], description: 'provisioning' } };
+      }],
+      ['POST', '/admin/webhooks', { method: 'POST', url: '/admin/webhooks', headers: adminAuth, payload: { url: 'https://hooks.example.com/auth', events: ['user.renamed'] } }],
+      ['GET', '/admin/webhooks', async () => {
+        webhookId = (json(await app.inject({ url: '/admin/webhooks', headers: adminAuth }))['webhooks'] as { id: string }[])[0]!.id;
+        return { url: '/admin/webhooks', headers: adminAuth };
+      }],
+      ['GET', '/admin/webhooks/{id}', async () => ({ url: `/admin/webhooks/${webhookId}`, headers: adminAuth })],
+      ['GET', '/admin/webhooks/{id}', { url: `/admin/webhooks/${randomUUID()}`, headers: adminAuth }],
+      ['PATCH', '/admin/webhooks/{id}', async () => ({ method: 'PATCH', url: `/admin/webhooks/${webhookId}`, headers: adminAuth, payload: { enabled: false } })],
+      ['POST', '/admin/webhooks/{id}/rotate-secret', async () => ({ method: 'POST', url: `/admin/webhooks/${webhookId}/rotate-secret`, headers: adminAuth })],
+      ['POST', '/admin/webhooks/deliveries/{id}/retry', { method: 'POST', url: '/admin/webhooks/deliveries/987654321/retry', headers: adminAuth }],
+      ['DELETE', '/admin/webhooks/{id}', async () => ({ method: 'DELETE', url: `/admin/webhooks/${webhookId}`, headers: adminAuth })],
+      ['DELETE', '/admin/webhooks/{id}', async () => ({ method: 'DELETE', url: `/admin/webhooks/${webhookId}`, headers: adminAuth })],
     ];
 
     const checked = new Set<string>();
@@ -266,6 +285,16 @@ describe('every documented response schema', () => {
       'GET /admin/audit 200',
       'DELETE /admin/users/{id} 200',
       'DELETE /admin/users/{id} 404',
+      'POST /admin/webhooks 201',
+      'POST /admin/webhooks 400',
+      'GET /admin/webhooks 200',
+      'GET /admin/webhooks/{id} 200',
+      'GET /admin/webhooks/{id} 404',
+      'PATCH /admin/webhooks/{id} 200',
+      'POST /admin/webhooks/{id}/rotate-secret 200',
+      'POST /admin/webhooks/deliveries/{id}/retry 404',
+      'DELETE /admin/webhooks/{id} 200',
+      'DELETE /admin/webhooks/{id} 404',
     ]);
     expect(statuses.filter((s) => s.includes('/api/auth/passkeys'))).toEqual([
       'POST /api/auth/passkeys/register/options 200',
