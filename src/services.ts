@@ -121,6 +121,9 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       audience: config.jwt.audience,
       ttlSeconds: config.jwt.accessTokenTtlSeconds,
     }, config.tokenHook && new TokenHook(config.tokenHook, log, metrics));
+    if (config.tokenHook) {
+      log.info({ url: withoutCredentials(config.tokenHook.url), failure: config.tokenHook.failure }, 'access tokens get claims from the token hook (TOKEN_HOOK_URL)');
+    }
     if (config.redis) {
       log.info({ redis: withoutCredentials(config.redis.url) }, 'rate-limit counters in Redis (REDIS_URL), shared by every instance');
       redis = openRedis(config.redis.url, log);
@@ -198,8 +201,10 @@ export async function openServices(config: Config, log: Logger, database?: Datab
  */
 export async function openSecretBox(db: Database, config: Config, log: Logger): Promise<SecretBox | undefined> {
   // Second factors' secrets and webhook endpoints' signing secrets, under the keys that sealed them.
-  const stored = new Map(await countFactorsByKey(db));
-  for (const [keyId, count] of await countEndpointSecretsByKey(db)) stored.set(keyId, (stored.get(keyId) ?? 0) + count);
+  const factors = await countFactorsByKey(db);
+  const endpoints = await countEndpointSecretsByKey(db);
+  const stored = new Map(factors);
+  for (const [keyId, count] of endpoints) stored.set(keyId, (stored.get(keyId) ?? 0) + count);
   let keys: SecretKey[] | undefined = config.mfa.encryptionKeys;
   if (!keys && config.env !== 'production') {
     const generated = await generatedSecretsKey(db, newSecretKey());
@@ -215,13 +220,17 @@ export async function openSecretBox(db: Database, config: Config, log: Logger): 
   const known = new Set((keys ?? []).map((k) => k.id));
   const orphans = [...stored].filter(([keyId]) => !known.has(keyId));
   if (orphans.length > 0) {
-    const count = orphans.reduce((sum, [, n]) => sum + n, 0);
+    const countIn = (counts: Map<string, number>) => orphans.reduce((sum, [keyId]) => sum + (counts.get(keyId) ?? 0), 0);
+    const what = [
+      countIn(factors) > 0 ? `${countIn(factors)} second-factor secrets` : undefined,
+      countIn(endpoints) > 0 ? `${countIn(endpoints)} webhook secrets` : undefined,
+    ].filter(Boolean).join(' and ');
     throw new ServiceError(
       'not_ready',
       keys
-        ? `${count} second-factor secrets are encrypted under keys that SECRETS_ENCRYPTION_KEY does not hold (ids ${orphans.map(([id]) => id).join(', ')}): ` +
+        ? `${what} are encrypted under keys that SECRETS_ENCRYPTION_KEY does not hold (ids ${orphans.map(([id]) => id).join(', ')}): ` +
             'add the key they were encrypted with after the current one (comma-separated)'
-        : `${count} second-factor secrets are stored, and SECRETS_ENCRYPTION_KEY is not set: set it to the key they were encrypted with`,
+        : `${what} are stored, and SECRETS_ENCRYPTION_KEY is not set: set it to the key they were encrypted with`,
     );
   }
   if (config.mfa.encryptionKeys) log.info({ keyId: keys![0]!.id, keys: keys!.length }, 'second-factor secrets are encrypted (SECRETS_ENCRYPTION_KEY)');

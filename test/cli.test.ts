@@ -268,11 +268,14 @@ describe.concurrent('the admin CLI (src/cli.ts): secrets:reencrypt, user:mfa-res
         expect((await t.app.inject({ method: 'POST', url: `/api/auth/mfa/totp/${enrolment['id']}/verify`, headers: bearer, payload: { code } })).statusCode).toBe(200);
         return enrolment['secret'] as string;
       });
+      // A webhook endpoint's signing secret is kept under the same key, and moves with the others.
+      const endpoint = await withKey(oldKey, async (t) => (await t.services.webhooks.create({ url: 'https://hooks.example.com/auth', events: ['user.deleted'] })).endpoint.id);
 
       expect(await cli(['secrets:reencrypt'])).toMatchObject({ code: 1, stderr: expect.stringContaining('secrets:reencrypt needs SECRETS_ENCRYPTION_KEY') });
-      expect(await cli(['secrets:reencrypt'], newKey)).toMatchObject({ code: 1, stderr: expect.stringContaining('1 are under keys SECRETS_ENCRYPTION_KEY does not hold') });
+      expect(await cli(['secrets:reencrypt'], newKey)).toMatchObject({ code: 1, stderr: expect.stringContaining('2 are under keys SECRETS_ENCRYPTION_KEY does not hold') });
+      await expect(withKey(newKey, async () => undefined)).rejects.toThrow(/^1 second-factor secrets and 1 webhook secrets are encrypted under keys that SECRETS_ENCRYPTION_KEY does not hold/);
       const moved = await cli(['secrets:reencrypt'], `${newKey},${oldKey}`);
-      expect(moved).toMatchObject({ code: 0, stdout: expect.stringMatching(/^re-encrypted 1 second-factor secret\(s\) under key [0-9a-f]{16}\n$/) });
+      expect(moved).toMatchObject({ code: 0, stdout: expect.stringMatching(/^re-encrypted 1 second-factor secret\(s\) and 1 webhook secret\(s\) under key [0-9a-f]{16}\n$/) });
       expect(await cli(['secrets:reencrypt'], newKey)).toMatchObject({ code: 0, stdout: expect.stringMatching(/^re-encrypted 0 /) });
 
       // The new key alone now opens it: the second step of a sign-in works.
@@ -281,6 +284,7 @@ describe.concurrent('the admin CLI (src/cli.ts): secrets:reencrypt, user:mfa-res
         expect(first['mfa_required']).toBe(true);
         const code = await codeAt(secret, 1);
         expect((await t.app.inject({ method: 'POST', url: '/api/auth/login/mfa', payload: { mfa_token: first['mfa_token'], code } })).statusCode).toBe(200);
+        expect((await t.services.webhooks.rotateSecret(endpoint)).secret).toMatch(/^whsec_/);
       });
 
       expect(await cli(['user:mfa-reset', 'HEDY'], newKey)).toMatchObject({ code: 0, stdout: 'removed 1 second factor(s) and the recovery codes of user 1 hedy\n' });
