@@ -149,7 +149,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ webhooks: Webhooks }> = 
       config: { ...ADMIN, audit: webhookAction('webhook_updated'), errors: ['not_found'] },
       schema: {
         summary: 'Change where a webhook endpoint is, what it gets, or whether it is enabled',
-        description: 'A disabled endpoint gets no new deliveries; those already waiting are tried again once it is enabled.',
+        description: 'A disabled endpoint gets no new deliveries; those already waiting are tried again as soon as it is enabled.',
         tags: ['webhooks'],
         params: EndpointId,
         body: Type.Object(

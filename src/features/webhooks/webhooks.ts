@@ -9,7 +9,7 @@ import { isEventType, type DomainEvent, type Events } from '../../kernel/events.
 import { isNonPublicAddress } from '../../kernel/ip-addresses.js';
 import type { Metrics } from '../../kernel/metrics.js';
 import { DeliveryError, retrySchedule, type Outbox, type OutboxRow } from '../../kernel/outbox/outbox.js';
-import { findOutboxRow, recentOutboxRows, requeueRow, abandonPendingRows } from '../../kernel/outbox/outbox-queries.js';
+import { abandonPendingRows, findOutboxRow, recentOutboxRows, releaseWaiting, requeueRow } from '../../kernel/outbox/outbox-queries.js';
 import { SecretBox, type SecretKey } from '../../kernel/secret-box.js';
 import { listGeneratedSecretsKeys } from '../mfa/mfa-queries.js';
 import { OutboundError, post } from './outbound-http.js';
@@ -229,7 +229,7 @@ export class Webhooks {
     return { endpoint: summary(endpoint), deliveries: rows.map(delivery) };
   }
 
-  /** A disabled endpoint gets no new deliveries; those already waiting are tried again once it is enabled. */
+  /** A disabled endpoint gets no new deliveries; those already waiting are tried again as soon as it is enabled. */
   async update(id: string, changes: { url?: string | undefined; events?: string[] | undefined; enabled?: boolean | undefined; description?: string | undefined }): Promise<EndpointSummary> {
     const updated = await updateEndpoint(this.db, id, {
       url: changes.url === undefined ? undefined : checkUrl(changes.url, this.settings.allowPrivateNetworks),
@@ -238,7 +238,7 @@ export class Webhooks {
       description: changes.description,
     });
     if (!updated) throw notFound();
-    if (changes.enabled === true) this.outbox.wake();
+    if (changes.enabled === true && (await releaseWaiting(this.db, WEBHOOK_TOPIC, id)) > 0) this.outbox.wake();
     return summary(updated);
   }
 
