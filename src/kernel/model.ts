@@ -92,10 +92,18 @@ export interface ClientInfo {
   ip?: string | undefined;
 }
 
+/** The metadata other services keep on an account: the user's own, and the operators'. */
+export interface UserMetadata {
+  userMetadata: Record<string, unknown>;
+  appMetadata: Record<string, unknown>;
+}
+
 /** A request's proven identity: a verified access token whose session is live. */
 export interface Authenticated {
   user: User;
   session: Session;
+  /** The account's metadata, read with the session (for /me and introspection, at no further query). */
+  metadata: UserMetadata;
 }
 
 /** What register, login and refresh hand back. */

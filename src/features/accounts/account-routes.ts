@@ -3,8 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Accounts } from './accounts.js';
 import { isServiceError } from '../../kernel/errors.js';
-import type { UserMetadata } from '../../kernel/db/user-queries.js';
-import type { Authenticated } from '../../kernel/model.js';
+import type { Authenticated, UserMetadata } from '../../kernel/model.js';
 import { callerOf } from '../../kernel/http/authentication.js';
 import { clientInfo, publicUser, signedIn } from '../../kernel/http/replies.js';
 import { proofOf, ProofFields } from '../mfa/proof-fields.js';
@@ -180,7 +179,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = 
     },
     async (request) => {
       const auth = callerOf(request);
-      return me(auth, await accounts.metadata(auth));
+      return me(auth, auth.metadata);
     },
   );
 

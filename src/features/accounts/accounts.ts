@@ -136,13 +136,6 @@ export class Accounts {
     });
   }
 
-  /** What the account holds besides its name and roles: the user's metadata and the operators'. */
-  async metadata(auth: Authenticated): Promise<UserMetadata> {
-    const found = await findUserMetadata(this.db, auth.user.id);
-    if (!found) throw new ServiceError('invalid_token', 'The access token is no longer valid: its user was deleted');
-    return found;
-  }
-
   /** Replaces the user's own metadata (see checkMetadata for what it may hold). */
   async setUserMetadata(auth: Authenticated, value: unknown): Promise<UserMetadata> {
     const userMetadata = checkMetadata('user_metadata', value);

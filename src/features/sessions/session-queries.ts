@@ -1,5 +1,5 @@
 import type { Queryable } from '../../kernel/db/database.js';
-import type { Assurance, AuthMethod, RevokeReason, Session, SessionSummary, User } from '../../kernel/model.js';
+import type { Assurance, Authenticated, AuthMethod, RevokeReason, Session, SessionSummary, User } from '../../kernel/model.js';
 import { LOCKED, toUser } from '../../kernel/db/user-queries.js';
 
 // A session is live while nobody ended it, its absolute lifetime has not run out, and it was used (logged in or
@@ -74,9 +74,11 @@ interface LiveSessionRow {
   expires_at: Date;
   amr: string[];
   aal: number;
+  user_metadata: Record<string, unknown>;
+  app_metadata: Record<string, unknown>;
 }
 
-function toLive(row: LiveSessionRow): { user: User; session: Session } {
+function toLive(row: LiveSessionRow): Authenticated {
   const user = toUser(row);
   return {
     user,
@@ -89,11 +91,13 @@ function toLive(row: LiveSessionRow): { user: User; session: Session } {
       amr: row.amr,
       aal: row.aal === 2 ? 2 : 1,
     },
+    metadata: { userMetadata: row.user_metadata, appMetadata: row.app_metadata },
   };
 }
 
 const LIVE_SESSION_COLUMNS =
-  'u.id, u.username, u.roles, u.created_at, u.updated_at, s.id AS session_id, s.auth_method, s.authenticated_at, s.expires_at, s.amr, s.aal';
+  'u.id, u.username, u.roles, u.created_at, u.updated_at, s.id AS session_id, s.auth_method, s.authenticated_at, s.expires_at, s.amr, s.aal, ' +
+  'u.user_metadata, u.app_metadata';
 
 function selectLiveSession(lock: boolean) {
   return async (
@@ -101,7 +105,7 @@ function selectLiveSession(lock: boolean) {
     sessionId: string,
     userId: string | undefined,
     idleTimeoutSeconds: number,
-  ): Promise<{ user: User; session: Session } | undefined> => {
+  ): Promise<Authenticated | undefined> => {
     const [row] = await db.query<LiveSessionRow>(
       `SELECT ${LIVE_SESSION_COLUMNS}
          FROM sessions s JOIN users u ON u.id = s.user_id

@@ -14,7 +14,7 @@ import {
   touchSession,
   revokeUnexpiredUserSessions,
 } from './session-queries.js';
-import { findUserMetadata, lockUser, type UserMetadata } from '../../kernel/db/user-queries.js';
+import { lockUser } from '../../kernel/db/user-queries.js';
 import type { Events } from '../../kernel/events.js';
 import type { DeviceTokens } from './device-tokens.js';
 import { INVALID_CREDENTIALS, PASSWORD_ONLY, SESSION_ENDED, type Assurance, type AuthMethod, type Authenticated, type ClientInfo, type LogoutScope, type RevokeReason, type Session, type SessionSummary, type SignedIn, type User } from '../../kernel/model.js';
@@ -31,7 +31,7 @@ export interface SessionPolicy {
   refreshGraceSeconds: number;
 }
 
-export type Introspection = { active: false } | { active: true; user: User; claims: JWTPayload; metadata: UserMetadata };
+export type Introspection = { active: false } | { active: true; user: User; claims: JWTPayload; metadata: Authenticated['metadata'] };
 
 const USER_AGENT_MAX_LENGTH = 512;
 // Ended sessions stay this long before purging, for anyone investigating a reuse alarm.
@@ -269,11 +269,7 @@ export class Sessions {
   async introspect(accessToken: string): Promise<Introspection> {
     try {
       const found = await this.verifyLive(accessToken);
-      if (!found) return { active: false };
-      const metadata = await findUserMetadata(this.db, found.live.user.id);
-      // Deleted since its session was found.
-      if (!metadata) return { active: false };
-      return { active: true, user: found.live.user, claims: found.claims, metadata };
+      return found ? { active: true, user: found.live.user, claims: found.claims, metadata: found.live.metadata } : { active: false };
     } catch (error) {
       if (isServiceError(error, 'invalid_token')) return { active: false };
       throw error;

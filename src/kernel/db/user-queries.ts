@@ -1,4 +1,4 @@
-import type { User, UserSummary } from '../model.js';
+import type { User, UserMetadata, UserSummary } from '../model.js';
 import type { Queryable } from './database.js';
 
 interface UserRow {
@@ -227,11 +227,7 @@ export async function storeUsernameKeys(
   );
 }
 
-/** The metadata other services keep on an account: the user's own, and the operators'. */
-export interface UserMetadata {
-  userMetadata: Record<string, unknown>;
-  appMetadata: Record<string, unknown>;
-}
+export type { UserMetadata };
 
 export async function findUserMetadata(db: Queryable, userId: string): Promise<UserMetadata | undefined> {
   const [row] = await db.query<{ user_metadata: Record<string, unknown>; app_metadata: Record<string, unknown> }>(
