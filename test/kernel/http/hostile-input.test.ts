@@ -103,7 +103,11 @@ for (const { method, url } of PRINTED) {
  * authenticator app that awaits its first code (confirmed, it would make every sign-in need one).
  */
 async function newAccount() {
-  const account = await register(app);
+  const registered = await register(app);
+  // Signed in as a client would be after registering: its own login, its own session.
+  const signIn = await login(app, registered.username, registered.password);
+  expect(signIn.statusCode, signIn.body).toBe(200);
+  const account = { ...registered, token: json(signIn)['access_token'] as string };
   const bearer = { authorization: `Bearer ${account.token}` };
   const proof = { current_password: account.password };
   const options = await app.inject({ method: 'POST', url: '/api/auth/passkeys/register/options', headers: bearer, payload: proof });
