@@ -9,6 +9,7 @@ import { limit } from '../../../src/kernel/settings/setting-kinds.js';
 import { json, login, me, register, startTestApp, uniqueName } from '../../helpers/app.js';
 import { recordingLog } from '../../helpers/database.js';
 import { awaitSteadyStep, codeAt } from '../../helpers/totp.js';
+import { Receiver } from '../../helpers/webhook-receiver.js';
 import { SoftAuthenticator } from '../../helpers/webauthn.js';
 
 /**
@@ -16,6 +17,9 @@ import { SoftAuthenticator } from '../../helpers/webauthn.js';
  * path, query string and body, with or without credentials, the answer is a success or a 4xx JSON error, never
  * a 5xx, and a refused request changes nothing in the database.
  */
+
+// A receiver for the webhook endpoint the requests may act on: every event of the run is delivered to it.
+const receiver = await Receiver.start();
 
 // REAUTH_WINDOW_SECONDS=0: a password change or a deletion needs current_password, which random input seldom has,
 // so the account these requests act as survives most of them (when one does delete, lock or rename it,
@@ -33,6 +37,8 @@ const t = await startTestApp({
   WEBAUTHN_RP_ID: 'example.com',
   WEBAUTHN_ORIGINS: ORIGIN,
   PUBLIC_URL: 'https://auth.example.com',
+  // The webhook endpoint below is a receiver on loopback.
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
 });
 
 /** Object.prototype as it was before any request. */
@@ -149,10 +155,19 @@ let adminKey = (await t.services.adminKeys.create(adminKeyName)).key;
 let staleAdminKey = false;
 const victim = await register(app);
 let withSecondFactor = await newSecondFactorAccount();
+/** A webhook endpoint for the admin routes to find (again after one deletes it), and one of its deliveries. */
+const WEBHOOK_URL = `${receiver.url}/hook`;
+let webhookId = (await t.services.webhooks.create({ url: WEBHOOK_URL, events: ['*'] })).endpoint.id;
+async function liveWebhook(): Promise<{ id: string; deliveryId: string }> {
+  const found = await t.services.webhooks.get(webhookId).catch(() => undefined);
+  if (!found) webhookId = (await t.services.webhooks.create({ url: WEBHOOK_URL, events: ['*'] })).endpoint.id;
+  return { id: webhookId, deliveryId: found?.deliveries[0]?.id ?? '1' };
+}
 
 afterAll(async () => {
   await app.close();
   await t.close();
+  await receiver.close();
 });
 
 /**
@@ -187,15 +202,19 @@ async function credentials(auth: 'user' | 'admin'): Promise<string> {
   return signedInAs.token;
 }
 
-/** A fingerprint of what a refused request must leave as it was: accounts, locks, roles, sessions, refresh tokens, keys, factors. */
+/**
+ * A fingerprint of what a refused request must leave as it was: accounts (locks, roles, metadata), sessions, refresh
+ * tokens, admin keys, factors, passkeys, webhook endpoints.
+ */
 async function snapshot(): Promise<string> {
   const [row] = await t.db.query<Record<string, string>>(
-    `SELECT (SELECT md5(coalesce(string_agg(id || ':' || username || ':' || password_hash || ':' || array_to_string(roles, ',') || ':' || coalesce(locked_at::text, '-') || ':' || has_second_factor, ',' ORDER BY id), '')) FROM users) AS users,
+    `SELECT (SELECT md5(coalesce(string_agg(id || ':' || username || ':' || password_hash || ':' || array_to_string(roles, ',') || ':' || coalesce(locked_at::text, '-') || ':' || has_second_factor || ':' || user_metadata::text || ':' || app_metadata::text, ',' ORDER BY id), '')) FROM users) AS users,
             (SELECT md5(coalesce(string_agg(id || ':' || coalesce(revoked_at::text, '-') || ':' || last_used_at, ',' ORDER BY id), '')) FROM sessions) AS sessions,
             (SELECT md5(coalesce(string_agg(encode(token_hash, 'hex') || ':' || coalesce(rotated_at::text, '-'), ',' ORDER BY id), '')) FROM refresh_tokens) AS tokens,
             (SELECT md5(coalesce(string_agg(name || ':' || coalesce(revoked_at::text, '-'), ',' ORDER BY name), '')) FROM admin_keys) AS keys,
             (SELECT md5(coalesce(string_agg(id || ':' || name, ',' ORDER BY id), '')) FROM passkeys) AS passkeys,
-            (SELECT md5(coalesce(string_agg(id || ':' || coalesce(verified_at::text, '-'), ',' ORDER BY id), '')) FROM mfa_factors) AS factors`,
+            (SELECT md5(coalesce(string_agg(id || ':' || coalesce(verified_at::text, '-'), ',' ORDER BY id), '')) FROM mfa_factors) AS factors,
+            (SELECT md5(coalesce(string_agg(id || ':' || url || ':' || description || ':' || array_to_string(events, ',') || ':' || enabled || ':' || encode(secret_sealed, 'hex'), ',' ORDER BY id), '')) FROM webhook_endpoints) AS webhooks`,
   );
   return JSON.stringify(row);
 }
@@ -341,9 +360,10 @@ const hostileDocument = fc.oneof(
 /**
  * Stand-ins for what the service knows (the account's name, password, access token, its session, passkey and
  * pending authenticator app; another account; an mfa_token and a code of an account with an authenticator app; a
- * recovery code), put in at sending time, so that a well-formed request can also be a right one: a sign-in, its
- * second step, a rename of a passkey that exists, an operator's lock. Each has the shape its field wants (digits
- * for an id, a UUID for a session), and percent-encoding leaves it as it is.
+ * recovery code; a webhook endpoint, one of its deliveries, its receiver's URL), put in at sending time, so that
+ * a well-formed request can also be a right one: a sign-in, its second step, a rename of a passkey that exists, an
+ * operator's lock. Each has the shape its field wants (digits for an id, a UUID for a session), and
+ * percent-encoding leaves it as it is.
  */
 const KNOWN = {
   username: 'known_username_4711',
@@ -358,10 +378,13 @@ const KNOWN = {
   mfaToken: 'known-mfa-token-4711',
   totpCode: 'known-totp-4711',
   recoveryCode: 'known-recovery-4711',
+  webhookId: '47114711-0000-4000-8000-000000000004',
+  deliveryId: '4711471147112',
+  url: 'known-url-4711',
 };
 const KNOWN_MARKER = new RegExp(Object.values(KNOWN).map((marker) => marker.replace(/\./g, '\\.')).join('|'), 'g');
 
-/** The stand-ins a body field of this name most likely wants (any that fits its schema is tried too). */
+/** The stand-ins (or plain values) a field of this name most likely wants; any stand-in that fits its schema is tried too. */
 function knownForField(name: string | undefined): string[] {
   if (name === undefined) return [];
   if (/username/.test(name)) return [KNOWN.username];
@@ -372,6 +395,9 @@ function knownForField(name: string | undefined): string[] {
   if (name === 'code') return [KNOWN.totpCode, KNOWN.recoveryCode];
   if (/user_?id/i.test(name)) return [KNOWN.userId, KNOWN.victimId];
   if (name === 'id' || name === 'rawId') return [KNOWN.credentialId];
+  if (name === 'url') return [KNOWN.url];
+  // Events this run seldom causes: each endpoint it creates gets a delivery of each.
+  if (name === 'events') return ['mfa.enabled', 'user.unlocked'];
   return [];
 }
 
@@ -391,6 +417,10 @@ async function withKnownValues(text: string, encode: (value: string) => string):
     [KNOWN.credentialId]: signedInAs.credentialId,
     [KNOWN.mfaToken]: found.has(KNOWN.mfaToken) ? await freshMfaToken() : '',
     [KNOWN.totpCode]: found.has(KNOWN.totpCode) ? await codeAt(withSecondFactor.secret) : '',
+    [KNOWN.url]: WEBHOOK_URL,
+    ...(found.has(KNOWN.webhookId) || found.has(KNOWN.deliveryId)
+      ? await liveWebhook().then(({ id, deliveryId }) => ({ [KNOWN.webhookId]: id, [KNOWN.deliveryId]: deliveryId }))
+      : {}),
     [KNOWN.recoveryCode]: found.has(KNOWN.recoveryCode)
       ? await t.services.administration.issueRecoveryCode(String(signedInAs.id)).then((issued) => issued.code, () => 'gone')
       : '',
@@ -425,10 +455,14 @@ function wellFormed(schema: JsonSchema | undefined, name?: string): fc.Arbitrary
     case 'null':
       return fc.constant(null);
     case 'array':
-      return fc.array(wellFormed(schema['items']), { maxLength: Math.min(schema['maxItems'] ?? 3, 3) });
+      return fc.array(wellFormed(schema['items'], name), { minLength: Math.min(schema['minItems'] ?? 0, 3), maxLength: Math.min(schema['maxItems'] ?? 3, 3) });
     case 'object': {
       const properties = Object.entries((schema['properties'] ?? {}) as Record<string, JsonSchema>);
       const required = new Set<string>(schema['required'] ?? []);
+      // An object of the client's own keys (metadata).
+      if (properties.length === 0 && schema['additionalProperties'] === true) {
+        return fc.dictionary(fc.stringMatching(/^[a-z_]{1,12}$/), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 });
+      }
       return fc
         .tuple(...properties.map(([key, property]) => (required.has(key) ? wellFormed(property, key) : fc.option(wellFormed(property, key), { nil: undefined }))))
         .map((values) => Object.fromEntries(properties.map(([key], i) => [key, values[i]]).filter(([, value]) => value !== undefined)));
@@ -492,6 +526,8 @@ function knownIn(url: string, parameter: string): string[] {
     passkeys: [KNOWN.passkeyId],
     totp: [KNOWN.factorId],
     sessions: [KNOWN.sessionId],
+    webhooks: [KNOWN.webhookId],
+    deliveries: [KNOWN.deliveryId],
   };
   return byWord[word ?? ''] ?? [];
 }
@@ -604,6 +640,19 @@ function nearlyWellFormed(schema: JsonSchema | undefined, name?: string): fc.Arb
       );
     case 'object': {
       const properties = Object.keys(schema['properties'] ?? {});
+      if (properties.length === 0 && schema['additionalProperties'] === true) {
+        // The client's own keys: one that is odd (a control character, too long, a prototype's name), or one whose
+        // value is (a string a database cannot hold, a number out of range, nesting too deep).
+        const odd = fc.oneof(
+          fc.tuple(fc.tuple(fc.string({ maxLength: 8 }), nastyCharacter).map(([key, character]) => key + character), fc.jsonValue({ maxDepth: 1 })),
+          fc.tuple(fc.constantFrom(...NASTY_KEYS, 'a'.repeat(65)), fc.jsonValue({ maxDepth: 1 })),
+          fc.tuple(
+            fc.constant('key'),
+            fc.oneof(hostileValue, nearlyWellFormed({ type: 'string' }), hostileNumber, fc.constant(new Raw('{"a":{"a":{"a":{"a":{"a":{"a":1}}}}}}'))),
+          ),
+        );
+        return fc.tuple(wellFormed(schema), odd).map(([value, member]) => new Members([...Object.entries(value as object), member]));
+      }
       if (properties.length === 0) return hostileValue;
       return fc.tuple(wellFormed(schema), fc.constantFrom(...properties)).chain(([value, key]) =>
         fc
