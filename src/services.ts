@@ -32,7 +32,7 @@ import { Events } from './kernel/events.js';
 import { Webhooks } from './features/webhooks/webhooks.js';
 import { TokenHook } from './features/webhooks/token-hook.js';
 import { countEndpointSecretsByKey } from './features/webhooks/webhook-queries.js';
-import { EmailAddresses, EmailMessages } from './features/email/email.js';
+import { AddressBook, EmailAddresses, EmailMessages } from './features/email/email.js';
 import { EmailSender, LogMailbox, SmtpTransport } from './features/email/email-sender.js';
 import { EmailSignIn } from './features/email/email-sign-in.js';
 import { EmailTemplates } from './features/email/email-templates.js';
@@ -156,7 +156,8 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const passkeys = config.passkeys ? new Passkeys(db, reauth, config.passkeys, limits, events) : undefined;
     const secondFactors = new SecondFactors(db, codes, reauth, sessions, limits, config.mfa.issuer, events);
     const messages = config.email && new EmailMessages(outbox, box);
-    const addresses = config.email && new EmailAddresses(db, messages!, limits, sessions, reauth, config.email);
+    const book = config.email && new AddressBook(messages!, config.email);
+    const addresses = config.email && new EmailAddresses(db, book!, limits, sessions, reauth);
     const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, reauth, events, addresses);
     const signIn = new SignIn(db, passwordHasher, sessions, policy, limits, devices, codes, passkeys, events);
     const email = config.email && openEmail(config, { db, outbox, messages: messages!, addresses: addresses!, limits, devices, hasher: passwordHasher, policy, signIn, box, metrics, log });
@@ -202,7 +203,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const administration = new Administration(db, passwordHasher, policy, limits, {
       idleTimeoutSeconds: config.sessions.idleTimeoutSeconds,
       recoveryCodeTtlSeconds: config.recoveryCodeTtlSeconds,
-    }, events, addresses);
+    }, events, book);
     // Every feature has registered its topics by now.
     outbox.start();
     email?.sender.start();

@@ -21,7 +21,7 @@ import type { RateLimits } from '../rate-limits/rate-limits.js';
 import { applyUsernameRules, parseUsername } from '../../kernel/usernames.js';
 import { newAccountRecoveryCode } from '../sign-in/account-recovery.js';
 import { replaceAccountRecoveryCode } from '../sign-in/sign-in-queries.js';
-import type { EmailAddresses } from '../email/email.js';
+import type { AddressBook } from '../email/email.js';
 import { parseEmailAddress } from '../../kernel/email-addresses.js';
 
 export const MAX_PAGE = 200;
@@ -60,7 +60,7 @@ export class Administration {
     private readonly settings: { idleTimeoutSeconds: number; recoveryCodeTtlSeconds: number },
     private readonly events: Events,
     /** With EMAIL_ENABLED: accounts' addresses. */
-    private readonly addresses?: EmailAddresses,
+    private readonly addresses?: AddressBook,
   ) {}
 
   /** Users whose username starts with `query`, or (with `email`) whose address is this one, proven or pending. */

@@ -148,31 +148,17 @@ export interface AddressChange {
 }
 
 /**
- * The account's address: set by its owner (with the proof a password change needs) or an operator, proven by
- * following a link sent to it, removed. A proven address is one account's only, and every answer here is the same
- * whether or not another account has it: only a link sent to the mailbox (or an operator) can say so.
+ * An account's address as written in a change's transaction, with the messages that go with it: what the owner's
+ * API, an operator's API and the CLI share. The caller's transaction holds the user's row; call `wake` once it
+ * committed.
  */
-export class EmailAddresses implements AccountMail {
+export class AddressBook {
   constructor(
-    private readonly db: Database,
     private readonly messages: EmailMessages,
-    private readonly limits: RateLimits,
-    private readonly sessions: Sessions,
-    private readonly reauth: Reauthentication,
     private readonly config: Pick<EmailConfig, 'publicUrl' | 'verifyTtlSeconds'>,
   ) {}
 
-  async acceptAddress(input: string, client: ClientInfo): Promise<EmailAddress> {
-    const address = parseEmailAddress(input);
-    await this.limits.emailSend(client.ip, address.normalized);
-    return address;
-  }
-
-  async addressGiven(tx: Queryable, user: User, address: EmailAddress): Promise<void> {
-    await setAccountAddress(tx, user.id, address, false);
-    await this.sendVerification(tx, user.id, user.username, address);
-  }
-
+  /** The password changed: its reset links end, and its proven address is told. */
   async passwordChanged(tx: Queryable, userId: string): Promise<void> {
     await deleteEmailTokens(tx, userId, ['reset']);
     const account = await findAccountAddress(tx, userId);
@@ -181,51 +167,20 @@ export class EmailAddresses implements AccountMail {
     }
   }
 
-  wake(): void {
-    this.messages.wake();
-  }
-
-  /** The owner sets or changes the account's address: pending until proven, with a link sent to it; a proven old address is told. */
-  async change(auth: Authenticated, input: { email: string } & Proof, client: ClientInfo): Promise<AddressChange> {
-    const address = parseEmailAddress(input.email);
-    await this.reauth.confirm(auth, input, client);
-    // Only a caller who has proven who they are spends the allowance of messages to the address.
-    await this.limits.emailSend(client.ip, address.normalized);
-    const change = await this.db.transaction(async (tx) => {
-      await this.sessions.holdLive(tx, auth);
-      return this.replace(tx, auth.user.id, address, false);
-    });
-    this.messages.wake();
-    return change;
-  }
-
-  /** The owner removes the account's address; a proven one is told. */
-  async remove(auth: Authenticated, proof: Proof, client: ClientInfo): Promise<void> {
-    await this.reauth.confirm(auth, proof, client);
-    await this.db.transaction(async (tx) => {
-      await this.sessions.holdLive(tx, auth);
-      await this.replace(tx, auth.user.id, null, false);
-    });
-    this.messages.wake();
-  }
-
   /**
-   * An operator's change, in the caller's transaction, which holds the user's row: `email` sets (or with null,
-   * removes) the address, pending unless `verified`; `verified` alone proves or unproves the current one. A pending
-   * address gets a verification link. Call `wake` once the transaction committed.
+   * An operator's change: `email` sets (or with null, removes) the address, pending unless `verified`; `verified`
+   * alone proves or unproves the current one. A pending address gets a verification link.
    */
-  async operatorChange(tx: Queryable, userId: string, change: { email?: string | null | undefined; verified?: boolean | undefined }): Promise<void> {
+  async operatorChange(tx: Queryable, userId: string, change: { email?: string | null | undefined; verified?: boolean | undefined }): Promise<AddressChange | undefined> {
     if (change.email !== undefined) {
       const address = change.email === null ? null : parseEmailAddress(change.email);
-      await this.replace(tx, userId, address, change.verified === true, { operator: true });
-      return;
+      return this.replace(tx, userId, address, change.verified === true, { operator: true });
     }
-    if (change.verified === undefined) return;
+    if (change.verified === undefined) return undefined;
     const account = await findAccountAddress(tx, userId);
     if (!account?.address || !account.normalized) throw new ServiceError('invalid_request', 'The account has no email address to verify or unverify');
-    const address = { address: account.address, normalized: account.normalized };
-    if (change.verified === account.verified) return;
-    await this.replace(tx, userId, address, change.verified, { operator: true });
+    if (change.verified === account.verified) return { email: { address: account.address, verified: account.verified }, verificationSent: false };
+    return this.replace(tx, userId, { address: account.address, normalized: account.normalized }, change.verified, { operator: true });
   }
 
   /**
@@ -233,7 +188,7 @@ export class EmailAddresses implements AccountMail {
    * that is going is told, and a pending new one gets a verification link. The same pending address again sends a
    * new link (the older one ends); the same proven one changes nothing.
    */
-  private async replace(tx: Queryable, userId: string, address: EmailAddress | null, verified: boolean, by: { operator: boolean } = { operator: false }): Promise<AddressChange> {
+  async replace(tx: Queryable, userId: string, address: EmailAddress | null, verified: boolean, by: { operator: boolean } = { operator: false }): Promise<AddressChange> {
     const before = await findAccountAddress(tx, userId);
     if (!before) throw new ServiceError('invalid_token', 'The access token is no longer valid: its user was deleted');
     const same = address !== null && before.normalized === address.normalized;
@@ -252,8 +207,8 @@ export class EmailAddresses implements AccountMail {
     return { email: address ? { address: address.address, verified } : undefined, verificationSent: address !== null && !verified };
   }
 
-  /** A new verification link for the account's pending address (older ones end), in the caller's transaction. */
-  private async sendVerification(tx: Queryable, userId: string, username: string, address: EmailAddress): Promise<void> {
+  /** A new verification link for the account's pending address (older ones end). */
+  async sendVerification(tx: Queryable, userId: string, username: string, address: EmailAddress): Promise<void> {
     await deleteEmailTokens(tx, userId, ['verify']);
     const { token, hash } = newLinkToken();
     const ttlSeconds = this.config.verifyTtlSeconds;
@@ -267,6 +222,68 @@ export class EmailAddresses implements AccountMail {
       fields: { username, address: address.address, expires: humanDuration(ttlSeconds) },
       secret: { link: `${this.config.publicUrl}/verify-email?token=${token}` },
     });
+  }
+
+  wake(): void {
+    this.messages.wake();
+  }
+}
+
+/**
+ * The account's address: set by its owner (with the proof a password change needs) or an operator, proven by
+ * following a link sent to it, removed. A proven address is one account's only, and every answer here is the same
+ * whether or not another account has it: only a link sent to the mailbox (or an operator) can say so.
+ */
+export class EmailAddresses implements AccountMail {
+  constructor(
+    private readonly db: Database,
+    readonly book: AddressBook,
+    private readonly limits: RateLimits,
+    private readonly sessions: Sessions,
+    private readonly reauth: Reauthentication,
+  ) {}
+
+  async acceptAddress(input: string, client: ClientInfo): Promise<EmailAddress> {
+    const address = parseEmailAddress(input);
+    await this.limits.emailSend(client.ip, address.normalized);
+    return address;
+  }
+
+  async addressGiven(tx: Queryable, user: User, address: EmailAddress): Promise<void> {
+    await setAccountAddress(tx, user.id, address, false);
+    await this.book.sendVerification(tx, user.id, user.username, address);
+  }
+
+  passwordChanged(tx: Queryable, userId: string): Promise<void> {
+    return this.book.passwordChanged(tx, userId);
+  }
+
+  wake(): void {
+    this.book.wake();
+  }
+
+  /** The owner sets or changes the account's address: pending until proven, with a link sent to it; a proven old address is told. */
+  async change(auth: Authenticated, input: { email: string } & Proof, client: ClientInfo): Promise<AddressChange> {
+    const address = parseEmailAddress(input.email);
+    await this.reauth.confirm(auth, input, client);
+    // Only a caller who has proven who they are spends the allowance of messages to the address.
+    await this.limits.emailSend(client.ip, address.normalized);
+    const change = await this.db.transaction(async (tx) => {
+      await this.sessions.holdLive(tx, auth);
+      return this.book.replace(tx, auth.user.id, address, false);
+    });
+    this.book.wake();
+    return change;
+  }
+
+  /** The owner removes the account's address; a proven one is told. */
+  async remove(auth: Authenticated, proof: Proof, client: ClientInfo): Promise<void> {
+    await this.reauth.confirm(auth, proof, client);
+    await this.db.transaction(async (tx) => {
+      await this.sessions.holdLive(tx, auth);
+      await this.book.replace(tx, auth.user.id, null, false);
+    });
+    this.book.wake();
   }
 
   /**
