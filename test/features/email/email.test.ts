@@ -401,3 +401,33 @@ describe('an operator', () => {
     expect(plain).not.toHaveProperty('email_verified');
   });
 });
+
+describe('the audit trail', () => {
+  it("records an address set, verified and removed, a reset asked for and done, and an emailed code's sign-ins", async () => {
+    const user = await verifiedUser();
+    await post(t.app, '/api/auth/password/forgot', { email: user.email });
+    await post(t.app, '/api/auth/password/forgot', { email: address('nobody') });
+    const link = linkToken(await mail.nth(user.email, 2), '/reset-password');
+    await post(t.app, '/api/auth/password/reset', { token: link, new_password: 'a brand new passphrase', new_password_confirm: 'a brand new passphrase' });
+    await post(t.app, '/api/auth/login/email/verify', { email: user.email, code: '000000' });
+    await post(t.app, '/api/auth/login/email', { email: user.email });
+    const signedIn = json(await post(t.app, '/api/auth/login/email/verify', { email: user.email, code: signInCode(await mail.nth(user.email, 4)) }));
+    await send(t.app, 'DELETE', '/api/auth/email', { current_password: 'a brand new passphrase' }, signedIn['access_token']);
+    await t.services.audit.settled();
+    const events = await t.db.query<{ type: string; details: Record<string, unknown> }>('SELECT type, details FROM audit_events WHERE user_id = $1 ORDER BY id', [user.id]);
+    expect(events.map((e) => e.type)).toEqual([
+      'register',
+      'email_set',
+      'email_verified',
+      'password_reset_requested',
+      'password_reset',
+      'login_failed',
+      'login_succeeded',
+      'email_removed',
+    ]);
+    expect(events[5]!.details).toMatchObject({ reason: 'bad_code', method: 'email' });
+    expect(events[6]!.details).toMatchObject({ method: 'email' });
+    // Nothing of a link, a code or an address is in the trail.
+    expect(JSON.stringify(events)).not.toMatch(/token|@|\d{6}/);
+  });
+});
