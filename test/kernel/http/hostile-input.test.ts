@@ -126,7 +126,7 @@ const hostileRaw = fc.oneof(
 
 // `authenticated`: true sends the user's access token, 'admin' the operator's key. ':victim' is the other account's id.
 const ENDPOINTS: [method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, authenticated: boolean | 'admin', fields: string[]][] = [
-  ['POST', '/api/auth/register', false, ['username', 'password', 'password_confirm']],
+  ['POST', '/api/auth/register', false, ['username', 'password', 'password_confirm', 'email']],
   ['POST', '/api/auth/login', false, ['username', 'password']],
   ['POST', '/api/auth/refresh', false, ['refresh_token']],
   ['POST', '/api/auth/introspect', false, ['token', 'token_type_hint']],
@@ -146,8 +146,15 @@ const ENDPOINTS: [method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, auth
   ['POST', '/api/auth/passkeys/register/options', true, ['current_password', 'code']],
   ['POST', '/api/auth/passkeys/register', true, ['response', 'name']],
   ['GET', '/api/auth/events', true, []],
+  ['POST', '/api/auth/email', true, ['email', 'current_password', 'code']],
+  ['DELETE', '/api/auth/email', true, ['current_password']],
+  ['POST', '/api/auth/email/verify', false, ['token']],
+  ['POST', '/api/auth/password/forgot', false, ['email', 'username', 'device_token']],
+  ['POST', '/api/auth/password/reset', false, ['token', 'new_password', 'new_password_confirm']],
+  ['POST', '/api/auth/login/email', false, ['email', 'device_token']],
+  ['POST', '/api/auth/login/email/verify', false, ['email', 'code', 'device_token']],
   ['POST', '/admin/users', 'admin', ['username', 'password']],
-  ['PATCH', '/admin/users/:victim', 'admin', ['username', 'roles', 'locked', 'reason', 'until']],
+  ['PATCH', '/admin/users/:victim', 'admin', ['username', 'roles', 'locked', 'reason', 'until', 'email', 'email_verified']],
   ['POST', '/admin/users/:victim/recovery-code', 'admin', []],
   ['PATCH', '/api/auth/me', true, ['user_metadata']],
   ['PATCH', '/admin/users/:victim', 'admin', ['app_metadata']],
