@@ -105,6 +105,24 @@ describe('delivery', () => {
     expect(metrics).toContain('outbox_messages{topic="email",state="sent"} 1');
   });
 
+  it('sends a message whose next attempt is far off as soon as the SMTP server answers again', async () => {
+    const mail = await mailServer();
+    const t = await app({ SMTP_URL: mail.url });
+    const user = await userWithAddress(t);
+    await mail.stop();
+    await forgot(t, user.email);
+    const [waiting] = await eventually(async () => {
+      const rows = await recentOutboxRows(t.db, 'email', { limit: 1 });
+      return rows[0]?.last_error ? rows : undefined;
+    });
+    // As after an hour of failures: its next attempt a quarter of an hour away.
+    await t.db.query("UPDATE outbox SET available_at = now() + interval '15 minutes' WHERE id = $1", [waiting!.id]);
+    await mail.start();
+    // The sender asks the server every 10 seconds while it is down, and sends what waited once it answers.
+    await mail.nth(user.email, 1);
+    expect(mail.to(user.email)).toHaveLength(1);
+  });
+
   it('sends what was committed before a restart, once the service is back', async () => {
     const mail = await mailServer();
     const testDatabase = await database();

@@ -290,6 +290,7 @@ describe('a sign-in code by email', () => {
     expect(claims['amr']).toEqual(['email']);
     expect(claims['aal']).toBe(1);
     expect(json(await me(t.app, json(signedIn)['access_token']))).toMatchObject({ amr: ['email'], aal: 1, email: user.email, email_verified: true });
+    expect(json(await post(t.app, '/api/auth/introspect', { token: json(signedIn)['access_token'] }))).toMatchObject({ active: true, email: user.email, email_verified: true });
     const again = await post(t.app, '/api/auth/login/email/verify', { email: user.email, code });
     expect(again.statusCode).toBe(401);
     expect(json(again)['error']).toBe('invalid_email_code');
