@@ -91,11 +91,12 @@ const missing = (message: string) => new ServiceError('invalid_request', message
  * only for a task that hashes a password: they start at its first hash, and stop when it is done. `writesMail`: the
  * task may write messages (an address set, a password changed), sealed with the secrets key.
  */
-async function withAdministration<T>({ config, db, events }: Context, task: (admin: UserAdministration) => Promise<T>, writesMail = false): Promise<T> {
+async function withAdministration<T>(context: Context, task: (admin: UserAdministration) => Promise<T>, writesMail = false): Promise<T> {
+  const { config, db, events } = context;
   let hasher: Promise<PasswordHasher> | undefined;
   const hashOnDemand = { hash: async (password: string) => (await (hasher ??= PasswordHasher.create(config.argon2, config.hashing))).hash(password) };
   try {
-    const book = writesMail ? await addressBook(config, db) : undefined;
+    const book = writesMail ? await addressBook(context) : undefined;
     return await task(new UserAdministration(db, hashOnDemand, new PasswordPolicy(config.passwordPolicy), events, book));
   } finally {
     // A hasher that failed to start has its error in the task's already.
@@ -107,16 +108,15 @@ async function withAdministration<T>({ config, db, events }: Context, task: (adm
  * With EMAIL_ENABLED, what writes addresses and their messages. The messages go into the outbox, which the running
  * service sends from (it looks for new rows every second); this process sends nothing itself.
  */
-async function addressBook(config: Config, db: Database): Promise<AddressBook | undefined> {
+async function addressBook({ config, db, events, log }: Context): Promise<AddressBook | undefined> {
   if (!config.email) return undefined;
-  const log = createLogger({ ...config, logLevel: 'silent' });
   // Without the key the stored secrets need, the service would not start; the messages still go, their links unsealed
   // while they wait (and dropped once sent).
   const box = await openSecretBox(db, config, log).catch((error: unknown) => {
     if (isServiceError(error, 'not_ready')) return undefined;
     throw error;
   });
-  return new AddressBook(new EmailMessages(new Outbox(db, log), box), config.email);
+  return new AddressBook(new EmailMessages(new Outbox(db, log), box), events, config.email);
 }
 
 /**
@@ -599,6 +599,8 @@ async function main(argv: string[]): Promise<number> {
     const events = new Events();
     // Rows only: the running service's sender delivers them.
     listenForWebhooks(events, new Outbox(db, log));
+    // A password set here is told to the account's verified address (a notice: nothing in it to seal).
+    if (config.email) new AddressBook(new EmailMessages(new Outbox(db, log), undefined), events, config.email).listen(events);
     process.stdout.write(`${await task({ db, config, log, events, appliedMigrations, usernames })}\n`);
     if (!command.reportsParked && usernames.parked.length > 0) process.stderr.write(`${parkedReport(usernames.parkedAs).join('\n')}\n`);
     return 0;

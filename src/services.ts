@@ -156,11 +156,13 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const passkeys = config.passkeys ? new Passkeys(db, reauth, config.passkeys, limits, events) : undefined;
     const secondFactors = new SecondFactors(db, codes, reauth, sessions, limits, config.mfa.issuer, events);
     const messages = config.email && new EmailMessages(outbox, box);
-    const book = config.email && new AddressBook(messages!, config.email);
+    const book = config.email && new AddressBook(messages!, events, config.email);
+    // The verified address hears of every password change, whichever feature makes it.
+    book?.listen(events);
     const addresses = config.email && new EmailAddresses(db, book!, limits, sessions, reauth);
     const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, reauth, events, addresses);
     const signIn = new SignIn(db, passwordHasher, sessions, policy, limits, devices, codes, passkeys, events);
-    const email = config.email && openEmail(config, { db, outbox, messages: messages!, addresses: addresses!, limits, devices, hasher: passwordHasher, policy, signIn, box, metrics, log });
+    const email = config.email && openEmail(config, { db, outbox, events, messages: messages!, addresses: addresses!, limits, devices, hasher: passwordHasher, policy, signIn, box, metrics, log });
     // Without a key ring (production without SECRETS_ENCRYPTION_KEY) the key is this process's own: the HMACs of
     // typed usernames then compare only within one instance's lifetime.
     const audit = new Audit(db, {
@@ -225,6 +227,7 @@ function openEmail(
   parts: {
     db: Database;
     outbox: Outbox;
+    events: Events;
     messages: EmailMessages;
     addresses: EmailAddresses;
     limits: RateLimits;
@@ -238,7 +241,7 @@ function openEmail(
   },
 ): EmailServices {
   const settings = config.email!;
-  const { db, outbox, messages, addresses, limits, devices, hasher, policy, signIn, box, metrics, log } = parts;
+  const { db, outbox, events, messages, addresses, limits, devices, hasher, policy, signIn, box, metrics, log } = parts;
   const templates = new EmailTemplates(settings.templatesDir);
   let codes: EmailSignIn | undefined;
   if (settings.loginEnabled) {
@@ -258,7 +261,7 @@ function openEmail(
   }
   const sender = new EmailSender(db, outbox, transport, messages, templates, settings, metrics, log);
   outbox.register(sender);
-  const reset = new PasswordReset(db, messages, addresses, limits, devices, hasher, policy, settings);
+  const reset = new PasswordReset(db, messages, events, limits, devices, hasher, policy, settings);
   return { addresses, reset, codes, sender };
 }
 

@@ -144,7 +144,6 @@ export class Administration {
       }
       if (addressChange) await this.addresses!.operatorChange(tx, userId, { email: changes.email, verified: changes.emailVerified });
     });
-    if (addressChange) this.addresses!.wake();
     return { detail: await this.get(userId), endedSessions };
   }
 

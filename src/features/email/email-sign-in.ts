@@ -65,7 +65,6 @@ export class EmailSignIn {
           secret: { code },
         });
       });
-      this.messages.wake();
     });
   }
 

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isUniqueViolation, type Database, type Queryable } from '../../kernel/db/database.js';
+import { afterCommit, isTransaction, isUniqueViolation, type Database, type Queryable } from '../../kernel/db/database.js';
 import { lockUser } from '../../kernel/db/user-queries.js';
 import { sha256 } from '../../kernel/digest.js';
 import { parseEmailAddress, type EmailAddress } from '../../kernel/email-addresses.js';
 import { DatabaseQueryError, ServiceError } from '../../kernel/errors.js';
+import type { Events } from '../../kernel/events.js';
 import type { AccountMail, Authenticated, ClientInfo, User, UserEmail } from '../../kernel/model.js';
 import type { Outbox } from '../../kernel/outbox/outbox.js';
 import type { SecretBox } from '../../kernel/secret-box.js';
@@ -97,8 +98,9 @@ export interface QueuedEmail {
 const sealingContext = (payload: Pick<EmailPayload, 'kind' | 'to' | 'user_id'>) => `email ${payload.kind} ${payload.user_id} ${payload.to}`;
 
 /**
- * Writes messages into the outbox, in the transaction of the change they tell of, and reads them back for the
- * sender. The link or code in a message is sealed while it waits, and dropped from the row once it is sent.
+ * Writes messages into the outbox, in the transaction of the change they tell of (the sender is woken once it
+ * commits), and reads them back for the sender. The link or code in a message is sealed while it waits, and
+ * dropped from the row once it is sent.
  */
 export class EmailMessages {
   constructor(
@@ -117,6 +119,9 @@ export class EmailMessages {
       }
     }
     await this.outbox.enqueue(tx, { topic: EMAIL_TOPIC, payload });
+    // The sender looks for it as soon as it can be seen, rather than at its next poll.
+    if (isTransaction(tx)) afterCommit(tx, () => this.outbox.wake());
+    else this.outbox.wake();
   }
 
   /** The message's link or code; throws if it was sealed under a key the service no longer has. */
@@ -135,9 +140,6 @@ export class EmailMessages {
     return kept;
   }
 
-  wake(): void {
-    this.outbox.wake();
-  }
 }
 
 /** What an owner's change of address led to. */
@@ -148,15 +150,25 @@ export interface AddressChange {
 }
 
 /**
- * An account's address as written in a change's transaction, with the messages that go with it: what the owner's
- * API, an operator's API and the CLI share. The caller's transaction holds the user's row; call `wake` once it
- * committed.
+ * An account's address as written in a change's transaction, with the messages and the event that go with it: what
+ * the owner's API, an operator's API and the CLI share. The caller's transaction holds the user's row.
  */
 export class AddressBook {
   constructor(
     private readonly messages: EmailMessages,
+    private readonly events: Events,
     private readonly config: Pick<EmailConfig, 'publicUrl' | 'verifyTtlSeconds'>,
   ) {}
+
+  /**
+   * Tells the verified address of every password change (`password.changed`, `password.reset`, whoever made it),
+   * in the change's transaction, and ends the account's reset links.
+   */
+  listen(events: Events): void {
+    events.listen(async (tx, event) => {
+      if (event.type === 'password.changed' || event.type === 'password.reset') await this.passwordChanged(tx, event.data.user_id);
+    });
+  }
 
   /** The password changed: its reset links end, and its proven address is told. */
   async passwordChanged(tx: Queryable, userId: string): Promise<void> {
@@ -200,6 +212,7 @@ export class AddressBook {
       throw isAddressTaken(error) ? emailTaken() : error;
     });
     await deleteEmailTokens(tx, userId, ['verify', 'reset', 'login']);
+    await this.addressChanged(tx, userId, address?.address ?? null, verified, !same);
     if (before.verified && before.address && !same) {
       await this.messages.queue(tx, { kind: 'email_changed', to: before.address, userId, fields: { username: before.username } });
     }
@@ -224,8 +237,14 @@ export class AddressBook {
     });
   }
 
-  wake(): void {
-    this.messages.wake();
+  /** The `user.updated` event of an address set, removed, proven or unproven. */
+  async addressChanged(tx: Queryable, userId: string, address: string | null, verified: boolean, newAddress = true): Promise<void> {
+    await this.events.emit(tx, 'user.updated', {
+      user_id: userId,
+      changes: newAddress ? ['email', 'email_verified'] : ['email_verified'],
+      email: address,
+      email_verified: verified,
+    });
   }
 }
 
@@ -251,15 +270,8 @@ export class EmailAddresses implements AccountMail {
 
   async addressGiven(tx: Queryable, user: User, address: EmailAddress): Promise<void> {
     await setAccountAddress(tx, user.id, address, false);
+    await this.book.addressChanged(tx, user.id, address.address, false);
     await this.book.sendVerification(tx, user.id, user.username, address);
-  }
-
-  passwordChanged(tx: Queryable, userId: string): Promise<void> {
-    return this.book.passwordChanged(tx, userId);
-  }
-
-  wake(): void {
-    this.book.wake();
   }
 
   /** The owner sets or changes the account's address: pending until proven, with a link sent to it; a proven old address is told. */
@@ -272,7 +284,6 @@ export class EmailAddresses implements AccountMail {
       await this.sessions.holdLive(tx, auth);
       return this.book.replace(tx, auth.user.id, address, false);
     });
-    this.book.wake();
     return change;
   }
 
@@ -283,7 +294,6 @@ export class EmailAddresses implements AccountMail {
       await this.sessions.holdLive(tx, auth);
       await this.book.replace(tx, auth.user.id, null, false);
     });
-    this.book.wake();
   }
 
   /**
@@ -308,6 +318,7 @@ export class EmailAddresses implements AccountMail {
           if (!account.verified) {
             if (await isAddressVerifiedElsewhere(tx, link.normalized, link.userId)) return 'taken' as const;
             await markAddressVerified(tx, link.userId, link.normalized);
+            await this.book.addressChanged(tx, link.userId, account.address, true, false);
           }
           await useEmailToken(tx, link.id);
           await deleteEmailTokens(tx, link.userId, ['verify']);

@@ -8,8 +8,9 @@ import type { PasswordPolicy } from '../passwords/password-policy.js';
 import { normalizePassword, type PasswordHasher } from '../passwords/passwords.js';
 import type { RateLimits } from '../rate-limits/rate-limits.js';
 import type { DeviceTokens } from '../sessions/device-tokens.js';
-import { revokeUnexpiredUserSessions } from '../sessions/session-queries.js';
-import { evenly, invalidEmailToken, linkTokenHash, newLinkToken, type EmailAddresses, type EmailMessages } from './email.js';
+import { endUserSessions } from '../sessions/sessions.js';
+import type { Events } from '../../kernel/events.js';
+import { evenly, invalidEmailToken, linkTokenHash, newLinkToken, type EmailMessages } from './email.js';
 import { deleteEmailTokens, findAccountAddress, findAccountByVerifiedAddress, findLiveLink, insertEmailToken, useEmailToken } from './email-queries.js';
 import type { EmailConfig } from './email-settings.js';
 import { humanDuration } from './email-templates.js';
@@ -22,7 +23,7 @@ export class PasswordReset {
   constructor(
     private readonly db: Database,
     private readonly messages: EmailMessages,
-    private readonly addresses: EmailAddresses,
+    private readonly events: Events,
     private readonly limits: RateLimits,
     private readonly devices: DeviceTokens,
     private readonly hasher: PasswordHasher,
@@ -66,7 +67,6 @@ export class PasswordReset {
         });
         sentTo = account.id;
       });
-      this.messages.wake();
     });
     return { userId: sentTo };
   }
@@ -104,11 +104,11 @@ export class PasswordReset {
       if (!live) throw invalidEmailToken();
       await useEmailToken(tx, live.id);
       await updateUser(tx, live.userId, { passwordHash });
-      await revokeUnexpiredUserSessions(tx, live.userId, 'password_reset');
-      await this.addresses.passwordChanged(tx, live.userId);
+      // Its listeners end the other reset links and tell the verified address (the email feature's own among them).
+      await this.events.emit(tx, 'password.reset', { user_id: live.userId, method: 'email' });
+      await endUserSessions(this.events, tx, live.userId, 'password_reset');
     });
     await this.limits.clearAccount(link.userId);
-    this.messages.wake();
     return { userId: link.userId };
   }
 }
