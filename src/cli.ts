@@ -112,7 +112,8 @@ async function addressBook({ config, db, events, log }: Context): Promise<Addres
   if (!config.email) return undefined;
   // Without the key the stored secrets need, the service would not start; the messages still go, their links unsealed
   // while they wait (and dropped once sent).
-  const box = await openSecretBox(db, config, log).catch((error: unknown) => {
+  // Its note on a development key is no concern of this command's answer.
+  const box = await openSecretBox(db, config, createLogger({ ...config, logLevel: 'silent' })).catch((error: unknown) => {
     if (isServiceError(error, 'not_ready')) return undefined;
     throw error;
   });

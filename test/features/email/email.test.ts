@@ -52,7 +52,7 @@ describe('an account without an address', () => {
   it('answers /me and introspection exactly as before addresses existed', async () => {
     const user = await register(t.app);
     const body = json(await me(t.app, user.token));
-    expect(Object.keys(body)).toEqual(['id', 'username', 'created_at', 'updated_at', 'amr', 'aal', 'roles']);
+    expect(Object.keys(body)).toEqual(['id', 'username', 'created_at', 'updated_at', 'amr', 'aal', 'roles', 'user_metadata', 'app_metadata']);
     const introspected = json(await post(t.app, '/api/auth/introspect', { token: user.token }));
     expect(introspected).not.toHaveProperty('email');
     expect(introspected).not.toHaveProperty('email_verified');
