@@ -23,6 +23,8 @@ import { registerSecurityHeaders } from './kernel/http/security-headers.js';
 import { publicRoutes } from './features/tokens/discovery-routes.js';
 import { sessionRoutes } from './features/sessions/session-routes.js';
 import { webhookRoutes } from './features/webhooks/webhook-routes.js';
+import { emailRoutes } from './features/email/email-routes.js';
+import { emailPageRoutes } from './features/email/email-page-routes.js';
 import type { Services } from './services.js';
 
 export interface AppOptions {
@@ -97,6 +99,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
   app.register(publicRoutes, { keys: services.keys, publicUrl: config.publicUrl, issuer: config.jwt.issuer });
   app.register(healthRoutes, { services, readiness: { redisRequired: config.rateLimits.onRedisFailure === 'closed' } });
   if (config.metricsPort === undefined) app.register(metricsRoutes, { metrics: services.metrics });
+  if (services.email) app.register(emailPageRoutes, { productName: config.email!.productName });
   app.register(
     async (api) => {
       // Answers here carry tokens or account data: no cache may keep them.
@@ -109,6 +112,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
       api.register(mfaRoutes, { secondFactors: services.secondFactors });
       if (services.passkeys) api.register(passkeyRoutes, { passkeys: services.passkeys });
       api.register(eventRoutes, { audit: services.audit });
+      if (services.email) api.register(emailRoutes, services.email);
     },
     { prefix: '/api/auth' },
   );

@@ -18,6 +18,8 @@ import { Outbox } from './kernel/outbox/outbox.js';
 import { listenForWebhooks, resealEndpointSecrets, Webhooks } from './features/webhooks/webhooks.js';
 import { openDatabase, openSecretBox } from './services.js';
 import type { Logger } from 'pino';
+import { AddressBook, EMAIL_TOPIC, EmailMessages, type EmailPayload } from './features/email/email.js';
+import { recentOutboxRows } from './kernel/outbox/outbox-queries.js';
 import { createLogger, loadSettingsOrExit } from './startup.js';
 
 /** `user-auth <command>` (the package's bin; `npm run cli -- <command>` in a checkout): operator tasks against the database the settings point at. */
@@ -86,17 +88,36 @@ const missing = (message: string) => new ServiceError('invalid_request', message
 
 /**
  * Runs `task` with the user administration. The hashing threads (and the hashes each one does as it starts) are
- * only for a task that hashes a password: they start at its first hash, and stop when it is done.
+ * only for a task that hashes a password: they start at its first hash, and stop when it is done. `writesMail`: the
+ * task may write messages (an address set, a password changed), sealed with the secrets key.
  */
-async function withAdministration<T>({ config, db, events }: Context, task: (admin: UserAdministration) => Promise<T>): Promise<T> {
+async function withAdministration<T>(context: Context, task: (admin: UserAdministration) => Promise<T>, writesMail = false): Promise<T> {
+  const { config, db, events } = context;
   let hasher: Promise<PasswordHasher> | undefined;
   const hashOnDemand = { hash: async (password: string) => (await (hasher ??= PasswordHasher.create(config.argon2, config.hashing))).hash(password) };
   try {
-    return await task(new UserAdministration(db, hashOnDemand, new PasswordPolicy(config.passwordPolicy), events));
+    const book = writesMail ? await addressBook(context) : undefined;
+    return await task(new UserAdministration(db, hashOnDemand, new PasswordPolicy(config.passwordPolicy), events, book));
   } finally {
     // A hasher that failed to start has its error in the task's already.
     await hasher?.then((started) => started.close(), () => {});
   }
+}
+
+/**
+ * With EMAIL_ENABLED, what writes addresses and their messages. The messages go into the outbox, which the running
+ * service sends from (it looks for new rows every second); this process sends nothing itself.
+ */
+async function addressBook({ config, db, events, log }: Context): Promise<AddressBook | undefined> {
+  if (!config.email) return undefined;
+  // Without the key the stored secrets need, the service would not start; the messages still go, their links unsealed
+  // while they wait (and dropped once sent).
+  // Its note on a development key is no concern of this command's answer.
+  const box = await openSecretBox(db, config, createLogger({ ...config, logLevel: 'silent' })).catch((error: unknown) => {
+    if (isServiceError(error, 'not_ready')) return undefined;
+    throw error;
+  });
+  return new AddressBook(new EmailMessages(new Outbox(db, log), box), events, config.email);
 }
 
 /**
@@ -194,6 +215,46 @@ const COMMANDS: Record<string, Command> = {
       return async (context) => {
         const done = await withAdministration(context, (admin) => admin.setRoles(username!, roles));
         return `roles of user ${done.user.id} ${done.listedAs}: ${done.roles.join(' ') || '(none)'}`;
+      };
+    },
+  },
+  'user:set-email': {
+    help: "Set a user's email address (pending, and sent a verification link, unless --verified), or remove it with --remove.",
+    arguments: [
+      { name: 'username', what: 'a username' },
+      { name: 'email', what: 'the address (or --remove)', upTo: 1 },
+    ],
+    options: { verified: { type: 'boolean' }, remove: { type: 'boolean' } },
+    access: 'write',
+    prepare({ positionals: [username, email], flags }) {
+      if ((email === undefined) === !flags['remove']) throw usageError('give an address, or --remove (not both)');
+      if (flags['remove'] && flags['verified']) throw usageError('--verified goes with an address, not with --remove');
+      return async (context) => {
+        const done = await withAdministration(context, (admin) => admin.setEmail(username!, email ?? null, flags['verified'] === true), true);
+        const who = `user ${done.user.id} ${done.listedAs}`;
+        if (!done.email) return `removed the email address of ${who}`;
+        return done.email.verified
+          ? `email address of ${who}: ${done.email.address} (verified)`
+          : `email address of ${who}: ${done.email.address} (pending: a verification link waits in the outbox for the service to send it)`;
+      };
+    },
+  },
+  'email:outbox': {
+    help: 'List the most recent messages (20 unless --limit says otherwise): when, what, to whom, and whether they went. Never their links or codes.',
+    options: { limit: { type: 'string', value: 'N' } },
+    access: 'read',
+    prepare({ flags }) {
+      const limit = flags['limit'] === undefined ? 20 : positiveInteger('--limit', flags['limit']);
+      return async ({ db }) => {
+        const rows = await recentOutboxRows(db, EMAIL_TOPIC, { limit });
+        const at = (d: Date | null) => (d ? new Date(d).toISOString() : '-');
+        return table(
+          ['id', 'created', 'kind', 'to', 'state', 'attempts', 'finished', 'last error'],
+          rows.map((row) => {
+            const payload = row.payload as EmailPayload;
+            return [row.id, at(row.created_at), payload.kind, payload.to, row.state, String(row.attempts), at(row.finished_at), row.last_error ?? ''];
+          }),
+        );
       };
     },
   },
@@ -539,6 +600,8 @@ async function main(argv: string[]): Promise<number> {
     const events = new Events();
     // Rows only: the running service's sender delivers them.
     listenForWebhooks(events, new Outbox(db, log));
+    // A password set here is told to the account's verified address (a notice: nothing in it to seal).
+    if (config.email) new AddressBook(new EmailMessages(new Outbox(db, log), undefined), events, config.email).listen(events);
     process.stdout.write(`${await task({ db, config, log, events, appliedMigrations, usernames })}\n`);
     if (!command.reportsParked && usernames.parked.length > 0) process.stderr.write(`${parkedReport(usernames.parkedAs).join('\n')}\n`);
     return 0;

@@ -32,6 +32,11 @@ import { Events } from './kernel/events.js';
 import { Webhooks } from './features/webhooks/webhooks.js';
 import { TokenHook } from './features/webhooks/token-hook.js';
 import { countEndpointSecretsByKey } from './features/webhooks/webhook-queries.js';
+import { AddressBook, EmailAddresses, EmailMessages } from './features/email/email.js';
+import { EmailSender, LogMailbox, SmtpTransport } from './features/email/email-sender.js';
+import { EmailSignIn } from './features/email/email-sign-in.js';
+import { EmailTemplates } from './features/email/email-templates.js';
+import { PasswordReset } from './features/email/password-reset.js';
 
 /** Everything the HTTP layer needs, ready to serve. */
 export interface Services {
@@ -56,7 +61,17 @@ export interface Services {
   /** What the features tell of account changes, in the transaction of each change. */
   events: Events;
   webhooks: Webhooks;
+  /** Only with EMAIL_ENABLED. */
+  email: EmailServices | undefined;
   close(): Promise<void>;
+}
+
+/** Addresses, password resets, sign-in codes (only with EMAIL_LOGIN_ENABLED), and the sender of their messages. */
+export interface EmailServices {
+  addresses: EmailAddresses;
+  reset: PasswordReset;
+  codes: EmailSignIn | undefined;
+  sender: EmailSender;
 }
 
 const PURGE_INTERVAL_SECONDS = 3600;
@@ -140,8 +155,14 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const reauth = new Reauthentication(db, passwordHasher, limits, codes, config.reauthWindowSeconds);
     const passkeys = config.passkeys ? new Passkeys(db, reauth, config.passkeys, limits, events) : undefined;
     const secondFactors = new SecondFactors(db, codes, reauth, sessions, limits, config.mfa.issuer, events);
-    const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, reauth, events);
+    const messages = config.email && new EmailMessages(outbox, box);
+    const book = config.email && new AddressBook(messages!, events, config.email);
+    // The verified address hears of every password change, whichever feature makes it.
+    book?.listen(events);
+    const addresses = config.email && new EmailAddresses(db, book!, limits, sessions, reauth);
+    const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, reauth, events, addresses);
     const signIn = new SignIn(db, passwordHasher, sessions, policy, limits, devices, codes, passkeys, events);
+    const email = config.email && openEmail(config, { db, outbox, events, messages: messages!, addresses: addresses!, limits, devices, hasher: passwordHasher, policy, signIn, box, metrics, log });
     // Without a key ring (production without SECRETS_ENCRYPTION_KEY) the key is this process's own: the HMACs of
     // typed usernames then compare only within one instance's lifetime.
     const audit = new Audit(db, {
@@ -164,6 +185,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       every(PURGE_INTERVAL_SECONDS, () => signIn.purgeEnded(), log, 'second-step token purge'),
       ...(passkeys ? [every(PURGE_INTERVAL_SECONDS, () => passkeys.purgeExpired(), log, 'passkey challenge purge')] : []),
       every(PURGE_INTERVAL_SECONDS, () => outbox.purge(), log, 'outbox purge'),
+      ...(email ? [every(PURGE_INTERVAL_SECONDS, () => email.addresses.purgeEnded(), log, 'email token purge')] : []),
       every(PURGE_INTERVAL_SECONDS, async () => {
         const purged = await audit.purge();
         if (purged > 0) log.info({ purged }, 'purged audit events past AUDIT_RETENTION_DAYS');
@@ -172,6 +194,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const close = async () => {
       chores.forEach((timer) => clearInterval(timer));
       await outbox.stop();
+      email?.sender.stop();
       // The events of the last requests are written before the database goes.
       await audit.settled();
       await redis?.close();
@@ -182,16 +205,64 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const administration = new Administration(db, passwordHasher, policy, limits, {
       idleTimeoutSeconds: config.sessions.idleTimeoutSeconds,
       recoveryCodeTtlSeconds: config.recoveryCodeTtlSeconds,
-    }, events);
+    }, events, book);
     // Every feature has registered its topics by now.
     outbox.start();
-    return { db, hasher: passwordHasher, keys, accounts, signIn, sessions, secondFactors, passkeys, metrics, audit, limits, adminKeys, administration, redis, outbox, events, webhooks, close };
+    email?.sender.start();
+    return { db, hasher: passwordHasher, keys, accounts, signIn, sessions, secondFactors, passkeys, metrics, audit, limits, adminKeys, administration, redis, outbox, events, webhooks, email, close };
   } catch (error) {
     await redis?.close();
     await hasher?.close();
     await closeDb();
     throw error;
   }
+}
+
+/**
+ * Email's parts, its sender registered with the outbox: through SMTP_URL, or (outside production, without it) the
+ * development log mailbox. The templates are read now, so that a broken one stops the start.
+ */
+function openEmail(
+  config: Config,
+  parts: {
+    db: Database;
+    outbox: Outbox;
+    events: Events;
+    messages: EmailMessages;
+    addresses: EmailAddresses;
+    limits: RateLimits;
+    devices: DeviceTokens;
+    hasher: PasswordHasher;
+    policy: PasswordPolicy;
+    signIn: SignIn;
+    box: SecretBox | undefined;
+    metrics: Metrics;
+    log: Logger;
+  },
+): EmailServices {
+  const settings = config.email!;
+  const { db, outbox, events, messages, addresses, limits, devices, hasher, policy, signIn, box, metrics, log } = parts;
+  const templates = new EmailTemplates(settings.templatesDir);
+  let codes: EmailSignIn | undefined;
+  if (settings.loginEnabled) {
+    // The settings refuse EMAIL_LOGIN_ENABLED in production without SECRETS_ENCRYPTION_KEY; elsewhere there is a key.
+    if (!box) throw new ServiceError('not_ready', 'EMAIL_LOGIN_ENABLED needs SECRETS_ENCRYPTION_KEY: sign-in codes are kept as HMACs under a key derived from it');
+    codes = new EmailSignIn(db, messages, limits, devices, signIn, box.deriveKey('email sign-in codes'));
+  }
+  const transport = settings.smtpUrl === undefined ? new LogMailbox(log, config.env) : new SmtpTransport(settings.smtpUrl);
+  if (settings.smtpUrl === undefined) {
+    // A warning for whoever runs it in development; the test suites start hundreds of apps this way.
+    (config.env === 'development' ? log.warn : log.info).call(
+      log,
+      'SMTP_URL is not set: messages (links and codes included) are written to this log instead of being sent (development log mailbox)',
+    );
+  } else {
+    log.info({ smtp: transport.name }, 'email is sent through SMTP_URL');
+  }
+  const sender = new EmailSender(db, outbox, transport, messages, templates, settings, metrics, log);
+  outbox.register(sender);
+  const reset = new PasswordReset(db, messages, events, limits, devices, hasher, policy, settings);
+  return { addresses, reset, codes, sender };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { ADMIN_SETTINGS } from './features/administration/admin-settings.js';
 import { AUDIT_SETTINGS } from './features/audit/audit-settings.js';
+import { EMAIL_SETTINGS } from './features/email/email-settings.js';
 import { MFA_SETTINGS } from './features/mfa/mfa-settings.js';
 import { PASSKEY_SETTINGS } from './features/passkeys/passkey-settings.js';
 import { PASSWORD_SETTINGS } from './features/passwords/password-settings.js';
@@ -26,6 +27,7 @@ export const SETTING_TABLES = [
   PASSWORD_SETTINGS,
   MFA_SETTINGS,
   PASSKEY_SETTINGS,
+  EMAIL_SETTINGS,
   ADMIN_SETTINGS,
   AUDIT_SETTINGS,
   RATE_LIMIT_SETTINGS,
@@ -44,6 +46,7 @@ export const SETTING_GROUPS = [
   'Rate limits',
   'Second factor',
   'Passkeys',
+  'Email',
   'Administration',
   'Audit trail',
   'Webhooks and hooks',

@@ -267,7 +267,7 @@ describe('the settings tables', () => {
   });
 
   it('mark as secret the settings that hold one, so that the start-up log shows none of them', () => {
-    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual(['DATABASE_URL', 'JWT_SECRET_KEY', 'JWT_PRIVATE_KEY', 'REDIS_URL', 'SECRETS_ENCRYPTION_KEY', 'ADMIN_BOOTSTRAP_KEY', 'TOKEN_HOOK_SECRET']);
+    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual(['DATABASE_URL', 'JWT_SECRET_KEY', 'JWT_PRIVATE_KEY', 'REDIS_URL', 'SECRETS_ENCRYPTION_KEY', 'SMTP_URL', 'ADMIN_BOOTSTRAP_KEY', 'TOKEN_HOOK_SECRET']);
   });
 
   it('computes or leaves unset only these defaults, each pinned by a test below', () => {
@@ -290,11 +290,26 @@ describe('the settings tables', () => {
       'PASSKEYS_ENABLED',
       'WEBAUTHN_RP_ID',
       'WEBAUTHN_ORIGINS',
+      'SMTP_URL',
+      'EMAIL_FROM',
+      'EMAIL_ENABLED',
+      'EMAIL_PRODUCT_NAME',
+      'EMAIL_TEMPLATES_DIR',
+      'EMAIL_LOGIN_ENABLED',
       'ADMIN_PORT',
       'ADMIN_BOOTSTRAP_KEY',
       'TOKEN_HOOK_URL',
       'TOKEN_HOOK_SECRET',
     ]);
+  });
+
+  it('compute EMAIL_ENABLED, EMAIL_PRODUCT_NAME and EMAIL_FROM (outside production) from other settings', () => {
+    expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com:8443/' }).email).toMatchObject({
+      productName: 'auth.example.com:8443',
+      from: { address: 'no-reply@auth.example.com' },
+      publicUrl: 'https://auth.example.com:8443',
+    });
+    expect(loadConfig({ EMAIL_ENABLED: 'false' }).email).toBeUndefined();
   });
 
   it('compute HOST, PUBLIC_URL, JWT_ISSUER, JWT_ALGORITHM, CORS_ORIGINS, HASH_THREADS and MFA_ISSUER from other settings', () => {
@@ -344,6 +359,16 @@ describe('the settings tables', () => {
       adminPort: undefined,
       recoveryCodeTtlSeconds: 3600,
       passkeys: { rpId: 'localhost', rpName: 'user-auth-service', origins: ['http://localhost:5000'] },
+      email: {
+        smtpUrl: undefined,
+        from: { name: undefined, address: 'no-reply@localhost' },
+        productName: 'localhost:5000',
+        templatesDir: undefined,
+        verifyTtlSeconds: 86_400,
+        resetTtlSeconds: 1800,
+        loginEnabled: true,
+        publicUrl: 'http://localhost:5000',
+      },
       audit: { retentionDays: 90 },
       mfa: { issuer: 'localhost:5000', encryptionKeys: undefined },
       argon2: { memoryKib: 19_456, timeCost: 2, parallelism: 1 },
@@ -367,6 +392,8 @@ describe('the settings tables', () => {
         mfaPerAccount: { points: 20, durationSeconds: 900 },
         passkeyOptionsPerUser: { points: 20, durationSeconds: 3600 },
         adminPerIp: { points: 20, durationSeconds: 900 },
+        emailSendsPerAddress: { points: 5, durationSeconds: 3600 },
+        emailSendsPerIp: { points: 20, durationSeconds: 3600 },
         memoryMaxKeys: 100_000,
         onRedisFailure: 'open',
       },
@@ -464,6 +491,16 @@ describe('the settings tables', () => {
     TOKEN_HOOK_SECRET: { value: HOOK_SECRET, env: { TOKEN_HOOK_URL: 'https://hooks.example.com/claims' } },
     TOKEN_HOOK_TIMEOUT_MS: { value: '500', env: HOOK_ENV },
     TOKEN_HOOK_FAILURE: { value: 'allow', env: HOOK_ENV },
+    SMTP_URL: { value: 'smtps://user:pass@smtp.example.com:465' },
+    EMAIL_FROM: { value: 'Example <no-reply@example.com>' },
+    EMAIL_ENABLED: { value: 'false' },
+    EMAIL_PRODUCT_NAME: { value: 'Example' },
+    EMAIL_TEMPLATES_DIR: { value: '/etc/user-auth/templates' },
+    EMAIL_VERIFY_TTL_SECONDS: { value: '3600' },
+    PASSWORD_RESET_TTL_SECONDS: { value: '600' },
+    EMAIL_LOGIN_ENABLED: { value: 'false' },
+    EMAIL_SEND_LIMIT_PER_ADDRESS: { value: '3/1h' },
+    EMAIL_SEND_LIMIT_PER_IP: { value: '10/1h' },
   };
   const outcome = (env: Record<string, string>) => {
     try {
@@ -477,6 +514,22 @@ describe('the settings tables', () => {
   it.each(SETTING_NAMES)('%s reaches the configuration', (name) => {
     const { value, env = base } = OTHER[name];
     expect(outcome({ ...env, [name]: value })).not.toEqual(outcome(env));
+  });
+
+  it('in production, need SMTP_URL and EMAIL_FROM once email is in use, and name them', () => {
+    const production = { NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', DATABASE_URL: 'postgres://db/auth' };
+    // Nothing set: no email, and nothing to refuse.
+    expect(loadConfig(production).email).toBeUndefined();
+    expect(problems({ ...production, EMAIL_ENABLED: 'true' })).toEqual([expect.stringMatching(/^email is in use \(EMAIL_ENABLED\) and SMTP_URL and EMAIL_FROM are not set: /)]);
+    expect(problems({ ...production, SMTP_URL: 'smtp://mail.internal:25' })).toEqual([expect.stringMatching(/^email is in use \(EMAIL_ENABLED\) and EMAIL_FROM is not set/)]);
+    expect(problems({ ...production, EMAIL_FROM: 'no-reply@example.com' })).toEqual([expect.stringMatching(/^email is in use \(EMAIL_ENABLED\) and SMTP_URL is not set/)]);
+    const complete = { ...production, SMTP_URL: 'smtps://u:p@smtp.example.com', EMAIL_FROM: 'Example <no-reply@example.com>' };
+    // Sign-in codes need the key their HMACs are made with: off by default without it, refused when asked for.
+    expect(loadConfig(complete).email).toMatchObject({ smtpUrl: 'smtps://u:p@smtp.example.com', from: { name: 'Example', address: 'no-reply@example.com' }, loginEnabled: false });
+    expect(problems({ ...complete, EMAIL_LOGIN_ENABLED: 'true' })).toEqual([expect.stringMatching(/^EMAIL_LOGIN_ENABLED=true needs SECRETS_ENCRYPTION_KEY in production/)]);
+    expect(loadConfig({ ...complete, SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64') }).email?.loginEnabled).toBe(true);
+    expect(problems({ SMTP_URL: 'http://mail' })).toEqual([expect.stringMatching(/^SMTP_URL must be an smtp:\/\/ or smtps:\/\/ URL/)]);
+    expect(problems({ EMAIL_FROM: 'not an address' })).toEqual([expect.stringMatching(/^EMAIL_FROM must be an address/)]);
   });
 
   it('reads JWT_PRIVATE_KEY_FILE, and takes the algorithm from its key', () => {

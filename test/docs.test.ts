@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
 import { decodeJwt } from 'jose';
@@ -271,9 +271,9 @@ export function guideSettings(markdown: string): Record<string, string> {
 
 /**
  * A fresh service for one guide, as `npm start` runs it: development mode, the embedded database in a new
- * folder, every default but the port (and the guide's own settings). A guide whose examples use `$ADMIN_KEY` gets
- * one, created as administration.md says (before the service holds the folder: the embedded database has one
- * owner at a time).
+ * folder, every default but the port (and the guide's own settings), its log in `$SERVICE_LOG`. A guide whose examples
+ * use `$ADMIN_KEY` gets one, created as administration.md says (before the service holds the folder: the embedded
+ * database has one owner at a time).
  */
 async function startGuideService(usesAdminKey: boolean, settings: Record<string, string> = {}) {
   const folder = await mkdtemp(join(tmpdir(), 'auth-docs-'));
@@ -289,6 +289,11 @@ async function startGuideService(usesAdminKey: boolean, settings: Record<string,
     expect(env['ADMIN_KEY']).toMatch(/^uas_admin_/);
   }
   const server = startServer({ ...settings, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info' });
+  // The service's log, as `npm start > service.log` keeps it: the development log mailbox is there (docs/email.md).
+  env['SERVICE_LOG'] = join(folder, 'service.log');
+  const log = createWriteStream(env['SERVICE_LOG']);
+  server.child.stdout!.pipe(log);
+  server.child.stderr!.pipe(log);
   await waitFor(server.output, /listening on/, server.child);
   const shell = new Shell(folder, env);
   return {

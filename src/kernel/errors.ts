@@ -51,6 +51,7 @@ export const KERNEL_ERRORS = defineErrors({
   invalid_request: { status: 400, description: 'The request is malformed: a field is missing, has the wrong type, or breaks its rule; the message says which.' },
   invalid_json: { status: 400, description: 'The body is not valid JSON, or is empty while Content-Type says JSON.' },
   invalid_username: { status: 400, description: 'The username breaks the rule for names: length, characters, scripts.' },
+  invalid_email: { status: 400, description: 'The email address is malformed: not `name@domain`, a character or a domain mail cannot carry, or too long.' },
   invalid_credentials: {
     status: 401,
     description: 'The username or password is wrong; the answer is the same for a name nobody has, and takes as long.',

@@ -23,14 +23,17 @@ export interface DomainEvents {
     roles?: string[];
     user_metadata?: Record<string, unknown>;
     app_metadata?: Record<string, unknown>;
+    /** The address now (null: none), and whether it is verified. */
+    email?: string | null;
+    email_verified?: boolean;
   };
   'user.deleted': { user_id: string };
   'user.locked': { user_id: string; reason: string | null; until: string | null };
   'user.unlocked': { user_id: string };
   /** By the owner, who proved the old one (or a fresh sign-in). */
   'password.changed': { user_id: string };
-  /** Without the old password: an operator's recovery code redeemed, or an operator setting it. */
-  'password.reset': { user_id: string; method: 'recovery_code' | 'operator' };
+  /** Without the old password: an operator's recovery code redeemed, an operator setting it, or an emailed link. */
+  'password.reset': { user_id: string; method: 'recovery_code' | 'operator' | 'email' };
   'session.revoked': { user_id: string; session_ids: string[]; reason: RevokeReason };
   'mfa.enabled': { user_id: string; factor_id: string; type: 'totp' };
   /** `factor_id` absent: an operator removed every factor at once. */
@@ -59,12 +62,12 @@ export const defineEventTypes = TYPES.define;
 
 export const KERNEL_EVENT_TYPES = defineEventTypes({
   'user.created': 'An account was created: by registration, through the admin API or by the CLI.',
-  'user.updated': 'A username, roles or metadata changed: `changes` names them, and each is there with its new value.',
+  'user.updated': 'A username, roles, metadata or email address changed: `changes` names them, and each is there with its new value.',
   'user.deleted': 'An account was deleted, by its owner or an operator.',
   'user.locked': 'An operator locked the account (its sessions end too: see `session.revoked`).',
   'user.unlocked': 'An operator unlocked the account.',
   'password.changed': 'The owner changed the password.',
-  'password.reset': 'The password was set without the old one: `method` is `recovery_code` or `operator`.',
+  'password.reset': 'The password was set without the old one: `method` is `recovery_code`, `operator` or `email` (a reset link).',
   'session.revoked': 'Sessions ended: `reason` says why (`logout`, `revoked_by_user`, `token_revoked`, `admin_logout`, `locked`, `password_change`, …).',
   'mfa.enabled': 'An authenticator app was added (confirmed with its first code).',
   'mfa.disabled': 'An authenticator app was removed, or an operator removed every second factor.',

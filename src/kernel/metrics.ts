@@ -37,7 +37,7 @@ export class Metrics {
 
   readonly dependencyUp = new Gauge({
     name: 'dependency_up',
-    help: 'Whether a dependency answered the last readiness check (1) or not (0), by dependency: database, redis',
+    help: 'Whether a dependency answered the last readiness check (1) or not (0), by dependency: database, redis, smtp',
     labelNames: ['dependency'] as const,
     registers: [this.registry],
   });

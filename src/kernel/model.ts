@@ -1,3 +1,6 @@
+import type { Queryable } from './db/database.js';
+import type { EmailAddress } from './email-addresses.js';
+
 /**
  * The domain's own types. The query modules build and store them; the HTTP layer shapes them into
  * answers. Neither of those layers defines a type of its own for a user or a session.
@@ -20,6 +23,13 @@ export interface User {
   roles: string[];
   createdAt: Date;
   updatedAt: Date;
+  /** The account's email address, if it has one; `verified` once its owner proved it is theirs. */
+  email?: UserEmail | undefined;
+}
+
+export interface UserEmail {
+  address: string;
+  verified: boolean;
 }
 
 /** What the operator's listing shows of a user. */
@@ -45,7 +55,7 @@ export const INVALID_CREDENTIALS = 'Invalid username or password';
 export const SESSION_ENDED = 'The access token is no longer valid: its session has ended or its user was deleted';
 
 /** How a session began: the re-authentication window counts only from these. */
-export type AuthMethod = 'password' | 'registration' | 'passkey';
+export type AuthMethod = 'password' | 'registration' | 'passkey' | 'email';
 
 /**
  * How the user proved who they are (RFC 8176 values: `pwd` password, `otp` a one-time code, TOTP or recovery
@@ -63,7 +73,7 @@ export const PASSWORD_AND_CODE: Assurance = { amr: ['pwd', 'otp'], aal: 2 };
 export type FactorType = 'totp';
 
 /** Why a session ended, kept for operators reading the table. */
-export type RevokeReason = 'logout' | 'password_change' | 'refresh_token_reused' | 'revoked_by_user' | 'token_revoked' | 'second_factor_added' | 'locked' | 'admin_logout' | 'account_recovered';
+export type RevokeReason = 'logout' | 'password_change' | 'refresh_token_reused' | 'revoked_by_user' | 'token_revoked' | 'second_factor_added' | 'locked' | 'admin_logout' | 'account_recovered' | 'password_reset';
 
 export interface Session extends Assurance {
   id: string;
@@ -118,3 +128,15 @@ export interface SignedIn {
 
 /** `local`: this session; `others`: every other session of the user; `global`: all of them. */
 export type LogoutScope = 'local' | 'others' | 'global';
+
+/**
+ * What registration does with an address, when the service sends email. The email feature does it; it ranks above
+ * accounts, so accounts is handed it rather than import it. (What other changes tell the owner by email, it learns
+ * from their events.)
+ */
+export interface AccountMail {
+  /** A new account's address as typed: parsed (400 `invalid_email`) and counted against the limits on messages. */
+  acceptAddress(input: string, client: ClientInfo): Promise<EmailAddress>;
+  /** In the registration's transaction: the address becomes the account's, pending, and a verification link goes to it. */
+  addressGiven(tx: Queryable, user: User, address: EmailAddress): Promise<void>;
+}

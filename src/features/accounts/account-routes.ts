@@ -5,19 +5,22 @@ import type { Accounts } from './accounts.js';
 import { isServiceError } from '../../kernel/errors.js';
 import type { Authenticated, UserMetadata } from '../../kernel/model.js';
 import { callerOf } from '../../kernel/http/authentication.js';
-import { clientInfo, publicUser, signedIn } from '../../kernel/http/replies.js';
+import { clientInfo, emailFields, publicUser, signedIn } from '../../kernel/http/replies.js';
 import { proofOf, ProofFields } from '../mfa/proof-fields.js';
 import {
   absentBodyIsEmpty,
   BODY_ERRORS,
   errorResponses,
   LIMIT_ERRORS,
+  EmailFields,
   Message,
   NewUsername,
   OptionalText,
   SignedInBody,
+  SingleLine,
   UserId, EXAMPLE_PASSWORD, EXAMPLE_USERNAME } from '../../kernel/http/schemas.js';
 import { defineAuditEvents, type EventsOf } from '../audit/audit.js';
+import { EMAIL_MAX_LENGTH } from '../../kernel/email-addresses.js';
 import { onSuccess, type AuditRule, type Found } from '../audit/audit-hook.js';
 
 export const ACCOUNT_EVENTS = defineAuditEvents({
@@ -61,6 +64,7 @@ const Me = Type.Object({
   roles: Type.Array(Type.String(), { description: 'Set by operators; access tokens carry them as `roles`' }),
   user_metadata: Type.Object({}, { additionalProperties: true, description: 'The user\'s own (PATCH /api/auth/me); not in access tokens unless the token hook puts it there' }),
   app_metadata: Type.Object({}, { additionalProperties: true, description: 'Set by operators (PATCH /admin/users/{id}); not in access tokens unless the token hook puts it there' }),
+  ...EmailFields,
 });
 
 function me({ user, session }: Authenticated, metadata: UserMetadata) {
@@ -73,6 +77,7 @@ function me({ user, session }: Authenticated, metadata: UserMetadata) {
     roles: user.roles,
     user_metadata: metadata.userMetadata,
     app_metadata: metadata.appMetadata,
+    ...emailFields(user),
   };
 }
 
@@ -81,12 +86,20 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = 
   app.post(
     '/register',
     {
-      config: { audit: onSuccess(201, 'register'), errors: ['invalid_username', 'invalid_password', 'weak_password', 'password_mismatch', 'username_taken', ...LIMIT_ERRORS, 'overloaded', 'hook_unavailable'], missingFieldsMessage: 'Username and passwords are required!', hashesPassword: true },
+      config: { audit: onSuccess(201, 'register'), errors: ['invalid_username', 'invalid_password', 'weak_password', 'password_mismatch', 'username_taken', 'invalid_email', ...LIMIT_ERRORS, 'overloaded', 'hook_unavailable'], missingFieldsMessage: 'Username and passwords are required!', hashesPassword: true },
       schema: {
         summary: 'Create an account and sign in',
+        description:
+          'With EMAIL_ENABLED, an optional `email`: the account\'s address, pending until the link sent to it is followed (the answer is the ' +
+          'same whether or not another account has it).',
         tags: ['accounts'],
         body: Type.Object(
-          { username: NewUsername, password: Required, password_confirm: Required },
+          {
+            username: NewUsername,
+            password: Required,
+            password_confirm: Required,
+            email: Type.Optional(SingleLine({ minLength: 1, maxLength: EMAIL_MAX_LENGTH + 16, description: 'Optional: an email address for resets and sign-in codes' })),
+          },
           { examples: [{ username: EXAMPLE_USERNAME, password: EXAMPLE_PASSWORD, password_confirm: EXAMPLE_PASSWORD }] },
         ),
         response: {
@@ -95,8 +108,8 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: Accounts }> = 
       },
     },
     async (request, reply) => {
-      const { username, password, password_confirm } = request.body;
-      const result = await accounts.register({ username, password, passwordConfirm: password_confirm }, clientInfo(request));
+      const { username, password, password_confirm, email } = request.body;
+      const result = await accounts.register({ username, password, passwordConfirm: password_confirm, email }, clientInfo(request));
       return reply.code(201).send(signedIn(request, 'User registered successfully', result));
     },
   );

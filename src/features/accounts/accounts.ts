@@ -2,7 +2,7 @@ import { isUniqueViolation, type Database } from '../../kernel/db/database.js';
 import { deleteUser, findUserMetadata, insertUser, isUsernameTaken, setUserMetadata, updateUser, type UserMetadata } from '../../kernel/db/user-queries.js';
 import { ServiceError } from '../../kernel/errors.js';
 import type { Events } from '../../kernel/events.js';
-import type { Authenticated, ClientInfo, SignedIn, User } from '../../kernel/model.js';
+import type { AccountMail, Authenticated, ClientInfo, SignedIn, User } from '../../kernel/model.js';
 import { parseUsername } from '../../kernel/usernames.js';
 import type { Proof, Reauthentication } from '../mfa/reauthentication.js';
 import type { PasswordPolicy } from '../passwords/password-policy.js';
@@ -30,9 +30,11 @@ export class Accounts {
     private readonly limits: RateLimits,
     private readonly reauth: Reauthentication,
     private readonly events: Events,
+    /** With EMAIL_ENABLED: an address given at registration. */
+    private readonly mail?: AccountMail,
   ) {}
 
-  async register(input: { username: string; password: string; passwordConfirm: string }, client: ClientInfo): Promise<SignedIn> {
+  async register(input: { username: string; password: string; passwordConfirm: string; email?: string | undefined }, client: ClientInfo): Promise<SignedIn> {
     await this.limits.registration(client.ip);
     this.hasher.assertCapacity();
     const username = parseUsername(input.username);
@@ -40,6 +42,8 @@ export class Accounts {
       throw new ServiceError('password_mismatch', 'Passwords do not match!');
     }
     this.policy.check(input.password, username.display);
+    if (input.email !== undefined && !this.mail) throw new ServiceError('invalid_request', 'This service keeps no email addresses (EMAIL_ENABLED=false): register without email');
+    const address = input.email === undefined ? undefined : await this.mail!.acceptAddress(input.email, client);
     return this.oneRegistrationPerName(username.normalized, async () => {
       // A taken name costs one indexed lookup, not a hash. The unique indexes still decide the race between
       // instances (or with a rename): the lookup only spares the hash of a registration that cannot succeed.
@@ -48,6 +52,7 @@ export class Accounts {
       return this.db.transaction(async (tx) => {
         const user = await insertUser(tx, { name: username, passwordHash }).catch(rethrowTaken);
         await this.events.emit(tx, 'user.created', { user_id: user.id, username: user.username });
+        if (address) await this.mail!.addressGiven(tx, user, address);
         return this.sessions.start(tx, user, 'registration', client, { passwordHash });
       });
     });

@@ -3,6 +3,7 @@ import { isUniqueViolation, type Database } from '../../kernel/db/database.js';
 import {
   findAdminUser,
   searchUsers,
+  searchUsersByEmail,
   setLock,
   setRoles,
   type AdminUserDetail,
@@ -20,6 +21,8 @@ import type { RateLimits } from '../rate-limits/rate-limits.js';
 import { applyUsernameRules, parseUsername } from '../../kernel/usernames.js';
 import { newAccountRecoveryCode } from '../sign-in/account-recovery.js';
 import { replaceAccountRecoveryCode } from '../sign-in/sign-in-queries.js';
+import type { AddressBook } from '../email/email.js';
+import { parseEmailAddress } from '../../kernel/email-addresses.js';
 
 export const MAX_PAGE = 200;
 export const ROLE_PATTERN = '^[a-z0-9][a-z0-9_.:-]{0,31}$';
@@ -33,6 +36,14 @@ export interface UserChanges {
   lock?: { locked: boolean; reason?: string | undefined; until?: Date | undefined } | undefined;
   /** Replaces the operators' metadata (see checkMetadata). */
   appMetadata?: unknown;
+  /** A new address (pending unless `emailVerified`), or null to remove it. */
+  email?: string | null | undefined;
+  /** Alone: proves (or unproves) the account's current address. */
+  emailVerified?: boolean | undefined;
+}
+
+function emailOff(): ServiceError {
+  return new ServiceError('invalid_request', 'This service keeps no email addresses (EMAIL_ENABLED=false)');
 }
 
 function notFound(): ServiceError {
@@ -48,11 +59,17 @@ export class Administration {
     private readonly limits: RateLimits,
     private readonly settings: { idleTimeoutSeconds: number; recoveryCodeTtlSeconds: number },
     private readonly events: Events,
+    /** With EMAIL_ENABLED: accounts' addresses. */
+    private readonly addresses?: AddressBook,
   ) {}
 
-  async search(query: string, afterId: string | undefined, limit: number): Promise<{ users: AdminUserRow[]; next: string | undefined }> {
+  /** Users whose username starts with `query`, or (with `email`) whose address is this one, proven or pending. */
+  async search(query: string, afterId: string | undefined, limit: number, email?: string): Promise<{ users: AdminUserRow[]; next: string | undefined }> {
     const prefix = query.normalize('NFKC').trim().toLowerCase();
-    const users = await searchUsers(this.db, prefix, afterId, Math.min(limit, MAX_PAGE));
+    const users =
+      email === undefined
+        ? await searchUsers(this.db, prefix, afterId, Math.min(limit, MAX_PAGE))
+        : await searchUsersByEmail(this.db, parseEmailAddress(email).normalized, prefix, afterId, Math.min(limit, MAX_PAGE));
     return { users, next: users.length === Math.min(limit, MAX_PAGE) ? users.at(-1)!.user.id : undefined };
   }
 
@@ -94,6 +111,8 @@ export class Administration {
     const name = changes.username === undefined ? undefined : parseUsername(changes.username);
     const roles = changes.roles === undefined ? undefined : [...new Set(changes.roles)];
     const appMetadata = changes.appMetadata === undefined ? undefined : checkMetadata('app_metadata', changes.appMetadata);
+    const addressChange = changes.email !== undefined || changes.emailVerified !== undefined;
+    if (addressChange && !this.addresses) throw emailOff();
     let endedSessions = 0;
     await this.db.transaction(async (tx) => {
       if (!(await lockUser(tx, userId, 'update'))) throw notFound();
@@ -123,6 +142,7 @@ export class Administration {
       } else if (changes.lock?.locked === false) {
         if (await setLock(tx, userId, null)) await this.events.emit(tx, 'user.unlocked', { user_id: userId });
       }
+      if (addressChange) await this.addresses!.operatorChange(tx, userId, { email: changes.email, verified: changes.emailVerified });
     });
     return { detail: await this.get(userId), endedSessions };
   }

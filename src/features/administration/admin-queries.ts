@@ -1,6 +1,6 @@
 import type { Queryable } from '../../kernel/db/database.js';
 import type { FactorType, User } from '../../kernel/model.js';
-import { LOCKED, toUser } from '../../kernel/db/user-queries.js';
+import { emailColumns, LOCKED, toUser } from '../../kernel/db/user-queries.js';
 
 export interface AdminKey {
   id: string;
@@ -63,13 +63,15 @@ interface AdminUserDbRow {
   roles: string[];
   created_at: Date;
   updated_at: Date;
+  email: string | null;
+  email_verified_at: Date | null;
   locked_at: Date | null;
   locked_until: Date | null;
   lock_reason: string | null;
   locked: boolean;
 }
 
-const ADMIN_USER_COLUMNS = `id, username, roles, created_at, updated_at, locked_at, locked_until, lock_reason, ${LOCKED} AS locked`;
+const ADMIN_USER_COLUMNS = `id, username, roles, created_at, updated_at, ${emailColumns()}, locked_at, locked_until, lock_reason, ${LOCKED} AS locked`;
 
 const toAdminUser = (r: AdminUserDbRow): AdminUserRow => ({
   user: toUser(r),
@@ -90,6 +92,18 @@ export async function searchUsers(db: Queryable, prefix: string, afterId: string
       WHERE username_normalized LIKE $1 AND ($2::bigint IS NULL OR id > $2)
       ORDER BY id LIMIT $3`,
     [pattern, afterId ?? null, limit],
+  );
+  return rows.map(toAdminUser);
+}
+
+/** Users whose address is `normalized` (proven or pending) and whose key starts with `prefix`, by id, after `afterId`. */
+export async function searchUsersByEmail(db: Queryable, normalized: string, prefix: string, afterId: string | undefined, limit: number): Promise<AdminUserRow[]> {
+  const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const rows = await db.query<AdminUserDbRow>(
+    `SELECT ${ADMIN_USER_COLUMNS} FROM users
+      WHERE email_normalized = $1 AND username_normalized LIKE $2 AND ($3::bigint IS NULL OR id > $3)
+      ORDER BY id LIMIT $4`,
+    [normalized, pattern, afterId ?? null, limit],
   );
   return rows.map(toAdminUser);
 }

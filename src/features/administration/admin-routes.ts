@@ -6,7 +6,9 @@ import type { Passkeys } from '../passkeys/passkeys.js';
 import { PasskeyBody, passkeyBody } from '../passkeys/passkey-routes.js';
 import { adminAction } from '../audit/audit-hook.js';
 import type { AdminKey, AdminKeys } from './admin-keys.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, EXAMPLE_PASSWORD, EXAMPLE_USERNAME, Instant, LIMIT_ERRORS, NewUsername, NumericId, SingleLine, Text, UuidId } from '../../kernel/http/schemas.js';
+import { absentBodyIsEmpty, BODY_ERRORS, EmailFields, errorResponses, EXAMPLE_PASSWORD, EXAMPLE_USERNAME, Instant, LIMIT_ERRORS, NewUsername, NumericId, SingleLine, Text, UuidId } from '../../kernel/http/schemas.js';
+import { emailFields } from '../../kernel/http/replies.js';
+import { EMAIL_MAX_LENGTH } from '../../kernel/email-addresses.js';
 
 const UserIdParam = Type.Object({ id: NumericId });
 const Roles = Type.Array(Type.String({ pattern: ROLE_PATTERN }), { maxItems: MAX_ROLES, description: 'Short names, e.g. `admin`, `billing:read`' });
@@ -26,6 +28,7 @@ const AdminUser = Type.Object({
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
   lock: Lock,
+  ...EmailFields,
 });
 
 const Metadata = (description: string) => Type.Object({}, { additionalProperties: true, description });
@@ -48,6 +51,7 @@ function adminUser(row: AdminUserRow) {
     created_at: row.user.createdAt.toISOString(),
     updated_at: row.user.updatedAt.toISOString(),
     lock: row.locked ? { reason: row.lockReason, since: row.lockedAt!.toISOString(), until: row.lockedUntil?.toISOString() ?? null } : null,
+    ...emailFields(row.user),
   };
 }
 
@@ -84,13 +88,16 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{
   app.get(
     '/users',
     {
-      config: { ...ADMIN, errors: ['invalid_request'] },
+      config: { ...ADMIN, errors: ['invalid_request', 'invalid_email'] },
       schema: {
-        summary: 'Search users by username prefix, in pages',
-        description: '`after` is the `next` of the page before (the last id): pages stay put while users are added. At most 200 a page.',
+        summary: 'Search users by username prefix or by email address, in pages',
+        description:
+          '`after` is the `next` of the page before (the last id): pages stay put while users are added. At most 200 a page. ' +
+          '`email` finds the accounts with this address, proven or pending, whatever its case.',
         tags: ['administration'],
         querystring: Type.Object({
           query: Type.Optional(SingleLine({ maxLength: 64 })),
+          email: Type.Optional(SingleLine({ maxLength: EMAIL_MAX_LENGTH + 16 })),
           after: Type.Optional(NumericId),
           limit: Type.Optional(Type.String({ pattern: PAGE_SIZE, description: '1 to 200' })),
         }),
@@ -100,8 +107,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request) => {
-      const { query = '', after, limit } = request.query;
-      const page = await administration.search(query, after, Math.min(Number(limit ?? 50), MAX_PAGE));
+      const { query = '', email, after, limit } = request.query;
+      const page = await administration.search(query, after, Math.min(Number(limit ?? 50), MAX_PAGE), email);
       return { users: page.users.map(adminUser), next: page.next ?? null };
     },
   );
@@ -147,13 +154,15 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{
   app.patch(
     '/users/:id',
     {
-      config: { ...ADMIN, audit: adminAction('user_updated'), errors: ['invalid_username', 'username_taken', 'not_found'] },
+      config: { ...ADMIN, audit: adminAction('user_updated'), errors: ['invalid_username', 'username_taken', 'not_found', 'invalid_email', 'email_taken'] },
       schema: {
-        summary: 'Rename, set roles or app_metadata, lock or unlock',
+        summary: 'Rename, set roles or app_metadata, lock or unlock, set or remove the email address',
         description:
           'A lock (`{"locked": true, "reason": "...", "until": "<optional time>"}`) ends every session at once; signing in then answers ' +
           '`403 account_locked`, but only to the right password. Roles reach access tokens at their next refresh. `app_metadata` replaces ' +
-          'the whole object: a JSON object of at most 4 KB, nested at most 5 deep, keys of 1 to 64 characters without control characters.',
+          'the whole object: a JSON object of at most 4 KB, nested at most 5 deep, keys of 1 to 64 characters without control characters. ' +
+          '`email` sets the address (`null` removes it), pending and sent a verification link unless `email_verified` is true; ' +
+          '`email_verified` alone proves or unproves the current one. A proven address that another account has proven answers `409 email_taken`.',
         tags: ['administration'],
         params: UserIdParam,
         body: Type.Object(
@@ -164,6 +173,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{
             reason: Type.Optional(Text({ maxLength: 500 })),
             until: Type.Optional(Instant()),
             app_metadata: Type.Optional(Type.Object({}, { additionalProperties: true })),
+            email: Type.Optional(Type.Union([SingleLine({ maxLength: EMAIL_MAX_LENGTH + 16 }), Type.Null()])),
+            email_verified: Type.Optional(Type.Boolean()),
           },
           { examples: [{ roles: ['support'], app_metadata: { plan: 'pro' } }] },
         ),
@@ -173,12 +184,14 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request) => {
-      const { username, roles, locked, reason, until, app_metadata } = request.body;
+      const { username, roles, locked, reason, until, app_metadata, email, email_verified } = request.body;
       const { detail, endedSessions } = await administration.update(request.params.id, {
         username,
         roles,
         lock: locked === undefined ? undefined : { locked, reason, until: until === undefined ? undefined : new Date(until) },
         appMetadata: app_metadata,
+        email,
+        emailVerified: email_verified,
       });
       const changes = [
         username !== undefined && 'username',
@@ -186,6 +199,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{
         app_metadata !== undefined && 'app_metadata',
         locked === true && 'locked',
         locked === false && 'unlocked',
+        email !== undefined && 'email',
+        email_verified !== undefined && 'email_verified',
       ].filter(Boolean);
       request.auditDetails = { changes: changes.join(','), sessions_ended: endedSessions };
       return { ...adminUserDetail(detail), sessions_ended: endedSessions };

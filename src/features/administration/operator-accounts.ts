@@ -18,6 +18,7 @@ import { ServiceError } from '../../kernel/errors.js';
 import type { PasswordPolicy } from '../passwords/password-policy.js';
 import type { PasswordHasher } from '../passwords/passwords.js';
 import { applyUsernameRules, isParkedKey, operatorLookupKey, PARKED_MARK, parseUsername } from '../../kernel/usernames.js';
+import type { AddressBook, AddressChange } from '../email/email.js';
 
 export interface ListedUser extends UserSummary {
   /** For an account no login can reach until it is renamed: the name user:rename takes (`<key>#<id>`). */
@@ -55,6 +56,8 @@ export class UserAdministration {
     private readonly hasher: Pick<PasswordHasher, 'hash'>,
     private readonly policy: PasswordPolicy,
     private readonly events: Events,
+    /** With EMAIL_ENABLED: addresses. */
+    private readonly book?: AddressBook,
   ) {}
 
   async create(usernameInput: string, password: string): Promise<User> {
@@ -126,6 +129,22 @@ export class UserAdministration {
       const endedSessions = await endUserSessions(this.events, tx, user.id, 'password_change');
       return { user: updated, listedAs, endedSessions };
     });
+  }
+
+  /**
+   * Sets the user's address (null: removes it), pending unless `verified`. A pending address gets a verification
+   * link, and a proven one that goes is told: the messages wait in the outbox for the service to send them.
+   */
+  async setEmail(name: string, email: string | null, verified: boolean): Promise<NamedUser & AddressChange> {
+    if (!this.book) throw new ServiceError('invalid_request', 'email is off (EMAIL_ENABLED=false): no addresses to set');
+    const book = this.book;
+    await applyUsernameRules(this.db);
+    const { user, listedAs } = await this.find(this.db, name);
+    const change = await this.db.transaction(async (tx) => {
+      if (!(await lockUser(tx, user.id, 'update'))) throw noSuchUser(name);
+      return (await book.operatorChange(tx, user.id, { email, verified }))!;
+    });
+    return { user, listedAs, ...change };
   }
 
   /**

@@ -38,6 +38,7 @@ const LOGIN_FAILURE_REASONS: Record<string, LoginFailureReason> = {
   invalid_mfa_code: 'second_factor',
   mfa_token_expired: 'second_factor',
   invalid_passkey: 'bad_passkey',
+  invalid_email_code: 'bad_code',
 };
 
 function userOf(outcome: Outcome): string | undefined {

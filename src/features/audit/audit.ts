@@ -48,7 +48,7 @@ export function declaredAuditEvents(): [AuditType, string][] {
 }
 
 /** Why a login failed, in `details.reason`. */
-export type LoginFailureReason = 'bad_password' | 'unknown_user' | 'locked' | 'rate_limited' | 'second_factor' | 'bad_passkey';
+export type LoginFailureReason = 'bad_password' | 'unknown_user' | 'locked' | 'rate_limited' | 'second_factor' | 'bad_passkey' | 'bad_code';
 
 export type { AuditDetails, StoredAuditEvent };
 

@@ -18,7 +18,8 @@ export interface Proof extends SecondFactorProof {
  */
 export type ProofNeeded = 'password' | 'second-factor';
 
-const FRESH_AUTH_METHODS: readonly AuthMethod[] = ['password', 'registration', 'passkey'];
+// An emailed code counts: whoever reads the account's mailbox can reset its password anyway.
+const FRESH_AUTH_METHODS: readonly AuthMethod[] = ['password', 'registration', 'passkey', 'email'];
 
 /**
  * Sensitive changes (password, deletion, second factors) need proof beyond a stolen access token: the

@@ -26,12 +26,12 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ services: ReadinessParts;
     '/readyz',
     {
       schema: {
-        summary: 'Readiness: database reachable and migrated, signing key loaded, Redis reachable when configured',
+        summary: 'Readiness: database reachable and migrated, signing key loaded, Redis reachable when configured (SMTP reported, never required)',
         tags: ['operations'],
         response: {
           200: Type.Object({
             status: Type.Union([Type.Literal('ready'), Type.Literal('degraded')], {
-              description: '`degraded`: serving, but a part it can do without for now is down (Redis in fail-open mode)',
+              description: '`degraded`: serving, but a part it can do without for now is down (Redis in fail-open mode, SMTP: messages wait)',
             }),
             checks: Checks,
           }),

@@ -11,6 +11,8 @@ export interface ReadinessParts {
   keys: Pick<KeyRing, 'signing'>;
   redis: RedisConnection | undefined;
   metrics: Metrics;
+  /** With EMAIL_ENABLED: whether the SMTP server answers (the development log mailbox has none to ask). */
+  email?: { sender: { usesSmtp: boolean; status(): CheckResult } } | undefined;
 }
 
 /** `ok`; `degraded: <why>` for a part the service can do without for now; otherwise why it is not ready. */
@@ -39,7 +41,10 @@ export interface Readiness {
   checks: Record<string, CheckResult>;
 }
 
-/** Whether this instance can serve: the database answers and is migrated, a signing key is loaded, Redis answers if configured. */
+/**
+ * Whether this instance can serve: the database answers and is migrated, a signing key is loaded, Redis answers if
+ * configured; SMTP, when email goes through it, is reported but never makes the instance unready.
+ */
 export async function checkReadiness(services: ReadinessParts, policy: ReadinessPolicy): Promise<Readiness> {
   const checks: Record<string, CheckResult> = {};
   const database = async () => {
@@ -55,6 +60,13 @@ export async function checkReadiness(services: ReadinessParts, policy: Readiness
     const client = services.redis.client;
     parts.push(['redis', async () => ((await client.ping()) === 'PONG' ? 'ok' : 'unexpected answer to PING')]);
     if (!policy.redisRequired) optional.add('redis');
+  }
+  if (services.email?.sender.usesSmtp) {
+    const sender = services.email.sender;
+    // Its state as the sender last saw it (it probes while the server is down): no connection per probe of ours.
+    // The messages wait in the outbox meanwhile, so the instance still serves.
+    parts.push(['smtp', async () => sender.status()]);
+    optional.add('smtp');
   }
   await Promise.all(
     parts.map(async ([name, check]) => {

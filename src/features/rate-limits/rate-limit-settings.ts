@@ -110,6 +110,19 @@ export const RATE_LIMIT_SETTINGS = settingsTable<ServiceValues>()
     description: 'Admin requests with a missing or wrong key from one IP; past it a wrong key gets `429`. A valid key is always accepted.',
     group: 'Administration',
   })
+  .add('EMAIL_SEND_LIMIT_PER_ADDRESS', {
+    kind: limit,
+    default: { points: 5, durationSeconds: 3600 },
+    description:
+      'Messages asked for to one address (password resets, sign-in codes, verification links), whether or not an account has it: the 429 tells nothing. A client presenting a `device_token` of the address\'s account counts against that token instead, with the same allowance, so others asking cannot hold the owner\'s device back.',
+    group: 'Email',
+  })
+  .add('EMAIL_SEND_LIMIT_PER_IP', {
+    kind: limit,
+    default: { points: 20, durationSeconds: 3600 },
+    description: 'Messages asked for from one IP, whatever the address.',
+    group: 'Email',
+  })
   .config((s) => ({
     rateLimits: {
       enabled: s.RATE_LIMIT_ENABLED,
@@ -136,6 +149,9 @@ export const RATE_LIMIT_SETTINGS = settingsTable<ServiceValues>()
       passkeyOptionsPerUser: s.PASSKEY_OPTIONS_LIMIT_PER_USER,
       /** Admin requests with a wrong or missing key, from one IP. */
       adminPerIp: s.ADMIN_LIMIT_PER_IP,
+      /** Messages asked for to one address (or by one device token of its account), and from one IP. */
+      emailSendsPerAddress: s.EMAIL_SEND_LIMIT_PER_ADDRESS,
+      emailSendsPerIp: s.EMAIL_SEND_LIMIT_PER_IP,
       /** Counters kept in memory (every counter without Redis; with it, those counted while it is unreachable). */
       memoryMaxKeys: s.RATE_LIMIT_MEMORY_MAX_KEYS,
       /** With Redis unreachable: `open` counts in memory per instance; `closed` refuses logins (503) until it is back. */

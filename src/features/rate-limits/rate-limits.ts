@@ -24,7 +24,10 @@ export type Rule =
   | 'mfa_account'
   | 'mfa_device'
   | 'passkey_options_user'
-  | 'admin_ip';
+  | 'admin_ip'
+  | 'email_send_ip'
+  | 'email_send_address'
+  | 'email_send_device';
 
 type Limiters = Record<Rule, RateLimiterLike>;
 type Step = readonly [Rule, string];
@@ -44,8 +47,11 @@ interface CredentialRules {
 const PASSWORD_RULES: CredentialRules = { address: 'login_ip', accountAndAddress: 'login_account_ip', account: 'login_account', device: 'login_device' };
 const SECOND_FACTOR_RULES: CredentialRules = { address: 'login_ip', accountAndAddress: 'mfa_account_ip', account: 'mfa_account', device: 'mfa_device' };
 
-/** Whose password is being tried: a user once the name is found, the name itself when no account has it. */
-export type Account = { userId: string } | { username: string };
+/**
+ * Whose password (or emailed code) is being tried: a user once the name or address is found, the name or the
+ * address itself (its lower-case key) when no account has it.
+ */
+export type Account = { userId: string } | { username: string } | { email: string };
 
 export interface RateLimitObserver {
   /** A counter was forgotten to keep the in-memory counters within RATE_LIMIT_MEMORY_MAX_KEYS. */
@@ -98,6 +104,10 @@ export class RateLimits {
         mfa_device: make('mfa_device', config.loginPerDevice, loginFailsOpen),
         passkey_options_user: make('passkey_options_user', config.passkeyOptionsPerUser, true),
         admin_ip: make('admin_ip', config.adminPerIp, loginFailsOpen),
+        email_send_ip: make('email_send_ip', config.emailSendsPerIp, true),
+        email_send_address: make('email_send_address', config.emailSendsPerAddress, true),
+        // The owner's device has an allowance of its own, the address's size: others asking cannot use it up.
+        email_send_device: make('email_send_device', config.emailSendsPerAddress, true),
       },
       memory,
     );
@@ -171,6 +181,18 @@ export class RateLimits {
   async clearAccount(userId: string): Promise<void> {
     if (!this.limiters) return;
     await Promise.all([this.limiters.login_account.delete(accountKey({ userId })), this.limiters.mfa_account.delete(accountKey({ userId }))]);
+  }
+
+  /**
+   * A message asked for to an address (a link, a code): the client's address, then the address mailed, counted
+   * whether or not any account has it, so that a refusal tells nothing. A client presenting a live device token of
+   * the address's account (`deviceId`) counts against that token instead: whoever else asks for messages to the
+   * owner's address cannot stop the owner's device from getting one.
+   */
+  async emailSend(ip: string | undefined, normalizedAddress: string, deviceId?: string): Promise<void> {
+    if (!this.limiters) return;
+    const recipient: Step = deviceId === undefined ? ['email_send_address', accountKey({ email: normalizedAddress })] : ['email_send_device', deviceId];
+    await consumeInOrder(this.limiters, [['email_send_ip', ipLimitKey(ip)], recipient], []);
   }
 
   /** Every rename attempt counts, whatever its outcome: each answer tells whether a name is taken. */
@@ -324,11 +346,13 @@ async function giveBack(limiters: Limiters, steps: readonly Step[]): Promise<voi
 
 /**
  * Counters of a known account are keyed by its user id, so renaming it does not reset them. An unknown name
- * is keyed by the name (one key whatever its spelling, hashed so that keys hold no names): it is limited
- * exactly as an account would be, and the limits reveal nothing about which names exist.
+ * is keyed by the name (one key whatever its spelling, hashed so that keys hold no names), an unknown address by
+ * the address, likewise: it is limited exactly as an account would be, and the limits reveal nothing about which
+ * names or addresses exist.
  */
 function accountKey(account: Account): string {
   if ('userId' in account) return `u:${account.userId}`;
+  if ('email' in account) return `e:${createHash('sha256').update(account.email).digest('base64url').slice(0, 22)}`;
   const name = usernameLookupKey(account.username) ?? account.username.trim().toLowerCase();
   return `n:${createHash('sha256').update(name).digest('base64url').slice(0, 22)}`;
 }

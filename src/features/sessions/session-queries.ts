@@ -1,6 +1,6 @@
 import type { Queryable } from '../../kernel/db/database.js';
 import type { Assurance, Authenticated, AuthMethod, RevokeReason, Session, SessionSummary, User } from '../../kernel/model.js';
-import { LOCKED, toUser } from '../../kernel/db/user-queries.js';
+import { emailColumns, LOCKED, toUser } from '../../kernel/db/user-queries.js';
 
 // A session is live while nobody ended it, its absolute lifetime has not run out, and it was used (logged in or
 // refreshed) within the idle timeout ($idle seconds). One definition, used by every query below.
@@ -68,6 +68,8 @@ interface LiveSessionRow {
   roles: string[];
   created_at: Date;
   updated_at: Date;
+  email: string | null;
+  email_verified_at: Date | null;
   session_id: string;
   auth_method: AuthMethod;
   authenticated_at: Date;
@@ -97,7 +99,7 @@ function toLive(row: LiveSessionRow): Authenticated {
 
 const LIVE_SESSION_COLUMNS =
   'u.id, u.username, u.roles, u.created_at, u.updated_at, s.id AS session_id, s.auth_method, s.authenticated_at, s.expires_at, s.amr, s.aal, ' +
-  'u.user_metadata, u.app_metadata';
+  `u.user_metadata, u.app_metadata, ${emailColumns('u.')}`;
 
 function selectLiveSession(lock: boolean) {
   return async (

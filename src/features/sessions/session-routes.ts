@@ -3,8 +3,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Sessions } from './sessions.js';
 import { callerOf } from '../../kernel/http/authentication.js';
-import { clientInfo, signedIn } from '../../kernel/http/replies.js';
-import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, SignedInBody, UuidId } from '../../kernel/http/schemas.js';
+import { clientInfo, emailFields, signedIn } from '../../kernel/http/replies.js';
+import { absentBodyIsEmpty, BODY_ERRORS, EmailFields, errorResponses, LIMIT_ERRORS, Message, SignedInBody, UuidId } from '../../kernel/http/schemas.js';
 import { defineAuditEvents, type EventsOf } from '../audit/audit.js';
 import { onSuccess, type AuditRule } from '../audit/audit-hook.js';
 
@@ -55,6 +55,7 @@ const IntrospectionBody = Type.Object({
   jti: Type.Optional(Type.String()),
   user_metadata: Type.Optional(Type.Object({}, { additionalProperties: true, description: "The user's own metadata now" })),
   app_metadata: Type.Optional(Type.Object({}, { additionalProperties: true, description: "The operators' metadata now" })),
+  ...EmailFields,
 });
 
 // RFC 7662 and RFC 7009 clients (API gateways, OAuth libraries) post a form; JSON works too. The form parser is
@@ -106,6 +107,7 @@ const formRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions }> = async (app
         jti: claims.jti,
         user_metadata: metadata.userMetadata,
         app_metadata: metadata.appMetadata,
+        ...emailFields(user),
       };
     },
   );

@@ -24,7 +24,7 @@ const Required = Type.String({ minLength: 1 });
  * The answer of a first step that proved enough for the account's password but not its second factor: no token,
  * only what the second step at /api/auth/login/mfa needs. Counted in auth_logins_total as `mfa_required`.
  */
-function secondFactorRequired(request: FastifyRequest, accepted: string, result: SecondFactorRequired) {
+export function secondFactorRequired(request: FastifyRequest, accepted: string, result: SecondFactorRequired) {
   request.awaitsSecondFactor = true;
   return {
     message: `${accepted}: send a code from your authenticator app to /api/auth/login/mfa`,

@@ -66,6 +66,12 @@ function expiredToken(): ServiceError {
   return new ServiceError('mfa_token_expired', 'The mfa_token is unknown, expired or used up: sign in with the password again');
 }
 
+/** How a two-step sign-in began, as its session records it: a passkey, an emailed code (`email`), or the password. */
+function methodOf(first: FirstStep): AuthMethod {
+  if (first.passkeyId !== undefined) return 'passkey';
+  return first.amr.includes('email') ? 'email' : 'password';
+}
+
 /**
  * RFC 8176 methods of a two-step sign-in: the union of what each step proved, in the order proved. Two steps
  * are two different factors (the second step refuses the authenticator of the first), hence level 2.
@@ -197,6 +203,23 @@ export class SignIn {
   }
 
   /**
+   * A first step another feature proved (an emailed code, whose RFC 8176 method is `step.amr`): one factor, as a
+   * password is. A locked account is told so only now; an account with a second factor goes on to the second
+   * step; any other gets a session. `deviceToken`: the client's live device token of this very account, kept.
+   */
+  async completeFirstStep(
+    account: User & { passwordHash: string; hasSecondFactor: boolean; locked: boolean },
+    step: { amr: string[]; method: AuthMethod },
+    client: ClientInfo,
+    deviceToken?: string,
+  ): Promise<SignedIn | SecondFactorRequired> {
+    const { passwordHash, hasSecondFactor, locked, ...user } = account;
+    if (locked) throw accountLocked(user.id);
+    if (hasSecondFactor) return this.beginSecondStep(user, passwordHash, { amr: step.amr, passkeyId: undefined });
+    return this.sessions.start(this.db, user, step.method, client, { passwordHash, deviceToken }, { amr: step.amr, aal: 1 });
+  }
+
+  /**
    * After a first step on an account with a second factor: a token for the second step, and which factors it
    * takes. A passkey's first step is not offered passkeys for its second: that would be the same factor again.
    */
@@ -256,7 +279,7 @@ export class SignIn {
       }
       await useSecondStepToken(tx, token.id);
       const deviceToken = device?.userId === token.user.id ? input.deviceToken : undefined;
-      const method: AuthMethod = token.firstStep.passkeyId === undefined ? 'password' : 'passkey';
+      const method = methodOf(token.firstStep);
       return this.sessions.start(tx, token.user, method, client, { passwordHash: token.passwordHash, deviceToken }, bothSteps(token.firstStep, proved));
     }).catch(async (error: unknown) => {
       // Nothing was decided (a right code's use rolled back with the rest): nothing stays counted.

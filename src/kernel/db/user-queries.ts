@@ -7,12 +7,21 @@ interface UserRow {
   roles: string[];
   created_at: Date;
   updated_at: Date;
+  /** Selected where an answer shows the address (EMAIL_COLUMNS). */
+  email?: string | null;
+  email_verified_at?: Date | null;
 }
 
-const USER_COLUMNS = 'id, username, roles, created_at, updated_at';
+/** The address and whether it is proven: what `toUser` reads into `User.email`, prefixed with the users table's alias. */
+export const emailColumns = (alias = '') => `${alias}email, ${alias}email_verified_at`;
+
+const USER_COLUMNS = `id, username, roles, created_at, updated_at, ${emailColumns()}`;
 
 export function toUser(row: UserRow): User {
-  return { id: String(row.id), username: row.username, roles: row.roles, createdAt: row.created_at, updatedAt: row.updated_at };
+  const user: User = { id: String(row.id), username: row.username, roles: row.roles, createdAt: row.created_at, updatedAt: row.updated_at };
+  // Absent, not null: an account without an address answers exactly as it did before addresses existed.
+  if (row.email) user.email = { address: row.email, verified: row.email_verified_at != null };
+  return user;
 }
 
 /** A username as the domain keyed it (src/kernel/usernames.ts), stored as it is. */

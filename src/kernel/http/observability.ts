@@ -38,6 +38,7 @@ function loginResult(code: ErrorCode | undefined): string {
     case 'invalid_credentials':
     case 'invalid_mfa_code':
     case 'invalid_passkey':
+    case 'invalid_email_code':
     case 'account_locked':
     case 'mfa_token_expired':
     case 'invalid_request':

@@ -7,6 +7,14 @@ export function publicUser(user: User) {
   return { id: Number(user.id), username: user.username };
 }
 
+/**
+ * `email` and `email_verified` for an account that has an address; nothing at all for one without, whose answers
+ * stay what they were before accounts had addresses.
+ */
+export function emailFields(user: User): { email?: string; email_verified?: boolean } {
+  return user.email ? { email: user.email.address, email_verified: user.email.verified } : {};
+}
+
 /** The answer of register, login and refresh; notes the user for the request's log line. */
 export function signedIn(request: FastifyRequest, message: string, result: SignedIn) {
   request.userId = result.user.id;

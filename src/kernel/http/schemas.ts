@@ -28,6 +28,7 @@ export const TAGS = {
   tokens: 'What other services use to verify access tokens',
   'second factor': 'Authenticator apps (TOTP), recovery codes, and the second step of a sign-in',
   passkeys: 'Passkeys (WebAuthn): adding them, and signing in with one',
+  email: "The account's email address, password resets and sign-in codes by email (with EMAIL_ENABLED)",
   administration: 'The admin API: accounts, locks, roles, recovery codes, the audit trail (an admin key; on ADMIN_PORT when set)',
   webhooks: 'The admin API: webhook endpoints, their secrets and deliveries (an admin key; on ADMIN_PORT when set)',
   activity: "The account's recent security events: sign-ins, changes, second factors",
@@ -130,6 +131,12 @@ export const PublicUser = Type.Object({
 });
 
 export const Message = Type.Object({ message: Type.String() });
+
+/** An account's address, in the answers that show one; absent for an account without (see `emailFields`). */
+export const EmailFields = {
+  email: Type.Optional(Type.String({ description: 'The account\'s email address; absent when it has none' })),
+  email_verified: Type.Optional(Type.Boolean({ description: 'Whether its owner proved the address theirs; absent without an address' })),
+};
 
 /** Registration, login and refresh: the original's message and access_token, plus the session's refresh token. */
 export const SignedInBody = Type.Object({

@@ -31,9 +31,19 @@ export interface OutboxTopic {
   observe?(result: 'sent' | 'retry' | 'failed', row: OutboxRow, seconds: number, error?: string): void;
 }
 
-/** A failed delivery, with a reason that is safe to store and show (no secret, no message body). */
+/**
+ * A failed delivery, with a reason that is safe to store and show (no secret, no message body). `permanent`: the
+ * destination refused it for good (a mail server that knows no such mailbox), so it is given up at once.
+ */
 export class DeliveryError extends Error {
   override readonly name = 'DeliveryError';
+
+  constructor(
+    message: string,
+    readonly permanent = false,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -191,7 +201,7 @@ export class Outbox {
       if (!(error instanceof DeliveryError)) this.log.warn({ err: error, topic: row.topic, outboxId: row.id }, 'outbox: delivery threw');
       this.failing.add(key);
       const age = (Date.now() - new Date(row.created_at).getTime()) / 1000;
-      const delay = topic.retryDelaySeconds(row.attempts, age);
+      const delay = error instanceof DeliveryError && error.permanent ? undefined : topic.retryDelaySeconds(row.attempts, age);
       try {
         if (delay === undefined) await markFailed(this.db, row.id, reason, topic.redact?.(row.payload));
         else await markRetry(this.db, row.id, reason, delay);

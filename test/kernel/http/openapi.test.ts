@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
@@ -97,6 +97,21 @@ describe('every documented response schema', () => {
     const [previousCode, currentCode] = [await codeAt(enrolment['secret'], -1), await codeAt(enrolment['secret'], 0)];
     const wrongCode = currentCode === '000000' ? '000001' : '000000';
     const mfaToken = async () => json(await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: enrolling.username, password: enrolling.password } }))['mfa_token'];
+
+    // Accounts for the email examples, and links of theirs as a message would carry them (their tokens' hashes stored).
+    const mailer = await register(t.app);
+    const mailerBearer = { authorization: `Bearer ${mailer.token}` };
+    const resetter = await register(t.app);
+    const resetterEmail = `reset.${process.pid}@example.com`;
+    await t.db.query('UPDATE users SET email = $2, email_normalized = $2, email_verified_at = now() WHERE id = $1', [resetter.id, resetterEmail]);
+    const link = async (userId: number, purpose: 'verify' | 'reset', email: string) => {
+      const token = randomBytes(32).toString('base64url');
+      await t.db.query(
+        "INSERT INTO email_tokens (user_id, purpose, token_hash, email_normalized, expires_at) VALUES ($1, $2, $3, $4, now() + interval '1 hour')",
+        [userId, purpose, createHash('sha256').update(token).digest(), email],
+      );
+      return token;
+    };
 
     // A request built when its turn comes, from what the ones before it did.
     type Example = [method: string, path: string, request: InjectOptions | (() => Promise<InjectOptions>)];
@@ -208,6 +223,24 @@ describe('every documented response schema', () => {
       ['POST', '/api/auth/mfa/recovery-codes', { method: 'POST', url: '/api/auth/mfa/recovery-codes', headers: enrollingBearer, payload: {} }],
       ['DELETE', '/api/auth/mfa/totp/{id}', { method: 'DELETE', url: `/api/auth/mfa/totp/${enrolment['id']}`, headers: enrollingBearer, payload: {} }],
       ['DELETE', '/api/auth/mfa/totp/{id}', { method: 'DELETE', url: `/api/auth/mfa/totp/${enrolment['id']}`, headers: enrollingBearer }],
+      ['POST', '/api/auth/email', { method: 'POST', url: '/api/auth/email', headers: mailerBearer, payload: { email: `mailer.${process.pid}@example.com`, current_password: mailer.password } }],
+      ['POST', '/api/auth/email', { method: 'POST', url: '/api/auth/email', headers: mailerBearer, payload: { email: 'not an address' } }],
+      ['POST', '/api/auth/email/verify', async () => ({
+        method: 'POST', url: '/api/auth/email/verify', payload: { token: await link(mailer.id, 'verify', `mailer.${process.pid}@example.com`) },
+      })],
+      ['POST', '/api/auth/email/verify', { method: 'POST', url: '/api/auth/email/verify', payload: { token: 'A'.repeat(43) } }],
+      ['GET', '/admin/users', { url: `/admin/users?email=${encodeURIComponent(`Mailer.${process.pid}@example.com`)}`, headers: adminAuth }],
+      ['PATCH', '/admin/users/{id}', { method: 'PATCH', url: `/admin/users/${mailer.id}`, headers: adminAuth, payload: { email: resetterEmail, email_verified: true } }],
+      ['DELETE', '/api/auth/email', { method: 'DELETE', url: '/api/auth/email', headers: mailerBearer, payload: { current_password: mailer.password } }],
+      ['POST', '/api/auth/password/forgot', { method: 'POST', url: '/api/auth/password/forgot', payload: { email: resetterEmail } }],
+      ['POST', '/api/auth/password/forgot', { method: 'POST', url: '/api/auth/password/forgot', payload: {} }],
+      ['POST', '/api/auth/password/reset', async () => ({
+        method: 'POST', url: '/api/auth/password/reset',
+        payload: { token: await link(resetter.id, 'reset', resetterEmail), new_password: 'a passphrase from a link', new_password_confirm: 'a passphrase from a link' },
+      })],
+      ['POST', '/api/auth/password/reset', { method: 'POST', url: '/api/auth/password/reset', payload: { token: 'A'.repeat(43), new_password: 'x y z w', new_password_confirm: 'x y z w' } }],
+      ['POST', '/api/auth/login/email', { method: 'POST', url: '/api/auth/login/email', payload: { email: resetterEmail } }],
+      ['POST', '/api/auth/login/email/verify', { method: 'POST', url: '/api/auth/login/email/verify', payload: { email: resetterEmail, code: '000000' } }],
       // Last, so that no event of the examples above is sent to it.
       ['POST', '/admin/webhooks', async () => {
         return { method: 'POST', url: '/admin/webhooks', headers: adminAuth, payload: { url: 'https://hooks.example.com/auth', events: ['user.created'], description: 'provisioning' } };
@@ -285,6 +318,8 @@ describe('every documented response schema', () => {
       'GET /admin/audit 200',
       'DELETE /admin/users/{id} 200',
       'DELETE /admin/users/{id} 404',
+      'GET /admin/users 200',
+      'PATCH /admin/users/{id} 409',
       'POST /admin/webhooks 201',
       'POST /admin/webhooks 400',
       'GET /admin/webhooks 200',
@@ -295,6 +330,19 @@ describe('every documented response schema', () => {
       'POST /admin/webhooks/deliveries/{id}/retry 404',
       'DELETE /admin/webhooks/{id} 200',
       'DELETE /admin/webhooks/{id} 404',
+    ]);
+    expect(statuses.filter((s) => s.includes('/email') || s.includes('/password/'))).toEqual([
+      'POST /api/auth/email 200',
+      'POST /api/auth/email 400',
+      'POST /api/auth/email/verify 200',
+      'POST /api/auth/email/verify 400',
+      'DELETE /api/auth/email 200',
+      'POST /api/auth/password/forgot 202',
+      'POST /api/auth/password/forgot 400',
+      'POST /api/auth/password/reset 200',
+      'POST /api/auth/password/reset 400',
+      'POST /api/auth/login/email 202',
+      'POST /api/auth/login/email/verify 401',
     ]);
     expect(statuses.filter((s) => s.includes('/api/auth/passkeys'))).toEqual([
       'POST /api/auth/passkeys/register/options 200',

@@ -105,6 +105,30 @@ describe('the outbox', () => {
     expect(failed).toMatchObject({ attempts: 2, last_error: 'receiver answered 500', payload: { n: 2 } });
   });
 
+  it('gives up at once on a delivery the destination refused for good', async () => {
+    const testDatabase = await database();
+    const attempts: string[] = [];
+    const outbox = sender(testDatabase, {
+      topic: 'test',
+      timeoutMs: 1000,
+      retryDelaySeconds: () => 1,
+      redact: (payload) => ({ ...(payload as object), secret: undefined }),
+      async deliver(row) {
+        attempts.push(row.id);
+        throw new DeliveryError('550 no such mailbox', true);
+      },
+    });
+    outbox.start();
+    await testDatabase.db.transaction((tx) => outbox.enqueue(tx, { topic: 'test', payload: { n: 1, secret: 'x' } }));
+    outbox.wake();
+    const [failed] = await eventually(async () => {
+      const found = await recentOutboxRows(testDatabase.db, 'test', { limit: 1 });
+      return found[0]?.state === 'failed' ? found : undefined;
+    });
+    expect(failed).toMatchObject({ attempts: 1, last_error: '550 no such mailbox', payload: { n: 1 } });
+    expect(attempts).toHaveLength(1);
+  });
+
   it('delivers rows written while no sender ran once one starts (a restart between commit and delivery)', async () => {
     const testDatabase = await database();
     const first = recordingTopic();
