@@ -24,6 +24,9 @@ import { publicRoutes } from './features/tokens/discovery-routes.js';
 import { sessionRoutes } from './features/sessions/session-routes.js';
 import { webhookRoutes } from './features/webhooks/webhook-routes.js';
 import type { Services } from './services.js';
+import { clientAdminRoutes, providerRoutes } from './features/oidc/oidc-routes.js';
+import { signInPageRoutes } from './features/pages/page-routes.js';
+import { accountPageRoutes } from './features/pages/account-page-routes.js';
 
 export interface AppOptions {
   /** `admin`: the admin API alone, for ADMIN_PORT; `public` (the default): everything else, and /admin too without ADMIN_PORT. */
@@ -84,6 +87,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
   if (withAdmin) {
     app.register(adminRoutes, { prefix: '/admin', administration: services.administration, adminKeys: services.adminKeys, audit: services.audit, passkeys: services.passkeys });
     app.register(webhookRoutes, { prefix: '/admin', webhooks: services.webhooks });
+    if (services.clients) app.register(clientAdminRoutes, { prefix: '/admin', clients: services.clients });
   }
   if (surface === 'admin') return app;
   app.register(cors, {
@@ -94,7 +98,29 @@ export function buildApp(config: Config, services: Services, options: AppOptions
     exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id'],
     maxAge: 600,
   });
-  app.register(publicRoutes, { keys: services.keys, publicUrl: config.publicUrl, issuer: config.jwt.issuer });
+  app.register(publicRoutes, { keys: services.keys, publicUrl: config.publicUrl, issuer: config.jwt.issuer, discovery: services.oidc === undefined });
+  if (services.oidc) app.register(providerRoutes, { provider: services.oidc });
+  const origin = new URL(config.publicUrl).origin;
+  app.register(signInPageRoutes, {
+    pages: services.pages,
+    signIn: services.signIn,
+    accounts: services.accounts,
+    sessions: services.sessions,
+    provider: services.oidc,
+    passkeysEnabled: services.passkeys !== undefined,
+    accentColour: config.pages.accentColour,
+    origin,
+  });
+  app.register(accountPageRoutes, {
+    pages: services.pages,
+    accounts: services.accounts,
+    sessions: services.sessions,
+    secondFactors: services.secondFactors,
+    passkeys: services.passkeys,
+    audit: services.audit,
+    mfaIssuer: config.mfa.issuer,
+    origin,
+  });
   app.register(healthRoutes, { services, readiness: { redisRequired: config.rateLimits.onRedisFailure === 'closed' } });
   if (config.metricsPort === undefined) app.register(metricsRoutes, { metrics: services.metrics });
   app.register(

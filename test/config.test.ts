@@ -316,6 +316,13 @@ describe('the settings tables', () => {
     expect(loadConfig({ NODE_ENV: 'test' })).toMatchObject({ host: '127.0.0.1', cors: { origins: '*' } });
     expect(loadConfig({}).hashing.threads).toBe(availableParallelism());
     expect(loadConfig({ JWT_SECRET_KEY: STRONG_SECRET }).jwt.algorithm).toBe('HS256');
+    // The OpenID provider signs ID tokens with the service's keys, and is found at PUBLIC_URL.
+    expect(loadConfig({ JWT_SECRET_KEY: STRONG_SECRET }).oidc).toBeUndefined();
+    expect(loadConfig({ JWT_ISSUER: 'https://issuer.example.com' }).oidc).toBeUndefined();
+    expect(() => loadConfig({ JWT_SECRET_KEY: STRONG_SECRET, OIDC_ENABLED: 'true' })).toThrow(/OIDC_ENABLED=true cannot be honoured: tokens are signed with a shared secret/);
+    expect(() => loadConfig({ JWT_ISSUER: 'https://issuer.example.com', OIDC_ENABLED: 'true' })).toThrow(/OIDC_ENABLED=true cannot be honoured: JWT_ISSUER/);
+    expect(() => loadConfig({ PAGES_ACCENT_COLOUR: 'blue' })).toThrow(/PAGES_ACCENT_COLOUR must be a colour as #rrggbb/);
+    expect(() => loadConfig({ PAGES_LOGO_URL: 'javascript:alert(1)' })).toThrow(/PAGES_LOGO_URL must be an http\(s\) URL/);
   });
 
   it('pin the defaults, so that changing one in the table is a visible decision', () => {
@@ -373,6 +380,8 @@ describe('the settings tables', () => {
       redis: undefined,
       webhooks: { timeoutMs: 5000, allowPrivateNetworks: false, retry: { firstSeconds: 5, maxSeconds: 3600, forSeconds: 86_400 } },
       tokenHook: undefined,
+      oidc: { refreshTokenTtlSeconds: 1_209_600 },
+      pages: { productName: 'user-auth-service', logoUrl: undefined, accentColour: '#1d4ed8' },
     });
     expect(loadConfig({ DATABASE_URL: 'postgres://db/auth', REDIS_URL: 'redis://r:6379' })).toMatchObject({
       database: { kind: 'postgres', url: 'postgres://db/auth', poolSize: 10, connectTimeoutMs: 5000, queryTimeoutMs: 10_000 },
@@ -464,6 +473,11 @@ describe('the settings tables', () => {
     TOKEN_HOOK_SECRET: { value: HOOK_SECRET, env: { TOKEN_HOOK_URL: 'https://hooks.example.com/claims' } },
     TOKEN_HOOK_TIMEOUT_MS: { value: '500', env: HOOK_ENV },
     TOKEN_HOOK_FAILURE: { value: 'allow', env: HOOK_ENV },
+    OIDC_ENABLED: { value: 'false' },
+    OIDC_REFRESH_TOKEN_TTL_SECONDS: { value: '3600' },
+    PAGES_PRODUCT_NAME: { value: 'Example' },
+    PAGES_LOGO_URL: { value: 'https://example.com/logo.svg' },
+    PAGES_ACCENT_COLOUR: { value: '#AA0000' },
   };
   const outcome = (env: Record<string, string>) => {
     try {
