@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import * as client from 'openid-client';
+import type { Page } from 'playwright-core';
+import { expect } from 'vitest';
+import { freePort } from './process.js';
+
+/** A form post a relying party received at its back-channel logout URI. */
+export interface BackChannelLogout {
+  logoutToken: string;
+}
+
+/**
+ * An app's own server, on a loopback port: its redirect URI answers the browser (the test reads the URL it
+ * arrived with), its post-logout page too, and its back-channel logout URI records each logout_token posted.
+ */
+export interface RelyingPartyServer {
+  origin: string;
+  redirectUri: string;
+  postLogoutUri: string;
+  backchannelUri: string;
+  /** Resolves with the next back-channel logout received (or one received before that nobody took). */
+  nextLogout(): Promise<BackChannelLogout>;
+  /** Back-channel logouts received and not taken. */
+  pending(): number;
+  close(): Promise<void>;
+}
+
+async function body(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function startRelyingParty(): Promise<RelyingPartyServer> {
+  const received: BackChannelLogout[] = [];
+  const waiting: ((logout: BackChannelLogout) => void)[] = [];
+  const server: Server = createServer(async (request, response) => {
+    const path = new URL(request.url ?? '/', 'http://x').pathname;
+    if (request.method === 'POST' && path === '/backchannel') {
+      const logoutToken = new URLSearchParams(await body(request)).get('logout_token') ?? '';
+      const logout = { logoutToken };
+      const taker = waiting.shift();
+      if (taker) taker(logout);
+      else received.push(logout);
+      response.writeHead(200).end();
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!DOCTYPE html><html lang="en"><title>App</title><main><h1>The app</h1></main></html>');
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${port}`;
+  return {
+    origin,
+    redirectUri: `${origin}/callback`,
+    postLogoutUri: `${origin}/signed-out`,
+    backchannelUri: `${origin}/backchannel`,
+    nextLogout: () => {
+      const first = received.shift();
+      return first ? Promise.resolve(first) : new Promise((resolve) => waiting.push(resolve));
+    },
+    pending: () => received.length,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** openid-client against the service, for a client registered there; plain http on this machine is allowed. */
+export async function relyingParty(issuer: string, clientId: string, clientSecret?: string): Promise<client.Configuration> {
+  return client.discovery(new URL(issuer), clientId, clientSecret, clientSecret === undefined ? client.None() : undefined, {
+    execute: [client.allowInsecureRequests],
+  });
+}
+
+/** An authorization request with PKCE (S256) and state, and what its callback is checked with. */
+export async function authorizationRequest(config: client.Configuration, redirectUri: string, parameters: Record<string, string> = {}) {
+  const pkceCodeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: 'openid profile roles',
+    code_challenge: await client.calculatePKCECodeChallenge(pkceCodeVerifier),
+    code_challenge_method: 'S256',
+    state,
+    ...parameters,
+  });
+  return { url, checks: { pkceCodeVerifier, expectedState: state } };
+}
+
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/**
+ * axe-core on the page as it is now: no serious or critical violation. (Evaluated through the DevTools protocol,
+ * which the page's Content-Security-Policy does not govern; the project's TypeScript has no DOM types, hence strings.)
+ */
+export async function expectAccessible(page: Page): Promise<void> {
+  const violations = (await page.evaluate(
+    `${AXE_SOURCE}; axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))`,
+  )) as string[];
+  expect(violations, `axe on ${page.url()}`).toEqual([]);
+}
+
+/** The page fits a 375 px wide screen: nothing scrolls sideways. */
+export async function expectFitsNarrowScreen(page: Page): Promise<void> {
+  const width = (await page.evaluate('document.documentElement.scrollWidth')) as number;
+  expect(width, `width of ${page.url()}`).toBeLessThanOrEqual(375);
+}
