@@ -294,6 +294,8 @@ describe('the settings tables', () => {
       'ADMIN_BOOTSTRAP_KEY',
       'TOKEN_HOOK_URL',
       'TOKEN_HOOK_SECRET',
+      'OIDC_ENABLED',
+      'PAGES_LOGO_URL',
     ]);
   });
 

@@ -106,3 +106,84 @@ export async function expectFitsNarrowScreen(page: Page): Promise<void> {
   const width = (await page.evaluate('document.documentElement.scrollWidth')) as number;
   expect(width, `width of ${page.url()}`).toBeLessThanOrEqual(375);
 }
+
+/**
+ * A browser without a browser: fetch with a cookie jar, redirects followed by hand. For tests of the pages' forms
+ * and of the provider that need no script (the pages need none, but for passkeys).
+ */
+export class CookieBrowser {
+  readonly cookies = new Map<string, string>();
+
+  constructor(readonly origin: string) {}
+
+  private remember(response: Response): void {
+    for (const cookie of response.headers.getSetCookie()) {
+      const [pair, ...attributes] = cookie.split(';');
+      const at = pair!.indexOf('=');
+      const name = pair!.slice(0, at).trim();
+      const value = pair!.slice(at + 1).trim();
+      const expired = attributes.some((a) => /^\s*max-age=0\s*$/i.test(a) || /^\s*expires=Thu, 01 Jan 1970/i.test(a));
+      if (expired || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+
+  private cookieHeader(): string {
+    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+  }
+
+  /** One request, no redirect followed; the cookies it sets are kept. */
+  async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Response> {
+    const target = new URL(url, this.origin);
+    const sameSite = target.origin === this.origin;
+    const response = await fetch(target, {
+      method: init.method ?? (init.form ? 'POST' : 'GET'),
+      redirect: 'manual',
+      headers: {
+        ...(sameSite && this.cookies.size > 0 ? { cookie: this.cookieHeader() } : {}),
+        ...(init.form ? { 'content-type': 'application/x-www-form-urlencoded', origin: this.origin } : {}),
+        ...init.headers,
+      },
+      ...(init.form ? { body: new URLSearchParams(init.form) } : {}),
+    });
+    if (sameSite) this.remember(response);
+    return response;
+  }
+
+  /** Follows redirects on this origin; stops at the first page (or at a redirect elsewhere, returning its Location). */
+  async follow(url: string, init: { form?: Record<string, string> } = {}): Promise<{ url: string; response: Response; html: string }> {
+    let current = new URL(url, this.origin).href;
+    let response = await this.request(current, init);
+    for (let hops = 0; response.status >= 300 && response.status < 400 && hops < 10; hops++) {
+      const next = new URL(response.headers.get('location')!, current).href;
+      await response.body?.cancel();
+      if (new URL(next).origin !== this.origin) return { url: next, response, html: '' };
+      current = next;
+      response = await this.request(current);
+    }
+    return { url: current, response, html: await response.text() };
+  }
+
+  /** The CSRF token of a page's forms. */
+  static csrf(html: string): string {
+    const match = /name="csrf" value="([^"]+)"/.exec(html);
+    if (!match) throw new Error(`no CSRF token on the page:\n${html.slice(0, 500)}`);
+    return match[1]!;
+  }
+
+  /** Posts the form whose action is `action` (as the page wrote it), with the page's CSRF token and `fields`. */
+  async submit(page: { html: string }, action: string, fields: Record<string, string>) {
+    return this.follow(action, { form: { csrf: CookieBrowser.csrf(page.html), ...fields } });
+  }
+
+  /** Signs in through the pages for an app's authorization request: where the browser is sent back to (the app's redirect URI with the code). */
+  async signInForApp(authorizationUrl: string, user: { username: string; password: string }): Promise<string> {
+    const page = await this.follow(authorizationUrl);
+    if (!page.html) return page.url;
+    const action = /<form method="post" action="([^"]*\/signin)"/.exec(page.html)?.[1];
+    if (!action) throw new Error(`no sign-in form at ${page.url}:\n${page.html.slice(0, 500)}`);
+    const done = await this.submit(page, action, { username: user.username, password: user.password });
+    if (done.html) throw new Error(`the sign-in stopped at ${done.url} (${done.response.status}):\n${done.html.slice(0, 800)}`);
+    return done.url;
+  }
+}

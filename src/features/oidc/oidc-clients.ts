@@ -207,6 +207,22 @@ export class ClientRegistry {
   }
 }
 
+/** A client as the admin API and the CLI show it (RFC 7591's names). */
+export function clientBody(client: RegisteredClient) {
+  return {
+    client_id: client.clientId,
+    ...(client.clientName === undefined ? {} : { client_name: client.clientName }),
+    redirect_uris: client.redirectUris,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
+    grant_types: client.grantTypes,
+    response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    ...(client.backchannelLogoutUri === undefined ? {} : { backchannel_logout_uri: client.backchannelLogoutUri }),
+    scope: client.scope,
+    client_id_issued_at: Math.floor(client.createdAt.getTime() / 1000),
+  };
+}
+
 function unique(values: string[]): string[] {
   return [...new Set(values)];
 }

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { adminAction } from '../audit/audit-hook.js';
 import { SingleLine } from '../../kernel/http/schemas.js';
-import { AUTH_METHODS, GRANT_TYPES, type ClientRegistry, type RegisteredClient } from './oidc-clients.js';
+import { AUTH_METHODS, clientBody, GRANT_TYPES, type ClientRegistry } from './oidc-clients.js';
 import { PROVIDER_PREFIX, type OpenIdProvider } from './openid-provider.js';
 
 /**
@@ -83,21 +83,6 @@ const ClientBody = Type.Object({
   scope: Type.String(),
   client_id_issued_at: Type.Integer({ description: 'Seconds since 1970 (RFC 7591)' }),
 });
-
-function clientBody(client: RegisteredClient) {
-  return {
-    client_id: client.clientId,
-    ...(client.clientName === undefined ? {} : { client_name: client.clientName }),
-    redirect_uris: client.redirectUris,
-    post_logout_redirect_uris: client.postLogoutRedirectUris,
-    grant_types: client.grantTypes,
-    response_types: client.grantTypes.includes('authorization_code') ? ['code'] : [],
-    token_endpoint_auth_method: client.tokenEndpointAuthMethod,
-    ...(client.backchannelLogoutUri === undefined ? {} : { backchannel_logout_uri: client.backchannelLogoutUri }),
-    scope: client.scope,
-    client_id_issued_at: Math.floor(client.createdAt.getTime() / 1000),
-  };
-}
 
 const ADMIN = { auth: 'admin' } as const;
 const METADATA_ERRORS = ['invalid_client_metadata', 'invalid_redirect_uri'] as const;
