@@ -21,6 +21,11 @@ async function registerClient(metadata: Record<string, unknown>) {
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 
+/** The discovered metadata with other endpoints, as an app configured by hand would have it. */
+function withEndpoints(config: client.Configuration, endpoints: Record<string, string>): client.ServerMetadata {
+  return { ...(config.serverMetadata() as unknown as Record<string, unknown>), ...endpoints } as client.ServerMetadata;
+}
+
 async function codeFlowApp() {
   const registered = await registerClient({ client_name: 'Notes', redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid profile roles' });
   return { ...registered, config: await relyingParty(issuer, registered.client_id, registered.client_secret) };
@@ -136,7 +141,7 @@ describe('the authorization code flow', () => {
       await second.app.listen({ host: '127.0.0.1', port });
       // The same issuer, served by the second instance: openid-client is pointed at its port.
       const there = new client.Configuration(
-        { ...app.config.serverMetadata(), token_endpoint: `http://127.0.0.1:${port}/oidc/token` },
+        withEndpoints(app.config, { token_endpoint: `http://127.0.0.1:${port}/oidc/token` }),
         app.client_id,
         app.client_secret,
       );
@@ -156,7 +161,7 @@ describe('the authorization code flow', () => {
   it("introspects and revokes an app's tokens at the provider's endpoints, with the app's credentials", async () => {
     const app = await codeFlowApp();
     const { tokens } = await signedInTokens(app);
-    const endpoints = { ...app.config.serverMetadata(), introspection_endpoint: `${issuer}/oidc/token/introspection`, revocation_endpoint: `${issuer}/oidc/token/revocation` };
+    const endpoints = withEndpoints(app.config, { introspection_endpoint: `${issuer}/oidc/token/introspection`, revocation_endpoint: `${issuer}/oidc/token/revocation` });
     const provider = new client.Configuration(endpoints, app.client_id, app.client_secret);
     client.allowInsecureRequests(provider);
     expect(await client.tokenIntrospection(provider, tokens.refresh_token!)).toMatchObject({ active: true, client_id: app.client_id, sub: decodeJwt(tokens.id_token!).sub });
@@ -171,7 +176,8 @@ describe('the authorization code flow', () => {
     // Signed in: the next sign-in for the app needs no form.
     const silent = await authorizationRequest(app.config, REDIRECT);
     expect((await browser.follow(silent.url.href)).url).toMatch(/^http:\/\/127\.0\.0\.1:9\/callback\?code=/);
-    for (const parameters of [{ prompt: 'login' }, { max_age: '0' }]) {
+    const fresh: Record<string, string>[] = [{ prompt: 'login' }, { max_age: '0' }];
+    for (const parameters of fresh) {
       const request = await authorizationRequest(app.config, REDIRECT, parameters);
       const page = await browser.follow(request.url.href);
       expect(page.html, JSON.stringify(parameters)).toContain('asks you to sign in again');
