@@ -33,12 +33,11 @@ import { Webhooks } from './features/webhooks/webhooks.js';
 import { TokenHook } from './features/webhooks/token-hook.js';
 import { countEndpointSecretsByKey } from './features/webhooks/webhook-queries.js';
 import { ClientRegistry, type MetadataCheck } from './features/oidc/oidc-clients.js';
-import { OpenIdProvider } from './features/oidc/openid-provider.js';
+import type { OpenIdProvider } from './features/oidc/openid-provider.js';
 import { PageSessions } from './features/pages/page-sessions.js';
 import { ENGLISH } from './features/pages/page-text.js';
 import { PageViews } from './features/pages/page-views.js';
 import { Pages } from './features/pages/pages.js';
-import { errors as providerErrors } from 'oidc-provider';
 
 /** Everything the HTTP layer needs, ready to serve. */
 export interface Services {
@@ -84,8 +83,18 @@ export function takesSecureCookies(publicUrl: string): boolean {
   return protocol === 'https:' || hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
-/** The sign-in and account pages, and (with OIDC_ENABLED) the OpenID provider that signs apps' users in through them. */
-export function openSingleSignOn(config: Config, db: Database, keys: KeyRing, sessions: Sessions, log: Logger): { pages: Pages; oidc: OpenIdProvider | undefined; clients: ClientRegistry | undefined } {
+/**
+ * The sign-in and account pages, and (with OIDC_ENABLED) the OpenID provider that signs apps' users in through
+ * them. The provider's library is loaded only then: it takes a second to load, which the CLI (that imports this
+ * module for openDatabase) would pay at every command.
+ */
+export async function openSingleSignOn(
+  config: Config,
+  db: Database,
+  keys: KeyRing,
+  sessions: Sessions,
+  log: Logger,
+): Promise<{ pages: Pages; oidc: OpenIdProvider | undefined; clients: ClientRegistry | undefined }> {
   const secure = takesSecureCookies(config.publicUrl);
   const views = new PageViews(config.pages, ENGLISH, new URL(config.publicUrl).pathname.replace(/\/$/, ''), config.publicUrl.startsWith('https:'));
   const pages = new Pages(
@@ -93,6 +102,7 @@ export function openSingleSignOn(config: Config, db: Database, keys: KeyRing, se
     new PageSessions(sessions, { secure, sessionMaxAgeSeconds: config.sessions.maxLifetimeSeconds, deviceMaxAgeSeconds: config.rateLimits.deviceTokenTtlSeconds }),
   );
   if (!config.oidc) return { pages, oidc: undefined, clients: undefined };
+  const [{ OpenIdProvider }, { errors: providerErrors }] = await Promise.all([import('./features/oidc/openid-provider.js'), import('oidc-provider')]);
   let oidc: OpenIdProvider | undefined;
   // The library's own checks of a client, on top of the registry's: what it would refuse at sign-in is refused at registration.
   const check: MetadataCheck = async (metadata) => {
@@ -215,7 +225,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     });
     const webhooks = new Webhooks(db, outbox, box, config.webhooks, log, metrics);
     webhooks.start(events);
-    const { pages, oidc, clients } = openSingleSignOn(config, db, keys, sessions, log);
+    const { pages, oidc, clients } = await openSingleSignOn(config, db, keys, sessions, log);
     if (oidc) {
       log.info({ issuer: config.publicUrl }, 'OpenID provider on (OIDC_ENABLED)');
       // The apps signed in through a session are told when it ends, however it ended: once the change is committed,

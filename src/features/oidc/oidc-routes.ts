@@ -4,7 +4,8 @@ import { Type } from 'typebox';
 import { adminAction } from '../audit/audit-hook.js';
 import { SingleLine } from '../../kernel/http/schemas.js';
 import { AUTH_METHODS, clientBody, GRANT_TYPES, type ClientRegistry } from './oidc-clients.js';
-import { PROVIDER_PREFIX, type OpenIdProvider } from './openid-provider.js';
+import { PROVIDER_PREFIX } from './oidc-paths.js';
+import type { OpenIdProvider } from './openid-provider.js';
 
 /**
  * The provider's own routes: the authorization, token, userinfo, logout, introspection and revocation endpoints

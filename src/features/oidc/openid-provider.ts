@@ -6,6 +6,7 @@ import type { Database } from '../../kernel/db/database.js';
 import { findUser } from '../../kernel/db/user-queries.js';
 import type { KeyRing } from '../tokens/signing-keys.js';
 import { accountClaims, ACCOUNT_SCOPES, claimsByScope } from './oidc-claims.js';
+import { INTERACTION_PATH, ROUTES } from './oidc-paths.js';
 import { databaseAdapter } from './oidc-adapter.js';
 import { API_SCOPE_METADATA, secretMatches, type ClientRegistry } from './oidc-clients.js';
 import { deleteModel, deleteModelsOfGrant, linkProviderSession, purgeExpiredModels, takeEndedLinks, unlinkProviderSession } from './oidc-queries.js';
@@ -79,25 +80,6 @@ export const ACR_VALUES = ['aal1', 'aal2'] as const;
 export function acrOf(aal: 1 | 2): (typeof ACR_VALUES)[number] {
   return aal === 2 ? 'aal2' : 'aal1';
 }
-
-/** The routes oidc-provider answers, all under /oidc but discovery (at the issuer's well-known address). */
-export const PROVIDER_PREFIX = '/oidc';
-const ROUTES = {
-  authorization: `${PROVIDER_PREFIX}/auth`,
-  token: `${PROVIDER_PREFIX}/token`,
-  userinfo: `${PROVIDER_PREFIX}/userinfo`,
-  jwks: `${PROVIDER_PREFIX}/jwks`,
-  end_session: `${PROVIDER_PREFIX}/session/end`,
-  introspection: `${PROVIDER_PREFIX}/token/introspection`,
-  revocation: `${PROVIDER_PREFIX}/token/revocation`,
-  // Features this service leaves off; their routes are moved under the prefix all the same.
-  registration: `${PROVIDER_PREFIX}/reg`,
-  pushed_authorization_request: `${PROVIDER_PREFIX}/request`,
-  code_verification: `${PROVIDER_PREFIX}/device`,
-  device_authorization: `${PROVIDER_PREFIX}/device/auth`,
-  backchannel_authentication: `${PROVIDER_PREFIX}/backchannel`,
-};
-export const INTERACTION_PATH = '/interaction';
 
 /** In an interaction's result: the service session the sign-in started, which the provider session will stand on. */
 const SESSION_RESULT = 'urn:user-auth-service:session';
