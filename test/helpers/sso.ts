@@ -112,52 +112,63 @@ export async function expectFitsNarrowScreen(page: Page): Promise<void> {
  * and of the provider that need no script (the pages need none, but for passkeys).
  */
 export class CookieBrowser {
-  readonly cookies = new Map<string, string>();
+  /** Each origin's cookies. */
+  private readonly jars = new Map<string, Map<string, string>>();
 
   constructor(readonly origin: string) {}
 
-  private remember(response: Response): void {
+  /** The cookies of `origin` (the service's by default). */
+  jar(origin = this.origin): Map<string, string> {
+    let jar = this.jars.get(origin);
+    if (!jar) this.jars.set(origin, (jar = new Map()));
+    return jar;
+  }
+
+  get cookies(): Map<string, string> {
+    return this.jar();
+  }
+
+  private remember(jar: Map<string, string>, response: Response): void {
     for (const cookie of response.headers.getSetCookie()) {
       const [pair, ...attributes] = cookie.split(';');
       const at = pair!.indexOf('=');
       const name = pair!.slice(0, at).trim();
       const value = pair!.slice(at + 1).trim();
       const expired = attributes.some((a) => /^\s*max-age=0\s*$/i.test(a) || /^\s*expires=Thu, 01 Jan 1970/i.test(a));
-      if (expired || value === '') this.cookies.delete(name);
-      else this.cookies.set(name, value);
+      if (expired || value === '') jar.delete(name);
+      else jar.set(name, value);
     }
-  }
-
-  private cookieHeader(): string {
-    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
   }
 
   /** One request, no redirect followed; the cookies it sets are kept. */
   async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Response> {
     const target = new URL(url, this.origin);
-    const sameSite = target.origin === this.origin;
+    const jar = this.jar(target.origin);
     const response = await fetch(target, {
       method: init.method ?? (init.form ? 'POST' : 'GET'),
       redirect: 'manual',
       headers: {
-        ...(sameSite && this.cookies.size > 0 ? { cookie: this.cookieHeader() } : {}),
-        ...(init.form ? { 'content-type': 'application/x-www-form-urlencoded', origin: this.origin } : {}),
+        ...(jar.size > 0 ? { cookie: [...jar].map(([name, value]) => `${name}=${value}`).join('; ') } : {}),
+        ...(init.form ? { 'content-type': 'application/x-www-form-urlencoded', origin: target.origin } : {}),
         ...init.headers,
       },
       ...(init.form ? { body: new URLSearchParams(init.form) } : {}),
     });
-    if (sameSite) this.remember(response);
+    this.remember(jar, response);
     return response;
   }
 
-  /** Follows redirects on this origin; stops at the first page (or at a redirect elsewhere, returning its Location). */
-  async follow(url: string, init: { form?: Record<string, string> } = {}): Promise<{ url: string; response: Response; html: string }> {
+  /**
+   * Follows redirects; stops at the first page, or (unless `everywhere`) at a redirect to another origin than the
+   * service's, returning its Location.
+   */
+  async follow(url: string, init: { form?: Record<string, string>; everywhere?: boolean } = {}): Promise<{ url: string; response: Response; html: string }> {
     let current = new URL(url, this.origin).href;
     let response = await this.request(current, init);
     for (let hops = 0; response.status >= 300 && response.status < 400 && hops < 10; hops++) {
       const next = new URL(response.headers.get('location')!, current).href;
       await response.body?.cancel();
-      if (new URL(next).origin !== this.origin) return { url: next, response, html: '' };
+      if (!init.everywhere && new URL(next).origin !== this.origin) return { url: next, response, html: '' };
       current = next;
       response = await this.request(current);
     }
@@ -172,8 +183,8 @@ export class CookieBrowser {
   }
 
   /** Posts the form whose action is `action` (as the page wrote it), with the page's CSRF token and `fields`. */
-  async submit(page: { html: string }, action: string, fields: Record<string, string>) {
-    return this.follow(action, { form: { csrf: CookieBrowser.csrf(page.html), ...fields } });
+  async submit(page: { html: string }, action: string, fields: Record<string, string>, options: { everywhere?: boolean } = {}) {
+    return this.follow(action, { form: { csrf: CookieBrowser.csrf(page.html), ...fields }, ...options });
   }
 
   /** Signs in through the pages for an app's authorization request: where the browser is sent back to (the app's redirect URI with the code). */
