@@ -7,7 +7,7 @@ import { findUser } from '../../kernel/db/user-queries.js';
 import type { KeyRing } from '../tokens/signing-keys.js';
 import { accountClaims, ACCOUNT_SCOPES, claimsByScope } from './oidc-claims.js';
 import { INTERACTION_PATH, ROUTES } from './oidc-paths.js';
-import { databaseAdapter } from './oidc-adapter.js';
+import { databaseAdapter, guarded } from './oidc-adapter.js';
 import { API_SCOPE_METADATA, secretMatches, type ClientRegistry } from './oidc-clients.js';
 import { deleteModel, deleteModelsOfGrant, linkProviderSession, purgeExpiredModels, takeEndedLinks, unlinkProviderSession } from './oidc-queries.js';
 
@@ -219,7 +219,9 @@ export class OpenIdProvider {
       if (basePath) (ctx.req as IncomingMessage & { originalUrl?: string }).originalUrl = `${basePath}${ctx.req.url}`;
       ctx.set('content-security-policy', this.pages().contentSecurityPolicy(formOrigins(ctx)));
       await next();
-      await this.afterRoute(ctx as KoaContextWithOIDC);
+      // The answer is made: a failure here (the database gone meanwhile) leaves it as it is, and a session link
+      // that could not be written is caught up with by the sweep, as an ended session that was not announced.
+      await this.afterRoute(ctx as KoaContextWithOIDC).catch((error: unknown) => this.log.warn({ err: error, route: (ctx as KoaContextWithOIDC).oidc?.route }, 'after the provider answered'));
     });
     provider.on('server_error', (_ctx: unknown, error: unknown) => this.log.error({ err: error }, 'OpenID provider fault'));
     provider.on('backchannel.error', (_ctx: unknown, error: unknown, client: { clientId: string }) =>
@@ -302,7 +304,7 @@ export class OpenIdProvider {
       new interactionPolicy.Check('browser_session', 'the sign-in of this browser has ended', async (ctx) => {
         const accountId = ctx.oidc.session?.accountId;
         if (!accountId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-        const browser = await pages().session(ctx.get('cookie') || undefined);
+        const browser = await guarded(() => pages().session(ctx.get('cookie') || undefined))();
         return browser?.userId === accountId ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
       }),
     );
@@ -318,11 +320,11 @@ export class OpenIdProvider {
     return {
       adapter: databaseAdapter(db, (id) => this.clients.providerMetadata(id)),
       clients: [],
-      async findAccount(_ctx, sub) {
+      findAccount: guarded(async (_ctx: unknown, sub: string) => {
         const account = /^[1-9][0-9]{0,18}$/.test(sub) ? await findUser(db, sub) : undefined;
         if (!account || account.locked) return undefined;
         return { accountId: sub, claims: async () => accountClaims(account) as { sub: string } };
-      },
+      }),
       jwks: { keys: keys.privateJwks as never[] },
       claims: claimsByScope(),
       scopes: [...ACCOUNT_SCOPES],
@@ -405,7 +407,7 @@ export class OpenIdProvider {
           },
         },
       },
-      async extraTokenClaims(ctx, token) {
+      extraTokenClaims: guarded(async (ctx: KoaContextWithOIDC, token: unknown) => {
         const accountId = (token as { accountId?: string }).accountId;
         if (!accountId) return undefined;
         const signIn = (ctx.oidc.entities.AuthorizationCode ?? ctx.oidc.entities.RefreshToken) as
@@ -420,10 +422,10 @@ export class OpenIdProvider {
           ...(signIn.acr === undefined ? {} : { acr: signIn.acr, aal: signIn.acr === 'aal2' ? 2 : 1 }),
           ...(account ? { roles: account.roles } : {}),
         };
-      },
+      }),
       // Every app is the operator's own: what it asks for within what it was registered with is granted, with no
       // consent screen. The grant grows with what it asks for.
-      async loadExistingGrant(ctx) {
+      loadExistingGrant: guarded(async (ctx: KoaContextWithOIDC) => {
         const { client, session, result } = ctx.oidc;
         if (!client || !session?.accountId) return undefined;
         const grantId = (result?.['consent'] as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);
@@ -441,7 +443,7 @@ export class OpenIdProvider {
         }
         await grant.save();
         return grant;
-      },
+      }),
       async issueRefreshToken(_ctx, client) {
         return client.grantTypeAllowed('refresh_token');
       },

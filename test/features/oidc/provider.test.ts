@@ -6,7 +6,8 @@ import { rotateSigningKey } from '../../../src/features/tokens/signing-keys.js';
 import { upsertModel } from '../../../src/features/oidc/oidc-queries.js';
 import { json, register, startTestApp, type TestApp } from '../../helpers/app.js';
 import { freePort } from '../../helpers/process.js';
-import { authorizationRequest, CookieBrowser, relyingParty } from '../../helpers/sso.js';
+import { authorizationRequest, CookieBrowser, relyingParty, startRelyingParty } from '../../helpers/sso.js';
+import { Administration } from '../../../src/features/administration/admin-accounts.js';
 
 /** The OpenID provider through openid-client, on a real port; the pages' forms posted without a browser. */
 let t: TestApp;
@@ -218,5 +219,28 @@ describe('storage', () => {
     expect(await t.services.oidc!.purgeExpired()).toBeGreaterThanOrEqual(1);
     expect(await t.db.query("SELECT 1 FROM oidc_models WHERE id = 'expired-one'")).toEqual([]);
     expect((await t.db.query('SELECT 1 FROM oidc_models')).length).toBeGreaterThan(0);
+  });
+});
+
+describe('back-channel logout', () => {
+  it('reaches the app for a session another process ended without a word (the CLI), at the next sweep', async () => {
+    const server = await startRelyingParty();
+    try {
+      const registered = await registerClient({ redirect_uris: [server.redirectUri], backchannel_logout_uri: server.backchannelUri });
+      const config = await relyingParty(issuer, registered.client_id, registered.client_secret);
+      const user = await register(t.app);
+      const request = await authorizationRequest(config, server.redirectUri);
+      const callback = await new CookieBrowser(issuer).signInForApp(request.url.href, user);
+      const tokens = await client.authorizationCodeGrant(config, new URL(callback), request.checks);
+      // An administration that tells nobody, as the operator CLI's in its own process.
+      const elsewhere = new Administration(t.db, t.services.hasher, undefined as never, t.services.limits, { idleTimeoutSeconds: 3600, recoveryCodeTtlSeconds: 600 });
+      expect(await elsewhere.logout(String(user.id))).toBeGreaterThan(0);
+      // What the service does each minute (its own announcements aside).
+      await t.services.oidc!.endSessionsOf();
+      const { logoutToken } = await server.nextLogout();
+      expect(decodeJwt(logoutToken)).toMatchObject({ sub: String(user.id), aud: registered.client_id, sid: tokens.claims()!.sid });
+    } finally {
+      await server.close();
+    }
   });
 });
