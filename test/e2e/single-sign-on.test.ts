@@ -222,6 +222,11 @@ describe.skipIf(!HAS_CHROMIUM)("single sign-on through the service's pages in he
   });
 
   it.each([
+    ['signing out on the service\'s pages', async (_user: unknown, page: Page) => {
+      await page.goto(`${issuer}/account`);
+      await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+      await page.waitForURL(`${issuer}/signin?done=signedOut`);
+    }],
     ['a password change elsewhere', async (user: { username: string; id: number }) => {
       const elsewhere = json(await login(t.app, user.username));
       const changed = await post(t.app, '/api/auth/change', { new_password: 'another long passphrase', new_password_confirm: 'another long passphrase', current_password: PASSWORD }, elsewhere['access_token']);
@@ -239,7 +244,7 @@ describe.skipIf(!HAS_CHROMIUM)("single sign-on through the service's pages in he
     const user = await register(t.app, uniqueName('ending'));
     const { context, page } = await newBrowser();
     const tokens = await signIn(page, app, rp, user);
-    await end(user as never);
+    await end(user as never, page);
     const { logoutToken } = await rp.nextLogout();
     expect(decodeJwt(logoutToken)).toMatchObject({ sub: String(user.id), aud: app.id, sid: tokens.claims()!.sid });
     // Its refresh token went with the session.
