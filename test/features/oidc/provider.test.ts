@@ -8,6 +8,7 @@ import { json, register, startTestApp, type TestApp } from '../../helpers/app.js
 import { freePort } from '../../helpers/process.js';
 import { authorizationRequest, CookieBrowser, relyingParty, startRelyingParty } from '../../helpers/sso.js';
 import { Administration } from '../../../src/features/administration/admin-accounts.js';
+import { Events } from '../../../src/kernel/events.js';
 
 /** The OpenID provider through openid-client, on a real port; the pages' forms posted without a browser. */
 let t: TestApp;
@@ -232,8 +233,8 @@ describe('back-channel logout', () => {
       const request = await authorizationRequest(config, server.redirectUri);
       const callback = await new CookieBrowser(issuer).signInForApp(request.url.href, user);
       const tokens = await client.authorizationCodeGrant(config, new URL(callback), request.checks);
-      // An administration that tells nobody, as the operator CLI's in its own process.
-      const elsewhere = new Administration(t.db, t.services.hasher, undefined as never, t.services.limits, { idleTimeoutSeconds: 3600, recoveryCodeTtlSeconds: 600 });
+      // An administration whose events reach no listener here, as the operator CLI's in its own process.
+      const elsewhere = new Administration(t.db, t.services.hasher, undefined as never, t.services.limits, { idleTimeoutSeconds: 3600, recoveryCodeTtlSeconds: 600 }, new Events());
       expect(await elsewhere.logout(String(user.id))).toBeGreaterThan(0);
       // What the service does each minute (its own announcements aside).
       await t.services.oidc!.endSessionsOf();
