@@ -26,6 +26,9 @@ import { webhookRoutes } from './features/webhooks/webhook-routes.js';
 import { emailRoutes } from './features/email/email-routes.js';
 import { emailPageRoutes } from './features/email/email-page-routes.js';
 import type { Services } from './services.js';
+import { clientAdminRoutes, providerRoutes } from './features/oidc/oidc-routes.js';
+import { signInPageRoutes } from './features/pages/page-routes.js';
+import { accountPageRoutes } from './features/pages/account-page-routes.js';
 
 export interface AppOptions {
   /** `admin`: the admin API alone, for ADMIN_PORT; `public` (the default): everything else, and /admin too without ADMIN_PORT. */
@@ -86,6 +89,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
   if (withAdmin) {
     app.register(adminRoutes, { prefix: '/admin', administration: services.administration, adminKeys: services.adminKeys, audit: services.audit, passkeys: services.passkeys });
     app.register(webhookRoutes, { prefix: '/admin', webhooks: services.webhooks });
+    if (services.clients) app.register(clientAdminRoutes, { prefix: '/admin', clients: services.clients });
   }
   if (surface === 'admin') return app;
   app.register(cors, {
@@ -96,7 +100,29 @@ export function buildApp(config: Config, services: Services, options: AppOptions
     exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id'],
     maxAge: 600,
   });
-  app.register(publicRoutes, { keys: services.keys, publicUrl: config.publicUrl, issuer: config.jwt.issuer });
+  app.register(publicRoutes, { keys: services.keys, publicUrl: config.publicUrl, issuer: config.jwt.issuer, discovery: services.oidc === undefined });
+  if (services.oidc) app.register(providerRoutes, { provider: services.oidc });
+  const origin = new URL(config.publicUrl).origin;
+  app.register(signInPageRoutes, {
+    pages: services.pages,
+    signIn: services.signIn,
+    accounts: services.accounts,
+    sessions: services.sessions,
+    provider: services.oidc,
+    passkeysEnabled: services.passkeys !== undefined,
+    accentColour: config.pages.accentColour,
+    origin,
+  });
+  app.register(accountPageRoutes, {
+    pages: services.pages,
+    accounts: services.accounts,
+    sessions: services.sessions,
+    secondFactors: services.secondFactors,
+    passkeys: services.passkeys,
+    audit: services.audit,
+    mfaIssuer: config.mfa.issuer,
+    origin,
+  });
   app.register(healthRoutes, { services, readiness: { redisRequired: config.rateLimits.onRedisFailure === 'closed' } });
   if (config.metricsPort === undefined) app.register(metricsRoutes, { metrics: services.metrics });
   if (services.email) app.register(emailPageRoutes, { productName: config.email!.productName });

@@ -8,6 +8,7 @@ import { resealSecrets } from './features/mfa/mfa.js';
 import { PasswordHasher } from './features/passwords/passwords.js';
 import { listSigningKeys, retireSigningKey, rotateSigningKey } from './features/tokens/signing-keys.js';
 import { importOriginalUsers } from './features/accounts/user-import.js';
+import { ClientRegistry, clientBody } from './features/oidc/oidc-clients.js';
 import { applyUsernameRules, type RekeyReport } from './kernel/usernames.js';
 import type { Config } from './settings.js';
 import type { Database } from './kernel/db/database.js';
@@ -319,6 +320,48 @@ const COMMANDS: Record<string, Command> = {
         const { key, adminKey } = await new AdminKeys(db).create(name);
         return `${key}\n(admin key ${adminKey.name}: shown this once; send it as Authorization: Bearer <key> to /admin/...)`;
       };
+    },
+  },
+  'clients:create': {
+    help:
+      'Register an app that signs users in through the service (an OpenID Connect client) and print its registration as ' +
+      'POST /admin/clients answers it, with its client_secret (shown this once). Lists are space-separated.',
+    options: {
+      name: { type: 'string', value: '<name>' },
+      'redirect-uris': { type: 'string', value: '"<uri> ..."' },
+      'post-logout-redirect-uris': { type: 'string', value: '"<uri> ..."' },
+      'grant-types': { type: 'string', value: '"<grant> ..."' },
+      'auth-method': { type: 'string', value: '<client_secret_basic|client_secret_post|none>' },
+      'backchannel-logout-uri': { type: 'string', value: '<uri>' },
+      scope: { type: 'string', value: '"<scope> ..."' },
+    },
+    access: 'write',
+    prepare({ flags }) {
+      const list = (flag: string) => (typeof flags[flag] === 'string' ? (flags[flag] as string).split(/\s+/).filter((item) => item !== '') : undefined);
+      const text = (flag: string) => (typeof flags[flag] === 'string' ? (flags[flag] as string) : undefined);
+      return async ({ db, config }) => {
+        if (!config.oidc) throw new ServiceError('oidc_unavailable', 'the OpenID provider is off (OIDC_ENABLED=false, or JWT_SECRET_KEY is set): it has no clients');
+        const registry = new ClientRegistry(db, { production: config.env === 'production', reservedIds: [config.jwt.audience] });
+        const { client, secret } = await registry.register({
+          client_name: text('name'),
+          redirect_uris: list('redirect-uris'),
+          post_logout_redirect_uris: list('post-logout-redirect-uris'),
+          grant_types: list('grant-types'),
+          token_endpoint_auth_method: text('auth-method'),
+          backchannel_logout_uri: text('backchannel-logout-uri'),
+          scope: text('scope'),
+        });
+        return JSON.stringify({ ...clientBody(client), ...(secret === undefined ? {} : { client_secret: secret, client_secret_expires_at: 0 }) });
+      };
+    },
+  },
+  'clients:list': {
+    help: 'List the registered apps (OpenID Connect clients): id, name, grants, redirect URIs. Never their secrets.',
+    access: 'read',
+    prepare: () => async ({ db, config }) => {
+      const registry = new ClientRegistry(db, { production: config.env === 'production', reservedIds: [config.jwt.audience] });
+      const clients = await registry.list();
+      return table(['client_id', 'name', 'grant types', 'redirect uris'], clients.map((c) => [c.clientId, c.clientName ?? '-', c.grantTypes.join(' '), c.redirectUris.join(' ') || '-']));
     },
   },
   'admin-keys:list': {

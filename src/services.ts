@@ -20,7 +20,7 @@ import { KEY_RELOAD_INTERVAL_SECONDS, KeyRing } from './features/tokens/signing-
 import { AccessTokens } from './features/tokens/access-tokens.js';
 import { withoutCredentials, type DatabaseConfig } from './kernel/settings/service-settings.js';
 import type { Config } from './settings.js';
-import type { Database } from './kernel/db/database.js';
+import { afterCommit, type Database } from './kernel/db/database.js';
 import { migrate } from './kernel/db/migrate.js';
 import { ServiceError } from './kernel/errors.js';
 import { countFactorsByKey, generatedSecretsKey } from './features/mfa/mfa-queries.js';
@@ -37,6 +37,12 @@ import { EmailSender, LogMailbox, SmtpTransport } from './features/email/email-s
 import { EmailSignIn } from './features/email/email-sign-in.js';
 import { EmailTemplates } from './features/email/email-templates.js';
 import { PasswordReset } from './features/email/password-reset.js';
+import { ClientRegistry, type MetadataCheck } from './features/oidc/oidc-clients.js';
+import type { OpenIdProvider } from './features/oidc/openid-provider.js';
+import { PageSessions } from './features/pages/page-sessions.js';
+import { ENGLISH } from './features/pages/page-text.js';
+import { PageViews } from './features/pages/page-views.js';
+import { Pages } from './features/pages/pages.js';
 
 /** Everything the HTTP layer needs, ready to serve. */
 export interface Services {
@@ -63,6 +69,11 @@ export interface Services {
   webhooks: Webhooks;
   /** Only with EMAIL_ENABLED. */
   email: EmailServices | undefined;
+  /** The OpenID provider and its registered apps: only with OIDC_ENABLED. */
+  oidc: OpenIdProvider | undefined;
+  clients: ClientRegistry | undefined;
+  /** The sign-in and account pages. */
+  pages: Pages;
   close(): Promise<void>;
 }
 
@@ -75,6 +86,68 @@ export interface EmailServices {
 }
 
 const PURGE_INTERVAL_SECONDS = 3600;
+/**
+ * How often the provider sessions of ended sessions are looked for, besides each ending this process announces:
+ * what another process ended (the CLI, another instance) is caught up with this often.
+ */
+const PROVIDER_SESSION_SWEEP_SECONDS = 60;
+
+/** Whether browsers take Secure cookies at this URL: https, or a loopback address (which browsers treat as secure). */
+export function takesSecureCookies(publicUrl: string): boolean {
+  const { protocol, hostname } = new URL(publicUrl);
+  return protocol === 'https:' || hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+/**
+ * The sign-in and account pages, and (with OIDC_ENABLED) the OpenID provider that signs apps' users in through
+ * them. The provider's library is loaded only then: it takes a second to load, which the CLI (that imports this
+ * module for openDatabase) would pay at every command.
+ */
+export async function openSingleSignOn(
+  config: Config,
+  db: Database,
+  keys: KeyRing,
+  sessions: Sessions,
+  log: Logger,
+): Promise<{ pages: Pages; oidc: OpenIdProvider | undefined; clients: ClientRegistry | undefined }> {
+  const secure = takesSecureCookies(config.publicUrl);
+  const views = new PageViews(config.pages, ENGLISH, new URL(config.publicUrl).pathname.replace(/\/$/, ''), config.publicUrl.startsWith('https:'));
+  const pages = new Pages(
+    views,
+    new PageSessions(sessions, { secure, sessionMaxAgeSeconds: config.sessions.maxLifetimeSeconds, deviceMaxAgeSeconds: config.rateLimits.deviceTokenTtlSeconds }),
+  );
+  if (!config.oidc) return { pages, oidc: undefined, clients: undefined };
+  const [{ OpenIdProvider }, { errors: providerErrors }] = await Promise.all([import('./features/oidc/openid-provider.js'), import('oidc-provider')]);
+  let oidc: OpenIdProvider | undefined;
+  // The library's own checks of a client, on top of the registry's: what it would refuse at sign-in is refused at registration.
+  const check: MetadataCheck = async (metadata) => {
+    try {
+      await oidc!.provider.Client.validate(metadata as never);
+    } catch (error) {
+      if (error instanceof providerErrors.InvalidClientMetadata || error instanceof providerErrors.InvalidRedirectUri) {
+        throw new ServiceError('invalid_client_metadata', error.error_description ?? error.message);
+      }
+      throw error;
+    }
+  };
+  const clients = new ClientRegistry(db, { production: config.env === 'production', reservedIds: [config.jwt.audience] }, check);
+  oidc = new OpenIdProvider(
+    db,
+    keys,
+    clients,
+    {
+      issuer: config.publicUrl,
+      apiAudience: config.jwt.audience,
+      accessTokenTtlSeconds: config.jwt.accessTokenTtlSeconds,
+      refreshTokenTtlSeconds: config.oidc.refreshTokenTtlSeconds,
+      sessionTtlSeconds: config.sessions.maxLifetimeSeconds,
+      secureCookies: secure,
+    },
+    log,
+    pages,
+  );
+  return { pages, oidc, clients };
+}
 
 const PARKED_WARNING =
   'usernames parked: these accounts (ids in "parked") have a name that an older account has under the current rules, ' +
@@ -173,6 +246,19 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     });
     const webhooks = new Webhooks(db, outbox, box, config.webhooks, log, metrics);
     webhooks.start(events);
+    const { pages, oidc, clients } = await openSingleSignOn(config, db, keys, sessions, log);
+    if (oidc) {
+      log.info({ issuer: config.publicUrl }, 'OpenID provider on (OIDC_ENABLED)');
+      // The apps signed in through a session are told when it ends, however it ended: once the change is committed,
+      // so that the provider sees it.
+      events.listen(async (tx, event) => {
+        if (event.type !== 'session.revoked' && event.type !== 'user.deleted') return;
+        const userId = event.data.user_id;
+        afterCommit(tx, () => {
+          oidc.endSessionsOf(userId).catch((error: unknown) => log.warn({ err: error }, 'provider sessions not ended'));
+        });
+      });
+    }
     const chores = [
       // Picks up keys rotated by the CLI or another instance, and drops retired ones.
       every(KEY_RELOAD_INTERVAL_SECONDS, () => keys.reload(), log, 'signing-key reload'),
@@ -186,6 +272,12 @@ export async function openServices(config: Config, log: Logger, database?: Datab
       ...(passkeys ? [every(PURGE_INTERVAL_SECONDS, () => passkeys.purgeExpired(), log, 'passkey challenge purge')] : []),
       every(PURGE_INTERVAL_SECONDS, () => outbox.purge(), log, 'outbox purge'),
       ...(email ? [every(PURGE_INTERVAL_SECONDS, () => email.addresses.purgeEnded(), log, 'email token purge')] : []),
+      ...(oidc
+        ? [
+            every(PROVIDER_SESSION_SWEEP_SECONDS, () => oidc.endSessionsOf(), log, 'provider session sweep'),
+            every(PURGE_INTERVAL_SECONDS, () => oidc.purgeExpired(), log, 'provider purge'),
+          ]
+        : []),
       every(PURGE_INTERVAL_SECONDS, async () => {
         const purged = await audit.purge();
         if (purged > 0) log.info({ purged }, 'purged audit events past AUDIT_RETENTION_DAYS');
@@ -209,7 +301,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     // Every feature has registered its topics by now.
     outbox.start();
     email?.sender.start();
-    return { db, hasher: passwordHasher, keys, accounts, signIn, sessions, secondFactors, passkeys, metrics, audit, limits, adminKeys, administration, redis, outbox, events, webhooks, email, close };
+    return { db, hasher: passwordHasher, keys, accounts, signIn, sessions, secondFactors, passkeys, metrics, audit, limits, adminKeys, administration, redis, outbox, events, webhooks, email, oidc, clients, pages, close };
   } catch (error) {
     await redis?.close();
     await hasher?.close();

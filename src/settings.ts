@@ -8,6 +8,8 @@ import { RATE_LIMIT_SETTINGS } from './features/rate-limits/rate-limit-settings.
 import { SESSION_SETTINGS } from './features/sessions/session-settings.js';
 import { TOKEN_SETTINGS } from './features/tokens/token-settings.js';
 import { WEBHOOK_SETTINGS } from './features/webhooks/webhook-settings.js';
+import { OIDC_SETTINGS } from './features/oidc/oidc-settings.js';
+import { PAGE_SETTINGS } from './features/pages/page-settings.js';
 import { describeSettings as describe, loadSettings, rowsOf, type Env } from './kernel/settings/load-config.js';
 import { findLookAlikes, lookAlikeWarning } from './kernel/settings/look-alikes.js';
 import { SERVICE_SETTINGS } from './kernel/settings/service-settings.js';
@@ -32,6 +34,8 @@ export const SETTING_TABLES = [
   AUDIT_SETTINGS,
   RATE_LIMIT_SETTINGS,
   WEBHOOK_SETTINGS,
+  OIDC_SETTINGS,
+  PAGE_SETTINGS,
 ] as const;
 
 /** Headings of the documentation, in this order; each row names its own. */
@@ -50,6 +54,8 @@ export const SETTING_GROUPS = [
   'Administration',
   'Audit trail',
   'Webhooks and hooks',
+  'Single sign-on',
+  'Pages',
 ] as const;
 
 /** The typed, validated configuration: every table's slice. */

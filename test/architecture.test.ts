@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 const SRC = resolve(new URL('../src', import.meta.url).pathname);
 
 /** Bottom up: each feature may import those before it, never those after. */
-const FEATURES = ['passwords', 'rate-limits', 'tokens', 'audit', 'sessions', 'mfa', 'passkeys', 'sign-in', 'accounts', 'email', 'administration', 'webhooks', 'operations'];
+const FEATURES = ['passwords', 'rate-limits', 'tokens', 'audit', 'sessions', 'mfa', 'passkeys', 'sign-in', 'accounts', 'email', 'administration', 'webhooks', 'operations', 'oidc', 'pages'];
 
 const files = readdirSync(SRC, { recursive: true, encoding: 'utf8' })
   .filter((file) => /\.(ts|cjs)$/.test(file))

@@ -300,6 +300,8 @@ describe('the settings tables', () => {
       'ADMIN_BOOTSTRAP_KEY',
       'TOKEN_HOOK_URL',
       'TOKEN_HOOK_SECRET',
+      'OIDC_ENABLED',
+      'PAGES_LOGO_URL',
     ]);
   });
 
@@ -331,6 +333,13 @@ describe('the settings tables', () => {
     expect(loadConfig({ NODE_ENV: 'test' })).toMatchObject({ host: '127.0.0.1', cors: { origins: '*' } });
     expect(loadConfig({}).hashing.threads).toBe(availableParallelism());
     expect(loadConfig({ JWT_SECRET_KEY: STRONG_SECRET }).jwt.algorithm).toBe('HS256');
+    // The OpenID provider signs ID tokens with the service's keys, and is found at PUBLIC_URL.
+    expect(loadConfig({ JWT_SECRET_KEY: STRONG_SECRET }).oidc).toBeUndefined();
+    expect(loadConfig({ JWT_ISSUER: 'https://issuer.example.com' }).oidc).toBeUndefined();
+    expect(() => loadConfig({ JWT_SECRET_KEY: STRONG_SECRET, OIDC_ENABLED: 'true' })).toThrow(/OIDC_ENABLED=true cannot be honoured: tokens are signed with a shared secret/);
+    expect(() => loadConfig({ JWT_ISSUER: 'https://issuer.example.com', OIDC_ENABLED: 'true' })).toThrow(/OIDC_ENABLED=true cannot be honoured: JWT_ISSUER/);
+    expect(() => loadConfig({ PAGES_ACCENT_COLOUR: 'blue' })).toThrow(/PAGES_ACCENT_COLOUR must be a colour as #rrggbb/);
+    expect(() => loadConfig({ PAGES_LOGO_URL: 'javascript:alert(1)' })).toThrow(/PAGES_LOGO_URL must be an http\(s\) URL/);
   });
 
   it('pin the defaults, so that changing one in the table is a visible decision', () => {
@@ -400,6 +409,8 @@ describe('the settings tables', () => {
       redis: undefined,
       webhooks: { timeoutMs: 5000, allowPrivateNetworks: false, retry: { firstSeconds: 5, maxSeconds: 3600, forSeconds: 86_400 } },
       tokenHook: undefined,
+      oidc: { refreshTokenTtlSeconds: 1_209_600 },
+      pages: { productName: 'user-auth-service', logoUrl: undefined, accentColour: '#1d4ed8' },
     });
     expect(loadConfig({ DATABASE_URL: 'postgres://db/auth', REDIS_URL: 'redis://r:6379' })).toMatchObject({
       database: { kind: 'postgres', url: 'postgres://db/auth', poolSize: 10, connectTimeoutMs: 5000, queryTimeoutMs: 10_000 },
@@ -501,6 +512,11 @@ describe('the settings tables', () => {
     EMAIL_LOGIN_ENABLED: { value: 'false' },
     EMAIL_SEND_LIMIT_PER_ADDRESS: { value: '3/1h' },
     EMAIL_SEND_LIMIT_PER_IP: { value: '10/1h' },
+    OIDC_ENABLED: { value: 'false' },
+    OIDC_REFRESH_TOKEN_TTL_SECONDS: { value: '3600' },
+    PAGES_PRODUCT_NAME: { value: 'Example' },
+    PAGES_LOGO_URL: { value: 'https://example.com/logo.svg' },
+    PAGES_ACCENT_COLOUR: { value: '#AA0000' },
   };
   const outcome = (env: Record<string, string>) => {
     try {

@@ -56,7 +56,7 @@ export function shellBlocks(markdown: string): Block[] {
 // Values that differ on every run: compared by type only.
 const VARYING_KEYS = new Set([
   'access_token', 'refresh_token', 'device_token', 'created_at', 'updated_at', 'last_used_at', 'expires_at',
-  'iat', 'exp', 'auth_time', 'jti', 'kid', 'x', 'y', 'user_agent',
+  'iat', 'exp', 'auth_time', 'jti', 'kid', 'x', 'y', 'user_agent', 'client_id_issued_at',
   // A second factor's secret, its URI and QR code, the recovery codes and the sign-in's mfa_token.
   'secret', 'uri', 'qr_svg', 'recovery_codes', 'mfa_token',
 ]);
@@ -288,7 +288,10 @@ async function startGuideService(usesAdminKey: boolean, settings: Record<string,
     env['ADMIN_KEY'] = created.stdout.split('\n')[0]!;
     expect(env['ADMIN_KEY']).toMatch(/^uas_admin_/);
   }
-  const server = startServer({ ...settings, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info' });
+  // Where the service listens: the docs' http://localhost:5000, on a port that is free here. It is the service's
+  // PUBLIC_URL too, as http://localhost:5000 is by default: the addresses it hands out (its redirects) lead back to it.
+  const url = `http://localhost:${port}`;
+  const server = startServer({ PUBLIC_URL: url, ...settings, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info' });
   // The service's log, as `npm start > service.log` keeps it: the development log mailbox is there (docs/email.md).
   env['SERVICE_LOG'] = join(folder, 'service.log');
   const log = createWriteStream(env['SERVICE_LOG']);
@@ -297,8 +300,7 @@ async function startGuideService(usesAdminKey: boolean, settings: Record<string,
   await waitFor(server.output, /listening on/, server.child);
   const shell = new Shell(folder, env);
   return {
-    // Where the service listens: the docs' http://localhost:5000, on a port that is free here.
-    url: `http://localhost:${port}`,
+    url,
     shell,
     async close() {
       shell.close();

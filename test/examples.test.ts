@@ -3,8 +3,10 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeProtectedHeader } from 'jose';
 import { rotateSigningKey } from '../src/features/tokens/signing-keys.js';
-import { json, register, startTestApp, type TestApp } from './helpers/app.js';
-import { freePort } from './helpers/process.js';
+import { json, login, register, startTestApp, type TestApp } from './helpers/app.js';
+import { freePort, ROOT, waitFor } from './helpers/process.js';
+import { CookieBrowser } from './helpers/sso.js';
+import { spawn } from 'node:child_process';
 
 const run = promisify(execFile);
 
@@ -30,7 +32,8 @@ describe("README's token-verification example (examples/verify-token.mjs)", () =
 
   it('finds the keys through /.well-known/openid-configuration, and verifies tokens of a rotated key', async () => {
     const discovery = json(await t.app.inject('/.well-known/openid-configuration'));
-    expect(discovery).toEqual({
+    // What verifiers read there, as before the OpenID provider's fields joined them.
+    expect(discovery).toMatchObject({
       issuer: url,
       jwks_uri: `${url}/.well-known/jwks.json`,
       introspection_endpoint: `${url}/api/auth/introspect`,
@@ -47,6 +50,58 @@ describe("README's token-verification example (examples/verify-token.mjs)", () =
     for (const user of [before, after]) {
       const { stdout } = await run(process.execPath, [script, user.token], { env: { ...process.env, AUTH_URL: url } });
       expect(JSON.parse(stdout)).toMatchObject({ userId: String(user.id) });
+    }
+  });
+});
+
+describe('the single sign-on example app (examples/sso-web-app)', () => {
+  let t: TestApp;
+  let url: string;
+  beforeAll(async () => {
+    url = `http://127.0.0.1:${await freePort()}`;
+    t = await startTestApp({ PUBLIC_URL: url });
+    await t.app.listen({ host: '127.0.0.1', port: Number(new URL(url).port) });
+  });
+  afterAll(() => t.close());
+
+  it('signs a user in through the service, shows who, and signs them out when the service ends their session', async () => {
+    const appUrl = `http://127.0.0.1:${await freePort()}`;
+    const key = (await t.services.adminKeys.create('example-app')).key;
+    const registered = json(
+      await t.app.inject({
+        method: 'POST',
+        url: '/admin/clients',
+        headers: { authorization: `Bearer ${key}` },
+        payload: { client_name: 'Example app', redirect_uris: [`${appUrl}/callback`], post_logout_redirect_uris: [`${appUrl}/`], backchannel_logout_uri: `${appUrl}/backchannel-logout` },
+      }),
+    );
+    const child = spawn(process.execPath, ['examples/sso-web-app/app.mjs'], {
+      cwd: ROOT,
+      env: { PATH: process.env['PATH'] ?? '', AUTH_URL: url, APP_URL: appUrl, CLIENT_ID: registered['client_id'], CLIENT_SECRET: registered['client_secret'] },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    try {
+      await waitFor(() => output, /example app on/, child);
+      const user = await register(t.app);
+      const browser = new CookieBrowser(url);
+      const start = await browser.follow(`${appUrl}/login`, { everywhere: true });
+      expect(start.url).toMatch(new RegExp(`^${url}/interaction/`));
+      const done = await browser.submit(start, /action="([^"]*\/signin)"/.exec(start.html)![1]!, { username: user.username, password: user.password }, { everywhere: true });
+      expect(done.url).toBe(`${appUrl}/`);
+      expect(done.html).toContain(`Signed in as ${user.username}`);
+      expect(done.html).toContain('signed in with pwd');
+      // Signed out everywhere through the API: the service tells the app, which forgets the user.
+      const elsewhere = json(await login(t.app, user.username));
+      expect((await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: { authorization: `Bearer ${elsewhere['access_token']}` }, payload: { scope: 'global' } })).statusCode).toBe(200);
+      for (;;) {
+        const now = await browser.follow(`${appUrl}/`, { everywhere: true });
+        if (now.html.includes('Signed out')) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      child.kill('SIGTERM');
     }
   });
 });

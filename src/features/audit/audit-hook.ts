@@ -57,13 +57,14 @@ export function onSuccess(status: number, type: AuditType, details: (outcome: Ou
 /**
  * A sign-in: tokens are `login_succeeded`; a refusal that says something about the account is `login_failed`
  * with its reason. A first step that still needs a second factor is no event yet: the second step records the
- * sign-in, or its failure. Malformed requests and an overloaded service are no security events.
+ * sign-in, or its failure. Malformed requests and an overloaded service are no security events. A sign-in
+ * answers `successStatus` when it succeeds (a page's is a redirect).
  */
-export function signInAttempt(method: 'password' | 'mfa' | 'passkey' | 'email'): AuditRule {
+export function signInAttempt(method: 'password' | 'mfa' | 'passkey' | 'email', successStatus = 200): AuditRule {
   return (outcome) => {
     const { request, code, context } = outcome;
     if (code === undefined) {
-      if (outcome.status !== 200 || request.awaitsSecondFactor) return [];
+      if (outcome.status !== successStatus || request.awaitsSecondFactor) return [];
       return [{ type: 'login_succeeded', userId: userOf(outcome), details: { method } }];
     }
     let reason: LoginFailureReason | undefined = LOGIN_FAILURE_REASONS[code];

@@ -253,3 +253,18 @@ export async function purgeEndedSessions(db: Queryable, idleTimeoutSeconds: numb
   );
   return rows.length;
 }
+
+/**
+ * The live session whose current (not yet exchanged) refresh token has this hash, and its user, its idle time
+ * counted again from now: one statement.
+ */
+export async function resumeSessionOfRefreshToken(db: Queryable, tokenHash: Buffer, idleTimeoutSeconds: number): Promise<Authenticated | undefined> {
+  const [row] = await db.query<LiveSessionRow>(
+    `UPDATE sessions s SET last_used_at = now()
+       FROM refresh_tokens t, users u
+      WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND t.session_id = s.id AND u.id = s.user_id AND ${LIVE('$2')}
+      RETURNING ${LIVE_SESSION_COLUMNS}`,
+    [tokenHash, idleTimeoutSeconds],
+  );
+  return row && toLive(row);
+}

@@ -13,6 +13,7 @@ import {
   revokeUserSessions,
   touchSession,
   revokeUnexpiredUserSessions,
+  resumeSessionOfRefreshToken,
 } from './session-queries.js';
 import { lockUser } from '../../kernel/db/user-queries.js';
 import type { Events } from '../../kernel/events.js';
@@ -190,6 +191,16 @@ export class Sessions {
       const ended = await revokeUserSessions(tx, auth.user.id, 'logout', idle, scope === 'others' ? auth.session.id : undefined);
       return sessionsEnded(this.events, tx, auth.user.id, ended, 'logout');
     });
+  }
+
+  /**
+   * The live session whose current refresh token this is, with its user, or undefined: for a browser that keeps
+   * the token in a cookie of this service's own pages, where nobody else sees it. The token is not exchanged (a
+   * page load is no refresh), and the session's idle time counts again from now.
+   */
+  async resume(refreshToken: string): Promise<Authenticated | undefined> {
+    if (!isRefreshTokenShaped(refreshToken)) return undefined;
+    return resumeSessionOfRefreshToken(this.db, hashRefreshToken(refreshToken), this.policy.idleTimeoutSeconds);
   }
 
   /**

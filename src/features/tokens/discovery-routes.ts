@@ -18,10 +18,13 @@ const Jwk = Type.Object({
 const JWKS_MAX_AGE_SECONDS = 300;
 
 /** Health check, public keys and the discovery document: no authentication, no database. */
-export const publicRoutes: FastifyPluginAsyncTypebox<{ keys: KeyRing; publicUrl: string; issuer: string }> = async (
-  app,
-  { keys, publicUrl, issuer },
-) => {
+export const publicRoutes: FastifyPluginAsyncTypebox<{
+  keys: KeyRing;
+  publicUrl: string;
+  issuer: string;
+  /** False when the OpenID provider serves the discovery document in its place (src/features/oidc). */
+  discovery?: boolean;
+}> = async (app, { keys, publicUrl, issuer, discovery = true }) => {
   // The original service's health check, kept for its load balancers.
   app.get(
     '/',
@@ -38,6 +41,8 @@ export const publicRoutes: FastifyPluginAsyncTypebox<{ keys: KeyRing; publicUrl:
       return keys.jwks as { keys: { kty: string }[] };
     },
   );
+
+  if (!discovery) return;
 
   // OpenID Connect discovery's fields that token verifiers read (jose, API gateways): where the keys are, what
   // `iss` to expect, and where to ask about a token or end its session (RFC 8414's names). This service issues no

@@ -41,6 +41,8 @@ interface RingState {
   signing: Signing;
   jwks: JSONWebKeySet;
   verify: JWTVerifyGetKey;
+  /** The keys' private halves that are at hand, the signing key's first: none with a shared secret. */
+  privateJwks: JWK[];
 }
 
 /**
@@ -68,7 +70,7 @@ export class KeyRing {
   static async load(db: Database, jwt: JwtConfig, log: Logger): Promise<KeyRing> {
     if (jwt.algorithm === 'HS256') {
       const secret = new TextEncoder().encode(jwt.secret);
-      return new KeyRing({ signing: { alg: 'HS256', kid: undefined, key: secret }, jwks: { keys: [] }, verify: () => secret }, undefined);
+      return new KeyRing({ signing: { alg: 'HS256', kid: undefined, key: secret }, jwks: { keys: [] }, verify: () => secret, privateJwks: [] }, undefined);
     }
     await db.transaction((tx) => ensureCurrentKey(tx, jwt));
     return new KeyRing(await readState(db, jwt), { db, jwt, log });
@@ -81,6 +83,15 @@ export class KeyRing {
 
   get signing(): Signing {
     return this.state.signing;
+  }
+
+  /**
+   * The private keys, the one that signs first, each with its kid, alg and use: for a signer of its own (the
+   * OpenID provider) that must sign with the same keys as the access tokens. A superseded key of the operator's
+   * is not among them (its private half was never stored); with a shared secret there are none.
+   */
+  get privateJwks(): JWK[] {
+    return this.state.privateJwks;
   }
 
   /** Public keys for /.well-known/jwks.json: empty with a shared secret. */
@@ -126,7 +137,13 @@ async function readState(db: Queryable, jwt: JwtConfig): Promise<RingState> {
   const signing = jwt.privateKey ? await operatorSigning(jwt.privateKey) : await currentStoredSigning(keys);
   const published = keys.map((key) => ({ ...key.publicJwk, kid: key.kid, alg: key.alg, use: 'sig' }));
   const jwks: JSONWebKeySet = { keys: published };
-  return { signing, jwks, verify: createLocalJWKSet(jwks) };
+  const current = jwt.privateKey ? [{ ...jwt.privateKey.privateJwk, kid: signing.kid, alg: signing.alg, use: 'sig' }] : [];
+  const stored = keys
+    .filter((key) => key.privateJwk !== null && !current.some((own) => own.kid === key.kid))
+    .map((key) => ({ ...key.privateJwk!, kid: key.kid, alg: key.alg, use: 'sig' }))
+    // Newest first, and the one that signs before every other.
+    .sort((a, b) => Number(b.kid === signing.kid) - Number(a.kid === signing.kid));
+  return { signing, jwks, verify: createLocalJWKSet(jwks), privateJwks: [...current, ...stored] };
 }
 
 async function operatorSigning(privateKey: NonNullable<JwtConfig['privateKey']>): Promise<Signing> {

@@ -76,6 +76,12 @@ export async function findUserForLogin(
   return row && { ...toUser(row), passwordHash: row.password_hash, hasSecondFactor: row.has_second_factor, locked: row.locked };
 }
 
+/** A user by id, and whether an operator's lock holds now. */
+export async function findUser(db: Queryable, userId: string): Promise<(User & { locked: boolean }) | undefined> {
+  const [row] = await db.query<UserRow & { locked: boolean }>(`SELECT ${USER_COLUMNS}, ${LOCKED} AS locked FROM users WHERE id = $1`, [userId]);
+  return row && { ...toUser(row), locked: row.locked };
+}
+
 export async function findCredentials(db: Queryable, userId: string): Promise<{ passwordHash: string; hasSecondFactor: boolean } | undefined> {
   const [row] = await db.query<{ password_hash: string; has_second_factor: boolean }>(
     'SELECT password_hash, has_second_factor FROM users WHERE id = $1',

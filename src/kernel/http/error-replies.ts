@@ -10,6 +10,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The original service's message when a required body field is missing or empty. */
     missingFieldsMessage?: string;
+    /** The route answers HTML pages for browsers, its refusals too: they are left as they are. */
+    html?: boolean;
   }
   interface FastifyRequest {
     /** The code of the error this request was answered with, if any: metrics read it. */
@@ -141,6 +143,7 @@ export function registerErrorHandlers(app: FastifyInstance, metrics: Metrics): v
   // valid preflight). Any error answer that is not JSON yet is put into the house shape here.
   app.addHook('onSend', async (request, reply, payload) => {
     if (reply.statusCode < 400 || String(reply.getHeader('content-type') ?? '').startsWith('application/json')) return payload;
+    if (request.routeOptions.config?.html && String(reply.getHeader('content-type') ?? '').startsWith('text/html')) return payload;
     const code: ErrorCode = reply.statusCode === 404 ? 'not_found' : reply.statusCode >= 500 ? 'internal_error' : 'invalid_request';
     request.errorCode ??= code;
     reply.type('application/json; charset=utf-8');

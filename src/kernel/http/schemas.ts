@@ -33,6 +33,7 @@ export const TAGS = {
   webhooks: 'The admin API: webhook endpoints, their secrets and deliveries (an admin key; on ADMIN_PORT when set)',
   activity: "The account's recent security events: sign-ins, changes, second factors",
   operations: 'Health, readiness and what load balancers probe',
+  'single sign-on': 'The OpenID provider: its discovery document, and the apps registered to sign users in (an admin key)',
 } as const;
 export type Tag = keyof typeof TAGS;
 

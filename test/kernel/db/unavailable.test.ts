@@ -46,6 +46,15 @@ describe.skipIf(TEST_DATABASE_URL === undefined)('when PostgreSQL becomes unreac
     }
     expect((await t.app.inject('/')).statusCode).toBe(200);
     expect((await t.app.inject('/.well-known/jwks.json')).statusCode).toBe(200);
+    expect((await t.app.inject('/.well-known/openid-configuration')).statusCode).toBe(200);
+    // The OpenID provider answers in OAuth's words: temporarily_unavailable, 503; the pages with a page.
+    const token = await t.app.inject({ method: 'POST', url: '/oidc/token', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('some-app:its-secret').toString('base64')}` }, payload: 'grant_type=client_credentials' });
+    expect(token.statusCode).toBe(503);
+    expect(json(token)).toMatchObject({ error: 'temporarily_unavailable' });
+    const page = await t.app.inject({ url: '/account', headers: { cookie: `__Host-session=${'A'.repeat(43)}` } });
+    expect(page.statusCode).toBe(503);
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(page.body).toContain('data-error="database_unavailable"');
 
     await proxy.start();
     expect((await login(t.app, before.username)).statusCode).toBe(200);

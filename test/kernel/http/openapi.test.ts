@@ -96,6 +96,7 @@ describe('every documented response schema', () => {
     if (left < 4) await new Promise((resolve) => setTimeout(resolve, left * 1000 + 100));
     const [previousCode, currentCode] = [await codeAt(enrolment['secret'], -1), await codeAt(enrolment['secret'], 0)];
     const wrongCode = currentCode === '000000' ? '000001' : '000000';
+    const firstClient = async () => (json(await t.app.inject({ url: '/admin/clients', headers: adminAuth }))['clients'] as { client_id: string }[])[0]!.client_id;
     const mfaToken = async () => json(await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { username: enrolling.username, password: enrolling.password } }))['mfa_token'];
 
     // Accounts for the email examples, and links of theirs as a message would carry them (their tokens' hashes stored).
@@ -141,6 +142,20 @@ describe('every documented response schema', () => {
       ['GET', '/admin/users/{id}/passkeys', { url: `/admin/users/${managed.id}/passkeys`, headers: adminAuth }],
       ['DELETE', '/admin/users/{id}/passkeys/{passkeyId}', { method: 'DELETE', url: `/admin/users/${managed.id}/passkeys/${randomUUID()}`, headers: adminAuth }],
       ['GET', '/admin/audit', { url: `/admin/audit?user_id=${managed.id}&limit=5`, headers: adminAuth }],
+      ['POST', '/admin/clients', async () => ({
+        method: 'POST', url: '/admin/clients', headers: adminAuth,
+        payload: { client_name: 'Wiki', redirect_uris: ['https://wiki.example.com/callback'], backchannel_logout_uri: 'https://wiki.example.com/logout', grant_types: ['authorization_code', 'refresh_token'] },
+      })],
+      ['POST', '/admin/clients', { method: 'POST', url: '/admin/clients', headers: adminAuth, payload: { client_name: 'Public', redirect_uris: ['http://127.0.0.1:8080/cb'], token_endpoint_auth_method: 'none' } }],
+      ['POST', '/admin/clients', { method: 'POST', url: '/admin/clients', headers: adminAuth, payload: { redirect_uris: ['https://wiki.example.com/cb#fragment'] } }],
+      ['POST', '/admin/clients', { method: 'POST', url: '/admin/clients', headers: adminAuth, payload: { grant_types: ['password'] } }],
+      ['GET', '/admin/clients', { url: '/admin/clients', headers: adminAuth }],
+      ['GET', '/admin/clients/{id}', async () => ({ url: `/admin/clients/${await firstClient()}`, headers: adminAuth })],
+      ['GET', '/admin/clients/{id}', { url: '/admin/clients/nobody', headers: adminAuth }],
+      ['PATCH', '/admin/clients/{id}', async () => ({ method: 'PATCH', url: `/admin/clients/${await firstClient()}`, headers: adminAuth, payload: { backchannel_logout_uri: null } })],
+      ['PATCH', '/admin/clients/{id}', async () => ({ method: 'PATCH', url: `/admin/clients/${await firstClient()}`, headers: adminAuth, payload: { token_endpoint_auth_method: 'none' } })],
+      ['DELETE', '/admin/clients/{id}', async () => ({ method: 'DELETE', url: `/admin/clients/${await firstClient()}`, headers: adminAuth })],
+      ['DELETE', '/admin/clients/{id}', { method: 'DELETE', url: '/admin/clients/nobody', headers: adminAuth }],
       ['DELETE', '/admin/users/{id}', { method: 'DELETE', url: `/admin/users/${managed.id}`, headers: adminAuth }],
       ['DELETE', '/admin/users/{id}', { method: 'DELETE', url: `/admin/users/${managed.id}`, headers: adminAuth }],
       ['GET', '/', { url: '/' }],
@@ -316,6 +331,17 @@ describe('every documented response schema', () => {
       'GET /admin/users/{id}/passkeys 200',
       'DELETE /admin/users/{id}/passkeys/{passkeyId} 404',
       'GET /admin/audit 200',
+      'POST /admin/clients 201',
+      'POST /admin/clients 201',
+      'POST /admin/clients 400',
+      'POST /admin/clients 400',
+      'GET /admin/clients 200',
+      'GET /admin/clients/{id} 200',
+      'GET /admin/clients/{id} 404',
+      'PATCH /admin/clients/{id} 200',
+      'PATCH /admin/clients/{id} 400',
+      'DELETE /admin/clients/{id} 200',
+      'DELETE /admin/clients/{id} 404',
       'DELETE /admin/users/{id} 200',
       'DELETE /admin/users/{id} 404',
       'GET /admin/users 200',
