@@ -27,6 +27,8 @@ export function checkMetadata(field: string, value: unknown): Record<string, unk
       if (UNSTORABLE.test(node)) refuse(field, 'holds a string with a NUL character or half a surrogate pair');
       return;
     }
+    // 1e400 parses as Infinity, which JSON would store as null: refused rather than changed behind the client's back.
+    if (typeof node === 'number' && !Number.isFinite(node)) refuse(field, 'holds a number too large to keep');
     if (typeof node !== 'object' || node === null) return;
     if (depth > METADATA_MAX_DEPTH) refuse(field, `is nested more than ${METADATA_MAX_DEPTH} levels deep`);
     if (Array.isArray(node)) {

@@ -2,8 +2,7 @@ import type { User } from '../../kernel/model.js';
 
 /**
  * What a scope lets an app read about the user: the claims it gives, and how they are read off the account. A
- * source is one row here: the `email` scope (`email`, `email_verified`) joins the list once accounts have
- * addresses, and its claims go to the apps registered with that scope, as these do.
+ * source is one row here, and its claims go only to the apps registered with its scope.
  */
 export interface ClaimSource {
   scope: string;
@@ -13,6 +12,12 @@ export interface ClaimSource {
 
 export const CLAIM_SOURCES: readonly ClaimSource[] = [
   { scope: 'profile', claims: ['preferred_username'], read: (account) => ({ preferred_username: account.username }) },
+  // An account without an address gives neither claim, rather than a null the app would have to tell apart.
+  {
+    scope: 'email',
+    claims: ['email', 'email_verified'],
+    read: (account) => (account.email ? { email: account.email.address, email_verified: account.email.verified } : {}),
+  },
   // Set by operators, as in the service's own access tokens.
   { scope: 'roles', claims: ['roles'], read: (account) => ({ roles: account.roles }) },
 ];

@@ -64,6 +64,15 @@ describe('user_metadata and app_metadata', () => {
       expect(response.statusCode, JSON.stringify(payload).slice(0, 80)).toBe(400);
       expect(json(response)).toMatchObject({ error: 'invalid_request', message: expect.stringMatching(message) });
     }
+    // A number JavaScript cannot hold would be stored as null: refused instead, and nothing changes.
+    const huge = await t.app.inject({
+      method: 'PATCH',
+      url: '/api/auth/me',
+      headers: { authorization: `Bearer ${user.token}`, 'content-type': 'application/json' },
+      payload: '{"user_metadata":{"a":1e400}}',
+    });
+    expect(huge.statusCode).toBe(400);
+    expect(json(huge)).toMatchObject({ error: 'invalid_request', message: 'user_metadata holds a number too large to keep' });
     const fourDeep = { a: { b: { c: { d: 'fine' } } } };
     expect((await setUserMetadata(user.token, { user_metadata: fourDeep })).statusCode).toBe(200);
     expect(json(await adminPatch(user.id, { app_metadata: { big: 'x'.repeat(4100) } }))).toMatchObject({ error: 'invalid_request', message: 'app_metadata is larger than 4096 bytes as JSON' });
