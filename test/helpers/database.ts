@@ -26,8 +26,9 @@ export function recordingLog(): { log: pino.Logger; lines: Record<string, unknow
 }
 
 /**
- * Set (by .ci/run) to run against a real PostgreSQL server; unset, each test file gets one in-memory PGlite, and
- * every test database in the file is a schema in it (see `embeddedSchema`).
+ * Set (by .ci/run) to run against a real PostgreSQL server; unset, each test worker (a process that runs file after
+ * file, see vitest.config.ts) gets one in-memory PGlite, and every test database is a schema in it (see
+ * `embeddedSchema`).
  */
 export const TEST_DATABASE_URL = process.env['TEST_DATABASE_URL'];
 
@@ -57,7 +58,7 @@ export async function withAdminClient<T>(fn: (client: pg.Client) => Promise<T>):
   }
 }
 
-/** The file's one embedded database: starting PGlite costs seconds (it runs initdb), a schema costs milliseconds. */
+/** The worker's one embedded database: starting PGlite costs seconds, a schema costs milliseconds. */
 let sharedEmbedded: Promise<Database> | undefined;
 
 // Its package.json is not among its exports: read from where npm installs it.
@@ -89,7 +90,7 @@ let activeSchema: string | undefined;
 let queue: Promise<unknown> = Promise.resolve();
 
 /**
- * A Database that is one schema of the file's shared PGlite. PGlite has a single connection, so each call first
+ * A Database that is one schema of the worker's shared PGlite. PGlite has a single connection, so each call first
  * points its search_path at this schema, and calls queue one after the other (as they would on PGlite anyway),
  * which keeps another schema's statement from slipping in between. The app sees the same `Database` contract
  * and the same SQL as on a PGlite of its own.
@@ -165,7 +166,7 @@ let template: Promise<string> | undefined;
 
 /**
  * A new, empty embedded-database folder for a process under test (the CLI, the server) to open. Creating one runs
- * initdb, seconds of work; so the file's first call writes the empty cluster once and every call gets a copy of
+ * initdb, seconds of work; so the worker's first call writes the empty cluster once and every call gets a copy of
  * it, which PGlite opens as an existing database. Nothing is migrated: the folder is what a first start would see.
  */
 export async function freshDataDir(prefix: string): Promise<string> {
