@@ -16,7 +16,8 @@ import { isServiceError, ServiceError } from './kernel/errors.js';
 import { Events } from './kernel/events.js';
 import { Outbox } from './kernel/outbox/outbox.js';
 import { listenForWebhooks, resealEndpointSecrets, Webhooks } from './features/webhooks/webhooks.js';
-import { openDatabase, openSecretBox } from './services.js';
+import { openDatabase } from './kernel/db/open-database.js';
+import { openSecretBox } from './services.js';
 import type { Logger } from 'pino';
 import { createLogger, loadSettingsOrExit } from './startup.js';
 
