@@ -1,27 +1,23 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import type { Logger } from 'pino';
 import { MAX_ROLES } from './features/administration/admin-accounts.js';
-import { UserAdministration, type UserListing } from './features/administration/operator-accounts.js';
-import { AdminKeys } from './features/administration/admin-keys.js';
-import { PasswordPolicy } from './features/passwords/password-policy.js';
-import { resealSecrets } from './features/mfa/mfa.js';
-import { PasswordHasher } from './features/passwords/passwords.js';
-import { listSigningKeys, retireSigningKey, rotateSigningKey } from './features/tokens/signing-keys.js';
-import { importOriginalUsers } from './features/accounts/user-import.js';
+import type { UserAdministration, UserListing } from './features/administration/operator-accounts.js';
+import type { PasswordHasher } from './features/passwords/passwords.js';
 import { applyUsernameRules, type RekeyReport } from './kernel/usernames.js';
 import type { Config } from './settings.js';
 import type { Database } from './kernel/db/database.js';
 import { migrate, pendingMigrations } from './kernel/db/migrate.js';
 import { isServiceError, ServiceError } from './kernel/errors.js';
 import { Events } from './kernel/events.js';
-import { Outbox } from './kernel/outbox/outbox.js';
-import { listenForWebhooks, resealEndpointSecrets, Webhooks } from './features/webhooks/webhooks.js';
 import { openDatabase } from './kernel/db/open-database.js';
-import { openSecretBox } from './services.js';
-import type { Logger } from 'pino';
 import { createLogger, loadSettingsOrExit } from './startup.js';
 
-/** `user-auth <command>` (the package's bin; `npm run cli -- <command>` in a checkout): operator tasks against the database the settings point at. */
+/**
+ * `user-auth <command>` (the package's bin; `npm run cli -- <command>` in a checkout): operator tasks against the
+ * database the settings point at. Each command loads the features it uses when it runs (`await import`), so that
+ * a command does not wait for every feature and its dependencies to load, and --help or a typo for none.
+ */
 
 interface Invocation {
   /** The command's arguments: every one its table marks as needed is there (and not empty). */
@@ -90,8 +86,16 @@ const missing = (message: string) => new ServiceError('invalid_request', message
  * only for a task that hashes a password: they start at its first hash, and stop when it is done.
  */
 async function withAdministration<T>({ config, db, events }: Context, task: (admin: UserAdministration) => Promise<T>): Promise<T> {
+  const [{ UserAdministration }, { PasswordPolicy }] = await Promise.all([
+    import('./features/administration/operator-accounts.js'),
+    import('./features/passwords/password-policy.js'),
+  ]);
   let hasher: Promise<PasswordHasher> | undefined;
-  const hashOnDemand = { hash: async (password: string) => (await (hasher ??= PasswordHasher.create(config.argon2, config.hashing))).hash(password) };
+  const startHasher = async () => {
+    const { PasswordHasher } = await import('./features/passwords/passwords.js');
+    return PasswordHasher.create(config.argon2, config.hashing);
+  };
+  const hashOnDemand = { hash: async (password: string) => (await (hasher ??= startHasher())).hash(password) };
   try {
     return await task(new UserAdministration(db, hashOnDemand, new PasswordPolicy(config.passwordPolicy), events));
   } finally {
@@ -205,6 +209,10 @@ const COMMANDS: Record<string, Command> = {
       return async ({ db, config }) => {
         const keys = config.mfa.encryptionKeys;
         if (!keys) throw missing('secrets:reencrypt needs SECRETS_ENCRYPTION_KEY: the new key first, then the old ones, comma-separated');
+        const [{ resealSecrets }, { resealEndpointSecrets }] = await Promise.all([
+          import('./features/mfa/mfa.js'),
+          import('./features/webhooks/webhooks.js'),
+        ]);
         const factors = await resealSecrets(db, keys);
         const endpoints = await resealEndpointSecrets(db, keys);
         const resealed = factors.resealed + endpoints.resealed;
@@ -236,6 +244,7 @@ const COMMANDS: Record<string, Command> = {
       const from = flags['from'];
       if (typeof from !== 'string' || !/^postgres(ql)?:\/\//.test(from)) throw usageError('--from needs a postgres:// URL');
       return async ({ db }) => {
+        const { importOriginalUsers } = await import('./features/accounts/user-import.js');
         const report = await importOriginalUsers(db, from);
         const lines = [
           `imported ${report.imported.length + report.renamed.length} user(s); ${report.already_present.length} already present.`,
@@ -256,6 +265,7 @@ const COMMANDS: Record<string, Command> = {
     prepare({ flags }) {
       const name = flags['name'] as string;
       return async ({ db }) => {
+        const { AdminKeys } = await import('./features/administration/admin-keys.js');
         const { key, adminKey } = await new AdminKeys(db).create(name);
         return `${key}\n(admin key ${adminKey.name}: shown this once; send it as Authorization: Bearer <key> to /admin/...)`;
       };
@@ -265,6 +275,7 @@ const COMMANDS: Record<string, Command> = {
     help: 'List admin API keys: name, created, last used, revoked.',
     access: 'read',
     prepare: () => async ({ db }) => {
+      const { AdminKeys } = await import('./features/administration/admin-keys.js');
       const keys = await new AdminKeys(db).list();
       const at = (d: Date | null) => d?.toISOString() ?? '-';
       return table(['name', 'created', 'last used', 'revoked'], keys.map((k) => [k.name, at(k.createdAt), at(k.lastUsedAt), at(k.revokedAt)]));
@@ -276,6 +287,7 @@ const COMMANDS: Record<string, Command> = {
     access: 'write',
     prepare({ positionals: [name] }) {
       return async ({ db }) => {
+        const { AdminKeys } = await import('./features/administration/admin-keys.js');
         await new AdminKeys(db).revoke(name!);
         return `revoked admin key ${name}`;
       };
@@ -294,6 +306,11 @@ const COMMANDS: Record<string, Command> = {
       const events = (flags['events'] as string).split(',').map((type) => type.trim()).filter((type) => type !== '');
       const description = typeof flags['description'] === 'string' ? flags['description'] : undefined;
       return async ({ db, config, log }) => {
+        const [{ openSecretBox }, { Outbox }, { Webhooks }] = await Promise.all([
+          import('./services.js'),
+          import('./kernel/outbox/outbox.js'),
+          import('./features/webhooks/webhooks.js'),
+        ]);
         const box = await openSecretBox(db, config, log);
         const webhooks = new Webhooks(db, new Outbox(db, log), box, config.webhooks, log);
         const { endpoint, secret } = await webhooks.create({ url, events, description });
@@ -305,6 +322,7 @@ const COMMANDS: Record<string, Command> = {
     help: 'List signing keys: current, retiring (still verifying) and retired.',
     access: 'read',
     prepare: () => async ({ db }) => {
+      const { listSigningKeys } = await import('./features/tokens/signing-keys.js');
       const now = Date.now();
       const rows = (await listSigningKeys(db)).map((key) => {
         const status =
@@ -318,6 +336,7 @@ const COMMANDS: Record<string, Command> = {
     help: 'Generate a new signing key (JWT_ALGORITHM) and make it current. Earlier keys keep verifying until their tokens expire.',
     access: 'write',
     prepare: () => async ({ db, config }) => {
+      const { rotateSigningKey } = await import('./features/tokens/signing-keys.js');
       const result = await rotateSigningKey(db, config.jwt);
       return (
         `new signing key ${result.kid} (${result.alg}) is current; running instances sign with it within a minute.\n` +
@@ -333,6 +352,7 @@ const COMMANDS: Record<string, Command> = {
     access: 'write',
     prepare({ positionals: [kid] }) {
       return async ({ db }) => {
+        const { retireSigningKey } = await import('./features/tokens/signing-keys.js');
         await retireSigningKey(db, kid!);
         return `retired ${kid}: it is gone from the JWKS and verifies nothing once instances reload (within a minute).`;
       };
@@ -537,6 +557,7 @@ async function main(argv: string[]): Promise<number> {
     } else {
       await requireMigrated(db);
     }
+    const [{ Outbox }, { listenForWebhooks }] = await Promise.all([import('./kernel/outbox/outbox.js'), import('./features/webhooks/webhooks.js')]);
     const events = new Events();
     // Rows only: the running service's sender delivers them.
     listenForWebhooks(events, new Outbox(db, log));

@@ -2,12 +2,13 @@ import type { Logger } from 'pino';
 import { ServiceError } from '../errors.js';
 import { withoutCredentials, type DatabaseConfig } from '../settings/service-settings.js';
 import type { Database } from './database.js';
-import { openPostgres } from './postgres.js';
 
 /** The database the settings name: PostgreSQL at DATABASE_URL, or the embedded one in DATA_DIR. */
 export async function openDatabase(config: DatabaseConfig, log: Logger): Promise<Database> {
   if (config.kind === 'postgres') {
     log.info({ database: 'postgres', host: withoutCredentials(config.url) }, 'using PostgreSQL (DATABASE_URL)');
+    // Loaded only here, as PGlite is below: a process on the embedded database never loads pg.
+    const { openPostgres } = await import('./postgres.js');
     return openPostgres(config, log);
   }
   log.info({ database: 'embedded', dataDir: config.dataDir }, `using the embedded PostgreSQL (PGlite) in ${config.dataDir}`);
