@@ -1,21 +1,41 @@
 import { availableParallelism } from 'node:os';
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
+
+/**
+ * Files that assert what the hashing threads get done in a given time at the service's own argon2 cost (a burst
+ * the default queue absorbs whole, what an overload sheds): they run last, one at a time, with no other test file
+ * taking CPU from the threads, which run at a lower priority than any other process.
+ */
+const ALONE = ['test/kernel/http/load-shedding.test.ts', 'test/features/passwords/hash-pool.test.ts'];
+
+const common: TestProjectInlineConfiguration['test'] = {
+  // A real database, processes started per test in some files, and a few tests at real argon2 cost: generous
+  // limits for a busy machine, but no test asserts a duration.
+  testTimeout: 300_000,
+  hookTimeout: 300_000,
+  pool: 'forks',
+  // A worker runs file after file in one process: the project and its dependencies are loaded, and the embedded
+  // database started (test/helpers/database.ts), once per worker instead of once per file. Every test still gets
+  // its own app and its own database schema; nothing in src keeps state between apps but constant tables.
+  isolate: false,
+};
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
     // dist/ is built once for the run: the CLI and the service are tested in their own processes as operators run them.
     globalSetup: ['test/helpers/global-setup.ts'],
-    // A real database, processes started per test in some files, and a few tests at real argon2 cost: generous
-    // limits for a busy machine, but no test asserts a duration.
-    testTimeout: 300_000,
-    hookTimeout: 300_000,
-    pool: 'forks',
-    // One worker per core: vitest's default leaves a core idle, which on a two-core machine runs the files one by one.
-    maxWorkers: availableParallelism(),
-    // A worker runs file after file in one process: the project and its dependencies are loaded, and the embedded
-    // database started (test/helpers/database.ts), once per worker instead of once per file. Every test still gets
-    // its own app and its own database schema; nothing in src keeps state between apps but constant tables.
-    isolate: false,
+    projects: [
+      {
+        test: {
+          ...common,
+          name: 'tests',
+          include: ['test/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+          exclude: ALONE,
+          // One worker per core: vitest's default leaves a core idle, which on a two-core machine runs the files one by one.
+          maxWorkers: availableParallelism(),
+        },
+      },
+      { test: { ...common, name: 'alone', include: ALONE, maxWorkers: 1, sequence: { groupOrder: 1 } } },
+    ],
   },
 });
