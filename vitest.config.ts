@@ -15,7 +15,15 @@ const ALONE = ['test/kernel/http/load-shedding.test.ts', 'test/features/password
  * files that took longest last time first; on a fresh clone it has no times and goes by size, which would leave
  * some of these to run at the end while the other workers have nothing left to do. So these go first.
  */
-const LONGEST = ['test/cli.test.ts', 'test/docs.test.ts', 'test/server.test.ts', 'test/kernel/db/data-dir-lock.test.ts', 'test/e2e/', 'packages/verify/test/'];
+const LONGEST = [
+  'test/cli.test.ts',
+  'test/docs.test.ts',
+  'test/server.test.ts',
+  'test/kernel/db/data-dir-lock.test.ts',
+  'test/features/webhooks/webhook-restart.test.ts',
+  'test/e2e/',
+  'packages/verify/test/',
+];
 
 class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
