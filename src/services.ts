@@ -18,14 +18,14 @@ import { RateLimits } from './features/rate-limits/rate-limits.js';
 import { Sessions } from './features/sessions/sessions.js';
 import { KEY_RELOAD_INTERVAL_SECONDS, KeyRing } from './features/tokens/signing-keys.js';
 import { AccessTokens } from './features/tokens/access-tokens.js';
-import { withoutCredentials, type DatabaseConfig } from './kernel/settings/service-settings.js';
+import { withoutCredentials } from './kernel/settings/service-settings.js';
 import type { Config } from './settings.js';
 import { afterCommit, type Database } from './kernel/db/database.js';
 import { migrate } from './kernel/db/migrate.js';
 import { ServiceError } from './kernel/errors.js';
 import { countFactorsByKey, generatedSecretsKey } from './features/mfa/mfa-queries.js';
 import { Metrics } from './kernel/metrics.js';
-import { openPostgres } from './kernel/db/postgres.js';
+import { openDatabase } from './kernel/db/open-database.js';
 import { openRedis, type RedisConnection } from './kernel/db/redis.js';
 import { Outbox } from './kernel/outbox/outbox.js';
 import { Events } from './kernel/events.js';
@@ -153,30 +153,6 @@ const PARKED_WARNING =
   'usernames parked: these accounts (ids in "parked") have a name that an older account has under the current rules, ' +
   'and cannot sign in until renamed. user-auth user:list shows their parked names (<name>#<id>); ' +
   'rename each with user-auth user:rename <name>#<id> <new-name>';
-
-export async function openDatabase(config: DatabaseConfig, log: Logger): Promise<Database> {
-  if (config.kind === 'postgres') {
-    log.info({ database: 'postgres', host: withoutCredentials(config.url) }, 'using PostgreSQL (DATABASE_URL)');
-    return openPostgres(config, log);
-  }
-  log.info({ database: 'embedded', dataDir: config.dataDir }, `using the embedded PostgreSQL (PGlite) in ${config.dataDir}`);
-  // Loaded only here: the production image leaves PGlite out unless built with EMBEDDED_DATABASE=true.
-  let embedded: typeof import('./kernel/db/embedded.js');
-  try {
-    embedded = await import('./kernel/db/embedded.js');
-  } catch (error) {
-    const pgliteMissing =
-      error instanceof Error && 'code' in error && error.code === 'ERR_MODULE_NOT_FOUND' && error.message.includes("'@electric-sql/pglite'");
-    if (pgliteMissing) {
-      throw new ServiceError(
-        'not_ready',
-        'the embedded database is not installed in this image: set DATABASE_URL, or build with --build-arg EMBEDDED_DATABASE=true',
-      );
-    }
-    throw error;
-  }
-  return embedded.openEmbedded(config.dataDir);
-}
 
 /**
  * Opens the database (unless one is given: tests pass theirs and keep it), applies pending migrations,

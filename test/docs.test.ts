@@ -281,7 +281,8 @@ async function startGuideService(usesAdminKey: boolean, settings: Record<string,
   const dataDir = await freshDataDir('auth-docs-data-');
   const env: Record<string, string> = { ...settings };
   if (usesAdminKey) {
-    const created = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'admin-keys:create', '--name', 'ops'], {
+    // The built CLI, which `npm run cli` runs (vitest's global setup built dist/ for this run).
+    const created = await promisify(execFile)(process.execPath, ['dist/cli.js', 'admin-keys:create', '--name', 'ops'], {
       cwd: ROOT,
       env: { PATH: process.env['PATH'] ?? '', DATA_DIR: dataDir },
     });

@@ -33,13 +33,9 @@ describe.concurrent('the built service, started as production starts it (node di
     await mkdir(built);
     await copyFile(join(ROOT, 'package.json'), join(built, 'package.json'));
     await symlink(join(ROOT, 'node_modules'), join(built, 'node_modules'));
-    // The build's asset step copies from src/ in its working folder.
-    await symlink(join(ROOT, 'src'), join(built, 'src'));
-    // `npm run build`'s two steps, into the scratch folder so that the working tree's dist/ is left alone.
-    // --noCheck emits the same files (isolatedModules), without a second type-check: npm test runs one first.
-    const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
-    await execFileAsync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(built, 'dist'), '--tsBuildInfoFile', join(scratch, 'tsbuildinfo'), '--noCheck'], { cwd: ROOT });
-    await execFileAsync(process.execPath, [join(ROOT, 'scripts/copy-assets.mjs')], { cwd: built });
+    // What `npm run build` made for this run (vitest's global setup), copied so that the working tree's dist/ is
+    // left alone.
+    await cp(join(ROOT, 'dist'), join(built, 'dist'), { recursive: true });
 
     await mkdir(join(slim, 'node_modules'), { recursive: true });
     await copyFile(join(ROOT, 'package.json'), join(slim, 'package.json'));
@@ -67,7 +63,8 @@ describe.concurrent('the built service, started as production starts it (node di
   }
 
   it('starts in development with a loud warning, prints its URL, serves, and exits 0 on SIGTERM', async () => {
-    const { child, output } = startBuilt(built, {});
+    const dataDir = await freshDataDir('auth-built-dev-');
+    const { child, output } = startBuilt(built, { DATA_DIR: dataDir });
     try {
       const [, url] = await waitFor(output, /listening on (http:\/\/[^\s"]+)/, child);
       expect(output()).toContain('DEVELOPMENT MODE');
@@ -79,6 +76,7 @@ describe.concurrent('the built service, started as production starts it (node di
       expect(output()).toContain('"msg":"stopped"');
     } finally {
       child.kill('SIGKILL');
+      await rm(dataDir, { recursive: true, force: true });
     }
   }, 120_000);
 
@@ -142,12 +140,16 @@ describe.concurrent('the built service, started as production starts it (node di
     await mkdir(binDir);
     await symlink(cli, join(binDir, 'user-auth'));
     // The shebang finds node on PATH: this one, first.
-    const env = { PATH: `${binDir}:${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`, DATA_DIR: join(scratch, 'cli-data') };
+    const dataDir = await freshDataDir('auth-built-cli-');
+    const env = { PATH: `${binDir}:${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`, DATA_DIR: dataDir };
     const userAuth = (...args: string[]) => execFileAsync('user-auth', args, { cwd: scratch, env });
-
-    expect((await userAuth('--help')).stdout).toContain('keys:rotate');
-    // A writing command: it migrates the fresh embedded database first, then rotates.
-    expect((await userAuth('keys:rotate')).stdout).toContain('new signing key');
+    try {
+      expect((await userAuth('--help')).stdout).toContain('keys:rotate');
+      // A writing command: it migrates the fresh embedded database first, then rotates.
+      expect((await userAuth('keys:rotate')).stdout).toContain('new signing key');
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   }, 120_000);
 });
 
@@ -163,13 +165,15 @@ describe.concurrent('the server process', () => {
   });
 
   it('starts in production with an allowed embedded database and no development warning', async () => {
-    const { child, output } = startServer({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', ALLOW_EMBEDDED_DATABASE: 'true' });
+    const dataDir = await freshDataDir('auth-production-');
+    const { child, output } = startServer({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', ALLOW_EMBEDDED_DATABASE: 'true', DATA_DIR: dataDir });
     try {
       await waitFor(output, /listening on/, child);
       expect(output()).not.toContain('DEVELOPMENT MODE');
     } finally {
       child.kill('SIGTERM');
       await exitCode(child);
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });

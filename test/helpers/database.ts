@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,8 +26,9 @@ export function recordingLog(): { log: pino.Logger; lines: Record<string, unknow
 }
 
 /**
- * Set (by .ci/run) to run against a real PostgreSQL server; unset, each test file gets one in-memory PGlite, and
- * every test database in the file is a schema in it (see `embeddedSchema`).
+ * Set (by .ci/run) to run against a real PostgreSQL server; unset, each test worker (a process that runs file after
+ * file, see vitest.config.ts) gets one in-memory PGlite, and every test database is a schema in it (see
+ * `embeddedSchema`).
  */
 export const TEST_DATABASE_URL = process.env['TEST_DATABASE_URL'];
 
@@ -57,7 +58,7 @@ export async function withAdminClient<T>(fn: (client: pg.Client) => Promise<T>):
   }
 }
 
-/** The file's one embedded database: starting PGlite costs seconds (it runs initdb), a schema costs milliseconds. */
+/** The worker's one embedded database: starting PGlite costs seconds, a schema costs milliseconds. */
 let sharedEmbedded: Promise<Database> | undefined;
 
 // Its package.json is not among its exports: read from where npm installs it.
@@ -65,13 +66,16 @@ const PGLITE_VERSION = (
   JSON.parse(readFileSync(new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
+/** Where the empty cluster is kept for every run (one per PGlite version): `.tar` as PGlite dumps it, `.d` on disk. */
+const EMPTY_CLUSTER = join(tmpdir(), `user-auth-test-cluster-${PGLITE_VERSION}`);
+
 /**
- * An empty cluster as PGlite dumps it, kept in the temporary folder for every test file of every run (one per
- * PGlite version): loading it skips initdb, the larger part of PGlite's start. Written to a new name and then
- * renamed, so a file that starts at the same moment as the one writing it never reads half a dump.
+ * An empty cluster as PGlite dumps it: loading it skips initdb, the larger part of PGlite's start. Made once and
+ * kept in the temporary folder, written to a new name and then renamed, so that a process starting at the same
+ * moment as the one writing it never reads half a dump.
  */
 async function emptyClusterDump(): Promise<Blob> {
-  const path = join(tmpdir(), `user-auth-test-cluster-${PGLITE_VERSION}.tar`);
+  const path = `${EMPTY_CLUSTER}.tar`;
   try {
     return new Blob([await readFile(path)]);
   } catch {
@@ -84,12 +88,34 @@ async function emptyClusterDump(): Promise<Blob> {
     return dump;
   }
 }
+
+/** The same empty cluster as a closed data folder, which PGlite opens as an existing database. */
+async function emptyClusterFolder(): Promise<string> {
+  const path = `${EMPTY_CLUSTER}.d`;
+  if (existsSync(join(path, 'PG_VERSION'))) return path;
+  const partial = await mkdtemp(`${path}.`);
+  await (await openEmbedded(partial, await emptyClusterDump())).close();
+  try {
+    await rename(partial, path);
+  } catch (error) {
+    // Another process made it first: theirs is the same.
+    if (!existsSync(join(path, 'PG_VERSION'))) throw error;
+    await rm(partial, { recursive: true, force: true });
+  }
+  return path;
+}
+
+/** Vitest's global setup: the empty cluster in both forms, made once before any test file needs it. */
+export async function prepareEmptyCluster(): Promise<void> {
+  await emptyClusterFolder();
+}
+
 /** Whose search_path the shared connection has now, and the queue every schema's statements wait in. */
 let activeSchema: string | undefined;
 let queue: Promise<unknown> = Promise.resolve();
 
 /**
- * A Database that is one schema of the file's shared PGlite. PGlite has a single connection, so each call first
+ * A Database that is one schema of the worker's shared PGlite. PGlite has a single connection, so each call first
  * points its search_path at this schema, and calls queue one after the other (as they would on PGlite anyway),
  * which keeps another schema's statement from slipping in between. The app sees the same `Database` contract
  * and the same SQL as on a PGlite of its own.
@@ -161,20 +187,12 @@ export async function createTestDatabase(setup?: string): Promise<TestDatabase> 
   };
 }
 
-let template: Promise<string> | undefined;
-
 /**
- * A new, empty embedded-database folder for a process under test (the CLI, the server) to open. Creating one runs
- * initdb, seconds of work; so the file's first call writes the empty cluster once and every call gets a copy of
- * it, which PGlite opens as an existing database. Nothing is migrated: the folder is what a first start would see.
+ * A new, empty embedded-database folder for a process under test (the CLI, the server) to open: a copy of the
+ * empty cluster, which skips initdb, seconds of work. Nothing is migrated: the folder is what a first start would see.
  */
 export async function freshDataDir(prefix: string): Promise<string> {
-  template ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'auth-template-'));
-    await (await openEmbedded(dir, await emptyClusterDump())).close();
-    return dir;
-  })();
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  await cp(await template, dir, { recursive: true });
+  await cp(await emptyClusterFolder(), dir, { recursive: true });
   return dir;
 }

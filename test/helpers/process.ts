@@ -6,7 +6,7 @@ export const ROOT = new URL('../..', import.meta.url).pathname;
 
 /**
  * The real entry point in its own process, as `npm start` runs it: the build of src/server.ts, made once per test
- * run by vitest's global setup (test/helpers/build.ts).
+ * run by vitest's global setup (test/helpers/global-setup.ts).
  */
 export function startServer(env: Record<string, string>): { child: ChildProcess; output: () => string } {
   const child = spawn(process.execPath, ['dist/server.js'], {

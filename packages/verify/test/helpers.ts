@@ -21,7 +21,7 @@ export interface RunningService {
   databaseEnv: Record<string, string>;
   /** SIGTERM, then the same service again on the same port and database (a deploy). */
   restart(): Promise<void>;
-  /** The operator CLI (src/cli.ts) on the service's database; the embedded one only while the service is stopped. */
+  /** The operator CLI (its build, dist/cli.js) on the service's database; the embedded one only while the service is stopped. */
   cli(...args: string[]): Promise<string>;
   stop(): Promise<void>;
   close(): Promise<void>;
@@ -72,7 +72,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Ru
       await start();
     },
     async cli(...args) {
-      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+      const { stdout } = await promisify(execFile)(process.execPath, ['dist/cli.js', ...args], {
         cwd: ROOT,
         env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'test', ...databaseEnv },
       });

@@ -6,11 +6,12 @@ import { describe, expect, it } from 'vitest';
 import { freshDataDir } from '../../helpers/database.js';
 import { exitCode, ROOT, startServer, waitFor } from '../../helpers/process.js';
 
+/** The built CLI (vitest's global setup runs `npm run build`), as the package's bin runs it. */
 function cli(dataDir: string, args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
-      ['--import', 'tsx', 'src/cli.ts', ...args],
+      ['dist/cli.js', ...args],
       { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', DATA_DIR: dataDir } },
       (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
