@@ -175,18 +175,21 @@ export class Outbox {
 
   private async poll(): Promise<void> {
     if (this.topics.size === 0) return;
-    const names = [...this.topics.keys()];
-    const lease = Math.ceil(Math.max(...[...this.topics.values()].map((t) => t.timeoutMs)) / 1000) + LEASE_MARGIN_SECONDS;
-    let rows: OutboxRow[];
-    try {
-      rows = await claimDueRows(this.db, names, this.options.batchSize, lease);
-    } catch (error) {
+    // Each topic's rows under a lease of its own: a row a dead sender held comes back as soon as its own topic's
+    // delivery would have timed out, not after the slowest topic's (a mail server's minute).
+    const settled = await Promise.allSettled(
+      [...this.topics.values()].map((topic) =>
+        claimDueRows(this.db, [topic.topic], this.options.batchSize, Math.ceil(topic.timeoutMs / 1000) + LEASE_MARGIN_SECONDS),
+      ),
+    );
+    const claimed: OutboxRow[][] = [];
+    for (const result of settled) {
+      if (result.status === 'fulfilled') claimed.push(result.value);
       // The database is down or busy: the rows wait there, and the next poll tries again.
-      this.log.warn({ err: error }, 'outbox: could not claim rows');
-      return;
+      else this.log.warn({ err: result.reason }, 'outbox: could not claim rows');
     }
-    await Promise.all(rows.map((row) => this.deliver(row)));
-    if (rows.length === this.options.batchSize) this.again = true;
+    await Promise.all(claimed.flat().map((row) => this.deliver(row)));
+    if (claimed.some((rows) => rows.length === this.options.batchSize)) this.again = true;
   }
 
   private async deliver(row: OutboxRow): Promise<void> {
