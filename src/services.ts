@@ -31,6 +31,7 @@ import { Outbox } from './kernel/outbox/outbox.js';
 import { Events } from './kernel/events.js';
 import { Webhooks } from './features/webhooks/webhooks.js';
 import { TokenHook } from './features/webhooks/token-hook.js';
+import type { ClaimsHook } from './features/tokens/claims-hook.js';
 import { countEndpointSecretsByKey } from './features/webhooks/webhook-queries.js';
 import { AddressBook, EmailAddresses, EmailMessages } from './features/email/email.js';
 import { EmailSender, LogMailbox, SmtpTransport } from './features/email/email-sender.js';
@@ -109,6 +110,7 @@ export async function openSingleSignOn(
   keys: KeyRing,
   sessions: Sessions,
   log: Logger,
+  claimsHook?: ClaimsHook,
 ): Promise<{ pages: Pages; oidc: OpenIdProvider | undefined; clients: ClientRegistry | undefined }> {
   const secure = takesSecureCookies(config.publicUrl);
   const views = new PageViews(config.pages, ENGLISH, new URL(config.publicUrl).pathname.replace(/\/$/, ''), config.publicUrl.startsWith('https:'));
@@ -142,6 +144,7 @@ export async function openSingleSignOn(
       refreshTokenTtlSeconds: config.oidc.refreshTokenTtlSeconds,
       sessionTtlSeconds: config.sessions.maxLifetimeSeconds,
       secureCookies: secure,
+      claimsHook,
     },
     log,
     pages,
@@ -180,11 +183,12 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const passwordHasher = await PasswordHasher.create(config.argon2, config.hashing, metrics.hashObserver);
     hasher = passwordHasher;
     metrics.watchHashQueue(() => passwordHasher.queueLength, () => passwordHasher.expectedWaitMs);
+    const claimsHook = config.tokenHook && new TokenHook(config.tokenHook, log, metrics);
     const tokens = new AccessTokens(keys, {
       issuer: config.jwt.issuer,
       audience: config.jwt.audience,
       ttlSeconds: config.jwt.accessTokenTtlSeconds,
-    }, config.tokenHook && new TokenHook(config.tokenHook, log, metrics));
+    }, claimsHook);
     if (config.tokenHook) {
       log.info({ url: withoutCredentials(config.tokenHook.url), failure: config.tokenHook.failure }, 'access tokens get claims from the token hook (TOKEN_HOOK_URL)');
     }
@@ -222,7 +226,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     });
     const webhooks = new Webhooks(db, outbox, box, config.webhooks, log, metrics);
     webhooks.start(events);
-    const { pages, oidc, clients } = await openSingleSignOn(config, db, keys, sessions, log);
+    const { pages, oidc, clients } = await openSingleSignOn(config, db, keys, sessions, log, claimsHook);
     if (oidc) {
       log.info({ issuer: config.publicUrl }, 'OpenID provider on (OIDC_ENABLED)');
       // The apps signed in through a session are told when it ends, however it ended: once the change is committed,

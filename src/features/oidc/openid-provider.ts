@@ -8,6 +8,7 @@ import type { KeyRing } from '../tokens/signing-keys.js';
 import { accountClaims, ACCOUNT_SCOPES, claimsByScope } from './oidc-claims.js';
 import { INTERACTION_PATH, ROUTES } from './oidc-paths.js';
 import { databaseAdapter, guarded } from './oidc-adapter.js';
+import { RESERVED_CLAIMS, type ClaimsHook } from '../tokens/claims-hook.js';
 import { API_SCOPE_METADATA, secretMatches, type ClientRegistry } from './oidc-clients.js';
 import { deleteModel, deleteModelsOfGrant, linkProviderSession, purgeExpiredModels, takeEndedLinks, unlinkProviderSession } from './oidc-queries.js';
 
@@ -53,6 +54,8 @@ export interface ProviderSettings {
   sessionTtlSeconds: number;
   /** `__Host-` and `__Secure-` cookies, marked Secure: https, or a loopback address browsers treat as secure. */
   secureCookies: boolean;
+  /** TOKEN_HOOK_URL's: asked for claims before each access token for a user, as for the service's own tokens. */
+  claimsHook?: ClaimsHook | undefined;
 }
 
 /** What an interaction (a sign-in the provider asks the pages for) is about. */
@@ -90,6 +93,9 @@ const SESSION_RESULT = 'urn:user-auth-service:session';
  * services get tokens with their client credentials. Built again when the signing keys change (a rotation), as
  * the library takes its keys at construction; everything it keeps is in the database, so the new one carries on.
  */
+/** Claims of the provider's own access tokens that a hook may not set either: whom the token is for, and what it allows. */
+const PROVIDER_CLAIMS: ReadonlySet<string> = new Set(['client_id', 'scope', 'acr', 'auth_time', 'cnf', 'azp']);
+
 export class OpenIdProvider {
   private built: { fingerprint: string; provider: Provider; callback: (req: IncomingMessage, res: ServerResponse) => Promise<void> } | undefined;
 
@@ -415,13 +421,26 @@ export class OpenIdProvider {
           | undefined;
         if (!signIn) return undefined;
         const granted = new Set((signIn.scope ?? '').split(' '));
-        const account = granted.has('roles') ? await findUser(db, accountId) : undefined;
-        return {
+        const hook = this.settings.claimsHook;
+        const user = granted.has('roles') || hook ? await findUser(db, accountId) : undefined;
+        const claims: Record<string, unknown> = {
           ...(signIn.authTime === undefined ? {} : { auth_time: signIn.authTime }),
           ...(signIn.amr === undefined ? {} : { amr: signIn.amr }),
           ...(signIn.acr === undefined ? {} : { acr: signIn.acr, aal: signIn.acr === 'aal2' ? 2 : 1 }),
-          ...(account ? { roles: account.roles } : {}),
+          ...(user && granted.has('roles') ? { roles: user.roles } : {}),
         };
+        if (!hook || !user) return claims;
+        // The hook adds to what the provider and the service set, never over it; a failure with TOKEN_HOOK_FAILURE=deny
+        // leaves as hook_unavailable, and no token is issued.
+        const added = await hook.claims(db, {
+          user: { id: user.id, username: user.username, roles: user.roles },
+          session: { id: String((token as { sessionUid?: string }).sessionUid ?? ''), aal: claims['aal'] === 2 ? 2 : 1, amr: signIn.amr ?? [] },
+          claims: { sub: accountId, ...claims },
+        });
+        for (const [name, value] of Object.entries(added)) {
+          if (!Object.hasOwn(claims, name) && !RESERVED_CLAIMS.has(name) && !PROVIDER_CLAIMS.has(name) && name !== '__proto__') claims[name] = value;
+        }
+        return claims;
       }),
       // Every app is the operator's own: what it asks for within what it was registered with is granted, with no
       // consent screen. The grant grows with what it asks for.

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import { freePort } from '../../helpers/process.js';
 import { authorizationRequest, CookieBrowser, relyingParty, startRelyingParty } from '../../helpers/sso.js';
 import { Administration } from '../../../src/features/administration/admin-accounts.js';
 import { Events } from '../../../src/kernel/events.js';
+import { Receiver, verified } from '../../helpers/webhook-receiver.js';
 
 /** The OpenID provider through openid-client, on a real port; the pages' forms posted without a browser. */
 let t: TestApp;
@@ -242,6 +244,42 @@ describe('back-channel logout', () => {
       expect(decodeJwt(logoutToken)).toMatchObject({ sub: String(user.id), aud: registered.client_id, sid: tokens.claims()!.sid });
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('the token hook', () => {
+  it("adds its claims to the provider's access tokens for a user, never over the provider's or the service's own", async () => {
+    const secret = `whsec_${randomBytes(32).toString('base64')}`;
+    const receiver = await Receiver.start((request) => {
+      const call = verified(secret, request) as unknown as { user: { id: string } };
+      return { status: 200, body: JSON.stringify({ claims: { tenant: `acme-${call.user.id}`, sub: 'someone-else', client_id: 'another-app', roles: ['admin'] } }) };
+    });
+    const port = await freePort();
+    const hooked = `http://127.0.0.1:${port}`;
+    const other = await startTestApp({ PUBLIC_URL: hooked, TOKEN_HOOK_URL: receiver.url, TOKEN_HOOK_SECRET: secret });
+    try {
+      await other.app.listen({ host: '127.0.0.1', port });
+      const key = (await other.services.adminKeys.create('hook')).key;
+      const registered = await other.app.inject({
+        method: 'POST',
+        url: '/admin/clients',
+        headers: { authorization: `Bearer ${key}` },
+        payload: { client_name: 'Hooked', redirect_uris: [REDIRECT], grant_types: ['authorization_code'], scope: 'openid profile roles' },
+      });
+      const { client_id, client_secret } = json(registered) as { client_id: string; client_secret: string };
+      const config = await relyingParty(hooked, client_id, client_secret);
+      const user = await register(other.app);
+      // A token for the team's APIs (the resource PUBLIC_URL) is a JWT, as the service's own access tokens are.
+      const request = await authorizationRequest(config, REDIRECT, { resource: hooked });
+      const callback = await new CookieBrowser(hooked).signInForApp(request.url.href, user);
+      const tokens = await client.authorizationCodeGrant(config, new URL(callback), request.checks, { resource: hooked });
+      const claims = decodeJwt(tokens.access_token);
+      expect(claims).toMatchObject({ tenant: `acme-${user.id}`, sub: String(user.id), client_id, roles: [] });
+      expect(receiver.received.length).toBeGreaterThan(0);
+    } finally {
+      await other.close();
+      await receiver.close();
     }
   });
 });
