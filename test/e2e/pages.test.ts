@@ -153,6 +153,8 @@ describe.skipIf(!HAS_CHROMIUM)("the service's pages in headless Chromium (needs 
     const { context, page } = await newPage();
     const device = await addAuthenticator(page);
     await signIn(page, user);
+    // With a script, the note that passkeys need one is gone.
+    expect(await page.getByText('Adding a passkey needs JavaScript.').isHidden()).toBe(true);
     await page.getByLabel('Name of the passkey').last().fill('test laptop');
     await page.getByRole('button', { name: 'Add a passkey' }).click();
     await page.waitForURL(`${origin}/account?done=passkeyAdded`);
@@ -165,6 +167,7 @@ describe.skipIf(!HAS_CHROMIUM)("the service's pages in headless Chromium (needs 
 
     const request = await authorizationRequest(app.config, rp.redirectUri);
     await page.goto(request.url.href);
+    expect(await page.getByText('or', { exact: true }).isVisible()).toBe(true);
     await page.getByRole('button', { name: 'Use a passkey' }).click();
     await page.waitForURL((url) => url.href.startsWith(rp.redirectUri));
     const tokens = await client.authorizationCodeGrant(app.config, new URL(page.url()), request.checks);

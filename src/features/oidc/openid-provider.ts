@@ -105,13 +105,8 @@ export class OpenIdProvider {
     readonly clients: ClientRegistry,
     private readonly settings: ProviderSettings,
     private readonly log: Pick<Logger, 'info' | 'warn' | 'error'>,
-    private browser?: ProviderBrowser,
+    private readonly browser: ProviderBrowser,
   ) {}
-
-  /** The pages: set by the composition once they are made (they need this provider in turn). */
-  usePages(browser: ProviderBrowser): void {
-    this.browser = browser;
-  }
 
   /** The library's instance for the current keys. */
   get provider(): Provider {
@@ -133,7 +128,7 @@ export class OpenIdProvider {
     await this.current().callback(req, res);
   }
 
-  /** What the interaction this request's cookie names is about; ServiceError-free: the library's SessionNotFound when there is none. */
+  /** What the interaction this request's cookie names is about; the library's SessionNotFound when there is none. */
   async interaction(req: IncomingMessage, res: ServerResponse): Promise<InteractionView> {
     const provider = this.provider;
     const details = await provider.interactionDetails(req, res);
@@ -225,8 +220,9 @@ export class OpenIdProvider {
       if (basePath) (ctx.req as IncomingMessage & { originalUrl?: string }).originalUrl = `${basePath}${ctx.req.url}`;
       ctx.set('content-security-policy', this.pages().contentSecurityPolicy(formOrigins(ctx)));
       await next();
-      // The answer is made: a failure here (the database gone meanwhile) leaves it as it is, and a session link
-      // that could not be written is caught up with by the sweep, as an ended session that was not announced.
+      // The answer is made: a failure here (the database gone meanwhile) leaves it as it is. A session link that
+      // could not be written costs that session its back-channel logout only: the provider honours it no longer
+      // than the browser's own sign-in lives (the browser_session check).
       await this.afterRoute(ctx as KoaContextWithOIDC).catch((error: unknown) => this.log.warn({ err: error, route: (ctx as KoaContextWithOIDC).oidc?.route }, 'after the provider answered'));
     });
     provider.on('server_error', (_ctx: unknown, error: unknown) => this.log.error({ err: error }, 'OpenID provider fault'));
@@ -282,7 +278,6 @@ export class OpenIdProvider {
   }
 
   private pages(): ProviderBrowser {
-    if (!this.browser) throw new Error('the OpenID provider has no pages: usePages() was not called');
     return this.browser;
   }
 

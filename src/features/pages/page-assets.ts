@@ -120,6 +120,9 @@ export const PASSKEY_SCRIPT = `(function () {
     var json = kind === 'second-step' ? { mfa_token: form.elements.mfa_token.value } : {};
     return fetch(url, { method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' }, body: JSON.stringify(json) });
   }
+  // What says passkeys need a script goes; what leads to them comes.
+  Array.prototype.forEach.call(document.querySelectorAll('[data-without-script]'), function (element) { element.hidden = true; });
+  Array.prototype.forEach.call(document.querySelectorAll('[data-with-script]'), function (element) { element.hidden = false; });
   Array.prototype.forEach.call(document.querySelectorAll('[data-passkey]'), function (button) {
     var form = document.getElementById(button.getAttribute('data-form'));
     var status = document.getElementById(button.getAttribute('data-status'));

@@ -181,7 +181,7 @@ ${view.cancel ? this.cancelForm(view.base, view.csrf, app) : ''}`;
 ${this.csrfField(csrf)}
 ${mfaToken === undefined ? '' : html`<input type="hidden" name="mfa_token" value="${mfaToken}">`}
 <input type="hidden" name="response" value="">
-<p class="or" hidden id="${id}-or">${this.t('signIn.or')}</p>
+<p class="or" hidden data-with-script>${this.t('signIn.or')}</p>
 <button type="button" class="secondary" hidden data-passkey="${kind}" data-form="${id}" data-status="${id}-status" data-options="${this.href(optionsPath)}" data-error="${this.t('errors.invalid_passkey')}">${kind === 'sign-in' ? this.t('signIn.passkey') : this.t('secondStep.passkey')}</button>
 <p class="error" role="alert" id="${id}-status" hidden></p>
 </form>`;
@@ -342,7 +342,7 @@ ${view.passkeys.length === 0 ? html`<p>${this.t('passkeys.none')}</p>` : html`<u
 <label for="passkey-new-name">${this.t('field.passkeyName')}</label>
 <input id="passkey-new-name" name="name" type="text" maxlength="64">
 ${this.proofFields('passkey-add', proof)}
-<p class="muted" id="passkey-needs-script">${this.t('passkeys.needsScript')}</p>
+<p class="muted" data-without-script>${this.t('passkeys.needsScript')}</p>
 <button type="button" hidden data-passkey="register" data-form="passkey-register" data-status="passkey-register-status" data-options="${this.href('/account/passkeys/options')}" data-error="${this.t('errors.invalid_passkey')}">${this.t('passkeys.add')}</button>
 <p class="error" role="alert" id="passkey-register-status" hidden></p>
 </form>
