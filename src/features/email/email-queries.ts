@@ -1,5 +1,5 @@
 import type { Queryable } from '../../kernel/db/database.js';
-import { LOCKED, toUser } from '../../kernel/db/user-queries.js';
+import { LOCKED, toUser, type UserRow } from '../../kernel/db/user-queries.js';
 import type { EmailAddress } from '../../kernel/email-addresses.js';
 import type { User } from '../../kernel/model.js';
 
@@ -56,18 +56,7 @@ export type AccountForSignIn = User & { passwordHash: string; hasSecondFactor: b
 
 /** The account that has proven this address, with what a sign-in needs of it (as findUserForLogin reads it by name). */
 export async function findAccountByVerifiedAddress(db: Queryable, normalized: string): Promise<AccountForSignIn | undefined> {
-  const [row] = await db.query<{
-    id: string | number;
-    username: string;
-    roles: string[];
-    created_at: Date;
-    updated_at: Date;
-    email: string | null;
-    email_verified_at: Date | null;
-    password_hash: string;
-    has_second_factor: boolean;
-    locked: boolean;
-  }>(
+  const [row] = await db.query<UserRow & { password_hash: string; has_second_factor: boolean; locked: boolean }>(
     `SELECT id, username, roles, created_at, updated_at, email, email_verified_at, password_hash, has_second_factor, ${LOCKED} AS locked
        FROM users WHERE email_normalized = $1 AND email_verified_at IS NOT NULL`,
     [normalized],

@@ -1,7 +1,8 @@
 import type { User, UserMetadata, UserSummary } from '../model.js';
 import type { Queryable } from './database.js';
 
-interface UserRow {
+/** A users row as toUser reads it; queries of other features add their own columns to it. */
+export interface UserRow {
   id: string | number;
   username: string;
   roles: string[];
