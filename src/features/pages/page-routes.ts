@@ -90,6 +90,14 @@ export function registerPageErrors(app: Parameters<FastifyPluginAsync>[0], pages
       const refusal = noteRefusal(request, reply, pages, error);
       return sendPage(reply, pages, error.status, pages.views.error({ message: refusal.text, code: refusal.code }));
     }
+    // What the framework refuses before a handler runs (a body that is not a form, empty JSON, too large) is the
+    // client's mistake: a 4xx page, as the JSON API answers it, never a 500.
+    const status = (error as { statusCode?: unknown }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      request.errorCode = 'invalid_request';
+      const message = pages.views.t('errors.invalid_request', { detail: 'the request could not be read' });
+      return sendPage(reply, pages, status, pages.views.error({ message, code: 'invalid_request' }));
+    }
     request.log.error({ err: error }, 'unhandled error');
     request.errorCode = 'internal_error';
     return sendPage(reply, pages, 500, pages.views.error({ message: pages.views.t('errors.internal_error'), code: 'internal_error' }));

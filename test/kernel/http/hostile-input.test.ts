@@ -850,7 +850,15 @@ function expectWellFormed(response: LightMyRequestResponse, method: string, what
   const label = `${what} -> ${response.statusCode} ${response.body.slice(0, 300)}`;
   expect(response.statusCode, label).toBeLessThan(500);
   if (response.statusCode < 400) return;
-  expect(response.headers['content-type'], label).toContain('application/json');
+  const type = String(response.headers['content-type'] ?? '');
+  // The pages answer people, in HTML; the OpenID provider answers apps as OAuth says ({error, error_description}).
+  if (type.startsWith('text/html') || (method === 'HEAD' && response.body === '')) return;
+  expect(type, label).toContain('application/json');
+  if (method !== 'HEAD' && /^\/oidc\//.test(what.split(' ')[1] ?? '')) {
+    const oauth = JSON.parse(response.body) as Record<string, unknown>;
+    expect(typeof oauth['error'], label).toBe('string');
+    return;
+  }
   if (method === 'HEAD') return; // a HEAD answer has the headers of the GET one, and no body
   const body = JSON.parse(response.body) as Record<string, unknown>;
   expect(Object.keys(body).sort(), label).toEqual(['error', 'message']);
@@ -911,7 +919,11 @@ const cases = ROUTES.map((route) => [`${route.method} ${route.url}`, route] as c
 describe('every route is enumerated from the app', () => {
   it('finds every route, with the schemas and credential each declares', () => {
     // One route for each method and path the router holds, and each of them one it routes.
-    expect(ROUTES.length).toBe(PRINTED.length);
+    // Every route the router prints is among them (the provider's wildcard may print in a form the reader skips).
+    const known = new Set(ROUTES.map(({ method, url }) => `${method} ${url}`));
+    for (const { method, url } of PRINTED) {
+      if (app.hasRoute({ method: method as 'GET', url })) expect(known.has(`${method} ${url}`), `${method} ${url}`).toBe(true);
+    }
     for (const { method, url } of ROUTES) expect(app.hasRoute({ method: method as 'GET', url: url === '*' ? '/*' : url }), `${method} ${url}`).toBe(true);
     expect(ROUTES.length).toBeGreaterThan(60);
     expect(ROUTES.filter((r) => r.auth === 'admin').length).toBeGreaterThan(10);
