@@ -2,7 +2,7 @@
  * What the machine was doing while the benchmark ran, read from /proc (Linux). Elsewhere every reading is
  * undefined and the report says so, rather than inventing a figure.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 
 // /proc/<pid>/stat counts in USER_HZ, which Linux fixes at 100 on every architecture Node runs on.
@@ -74,4 +74,64 @@ export function cores(): string {
 
 export function loadAverage(): string {
   return os.loadavg().map((l) => l.toFixed(2)).join(' / ');
+}
+
+/** Where CPU time went, by part of the machine, in seconds since boot (each part's threads or processes summed). */
+export type CpuByPart = Record<string, number>;
+
+/** Fields of a /proc stat line after the command name: utime is [11], stime [12], nice [16] (0-based). */
+async function statFields(path: string): Promise<{ comm: string; fields: string[] } | undefined> {
+  try {
+    const stat = await readFile(path, 'utf8');
+    const open = stat.indexOf('(');
+    const close = stat.lastIndexOf(')');
+    return { comm: stat.slice(open + 1, close), fields: stat.slice(close + 2).split(' ') };
+  } catch {
+    return undefined;
+  }
+}
+
+const seconds = (fields: string[]) => (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+
+/**
+ * CPU seconds so far of every part a login window keeps busy: the server's event-loop thread, its hashing threads
+ * (the threads at a raised nice value), its other threads (garbage collection, libuv's pool), PostgreSQL's
+ * processes, Redis, and this process (the load generator). Linux only: elsewhere, undefined.
+ */
+export async function cpuByPart(serverPid: number, others: Record<string, number> = {}): Promise<CpuByPart | undefined> {
+  const parts: CpuByPart = { 'server event loop': 0, 'server hashing threads': 0, 'server other threads': 0, PostgreSQL: 0, Redis: 0 };
+  let tasks: string[];
+  let processes: string[];
+  try {
+    tasks = await readdir(`/proc/${serverPid}/task`);
+    processes = (await readdir('/proc')).filter((name) => /^\d+$/.test(name));
+  } catch {
+    return undefined;
+  }
+  for (const tid of tasks) {
+    const stat = await statFields(`/proc/${serverPid}/task/${tid}/stat`);
+    if (!stat) continue;
+    const part = tid === String(serverPid) ? 'server event loop' : Number(stat.fields[16]) > 0 ? 'server hashing threads' : 'server other threads';
+    parts[part]! += seconds(stat.fields);
+  }
+  for (const pid of processes) {
+    const stat = await statFields(`/proc/${pid}/stat`);
+    if (stat?.comm === 'postgres') parts['PostgreSQL']! += seconds(stat.fields);
+    else if (stat?.comm === 'redis-server') parts['Redis']! += seconds(stat.fields);
+  }
+  for (const [name, pid] of Object.entries(others)) {
+    const stat = await statFields(`/proc/${pid}/stat`);
+    if (stat) parts[name] = seconds(stat.fields);
+  }
+  const own = process.cpuUsage();
+  parts['load generator (this process)'] = (own.user + own.system) / 1e6;
+  const machine = await machineCpu();
+  if (machine) parts['whole machine (busy)'] = (machine.total - machine.idle - machine.steal) / TICKS_PER_SECOND;
+  return parts;
+}
+
+/** What each part used between two readings. */
+export function cpuSpent(before: CpuByPart | undefined, after: CpuByPart | undefined): CpuByPart | undefined {
+  if (!before || !after) return undefined;
+  return Object.fromEntries(Object.keys(after).map((part) => [part, after[part]! - (before[part] ?? 0)]));
 }

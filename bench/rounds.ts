@@ -33,6 +33,12 @@ export class Rounds {
     this.row(name, kind, digits).values[round] = value !== undefined && Number.isFinite(value) ? value : undefined;
   }
 
+  /** The median of a row's rounds. */
+  median(name: string): number | undefined {
+    const row = this.rows.find((r) => r.name === name);
+    return row && summary(row.values)?.median;
+  }
+
   /** One line per result whose rounds disagree by more than DISAGREEMENT. */
   warnings(): string[] {
     return this.rows

@@ -7,11 +7,16 @@
  *   2. logins per second against the service at saturation: login ÷ ceiling is the share of the machine's
  *      hashing capacity that reaches clients as logins;
  *   3. GET /api/auth/me on a minimal server (bench/baseline-server.ts: the same token check and session query);
- *   4. GET /api/auth/me on the service: /me ÷ baseline is what the service adds to the token path.
+ *   3. logins per second against a minimal login (bench/baseline-server.ts: the same hash on the same kind of
+ *      pool, one user query, one session insert, one signed token): login ÷ minimal login is what the rest of
+ *      the service's login costs, the hash apart;
+ *   4. GET /api/auth/me on a minimal server (bench/baseline-server.ts: the same token check and session query);
+ *   5. GET /api/auth/me on the service: /me ÷ baseline is what the service adds to the token path.
  * The two windows of a ratio are seconds apart, so a ratio drifts less than either rate. The CPU time each
  * process spent per request gives a second pair of ratios that does not depend on how much of the machine
  * a window got. The table gives every round, the median, min and max, and warns when a result's rounds
- * disagree by more than 20%. Then, once: /me and the JWKS while logins saturate the CPU, and 1,000
+ * disagree by more than 20%. The CPU of every part of the machine (the server's event loop, its hashing threads,
+ * PostgreSQL, Redis, the load generator) during the login windows is given per login. Then, once: /me and the JWKS while logins saturate the CPU, and 1,000
  * connections logging in at once. The server is the production build, in its own process; the load comes
  * from this one.
  *
@@ -40,9 +45,9 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { decodeJwt, type JWK } from 'jose';
 import { ConfigError, loadConfig, type Config } from '../src/settings.js';
-import { PasswordHasher } from '../src/features/passwords/passwords.js';
+import { HASHING_NICENESS, PasswordHasher } from '../src/features/passwords/passwords.js';
 import { mainThreadProfile, monotonicUs, summarize, type Window } from './cpu-profile.js';
-import { cores, cpuShares, loadAverage, machineCpu, processCpuSeconds, rssMb, sampleCpu, TICKS_PER_SECOND } from './machine.js';
+import { cores, cpuByPart, cpuShares, cpuSpent, loadAverage, type CpuByPart, machineCpu, processCpuSeconds, rssMb, sampleCpu, TICKS_PER_SECOND } from './machine.js';
 import { format, percentile, Rounds } from './rounds.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -254,9 +259,15 @@ function poster(url: string, connections: number): { post(payload: string): Prom
  * waited for and counted. A load generator that drops them at the deadline would charge the window with hashes
  * it does not count, and leave them running into the next window.
  */
-async function loginWindow(pid: number, url: string, connections: number, body: () => string): Promise<{ rate: number; count: number; statuses: Record<number, number>; cpuSeconds: number | undefined }> {
+async function loginWindow(
+  pid: number,
+  url: string,
+  connections: number,
+  body: () => string,
+): Promise<{ rate: number; count: number; statuses: Record<number, number>; cpuSeconds: number | undefined; parts: CpuByPart | undefined }> {
   const client = poster(url, connections);
   const statuses: Record<number, number> = {};
+  const partsBefore = await cpuByPart(pid);
   const cpuBefore = await processCpuSeconds(pid);
   const start = performance.now();
   const deadline = start + WINDOW * 1000;
@@ -270,9 +281,10 @@ async function loginWindow(pid: number, url: string, connections: number, body: 
   );
   const elapsed = (performance.now() - start) / 1000;
   const cpuAfter = await processCpuSeconds(pid);
+  const parts = cpuSpent(partsBefore, await cpuByPart(pid));
   client.close();
   const count = statuses[200] ?? 0;
-  return { rate: count / elapsed, count, statuses, cpuSeconds: cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined };
+  return { rate: count / elapsed, count, statuses, cpuSeconds: cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined, parts };
 }
 
 /**
@@ -339,6 +351,46 @@ function perUnit(cpuSeconds: number | undefined, count: number, scale: number): 
   return cpuSeconds === undefined || count === 0 ? undefined : (cpuSeconds * scale) / count;
 }
 
+/** CPU seconds by part over several login windows, and the logins they answered. */
+class PartsPerLogin {
+  private readonly seconds: CpuByPart = {};
+  private logins = 0;
+  private complete = true;
+
+  add(parts: CpuByPart | undefined, logins: number): void {
+    if (!parts) this.complete = false;
+    for (const [part, spent] of Object.entries(parts ?? {})) this.seconds[part] = (this.seconds[part] ?? 0) + spent;
+    this.logins += logins;
+  }
+
+  /** ms per login of a part, undefined where it could not be read. */
+  perLogin(part: string): number | undefined {
+    return this.complete && this.logins > 0 && this.seconds[part] !== undefined ? (1000 * this.seconds[part]!) / this.logins : undefined;
+  }
+
+  get parts(): string[] {
+    return Object.keys(this.seconds);
+  }
+
+  /** One column per measured login; the last row is what no listed part used (the kernel's interrupts, other processes). */
+  static markdown(columns: Record<string, PartsPerLogin>): string[] {
+    const all = Object.values(columns);
+    const parts = [...new Set(all.flatMap((c) => c.parts))].filter((p) => p !== 'whole machine (busy)');
+    const rest = (c: PartsPerLogin) => {
+      const whole = c.perLogin('whole machine (busy)');
+      const listed = parts.map((p) => c.perLogin(p));
+      return whole === undefined || listed.some((l) => l === undefined) ? undefined : whole - listed.reduce((a: number, b) => a + b!, 0);
+    };
+    return [
+      `| part | ${Object.keys(columns).join(' | ')} |`,
+      `|---|${all.map(() => '---:').join('|')}|`,
+      ...parts.map((p) => `| ${p} | ${all.map((c) => format(c.perLogin(p), 2)).join(' | ')} |`),
+      `| anything else | ${all.map((c) => format(rest(c), 2)).join(' | ')} |`,
+      `| **whole machine** | ${all.map((c) => `**${format(c.perLogin('whole machine (busy)'), 2)}**`).join(' | ')} |`,
+    ];
+  }
+}
+
 async function main() {
   const scratch = await mkdtemp(join(os.tmpdir(), 'auth-bench-'));
   let settings: ReturnType<typeof serverEnvironment>;
@@ -369,6 +421,7 @@ async function main() {
   const loginWindows: Window[] = [];
   let duringRounds: { steal: number; busy: number; others: number | undefined } | undefined;
   let profileLines: string[] = [];
+  const loginParts = { service: new PartsPerLogin(), minimal: new PartsPerLogin() };
   try {
     server = await startProcess([...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), 'dist/server.js'], serverEnv, join(scratch, 'server.log'), SERVER_ROOT);
     const serverPid = server.child.pid!;
@@ -393,18 +446,23 @@ async function main() {
       BASELINE_JWK: JSON.stringify(jwk),
       BASELINE_ISSUER: String(claims.iss),
       BASELINE_AUDIENCE: String(claims.aud),
+      BASELINE_ARGON2: JSON.stringify({ ...config.argon2, threads: config.hashing.threads, niceness: HASHING_NICENESS }),
       ...(DATABASE_URL
         ? { BASELINE_DATABASE_URL: DATABASE_URL, BASELINE_POOL_SIZE: String(config.database.kind === 'postgres' ? config.database.poolSize : 10) }
         : {
             BASELINE_DATA_DIR: join(scratch, 'baseline-data'),
             BASELINE_MIGRATIONS: join(ROOT, 'dist/kernel/db/migrations'),
             BASELINE_SEED: JSON.stringify({ userId: claims.sub, username: claims['username'], sessionId: claims['sid'] }),
+            BASELINE_LOGIN_SEED: JSON.stringify({ usernames: users, hash: storedHash }),
           }),
     }, join(scratch, 'baseline.log'));
     const baselinePid = baseline.child.pid!;
     const bearer = { authorization: `Bearer ${token}` };
     const me: Load = { url: `${server.url}/api/auth/me`, headers: bearer, connections: ME_CONNECTIONS };
     const floor: Load = { url: `${baseline.url}/api/auth/me`, headers: bearer, connections: ME_CONNECTIONS };
+    const minimalLogin = `${baseline.url}/api/auth/login`;
+    const minimalAnswer = await fetch(minimalLogin, { method: 'POST', headers: { 'content-type': 'application/json' }, body: loginBody() });
+    if (minimalAnswer.status !== 200) throw new Error(`the minimal login answered ${minimalAnswer.status}: ${await minimalAnswer.text()}`);
     const [ours, theirs] = await Promise.all([me, floor].map(async (l) => (await fetch(l.url, { headers: bearer })).json() as Promise<{ id?: number; username?: string }>));
     if (ours?.id === undefined || ours.id !== theirs?.id || ours.username !== theirs.username) {
       throw new Error(`for the same token the baseline answers ${JSON.stringify(theirs)}, the service ${JSON.stringify(ours)}`);
@@ -413,6 +471,7 @@ async function main() {
     // One round that does not count, so that the JIT and the connection pools are warm in every round that does.
     await ceilingWindow(hasher, storedHash, WINDOW);
     await loginWindow(serverPid, login.url, LOGIN_CONNECTIONS, loginBody);
+    await loginWindow(baselinePid, minimalLogin, LOGIN_CONNECTIONS, loginBody);
     for (const l of [floor, me]) await load(l);
 
     const rateName = CHEAP ? 'logins/s (cheap hash)' : 'logins/s';
@@ -426,6 +485,9 @@ async function main() {
       const loginStart = monotonicUs();
       const logins = await loginWindow(serverPid, login.url, LOGIN_CONNECTIONS, loginBody);
       loginWindows.push({ startUs: loginStart, endUs: monotonicUs() });
+      const minimal = await loginWindow(baselinePid, minimalLogin, LOGIN_CONNECTIONS, loginBody);
+      loginParts.service.add(logins.parts, logins.count);
+      loginParts.minimal.add(minimal.parts, minimal.count);
       const floorMe = await measured(baselinePid, floor);
       const serviceMe = await measured(serverPid, me);
       const roundEnd = await machineCpu();
@@ -439,6 +501,8 @@ async function main() {
       const loginCount = logins.count;
       const failed = Object.entries(logins.statuses).filter(([status]) => status !== '200');
       if (failed.length > 0) console.log(`round ${r + 1}: logins answered ${failed.map(([status, n]) => `${status}×${n}`).join(', ')}`);
+      const minimalFailed = Object.entries(minimal.statuses).filter(([status]) => status !== '200');
+      if (minimalFailed.length > 0) console.log(`round ${r + 1}: minimal logins answered ${minimalFailed.map(([status, n]) => `${status}×${n}`).join(', ')}`);
       const floorRate = floorMe.perSecond['200'] ?? 0;
       const meRate = serviceMe.perSecond['200'] ?? 0;
       const cpuPerLogin = perUnit(logins.cpuSeconds, loginCount, 1000);
@@ -451,6 +515,9 @@ async function main() {
       rounds.set(r, rateName, 'context', 1, loginRate);
       // With a cheap hash the ceiling is far above anything HTTP can reach: the ratio then says little.
       rounds.set(r, 'login ÷ ceiling', CHEAP ? 'context' : 'result', 2, loginRate / ceiling.rate);
+      rounds.set(r, 'minimal login (logins/s)', 'context', 1, minimal.rate);
+      rounds.set(r, 'minimal login ÷ ceiling', 'context', 2, minimal.rate / ceiling.rate);
+      rounds.set(r, 'login ÷ minimal login', 'result', 2, loginRate / minimal.rate);
       if (CHEAP) rounds.set(r, `logins/s per core (${cpuCount} cores)`, 'result', 1, loginRate / cpuCount);
       rounds.set(r, 'hash CPU per verification (ms)', 'context', 2, ceiling.cpuMs);
       rounds.set(r, 'server CPU per login (ms)', 'context', 2, cpuPerLogin);
@@ -467,7 +534,8 @@ async function main() {
       rounds.set(r, 'machine busy (% of CPU time in the round)', 'context', 0, shares?.busy);
       rounds.set(r, `of which other processes${DATABASE_URL ? ' (PostgreSQL included)' : ''}`, 'context', 0, others);
       console.log(
-        `round ${r + 1}/${ROUNDS}: ceiling ${ceiling.rate.toFixed(1)}/s, ${rateName} ${loginRate.toFixed(1)} (${(loginRate / ceiling.rate).toFixed(2)}); ` +
+        `round ${r + 1}/${ROUNDS}: ceiling ${ceiling.rate.toFixed(1)}/s, ${rateName} ${loginRate.toFixed(1)} (${(loginRate / ceiling.rate).toFixed(2)}), ` +
+          `minimal ${minimal.rate.toFixed(1)} (${(loginRate / minimal.rate).toFixed(2)}); ` +
           `/me ${meRate.toFixed(0)}/s, baseline ${floorRate.toFixed(0)}/s (${(meRate / floorRate).toFixed(2)}); ` +
           `CPU per login ${format(cpuPerLogin, 2)} ms (hash ${ceiling.cpuMs.toFixed(2)} ms); steal ${format(shares?.steal, 1)}%`,
       );
@@ -536,6 +604,10 @@ async function main() {
     '| one window | result |',
     '|---|---|',
     ...single.map(([name, figure]) => `| ${name} | ${figure} |`),
+    '',
+    `CPU per login by part of the machine, over every round's login windows (ms; the ceiling's hash took ${format(rounds.median('hash CPU per verification (ms)'), 2)} ms):`,
+    '',
+    ...PartsPerLogin.markdown({ service: loginParts.service, 'minimal login': loginParts.minimal }),
     ...(warnings.length > 0 ? ['', ...warnings] : []),
     ...(profileLines.length > 0 ? ['', 'Server main thread during the login windows (node --cpu-prof):', '', '```', ...profileLines, '```'] : []),
     '',

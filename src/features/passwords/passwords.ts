@@ -27,7 +27,7 @@ export interface Argon2Parameters {
 }
 
 // Hashing threads run at this nice value: the event loop (token checks, everything but hashing) goes first.
-const HASHING_NICENESS = 10;
+export const HASHING_NICENESS = 10;
 
 /** NFKC, so the same password typed on another keyboard or OS still matches. */
 export function normalizePassword(password: string): string {
