@@ -56,7 +56,7 @@ function where(node: ProfileNode, root: string): { item: string; area: string } 
  * own functions by the time spent in them or anything they called (synchronously: a stack ends at an await),
  * as shares of the busy (non-idle) time inside the windows.
  */
-export async function summarize(file: string, windows: Window[], root: string, top = 15): Promise<string[]> {
+export async function summarize(file: string, windows: Window[], root: string, what = 'login', top = 15): Promise<string[]> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, ProfileNode>();
@@ -92,7 +92,7 @@ export async function summarize(file: string, windows: Window[], root: string, t
   const share = (us: number) => `${((100 * us) / busy).toFixed(1)}%`.padStart(6);
   const heaviest = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
   return [
-    `main thread busy ${((100 * busy) / (busy + idle)).toFixed(0)}% of the login windows; shares of that busy time:`,
+    `main thread busy ${((100 * busy) / (busy + idle)).toFixed(0)}% of the ${what} windows; shares of that busy time:`,
     'by area:',
     ...heaviest(areas).map(([area, us]) => `  ${share(us)}  ${area}`),
     'by function (self time):',

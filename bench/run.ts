@@ -419,6 +419,7 @@ async function main() {
   const rounds = new Rounds(ROUNDS);
   const single: [string, string][] = [];
   const loginWindows: Window[] = [];
+  const meWindows: Window[] = [];
   let duringRounds: { steal: number; busy: number; others: number | undefined } | undefined;
   let profileLines: string[] = [];
   const loginParts = { service: new PartsPerLogin(), minimal: new PartsPerLogin() };
@@ -489,7 +490,9 @@ async function main() {
       loginParts.service.add(logins.parts, logins.count);
       loginParts.minimal.add(minimal.parts, minimal.count);
       const floorMe = await measured(baselinePid, floor);
+      const meStart = monotonicUs();
       const serviceMe = await measured(serverPid, me);
+      meWindows.push({ startUs: meStart, endUs: monotonicUs() });
       const roundEnd = await machineCpu();
       const oursAtEnd = await ourCpuSeconds(serverPid, baselinePid);
       const shares = cpuShares(roundStart, roundEnd);
@@ -582,7 +585,9 @@ async function main() {
     await hasher.close();
     if (PROFILE && server?.child.pid) {
       const file = await mainThreadProfile(profileDir, server.child.pid);
-      profileLines = file ? await summarize(file, loginWindows, ROOT) : ['(the server wrote no profile)'];
+      profileLines = file
+        ? [...(await summarize(file, loginWindows, ROOT, 'login')), '', ...(await summarize(file, meWindows, ROOT, '/me'))]
+        : ['(the server wrote no profile)'];
     }
     await rm(scratch, { recursive: true, force: true });
   }
@@ -609,7 +614,7 @@ async function main() {
     '',
     ...PartsPerLogin.markdown({ service: loginParts.service, 'minimal login': loginParts.minimal }),
     ...(warnings.length > 0 ? ['', ...warnings] : []),
-    ...(profileLines.length > 0 ? ['', 'Server main thread during the login windows (node --cpu-prof):', '', '```', ...profileLines, '```'] : []),
+    ...(profileLines.length > 0 ? ['', 'Server main thread during the login and the /me windows (node --cpu-prof):', '', '```', ...profileLines, '```'] : []),
     '',
   ];
   await mkdir(join(ROOT, 'bench/results'), { recursive: true });

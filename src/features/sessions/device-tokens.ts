@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { Database, Queryable } from '../../kernel/db/database.js';
-import { findDeviceToken, insertDeviceToken, purgeExpiredDeviceTokens } from './device-token-queries.js';
+import type { Database } from '../../kernel/db/database.js';
+import { findDeviceToken, purgeExpiredDeviceTokens } from './device-token-queries.js';
+import type { NewDeviceToken } from './session-queries.js';
 import { sha256 } from '../../kernel/digest.js';
 
 /**
@@ -25,10 +26,10 @@ export class DeviceTokens {
     private readonly ttlSeconds: number,
   ) {}
 
-  /** A new token for `userId`, or undefined if the user is gone; `db` may be the caller's transaction. */
-  async issue(db: Queryable, userId: string): Promise<string | undefined> {
+  /** A new token, and what a new session stores of it (createSession, in the session's own statement). */
+  mint(): { token: string; stored: NewDeviceToken } {
     const token = randomBytes(TOKEN_BYTES).toString('base64url');
-    return (await insertDeviceToken(db, userId, hashDeviceToken(token), this.ttlSeconds, DEVICE_TOKENS_PER_USER)) ? token : undefined;
+    return { token, stored: { hash: hashDeviceToken(token), ttlSeconds: this.ttlSeconds, keep: DEVICE_TOKENS_PER_USER } };
   }
 
   /** The live token `token` is, if any; text that cannot be one costs no query. */

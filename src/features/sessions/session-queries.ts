@@ -7,6 +7,40 @@ import { emailColumns, LOCKED, toUser } from '../../kernel/db/user-queries.js';
 const LIVE = (idle: string) =>
   `s.revoked_at IS NULL AND s.expires_at > now() AND s.last_used_at > now() - make_interval(secs => ${idle})`;
 
+const CREATE_SESSION_STEPS = `account AS (
+       SELECT id FROM users WHERE id = $1 AND password_hash = $8 AND NOT ${LOCKED} FOR SHARE
+     ), session AS (
+       INSERT INTO sessions (user_id, auth_method, authenticated_at, created_at, last_used_at, expires_at, user_agent, ip, amr, aal)
+       SELECT id, $2, $3, $3, $3, $3::timestamptz + make_interval(secs => $4), $5, $6, $9, $10 FROM account
+       RETURNING id
+     )`;
+
+const CREATE_SESSION = `WITH ${CREATE_SESSION_STEPS}
+     INSERT INTO refresh_tokens (session_id, token_hash) SELECT id, $7 FROM session RETURNING session_id AS id`;
+
+// The DELETE does not see the row its WITH inserts (one snapshot), so it keeps $13 of the others. Every
+// data-modifying WITH runs, whether or not the final SELECT reads it.
+const CREATE_SESSION_WITH_DEVICE_TOKEN = `WITH ${CREATE_SESSION_STEPS}, refresh AS (
+       INSERT INTO refresh_tokens (session_id, token_hash) SELECT id, $7 FROM session RETURNING session_id
+     ), device AS (
+       INSERT INTO device_tokens (user_id, token_hash, expires_at)
+       SELECT id, $11, now() + make_interval(secs => $12) FROM account
+     ), dropped AS (
+       DELETE FROM device_tokens
+        WHERE user_id = (SELECT id FROM account)
+          AND (expires_at <= now()
+               OR id NOT IN (SELECT id FROM device_tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $13))
+     )
+     SELECT session_id AS id FROM refresh`;
+
+/** A device token to store with a new session: what the database keeps of it, how long it lasts, how many a user keeps. */
+export interface NewDeviceToken {
+  hash: Buffer;
+  ttlSeconds: number;
+  /** The user's newest tokens kept, this one included: older ones are dropped in the same statement. */
+  keep: number;
+}
+
 export async function createSession(
   db: Queryable,
   session: {
@@ -22,32 +56,30 @@ export async function createSession(
     /** The password hash the user's password was just verified against. */
     passwordHash: string;
     assurance: Assurance;
+    /** A new device token for the client, stored in the same statement too (none when it kept the one it had). */
+    deviceToken?: NewDeviceToken | undefined;
   },
 ): Promise<Session | undefined> {
   // Only while the account still has the hash the password was verified against: a password change or a deletion
   // that commits while a login is hashing must not be followed by a session of the old password (or an insert
-  // that breaks the foreign key). FOR SHARE waits for such a writer and then sees its row, not the one read before.
+  // that breaks the foreign key). FOR SHARE waits for such a writer and then sees its row, not the one read before;
+  // it also keeps the user from being deleted under the device token's insert.
+  const device = session.deviceToken;
+  const params = [
+    session.userId,
+    session.authMethod,
+    session.authenticatedAt,
+    session.maxLifetimeSeconds,
+    session.userAgent ?? null,
+    session.ip ?? null,
+    session.refreshTokenHash,
+    session.passwordHash,
+    session.assurance.amr,
+    session.assurance.aal,
+  ];
   const [row] = await db.query<{ id: string }>(
-    `WITH account AS (
-       SELECT id FROM users WHERE id = $1 AND password_hash = $8 AND NOT ${LOCKED} FOR SHARE
-     ), session AS (
-       INSERT INTO sessions (user_id, auth_method, authenticated_at, created_at, last_used_at, expires_at, user_agent, ip, amr, aal)
-       SELECT id, $2, $3, $3, $3, $3::timestamptz + make_interval(secs => $4), $5, $6, $9, $10 FROM account
-       RETURNING id
-     )
-     INSERT INTO refresh_tokens (session_id, token_hash) SELECT id, $7 FROM session RETURNING session_id AS id`,
-    [
-      session.userId,
-      session.authMethod,
-      session.authenticatedAt,
-      session.maxLifetimeSeconds,
-      session.userAgent ?? null,
-      session.ip ?? null,
-      session.refreshTokenHash,
-      session.passwordHash,
-      session.assurance.amr,
-      session.assurance.aal,
-    ],
+    device ? CREATE_SESSION_WITH_DEVICE_TOKEN : CREATE_SESSION,
+    device ? [...params, device.hash, device.ttlSeconds, device.keep - 1] : params,
   );
   return (
     row && {

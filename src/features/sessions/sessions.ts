@@ -92,6 +92,7 @@ export class Sessions {
     assurance: Assurance = PASSWORD_ONLY,
   ): Promise<SignedIn> {
     const refreshToken = newRefreshToken();
+    const device = proof.deviceToken === undefined ? this.devices.mint() : undefined;
     const session = await createSession(db, {
       userId: user.id,
       authMethod,
@@ -102,12 +103,10 @@ export class Sessions {
       refreshTokenHash: hashRefreshToken(refreshToken),
       passwordHash: proof.passwordHash,
       assurance,
+      deviceToken: device?.stored,
     });
     if (!session) throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS);
-    const device = proof.deviceToken ?? (await this.devices.issue(db, user.id));
-    // Deleted since the session began: the deletion took the session along.
-    if (device === undefined) throw new ServiceError('invalid_credentials', INVALID_CREDENTIALS);
-    return { ...(await this.signedIn(db, user, session, refreshToken)), deviceToken: device };
+    return { ...(await this.signedIn(db, user, session, refreshToken)), deviceToken: proof.deviceToken ?? device!.token };
   }
 
   /** The user and session behind an access token, or ServiceError('invalid_token') if the token is bad or its session ended. */
