@@ -42,7 +42,7 @@ describe('settings', () => {
 
   it('read PostgreSQL settings and treat an empty value as unset', () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/auth', DATABASE_POOL_SIZE: '20', JWT_SECRET_KEY: '' });
-    expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://u:p@db:5432/auth', poolSize: 20, connectTimeoutMs: 5000, queryTimeoutMs: 10000 });
+    expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://u:p@db:5432/auth', poolSize: 20, connectTimeoutMs: 5000, queryTimeoutMs: 10000, preparedStatements: true });
     expect(config.jwt.algorithm).toBe('ES256');
   });
 
@@ -413,7 +413,7 @@ describe('the settings tables', () => {
       pages: { productName: 'user-auth-service', logoUrl: undefined, accentColour: '#1d4ed8' },
     });
     expect(loadConfig({ DATABASE_URL: 'postgres://db/auth', REDIS_URL: 'redis://r:6379' })).toMatchObject({
-      database: { kind: 'postgres', url: 'postgres://db/auth', poolSize: 10, connectTimeoutMs: 5000, queryTimeoutMs: 10_000 },
+      database: { kind: 'postgres', url: 'postgres://db/auth', poolSize: 10, connectTimeoutMs: 5000, queryTimeoutMs: 10_000, preparedStatements: true },
       redis: { url: 'redis://r:6379', keyPrefix: 'user-auth:' },
     });
   });
@@ -443,6 +443,7 @@ describe('the settings tables', () => {
     DATABASE_POOL_SIZE: { value: '20' },
     DATABASE_CONNECT_TIMEOUT_MS: { value: '1000' },
     DATABASE_QUERY_TIMEOUT_MS: { value: '2000' },
+    DATABASE_PREPARED_STATEMENTS: { value: 'false', env: { DATABASE_URL: 'postgres://db/auth' } },
     JWT_SECRET_KEY: { value: STRONG_SECRET },
     JWT_PRIVATE_KEY: { value: keyPem },
     JWT_PRIVATE_KEY_FILE: { value: keyFile },

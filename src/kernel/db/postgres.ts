@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import {
@@ -15,12 +16,33 @@ export interface PostgresOptions {
   poolSize: number;
   connectTimeoutMs: number;
   queryTimeoutMs: number;
+  /** Default true. */
+  preparedStatements?: boolean;
 }
 
-function queryable(target: pg.Pool | pg.PoolClient): Queryable {
+/**
+ * A statement's name on every connection: derived from its text, which is a constant of the source (values are
+ * always parameters), so the names are as few as the queries the code holds. PostgreSQL then parses and plans a
+ * query once per connection instead of at each call, which is most of what a short query costs it.
+ */
+const statementNames = new Map<string, string>();
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `ua_${createHash('sha256').update(text).digest('base64url').slice(0, 22)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+function queryable(target: pg.Pool | pg.PoolClient, prepared: boolean): Queryable {
   return {
     query: <Row>(text: string, params?: readonly unknown[]) =>
-      classifyingErrors(async () => (await target.query(text, params as unknown[] | undefined)).rows as Row[], params),
+      classifyingErrors(async () => {
+        const values = params as unknown[] | undefined;
+        const result = prepared && values !== undefined ? await target.query({ name: statementName(text), text, values }) : await target.query(text, values);
+        return result.rows as Row[];
+      }, params),
     exec: (sql: string) => classifyingErrors(async () => void (await target.query(sql))),
   };
 }
@@ -34,6 +56,7 @@ function retryingQueryable(target: Queryable): Queryable {
 }
 
 export function openPostgres(options: PostgresOptions, log: Logger): Database {
+  const prepared = options.preparedStatements ?? true;
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize,
@@ -52,7 +75,7 @@ export function openPostgres(options: PostgresOptions, log: Logger): Database {
     // idle ones): without a listener that would crash the process. The query in progress fails on its own.
     const onError = (error: Error) => log.warn({ reason: classifyDatabaseError(error).message }, 'PostgreSQL connection lost during a transaction');
     client.on('error', onError);
-    const tx = openedTransaction(queryable(client));
+    const tx = openedTransaction(queryable(client, prepared));
     try {
       await tx.exec('BEGIN');
       const result = await fn(tx);
@@ -72,7 +95,7 @@ export function openPostgres(options: PostgresOptions, log: Logger): Database {
 
   return {
     kind: 'postgres',
-    ...retryingQueryable(queryable(pool)),
+    ...retryingQueryable(queryable(pool, prepared)),
     transaction: (fn) => retryingConflicts(() => runTransaction(fn)),
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {

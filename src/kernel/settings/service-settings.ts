@@ -132,6 +132,13 @@ export const SERVICE_SETTINGS = settingsTable()
     description: 'How long to wait for a query before answering 503 `database_unavailable`.',
     group: 'Database',
   })
+  .add('DATABASE_PREPARED_STATEMENTS', {
+    kind: boolean,
+    default: true,
+    description:
+      'Prepare each query once per PostgreSQL connection instead of at every call. Set `false` behind a pooler that moves a client between server connections mid-session (PgBouncer before 1.21 in transaction mode).',
+    group: 'Database',
+  })
   .add('CORS_ORIGINS', {
     kind: origins,
     default: (s) => (s.NODE_ENV === 'production' ? [] : '*'),
@@ -210,6 +217,7 @@ export const SERVICE_SETTINGS = settingsTable()
             poolSize: s.DATABASE_POOL_SIZE,
             connectTimeoutMs: s.DATABASE_CONNECT_TIMEOUT_MS,
             queryTimeoutMs: s.DATABASE_QUERY_TIMEOUT_MS,
+            preparedStatements: s.DATABASE_PREPARED_STATEMENTS,
           };
     return {
       env: s.NODE_ENV,
@@ -248,5 +256,7 @@ export type DatabaseConfig =
       poolSize: number;
       connectTimeoutMs: number;
       queryTimeoutMs: number;
+      /** Named statements, prepared once per connection. */
+      preparedStatements: boolean;
     }
   | { kind: 'embedded'; dataDir: string };
