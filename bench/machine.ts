@@ -96,10 +96,12 @@ const seconds = (fields: string[]) => (Number(fields[11]) + Number(fields[12])) 
 /**
  * CPU seconds so far of every part a login window keeps busy: the server's event-loop thread, its hashing threads
  * (the threads at a raised nice value), its other threads (garbage collection, libuv's pool), PostgreSQL's
- * processes, Redis, and this process (the load generator). Linux only: elsewhere, undefined.
+ * processes (its background processes and the backends of `database`, not other databases' clients), Redis, and
+ * this process (the load generator). Processes are read one by one (`part#pid`): cpuSpent counts only those alive
+ * at both readings. Linux only: elsewhere, undefined.
  */
-export async function cpuByPart(serverPid: number, others: Record<string, number> = {}): Promise<CpuByPart | undefined> {
-  const parts: CpuByPart = { 'server event loop': 0, 'server hashing threads': 0, 'server other threads': 0, PostgreSQL: 0, Redis: 0 };
+export async function cpuByPart(serverPid: number, database?: string): Promise<CpuByPart | undefined> {
+  const parts: CpuByPart = { 'server event loop': 0, 'server hashing threads': 0, 'server other threads': 0 };
   let tasks: string[];
   let processes: string[];
   try {
@@ -116,12 +118,13 @@ export async function cpuByPart(serverPid: number, others: Record<string, number
   }
   for (const pid of processes) {
     const stat = await statFields(`/proc/${pid}/stat`);
-    if (stat?.comm === 'postgres') parts['PostgreSQL']! += seconds(stat.fields);
-    else if (stat?.comm === 'redis-server') parts['Redis']! += seconds(stat.fields);
-  }
-  for (const [name, pid] of Object.entries(others)) {
-    const stat = await statFields(`/proc/${pid}/stat`);
-    if (stat) parts[name] = seconds(stat.fields);
+    if (stat?.comm === 'redis-server') parts[`Redis#${pid}`] = seconds(stat.fields);
+    if (stat?.comm !== 'postgres') continue;
+    // A backend's title is "postgres: [<cluster>: ]<user> <database> <client address> <state>"; a background
+    // process ("postgres: 15/main: walwriter") has no client address.
+    const title = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    const client = /^postgres: (?:\S+: )?\S+ (\S+) (?:\S+\(\d+\)|\[local\])/.exec(title);
+    if (!client || client[1] === database) parts[`PostgreSQL#${pid}`] = seconds(stat.fields);
   }
   const own = process.cpuUsage();
   parts['load generator (this process)'] = (own.user + own.system) / 1e6;
@@ -130,8 +133,14 @@ export async function cpuByPart(serverPid: number, others: Record<string, number
   return parts;
 }
 
-/** What each part used between two readings. */
+/** What each part used between two readings; a process read only once (started or ended between them) is left out. */
 export function cpuSpent(before: CpuByPart | undefined, after: CpuByPart | undefined): CpuByPart | undefined {
   if (!before || !after) return undefined;
-  return Object.fromEntries(Object.keys(after).map((part) => [part, after[part]! - (before[part] ?? 0)]));
+  const spent: CpuByPart = { PostgreSQL: 0, Redis: 0 };
+  for (const [key, value] of Object.entries(after)) {
+    if (before[key] === undefined && key.includes('#')) continue;
+    const part = key.split('#')[0]!;
+    spent[part] = (spent[part] ?? 0) + value - (before[key] ?? 0);
+  }
+  return spent;
 }

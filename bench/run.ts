@@ -55,6 +55,7 @@ const USERS = 200;
 const PASSWORD = 'benchmark passphrase 42';
 const SERVER_NODE_OPTIONS = process.env['BENCH_NODE_OPTIONS'] ?? '--max-old-space-size=128 --max-semi-space-size=4';
 const DATABASE_URL = process.env['BENCH_DATABASE_URL'];
+const DATABASE_NAME = DATABASE_URL ? decodeURIComponent(new URL(DATABASE_URL).pathname.slice(1)) : undefined;
 // Enough to keep the hashing threads busy, far from the hashing queue's admission bound (which would measure shedding).
 const LOGIN_CONNECTIONS = 16;
 // Enough that both servers are held by their CPU, not by the round trips of too few clients on a loaded machine.
@@ -267,7 +268,7 @@ async function loginWindow(
 ): Promise<{ rate: number; count: number; statuses: Record<number, number>; cpuSeconds: number | undefined; parts: CpuByPart | undefined }> {
   const client = poster(url, connections);
   const statuses: Record<number, number> = {};
-  const partsBefore = await cpuByPart(pid);
+  const partsBefore = await cpuByPart(pid, DATABASE_NAME);
   const cpuBefore = await processCpuSeconds(pid);
   const start = performance.now();
   const deadline = start + WINDOW * 1000;
@@ -281,7 +282,7 @@ async function loginWindow(
   );
   const elapsed = (performance.now() - start) / 1000;
   const cpuAfter = await processCpuSeconds(pid);
-  const parts = cpuSpent(partsBefore, await cpuByPart(pid));
+  const parts = cpuSpent(partsBefore, await cpuByPart(pid, DATABASE_NAME));
   client.close();
   const count = statuses[200] ?? 0;
   return { rate: count / elapsed, count, statuses, cpuSeconds: cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined, parts };
