@@ -16,6 +16,9 @@ export const providerRoutes: FastifyPluginAsyncTypebox<{ provider: OpenIdProvide
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
   const handOver = async (request: FastifyRequest, reply: FastifyReply) => {
+    // The headers every answer gets (security headers, X-Request-Id) are on the reply so far: the provider writes
+    // to the raw response, so they go there first.
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
     reply.hijack();
     await provider.handle(request.raw, reply.raw);
   };

@@ -55,6 +55,17 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 describe('discovery', () => {
+  it("answers, as the provider's every endpoint, with the security headers and the X-Request-Id of every answer", async () => {
+    for (const path of ['/.well-known/openid-configuration', '/oidc/jwks', '/oidc/auth?client_id=nobody']) {
+      const answer = await fetch(`${issuer}${path}`, { headers: { 'x-request-id': 'provider-headers-1' }, redirect: 'manual' });
+      expect(answer.headers.get('x-content-type-options'), path).toBe('nosniff');
+      // The provider's own pages may forbid framing outright.
+      expect(answer.headers.get('x-frame-options'), path).toMatch(/^(SAMEORIGIN|DENY)$/);
+      expect(answer.headers.get('strict-transport-security'), path).toMatch(/max-age=/);
+      expect(answer.headers.get('x-request-id'), path).toBe('provider-headers-1');
+    }
+  });
+
   it('is served on the same port at PUBLIC_URL, with what verifiers read there before, unchanged', async () => {
     const document = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
     expect(document).toMatchObject({
