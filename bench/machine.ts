@@ -93,6 +93,9 @@ async function statFields(path: string): Promise<{ comm: string; fields: string[
 
 const seconds = (fields: string[]) => (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 
+/** The one reading of cpuByPart that is not CPU time. */
+export const WAITING = 'server event loop ready but waiting for a core (not CPU time)';
+
 /**
  * CPU seconds so far of every part a login window keeps busy: the server's event-loop thread, its hashing threads
  * (the threads at a raised nice value), its other threads (garbage collection, libuv's pool), PostgreSQL's
@@ -126,6 +129,11 @@ export async function cpuByPart(serverPid: number, database?: string): Promise<C
     const client = /^postgres: (?:\S+: )?\S+ (\S+) (?:\S+\(\d+\)|\[local\])/.exec(title);
     if (!client || client[1] === database) parts[`PostgreSQL#${pid}`] = seconds(stat.fields);
   }
+  // Not CPU time: how long the event loop was ready to run while another thread or process had the core (schedstat's
+  // second field, in ns). A V8 profile counts that time in whatever call the thread was in, often a socket write
+  // that woke the process it wrote to.
+  const schedstat = await readFile(`/proc/${serverPid}/task/${serverPid}/schedstat`, 'utf8').catch(() => undefined);
+  if (schedstat) parts[WAITING] = Number(schedstat.split(' ')[1]) / 1e9;
   const own = process.cpuUsage();
   parts['load generator (this process)'] = (own.user + own.system) / 1e6;
   const machine = await machineCpu();

@@ -47,7 +47,7 @@ import { decodeJwt, type JWK } from 'jose';
 import { ConfigError, loadConfig, type Config } from '../src/settings.js';
 import { HASHING_NICENESS, PasswordHasher } from '../src/features/passwords/passwords.js';
 import { mainThreadProfile, monotonicUs, summarize, type Window } from './cpu-profile.js';
-import { cores, cpuByPart, cpuShares, cpuSpent, loadAverage, type CpuByPart, machineCpu, processCpuSeconds, rssMb, sampleCpu, TICKS_PER_SECOND } from './machine.js';
+import { cores, cpuByPart, cpuShares, cpuSpent, loadAverage, WAITING, type CpuByPart, machineCpu, processCpuSeconds, rssMb, sampleCpu, TICKS_PER_SECOND } from './machine.js';
 import { format, percentile, Rounds } from './rounds.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -376,7 +376,7 @@ class PartsPerLogin {
   /** One column per measured login; the last row is what no listed part used (the kernel's interrupts, other processes). */
   static markdown(columns: Record<string, PartsPerLogin>): string[] {
     const all = Object.values(columns);
-    const parts = [...new Set(all.flatMap((c) => c.parts))].filter((p) => p !== 'whole machine (busy)');
+    const parts = [...new Set(all.flatMap((c) => c.parts))].filter((p) => p !== 'whole machine (busy)' && p !== WAITING);
     const rest = (c: PartsPerLogin) => {
       const whole = c.perLogin('whole machine (busy)');
       const listed = parts.map((p) => c.perLogin(p));
@@ -388,6 +388,7 @@ class PartsPerLogin {
       ...parts.map((p) => `| ${p} | ${all.map((c) => format(c.perLogin(p), 2)).join(' | ')} |`),
       `| anything else | ${all.map((c) => format(rest(c), 2)).join(' | ')} |`,
       `| **whole machine** | ${all.map((c) => `**${format(c.perLogin('whole machine (busy)'), 2)}**`).join(' | ')} |`,
+      `| ${WAITING} | ${all.map((c) => format(c.perLogin(WAITING), 2)).join(' | ')} |`,
     ];
   }
 }
