@@ -43,17 +43,24 @@ const issuer = required('BASELINE_ISSUER');
 const audience = required('BASELINE_AUDIENCE');
 const idleTimeoutSeconds = Number(process.env['BASELINE_IDLE_TIMEOUT_SECONDS'] ?? 30 * 86_400);
 
-// The service's findLiveSession, word for word: the same plan, on the same index.
-const LIVE_SESSION = `SELECT u.id, u.username, u.created_at, u.updated_at, s.id AS session_id, s.auth_method, s.authenticated_at
-       FROM sessions s JOIN users u ON u.id = s.user_id
-      WHERE s.id = $1 AND ($2::bigint IS NULL OR s.user_id = $2)
-        AND s.revoked_at IS NULL AND s.expires_at > now() AND s.last_used_at > now() - make_interval(secs => $3)`;
+// The service's findLiveSession, word for word: the same columns, plan and index. bench/run.ts checks that both
+// answer the same /me for the same token.
+const LIVE_SESSION = `SELECT u.id, u.username, u.roles, u.created_at, u.updated_at, s.id AS session_id, s.auth_method, s.authenticated_at, s.expires_at, s.amr, s.aal, u.user_metadata, u.app_metadata, u.email, u.email_verified_at
+         FROM sessions s JOIN users u ON u.id = s.user_id
+        WHERE s.id = $1 AND ($2::bigint IS NULL OR s.user_id = $2) AND s.revoked_at IS NULL AND s.expires_at > now() AND s.last_used_at > now() - make_interval(secs => $3)`;
 
 interface SessionRow {
   id: string | number;
   username: string;
+  roles: string[];
   created_at: Date;
   updated_at: Date;
+  amr: string[];
+  aal: number;
+  user_metadata: Record<string, unknown>;
+  app_metadata: Record<string, unknown>;
+  email: string | null;
+  email_verified_at: Date | null;
 }
 
 type Query = <Row = SessionRow>(text: string, params: unknown[]) => Promise<Row[]>;
@@ -69,11 +76,24 @@ async function openDatabase(): Promise<{ query: Query; close(): Promise<void> }>
   for (const file of readdirSync(migrations).filter((f) => /^\d+_.*\.sql$/.test(f)).sort()) {
     await db.exec(readFileSync(join(migrations, file), 'utf8'));
   }
-  const seed = JSON.parse(required('BASELINE_SEED')) as { userId: string; username: string; sessionId: string };
-  await db.query(`INSERT INTO users (id, username, username_normalized, password_hash) VALUES ($1, $2, $2, '')`, [seed.userId, seed.username]);
+  // The service's user and session as its /me shows them, so that both answer the same.
+  const seed = JSON.parse(required('BASELINE_SEED')) as {
+    userId: string;
+    username: string;
+    sessionId: string;
+    createdAt: string;
+    updatedAt: string;
+    amr: string[];
+    aal: number;
+  };
   await db.query(
-    `INSERT INTO sessions (id, user_id, auth_method, expires_at) VALUES ($1, $2, 'password', now() + interval '1 day')`,
-    [seed.sessionId, seed.userId],
+    `INSERT INTO users (id, username, username_normalized, password_hash, created_at, updated_at) VALUES ($1, $2, $2, $3, $4, $5)`,
+    [seed.userId, seed.username, JSON.parse(process.env['BASELINE_LOGIN_SEED'] ?? '{"hash":""}').hash, seed.createdAt, seed.updatedAt],
+  );
+  await db.query(`SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))`);
+  await db.query(
+    `INSERT INTO sessions (id, user_id, auth_method, expires_at, amr, aal) VALUES ($1, $2, 'password', now() + interval '1 day', $3, $4)`,
+    [seed.sessionId, seed.userId, seed.amr, seed.aal],
   );
   const logins = process.env['BASELINE_LOGIN_SEED'];
   if (logins) {
@@ -148,7 +168,18 @@ app.get('/api/auth/me', async (request, reply) => {
   }
   const [row] = await db.query(LIVE_SESSION, [claims['sid'], claims.sub, idleTimeoutSeconds]);
   if (!row) return reply.code(401).send(invalid);
-  return { id: Number(row.id), username: row.username, created_at: row.created_at.toISOString(), updated_at: row.updated_at.toISOString() };
+  return {
+    id: Number(row.id),
+    username: row.username,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+    amr: row.amr,
+    aal: row.aal,
+    roles: row.roles,
+    user_metadata: row.user_metadata,
+    app_metadata: row.app_metadata,
+    ...(row.email ? { email: row.email, email_verified: row.email_verified_at !== null } : {}),
+  };
 });
 
 const argon2 = JSON.parse(required('BASELINE_ARGON2')) as { threads: number; niceness: number };

@@ -41,7 +41,7 @@ import { closeSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { isDeepStrictEqual, parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { decodeJwt, type JWK } from 'jose';
 import { ConfigError, loadConfig, type Config } from '../src/settings.js';
@@ -443,6 +443,7 @@ async function main() {
     const claims = decodeJwt(token);
     const jwks = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: JWK[] };
     const jwk = jwks.keys.find((k) => k.alg === 'ES256') ?? jwks.keys[0];
+    const ourMe = (await (await fetch(`${server.url}/api/auth/me`, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<string, unknown>;
     if (!jwk) throw new Error('the service publishes no key: the baseline needs an asymmetric (ES256) signing key');
     baseline = await startProcess(['--import', 'tsx', 'bench/baseline-server.ts'], {
       NODE_OPTIONS: SERVER_NODE_OPTIONS,
@@ -455,7 +456,15 @@ async function main() {
         : {
             BASELINE_DATA_DIR: join(scratch, 'baseline-data'),
             BASELINE_MIGRATIONS: join(ROOT, 'dist/kernel/db/migrations'),
-            BASELINE_SEED: JSON.stringify({ userId: claims.sub, username: claims['username'], sessionId: claims['sid'] }),
+            BASELINE_SEED: JSON.stringify({
+              userId: claims.sub,
+              username: claims['username'],
+              sessionId: claims['sid'],
+              createdAt: ourMe['created_at'],
+              updatedAt: ourMe['updated_at'],
+              amr: claims['amr'],
+              aal: claims['aal'],
+            }),
             BASELINE_LOGIN_SEED: JSON.stringify({ usernames: users, hash: storedHash }),
           }),
     }, join(scratch, 'baseline.log'));
@@ -466,8 +475,8 @@ async function main() {
     const minimalLogin = `${baseline.url}/api/auth/login`;
     const minimalAnswer = await fetch(minimalLogin, { method: 'POST', headers: { 'content-type': 'application/json' }, body: loginBody() });
     if (minimalAnswer.status !== 200) throw new Error(`the minimal login answered ${minimalAnswer.status}: ${await minimalAnswer.text()}`);
-    const [ours, theirs] = await Promise.all([me, floor].map(async (l) => (await fetch(l.url, { headers: bearer })).json() as Promise<{ id?: number; username?: string }>));
-    if (ours?.id === undefined || ours.id !== theirs?.id || ours.username !== theirs.username) {
+    const [ours, theirs] = await Promise.all([me, floor].map(async (l) => (await fetch(l.url, { headers: bearer })).json() as Promise<Record<string, unknown>>));
+    if (!isDeepStrictEqual(ours, theirs)) {
       throw new Error(`for the same token the baseline answers ${JSON.stringify(theirs)}, the service ${JSON.stringify(ours)}`);
     }
 
