@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { MAX_ROLES } from './features/administration/admin-accounts.js';
+import { MAX_ROLES } from './features/administration/roles.js';
 import { UserAdministration, type UserListing } from './features/administration/operator-accounts.js';
 import { AdminKeys } from './features/administration/admin-keys.js';
 import { PasswordPolicy } from './features/passwords/password-policy.js';
@@ -17,7 +17,7 @@ import { isServiceError, ServiceError } from './kernel/errors.js';
 import { Events } from './kernel/events.js';
 import { Outbox } from './kernel/outbox/outbox.js';
 import { listenForWebhooks, resealEndpointSecrets, Webhooks } from './features/webhooks/webhooks.js';
-import { openSecretBox } from './services.js';
+import { openSecretBox } from './secrets.js';
 import { openDatabase } from './kernel/db/open-database.js';
 import type { Logger } from 'pino';
 import { AddressBook, EMAIL_TOPIC, EmailMessages, type EmailPayload } from './features/email/email.js';
