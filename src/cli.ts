@@ -343,8 +343,8 @@ const COMMANDS: Record<string, Command> = {
       const list = (flag: string) => (typeof flags[flag] === 'string' ? (flags[flag] as string).split(/\s+/).filter((item) => item !== '') : undefined);
       const text = (flag: string) => (typeof flags[flag] === 'string' ? (flags[flag] as string) : undefined);
       return async ({ db, config }) => {
-        if (!config.oidc) throw new ServiceError('oidc_unavailable', 'the OpenID provider is off (OIDC_ENABLED=false, or JWT_SECRET_KEY is set): it has no clients');
         const { ClientRegistry, clientBody } = await import('./features/oidc/oidc-clients.js');
+        if (!config.oidc) throw new ServiceError('oidc_unavailable', 'the OpenID provider is off (OIDC_ENABLED=false, or JWT_SECRET_KEY is set): it has no clients');
         const registry = new ClientRegistry(db, { production: config.env === 'production', reservedIds: [config.jwt.audience] });
         const { client, secret } = await registry.register({
           client_name: text('name'),
