@@ -11,13 +11,15 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 const ALONE = ['test/kernel/http/load-shedding.test.ts', 'test/features/passwords/hash-pool.test.ts'];
 
 /**
- * The files that start the CLI, the service or a browser again and again: the longest by far. Vitest starts the
- * files that took longest last time first; on a fresh clone it has no times and goes by size, which would leave
- * some of these to run at the end while the other workers have nothing left to do. So these go first.
+ * The files that start the CLI, the service or a browser again and again, and the one that sends every route
+ * hundreds of hostile requests: the longest by far. Vitest starts the files that took longest last time first; on
+ * a fresh clone it has no times and goes by size, which would leave some of these to run at the end while the
+ * other workers have nothing left to do. So these go first.
  */
 const LONGEST = [
   'test/cli.test.ts',
   'test/docs.test.ts',
+  'test/kernel/http/hostile-input.test.ts',
   'test/server.test.ts',
   'test/kernel/db/data-dir-lock.test.ts',
   'test/features/webhooks/webhook-restart.test.ts',

@@ -1,28 +1,15 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { MAX_ROLES } from './features/administration/admin-accounts.js';
-import { UserAdministration, type UserListing } from './features/administration/operator-accounts.js';
-import { AdminKeys } from './features/administration/admin-keys.js';
-import { PasswordPolicy } from './features/passwords/password-policy.js';
-import { resealSecrets } from './features/mfa/mfa.js';
-import { PasswordHasher } from './features/passwords/passwords.js';
-import { listSigningKeys, retireSigningKey, rotateSigningKey } from './features/tokens/signing-keys.js';
-import { importOriginalUsers } from './features/accounts/user-import.js';
-import { ClientRegistry, clientBody } from './features/oidc/oidc-clients.js';
-import { applyUsernameRules, type RekeyReport } from './kernel/usernames.js';
+import { MAX_ROLES } from './features/administration/roles.js';
+import type { UserAdministration, UserListing } from './features/administration/operator-accounts.js';
+import type { PasswordHasher } from './features/passwords/passwords.js';
+import type { RekeyReport } from './kernel/usernames.js';
 import type { Config } from './settings.js';
 import type { Database } from './kernel/db/database.js';
-import { migrate, pendingMigrations } from './kernel/db/migrate.js';
 import { isServiceError, ServiceError } from './kernel/errors.js';
-import { Events } from './kernel/events.js';
-import { Outbox } from './kernel/outbox/outbox.js';
-import { listenForWebhooks, resealEndpointSecrets, Webhooks } from './features/webhooks/webhooks.js';
-import { openSecretBox } from './services.js';
-import { openDatabase } from './kernel/db/open-database.js';
+import type { Events } from './kernel/events.js';
 import type { Logger } from 'pino';
-import { AddressBook, EMAIL_TOPIC, EmailMessages, type EmailPayload } from './features/email/email.js';
-import { recentOutboxRows } from './kernel/outbox/outbox-queries.js';
-import { createLogger, loadSettingsOrExit } from './startup.js';
+import type { AddressBook, EmailPayload } from './features/email/email.js';
 
 /** `user-auth <command>` (the package's bin; `npm run cli -- <command>` in a checkout): operator tasks against the database the settings point at. */
 
@@ -95,6 +82,11 @@ const missing = (message: string) => new ServiceError('invalid_request', message
  */
 async function withAdministration<T>(context: Context, task: (admin: UserAdministration) => Promise<T>, writesMail = false): Promise<T> {
   const { config, db, events } = context;
+  const [{ UserAdministration }, { PasswordPolicy }, { PasswordHasher }] = await Promise.all([
+    import('./features/administration/operator-accounts.js'),
+    import('./features/passwords/password-policy.js'),
+    import('./features/passwords/passwords.js'),
+  ]);
   let hasher: Promise<PasswordHasher> | undefined;
   const hashOnDemand = { hash: async (password: string) => (await (hasher ??= PasswordHasher.create(config.argon2, config.hashing))).hash(password) };
   try {
@@ -112,6 +104,12 @@ async function withAdministration<T>(context: Context, task: (admin: UserAdminis
  */
 async function addressBook({ config, db, events, log }: Context): Promise<AddressBook | undefined> {
   if (!config.email) return undefined;
+  const [{ openSecretBox }, { createLogger }, { AddressBook, EmailMessages }, { Outbox }] = await Promise.all([
+    import('./secrets.js'),
+    import('./startup.js'),
+    import('./features/email/email.js'),
+    import('./kernel/outbox/outbox.js'),
+  ]);
   // Without the key the stored secrets need, the service would not start; the messages still go, their links unsealed
   // while they wait (and dropped once sent).
   // Its note on a development key is no concern of this command's answer.
@@ -248,6 +246,7 @@ const COMMANDS: Record<string, Command> = {
     prepare({ flags }) {
       const limit = flags['limit'] === undefined ? 20 : positiveInteger('--limit', flags['limit']);
       return async ({ db }) => {
+        const [{ recentOutboxRows }, { EMAIL_TOPIC }] = await Promise.all([import('./kernel/outbox/outbox-queries.js'), import('./features/email/email.js')]);
         const rows = await recentOutboxRows(db, EMAIL_TOPIC, { limit });
         const at = (d: Date | null) => (d ? new Date(d).toISOString() : '-');
         return table(
@@ -267,6 +266,7 @@ const COMMANDS: Record<string, Command> = {
       return async ({ db, config }) => {
         const keys = config.mfa.encryptionKeys;
         if (!keys) throw missing('secrets:reencrypt needs SECRETS_ENCRYPTION_KEY: the new key first, then the old ones, comma-separated');
+        const [{ resealSecrets }, { resealEndpointSecrets }] = await Promise.all([import('./features/mfa/mfa.js'), import('./features/webhooks/webhooks.js')]);
         const factors = await resealSecrets(db, keys);
         const endpoints = await resealEndpointSecrets(db, keys);
         const resealed = factors.resealed + endpoints.resealed;
@@ -298,6 +298,7 @@ const COMMANDS: Record<string, Command> = {
       const from = flags['from'];
       if (typeof from !== 'string' || !/^postgres(ql)?:\/\//.test(from)) throw usageError('--from needs a postgres:// URL');
       return async ({ db }) => {
+        const { importOriginalUsers } = await import('./features/accounts/user-import.js');
         const report = await importOriginalUsers(db, from);
         const lines = [
           `imported ${report.imported.length + report.renamed.length} user(s); ${report.already_present.length} already present.`,
@@ -318,6 +319,7 @@ const COMMANDS: Record<string, Command> = {
     prepare({ flags }) {
       const name = flags['name'] as string;
       return async ({ db }) => {
+        const { AdminKeys } = await import('./features/administration/admin-keys.js');
         const { key, adminKey } = await new AdminKeys(db).create(name);
         return `${key}\n(admin key ${adminKey.name}: shown this once; send it as Authorization: Bearer <key> to /admin/...)`;
       };
@@ -341,6 +343,7 @@ const COMMANDS: Record<string, Command> = {
       const list = (flag: string) => (typeof flags[flag] === 'string' ? (flags[flag] as string).split(/\s+/).filter((item) => item !== '') : undefined);
       const text = (flag: string) => (typeof flags[flag] === 'string' ? (flags[flag] as string) : undefined);
       return async ({ db, config }) => {
+        const { ClientRegistry, clientBody } = await import('./features/oidc/oidc-clients.js');
         if (!config.oidc) throw new ServiceError('oidc_unavailable', 'the OpenID provider is off (OIDC_ENABLED=false, or JWT_SECRET_KEY is set): it has no clients');
         const registry = new ClientRegistry(db, { production: config.env === 'production', reservedIds: [config.jwt.audience] });
         const { client, secret } = await registry.register({
@@ -360,6 +363,7 @@ const COMMANDS: Record<string, Command> = {
     help: 'List the registered apps (OpenID Connect clients): id, name, grants, redirect URIs. Never their secrets.',
     access: 'read',
     prepare: () => async ({ db, config }) => {
+      const { ClientRegistry } = await import('./features/oidc/oidc-clients.js');
       const registry = new ClientRegistry(db, { production: config.env === 'production', reservedIds: [config.jwt.audience] });
       const clients = await registry.list();
       return table(['client_id', 'name', 'grant types', 'redirect uris'], clients.map((c) => [c.clientId, c.clientName ?? '-', c.grantTypes.join(' '), c.redirectUris.join(' ') || '-']));
@@ -369,6 +373,7 @@ const COMMANDS: Record<string, Command> = {
     help: 'List admin API keys: name, created, last used, revoked.',
     access: 'read',
     prepare: () => async ({ db }) => {
+      const { AdminKeys } = await import('./features/administration/admin-keys.js');
       const keys = await new AdminKeys(db).list();
       const at = (d: Date | null) => d?.toISOString() ?? '-';
       return table(['name', 'created', 'last used', 'revoked'], keys.map((k) => [k.name, at(k.createdAt), at(k.lastUsedAt), at(k.revokedAt)]));
@@ -380,6 +385,7 @@ const COMMANDS: Record<string, Command> = {
     access: 'write',
     prepare({ positionals: [name] }) {
       return async ({ db }) => {
+        const { AdminKeys } = await import('./features/administration/admin-keys.js');
         await new AdminKeys(db).revoke(name!);
         return `revoked admin key ${name}`;
       };
@@ -398,6 +404,11 @@ const COMMANDS: Record<string, Command> = {
       const events = (flags['events'] as string).split(',').map((type) => type.trim()).filter((type) => type !== '');
       const description = typeof flags['description'] === 'string' ? flags['description'] : undefined;
       return async ({ db, config, log }) => {
+        const [{ openSecretBox }, { Webhooks }, { Outbox }] = await Promise.all([
+          import('./secrets.js'),
+          import('./features/webhooks/webhooks.js'),
+          import('./kernel/outbox/outbox.js'),
+        ]);
         const box = await openSecretBox(db, config, log);
         const webhooks = new Webhooks(db, new Outbox(db, log), box, config.webhooks, log);
         const { endpoint, secret } = await webhooks.create({ url, events, description });
@@ -409,6 +420,7 @@ const COMMANDS: Record<string, Command> = {
     help: 'List signing keys: current, retiring (still verifying) and retired.',
     access: 'read',
     prepare: () => async ({ db }) => {
+      const { listSigningKeys } = await import('./features/tokens/signing-keys.js');
       const now = Date.now();
       const rows = (await listSigningKeys(db)).map((key) => {
         const status =
@@ -422,6 +434,7 @@ const COMMANDS: Record<string, Command> = {
     help: 'Generate a new signing key (JWT_ALGORITHM) and make it current. Earlier keys keep verifying until their tokens expire.',
     access: 'write',
     prepare: () => async ({ db, config }) => {
+      const { rotateSigningKey } = await import('./features/tokens/signing-keys.js');
       const result = await rotateSigningKey(db, config.jwt);
       return (
         `new signing key ${result.kid} (${result.alg}) is current; running instances sign with it within a minute.\n` +
@@ -437,6 +450,7 @@ const COMMANDS: Record<string, Command> = {
     access: 'write',
     prepare({ positionals: [kid] }) {
       return async ({ db }) => {
+        const { retireSigningKey } = await import('./features/tokens/signing-keys.js');
         await retireSigningKey(db, kid!);
         return `retired ${kid}: it is gone from the JWKS and verifies nothing once instances reload (within a minute).`;
       };
@@ -555,6 +569,7 @@ function flagsFirst(options: Record<string, OptionSpec>, args: string[]): string
 async function requireMigrated(db: Database): Promise<void> {
   const [row] = await db.query<{ name: string | null }>(`SELECT to_regclass('schema_migrations')::text AS name`);
   if (!row?.name) throw new ServiceError('not_ready', 'the database is not migrated: run migrate first (npm run migrate)');
+  const { pendingMigrations } = await import('./kernel/db/migrate.js');
   const pending = await pendingMigrations(db);
   if (pending.length) {
     const which = pending.length === 1 ? `migration ${pending[0]} is` : `migrations ${pending.join(', ')} are`;
@@ -563,6 +578,7 @@ async function requireMigrated(db: Database): Promise<void> {
 }
 
 async function applyMigrations(db: Database): Promise<number[]> {
+  const { migrate } = await import('./kernel/db/migrate.js');
   try {
     return await migrate(db);
   } catch (error) {
@@ -623,11 +639,15 @@ async function main(argv: string[]): Promise<number> {
     return report(name, command, error);
   }
 
+  // The settings, the database and what every command's changes tell: loaded only for a command line that got this
+  // far, so that the usage, --help and a refused flag cost no more than Node's own start.
+  const { createLogger, loadSettingsOrExit } = await import('./startup.js');
   const { config } = loadSettingsOrExit();
   // Only warnings: the command's own answer is what the operator reads.
   const log = createLogger({ ...config, logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' });
   let db: Database;
   try {
+    const { openDatabase } = await import('./kernel/db/open-database.js');
     db = await openDatabase(config.database, log);
   } catch (error) {
     return report(name, command, error);
@@ -637,10 +657,17 @@ async function main(argv: string[]): Promise<number> {
     let usernames: RekeyReport = { rekeyed: 0, parked: [], parkedAs: [] };
     if (command.access === 'write') {
       appliedMigrations = await applyMigrations(db);
+      const { applyUsernameRules } = await import('./kernel/usernames.js');
       usernames = await applyUsernameRules(db);
     } else {
       await requireMigrated(db);
     }
+    const [{ Events }, { Outbox }, { listenForWebhooks }, { AddressBook, EmailMessages }] = await Promise.all([
+      import('./kernel/events.js'),
+      import('./kernel/outbox/outbox.js'),
+      import('./features/webhooks/webhooks.js'),
+      import('./features/email/email.js'),
+    ]);
     const events = new Events();
     // Rows only: the running service's sender delivers them.
     listenForWebhooks(events, new Outbox(db, log));

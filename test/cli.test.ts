@@ -10,7 +10,7 @@ import type { Database } from '../src/kernel/db/database.js';
 import { openEmbedded } from '../src/kernel/db/embedded.js';
 import { loadMigrations, migrate } from '../src/kernel/db/migrate.js';
 import { CHEAP_ARGON2, json, login, me, refresh, register, startTestApp, type TestApp } from './helpers/app.js';
-import { createTestDatabase, freshDataDir, TEST_DATABASE_URL } from './helpers/database.js';
+import { createTestDatabase, freshDataDir, migratedDataDir, TEST_DATABASE_URL } from './helpers/database.js';
 import { ORIGINAL_SCHEMA } from './helpers/original-service.js';
 import { ROOT } from './helpers/process.js';
 import { codeAt } from './helpers/totp.js';
@@ -79,7 +79,7 @@ describe.concurrent('the admin CLI (src/cli.ts): migrate, user:create, user:list
 
 describe.concurrent('the admin CLI (src/cli.ts): hashing threads', () => {
   it('starts them for a command that hashes a password, and for no other', async () => {
-    const dataDir = await freshDataDir('auth-cli-threads-');
+    const dataDir = await migratedDataDir('auth-cli-threads-');
     // Under NODE_DEBUG=worker, Node reports on standard error every worker thread it creates, and from which file.
     const cli = (args: string[], stdin?: string) => runCli(args, { DATA_DIR: dataDir, NODE_DEBUG: 'worker' }, stdin);
     const hashingThreads = (stderr: string) => stderr.match(/create new worker URL \{\s*href: '[^']*\/hash-worker\.cjs'/g)?.length ?? 0;
@@ -99,15 +99,19 @@ describe.concurrent('the admin CLI (src/cli.ts): hashing threads', () => {
 });
 
 /**
- * An empty database for the CLI: a schema of the test server with TEST_DATABASE_URL, else an embedded one on
- * disk. `use` looks at it (or prepares it) from this process, between two runs of the CLI.
+ * A database for the CLI, empty or with every migration applied (where migrating is only the test's setup): a
+ * schema of the test server with TEST_DATABASE_URL, else an embedded one on disk. `use` looks at it (or prepares
+ * it) from this process, between two runs of the CLI.
  */
-async function emptyDatabase(): Promise<{ env: Record<string, string>; use<T>(task: (db: Database) => Promise<T>): Promise<T>; drop(): Promise<void> }> {
+async function cliDatabase(
+  state: 'empty' | 'migrated',
+): Promise<{ env: Record<string, string>; use<T>(task: (db: Database) => Promise<T>): Promise<T>; drop(): Promise<void> }> {
   if (TEST_DATABASE_URL !== undefined) {
     const database = await createTestDatabase();
+    if (state === 'migrated') await migrate(database.db);
     return { env: database.env, use: (task) => task(database.db), drop: () => database.drop() };
   }
-  const dataDir = await freshDataDir('auth-cli-empty-');
+  const dataDir = state === 'migrated' ? await migratedDataDir('auth-cli-migrated-') : await freshDataDir('auth-cli-empty-');
   return {
     env: { DATA_DIR: dataDir },
     async use(task) {
@@ -123,10 +127,10 @@ async function emptyDatabase(): Promise<{ env: Record<string, string>; use<T>(ta
   };
 }
 
-type EmptyDatabase = Awaited<ReturnType<typeof emptyDatabase>>;
+type CliDatabase = Awaited<ReturnType<typeof cliDatabase>>;
 
 /** The real app on the CLI's database, between two runs of the CLI (the embedded one has one owner at a time). */
-function withApp<T>(database: EmptyDatabase, task: (t: TestApp) => Promise<T>): Promise<T> {
+function withApp<T>(database: CliDatabase, task: (t: TestApp) => Promise<T>): Promise<T> {
   return database.use(async (db) => {
     const t = await startTestApp(database.env, { testDatabase: { db, env: database.env, drop: async () => {} }, db });
     try {
@@ -142,7 +146,7 @@ const tablesOf = async (db: Database) =>
 
 describe.concurrent('the admin CLI (src/cli.ts): user:rename, user:set-password', () => {
   it("renames under the API's rules keeping the sessions, and sets a password ending every session", async () => {
-    const database = await emptyDatabase();
+    const database = await cliDatabase('migrated');
     const cli = (args: string[], stdin?: string) => runCli(args, database.env, stdin);
     try {
       expect(await cli(['user:create', 'Grace.Hopper'], 'a fine long passphrase\n')).toMatchObject({ code: 0, stdout: 'created user 1 Grace.Hopper\n' });
@@ -199,7 +203,7 @@ describe.concurrent('the admin CLI (src/cli.ts): user:rename, user:set-password'
   });
 
   it('reports the names an adoption parked, marks them in user:list, and renames one so that its owner can sign in', async () => {
-    const database = await emptyDatabase();
+    const database = await cliDatabase('empty');
     const cli = (args: string[], stdin?: string) => runCli(args, database.env, stdin);
     try {
       // The original service's table, where 'Bob' (2) and 'bob' (3) were two accounts: adopting it parks 3.
@@ -254,7 +258,7 @@ describe.concurrent('the admin CLI (src/cli.ts): user:rename, user:set-password'
 
 describe.concurrent('the admin CLI (src/cli.ts): secrets:reencrypt, user:mfa-reset', () => {
   it('moves second-factor secrets to a new key, and removes a user\'s second factor', async () => {
-    const database = await emptyDatabase();
+    const database = await cliDatabase('migrated');
     const [oldKey, newKey] = [randomBytes(32).toString('base64'), randomBytes(32).toString('hex')];
     const cli = (args: string[], key?: string, stdin?: string) => runCli(args, { ...database.env, ...(key ? { SECRETS_ENCRYPTION_KEY: key } : {}) }, stdin);
     const withKey = <T>(key: string, task: (t: TestApp) => Promise<T>) => withApp({ ...database, env: { ...database.env, SECRETS_ENCRYPTION_KEY: key } }, task);
@@ -301,7 +305,7 @@ describe.concurrent('the admin CLI (src/cli.ts): secrets:reencrypt, user:mfa-res
 
 describe.concurrent('the admin CLI (src/cli.ts): admin-keys:create, admin-keys:list, admin-keys:revoke, user:roles', () => {
   it('creates a key shown once that the admin API takes, lists and revokes it; sets roles that reach tokens', async () => {
-    const database = await emptyDatabase();
+    const database = await cliDatabase('migrated');
     const cli = (args: string[], stdin?: string) => runCli(args, database.env, stdin);
     try {
       const created = await cli(['admin-keys:create', '--name', 'ops-ada']);
@@ -349,11 +353,10 @@ describe.concurrent('the admin CLI (src/cli.ts): arguments', () => {
   });
 
   it('takes --limit=N and --limit N alike, and an argument that begins with "-" (as a kid may) as an argument', async () => {
-    const database = await emptyDatabase();
+    const database = await cliDatabase('migrated');
     try {
       // Only listed, never signed in with: rows straight into the database, without a CLI run each.
       await database.use(async (db) => {
-        await migrate(db);
         for (const username of ['first_user', 'second_user']) {
           await db.query('INSERT INTO users (username, username_normalized, password_hash) VALUES ($1, $1, $2)', [username, 'not a hash']);
         }
@@ -376,7 +379,7 @@ describe.concurrent('the admin CLI (src/cli.ts): arguments', () => {
 
 describe.concurrent('the admin CLI (src/cli.ts): read-only commands', () => {
   it('leave an unmigrated database as it is and say to run migrate first, with a non-zero exit', async () => {
-    const database = await emptyDatabase();
+    const database = await cliDatabase('empty');
     try {
       for (const command of ['keys:list', 'user:list']) {
         const result = await runCli([command], database.env);
@@ -392,7 +395,7 @@ describe.concurrent('the admin CLI (src/cli.ts): read-only commands', () => {
 
 describe.concurrent('the admin CLI (src/cli.ts): keys:rotate, keys:list, keys:retire', () => {
   it('rotates and lists keys in the database the settings name, and fails clearly with a non-zero exit', async () => {
-    const dataDir = await freshDataDir('auth-cli-');
+    const dataDir = await migratedDataDir('auth-cli-');
     const cli = (...args: string[]) => execCli(args, { DATA_DIR: dataDir });
     try {
       const first = (await cli('keys:rotate')).stdout;

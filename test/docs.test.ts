@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REGIONS, withRegion } from '../scripts/reference-docs.js';
 import { END_MARKER, START_MARKER } from '../scripts/settings-docs.js';
 import { register, startTestApp, type TestApp } from './helpers/app.js';
-import { freshDataDir } from './helpers/database.js';
+import { migratedDataDir } from './helpers/database.js';
 import { exitCode, freePort, ROOT, startServer, waitFor } from './helpers/process.js';
 
 /**
@@ -278,7 +278,7 @@ export function guideSettings(markdown: string): Record<string, string> {
 async function startGuideService(usesAdminKey: boolean, settings: Record<string, string> = {}) {
   const folder = await mkdtemp(join(tmpdir(), 'auth-docs-'));
   const port = await freePort();
-  const dataDir = await freshDataDir('auth-docs-data-');
+  const dataDir = await migratedDataDir('auth-docs-data-');
   const env: Record<string, string> = { ...settings };
   if (usesAdminKey) {
     // The built CLI, which `npm run cli` runs (vitest's global setup built dist/ for this run).

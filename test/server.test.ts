@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMigrations } from '../src/kernel/db/migrate.js';
-import { freshDataDir } from './helpers/database.js';
+import { freshDataDir, migratedDataDir } from './helpers/database.js';
 import { exitCode, freePort, ROOT, startServer, waitFor } from './helpers/process.js';
 
 const execFileAsync = promisify(execFile);
@@ -63,7 +63,7 @@ describe.concurrent('the built service, started as production starts it (node di
   }
 
   it('starts in development with a loud warning, prints its URL, serves, and exits 0 on SIGTERM', async () => {
-    const dataDir = await freshDataDir('auth-built-dev-');
+    const dataDir = await migratedDataDir('auth-built-dev-');
     const { child, output } = startBuilt(built, { DATA_DIR: dataDir });
     try {
       const [, url] = await waitFor(output, /listening on (http:\/\/[^\s"]+)/, child);
@@ -140,12 +140,12 @@ describe.concurrent('the built service, started as production starts it (node di
     await mkdir(binDir);
     await symlink(cli, join(binDir, 'user-auth'));
     // The shebang finds node on PATH: this one, first.
-    const dataDir = await freshDataDir('auth-built-cli-');
+    const dataDir = await migratedDataDir('auth-built-cli-');
     const env = { PATH: `${binDir}:${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`, DATA_DIR: dataDir };
     const userAuth = (...args: string[]) => execFileAsync('user-auth', args, { cwd: scratch, env });
     try {
       expect((await userAuth('--help')).stdout).toContain('keys:rotate');
-      // A writing command: it migrates the fresh embedded database first, then rotates.
+      // A writing command on the embedded database.
       expect((await userAuth('keys:rotate')).stdout).toContain('new signing key');
     } finally {
       await rm(dataDir, { recursive: true, force: true });
@@ -165,7 +165,7 @@ describe.concurrent('the server process', () => {
   });
 
   it('starts in production with an allowed embedded database and no development warning', async () => {
-    const dataDir = await freshDataDir('auth-production-');
+    const dataDir = await migratedDataDir('auth-production-');
     const { child, output } = startServer({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', ALLOW_EMBEDDED_DATABASE: 'true', DATA_DIR: dataDir });
     try {
       await waitFor(output, /listening on/, child);
@@ -212,7 +212,7 @@ describe.concurrent('npm start', () => {
     ['Ctrl-C, SIGINT to its whole process group', (npm: ChildProcess) => process.kill(-npm.pid!, 'SIGINT')],
   ])('stops gracefully on %s: the service finishes, exits, and frees its port', async (_how, signal) => {
     const port = await freePort();
-    const dataDir = await freshDataDir('auth-npm-start-');
+    const dataDir = await migratedDataDir('auth-npm-start-');
     const npm = spawn('npm', ['start'], {
       cwd: ROOT,
       detached: true,

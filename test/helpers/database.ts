@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
@@ -9,6 +9,7 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { classifyingErrors, type Database } from '../../src/kernel/db/database.js';
 import { openEmbedded } from '../../src/kernel/db/embedded.js';
+import { loadMigrations, migrate } from '../../src/kernel/db/migrate.js';
 import { openPostgres } from '../../src/kernel/db/postgres.js';
 
 export const silentLog = pino({ level: 'silent' });
@@ -105,9 +106,46 @@ async function emptyClusterFolder(): Promise<string> {
   return path;
 }
 
-/** Vitest's global setup: the empty cluster in both forms, made once before any test file needs it. */
-export async function prepareEmptyCluster(): Promise<void> {
+/**
+ * Where the migrated cluster is kept: one per PGlite version and per content of the migrations, so that a changed
+ * or added migration never finds the folder an earlier one left.
+ */
+const MIGRATED_CLUSTER = join(
+  tmpdir(),
+  `user-auth-test-migrated-${PGLITE_VERSION}-${createHash('sha256')
+    .update(JSON.stringify(loadMigrations()))
+    .digest('hex')
+    .slice(0, 16)}.d`,
+);
+
+/**
+ * The empty cluster with every migration applied, as a closed data folder: for a process under test whose first
+ * start is not what the test is about. Written under a new name and then renamed, as the empty one is.
+ */
+async function migratedClusterFolder(): Promise<string> {
+  if (existsSync(join(MIGRATED_CLUSTER, 'PG_VERSION'))) return MIGRATED_CLUSTER;
+  const partial = await mkdtemp(`${MIGRATED_CLUSTER}.`);
+  await cp(await emptyClusterFolder(), partial, { recursive: true });
+  const db = await openEmbedded(partial);
+  try {
+    await migrate(db);
+  } finally {
+    await db.close();
+  }
+  try {
+    await rename(partial, MIGRATED_CLUSTER);
+  } catch (error) {
+    // Another process made it first: theirs is the same.
+    if (!existsSync(join(MIGRATED_CLUSTER, 'PG_VERSION'))) throw error;
+    await rm(partial, { recursive: true, force: true });
+  }
+  return MIGRATED_CLUSTER;
+}
+
+/** Vitest's global setup: the empty cluster in both forms, and the migrated one, made once before any test file needs them. */
+export async function prepareClusters(): Promise<void> {
   await emptyClusterFolder();
+  await migratedClusterFolder();
 }
 
 /** Whose search_path the shared connection has now, and the queue every schema's statements wait in. */
@@ -194,5 +232,16 @@ export async function createTestDatabase(setup?: string): Promise<TestDatabase> 
 export async function freshDataDir(prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   await cp(await emptyClusterFolder(), dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * A new embedded-database folder with every migration applied: a copy of the migrated cluster, for a process under
+ * test (the CLI, the server) whose first migration is only setup. What a first start does to an empty database is
+ * tested on `freshDataDir`.
+ */
+export async function migratedDataDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  await cp(await migratedClusterFolder(), dir, { recursive: true });
   return dir;
 }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { createTestDatabase, freshDataDir, TEST_DATABASE_URL, type TestDatabase } from '../../../test/helpers/database.js';
+import { createTestDatabase, migratedDataDir, TEST_DATABASE_URL, type TestDatabase } from '../../../test/helpers/database.js';
 import { exitCode, freePort, ROOT, startServer, waitFor } from '../../../test/helpers/process.js';
 
 export { ROOT, TEST_DATABASE_URL };
@@ -35,7 +35,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Ru
     database = await createTestDatabase();
     databaseEnv = database.env;
   } else {
-    dataDir = await freshDataDir('verify-service-');
+    dataDir = await migratedDataDir('verify-service-');
     databaseEnv = { DATA_DIR: dataDir };
   }
   const port = await freePort();

@@ -25,8 +25,6 @@ import type { AddressBook } from '../email/email.js';
 import { parseEmailAddress } from '../../kernel/email-addresses.js';
 
 export const MAX_PAGE = 200;
-export const ROLE_PATTERN = '^[a-z0-9][a-z0-9_.:-]{0,31}$';
-export const MAX_ROLES = 20;
 
 export type { AdminUserDetail, AdminUserRow };
 

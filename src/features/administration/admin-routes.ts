@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { MAX_PAGE, MAX_ROLES, ROLE_PATTERN, type AdminUserDetail, type AdminUserRow, type Administration } from './admin-accounts.js';
+import { MAX_ROLES, ROLE_PATTERN } from './roles.js';
+import { MAX_PAGE, type AdminUserDetail, type AdminUserRow, type Administration } from './admin-accounts.js';
 import type { Audit } from '../audit/audit.js';
 import type { Passkeys } from '../passkeys/passkeys.js';
 import { PasskeyBody, passkeyBody } from '../passkeys/passkey-routes.js';

@@ -1,7 +1,7 @@
 import { isUniqueViolation, type Database, type Queryable } from '../../kernel/db/database.js';
 import { setRoles } from './admin-queries.js';
 import { deleteUserFactors } from '../mfa/mfa-queries.js';
-import { MAX_ROLES, ROLE_PATTERN } from './admin-accounts.js';
+import { MAX_ROLES, ROLE_PATTERN } from './roles.js';
 import { endUserSessions } from '../sessions/sessions.js';
 import type { Events } from '../../kernel/events.js';
 import {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openEmbedded } from '../../../src/kernel/db/embedded.js';
 import { CHEAP_ARGON2, json, post, startTestApp } from '../../helpers/app.js';
-import { freshDataDir } from '../../helpers/database.js';
+import { migratedDataDir } from '../../helpers/database.js';
 import { linkToken, MailServer } from '../../helpers/mail-server.js';
 import { ROOT } from '../../helpers/process.js';
 
@@ -24,7 +24,7 @@ function runCli(args: string[], env: Record<string, string>, stdin = '') {
 
 describe('the CLI: user:set-email and email:outbox', () => {
   it('sets an address whose verification link the running service then sends, and lists the messages without their links', async () => {
-    const dataDir = await freshDataDir('auth-cli-email-');
+    const dataDir = await migratedDataDir('auth-cli-email-');
     const mail = await new MailServer().start();
     const cli = (args: string[], stdin?: string) => runCli(args, { DATA_DIR: dataDir }, stdin);
     try {

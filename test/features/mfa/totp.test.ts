@@ -5,7 +5,7 @@ import { matchingStep } from '../../../src/features/mfa/totp.js';
 import { decodeSecretKey, SecretBox, secretKeyId } from '../../../src/kernel/secret-box.js';
 import { loadConfig } from '../../../src/settings.js';
 import { isServiceError } from '../../../src/kernel/errors.js';
-import { openSecretBox } from '../../../src/services.js';
+import { openSecretBox } from '../../../src/secrets.js';
 import { json, register, startTestApp, type TestApp } from '../../helpers/app.js';
 import { recordingLog, silentLog } from '../../helpers/database.js';
 

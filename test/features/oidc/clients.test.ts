@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import { ClientRegistry } from '../../../src/features/oidc/oidc-clients.js';
 import { openEmbedded } from '../../../src/kernel/db/embedded.js';
 import { json, startTestApp, type TestApp } from '../../helpers/app.js';
-import { createTestDatabase, freshDataDir, TEST_DATABASE_URL } from '../../helpers/database.js';
+import { createTestDatabase, migratedDataDir, TEST_DATABASE_URL } from '../../helpers/database.js';
 import { ROOT } from '../../helpers/process.js';
 
 let t: TestApp;
@@ -125,7 +125,7 @@ describe('the CLI: clients:create and clients:list', () => {
   it('prints what the admin API answers, the secret once, and lists without it', async () => {
     // A database of the CLI's own: the embedded one has one owner at a time.
     const own = TEST_DATABASE_URL === undefined ? undefined : await createTestDatabase();
-    const dataDir = own ? undefined : await freshDataDir('auth-clients-cli-');
+    const dataDir = own ? undefined : await migratedDataDir('auth-clients-cli-');
     const env = own ? own.env : { DATA_DIR: dataDir! };
     const run = (args: string[]) => promisify(execFile)(process.execPath, ['dist/cli.js', ...args], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...env } });
     try {

@@ -4,7 +4,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHEAP_ARGON2 } from '../../helpers/app.js';
-import { createTestDatabase, freshDataDir, TEST_DATABASE_URL } from '../../helpers/database.js';
+import { createTestDatabase, migratedDataDir, TEST_DATABASE_URL } from '../../helpers/database.js';
 import { exitCode, ROOT, startServer, waitFor } from '../../helpers/process.js';
 import { eventually, Receiver, verified, type Answer, type Received } from '../../helpers/webhook-receiver.js';
 
@@ -38,7 +38,7 @@ async function database(): Promise<Record<string, string>> {
     cleanups.push(() => testDatabase.drop());
     return testDatabase.env;
   }
-  const dataDir = await freshDataDir('auth-webhooks-');
+  const dataDir = await migratedDataDir('auth-webhooks-');
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
   return { DATA_DIR: dataDir };
 }

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { freshDataDir } from '../../helpers/database.js';
+import { migratedDataDir } from '../../helpers/database.js';
 import { exitCode, ROOT, startServer, waitFor } from '../../helpers/process.js';
 
 /** The built CLI (vitest's global setup runs `npm run build`), as the package's bin runs it. */
@@ -22,7 +22,7 @@ function cli(dataDir: string, args: string[], stdin = ''): Promise<{ code: numbe
 // Each step starts a process (the service, the CLI) that opens the database: minutes on a busy machine.
 describe('the embedded database folder', { timeout: 300_000, concurrent: true }, () => {
   it('belongs to one process: the CLI beside a running service is refused, and nothing is lost', async () => {
-    const dataDir = await freshDataDir('auth-lock-');
+    const dataDir = await migratedDataDir('auth-lock-');
     const password = 'a long enough passphrase';
     try {
       expect(await cli(dataDir, ['user:create', 'before_start'], password)).toMatchObject({ code: 0 });
@@ -61,7 +61,7 @@ describe('the embedded database folder', { timeout: 300_000, concurrent: true },
   });
 
   it('is taken over from a process that died without releasing it', async () => {
-    const dataDir = await freshDataDir('auth-lock-stale-');
+    const dataDir = await migratedDataDir('auth-lock-stale-');
     try {
       const server = startServer({ DATA_DIR: dataDir });
       await waitFor(server.output, /listening on/, server.child);

@@ -202,11 +202,24 @@ async function credentials(auth: 'user' | 'admin'): Promise<string> {
   return signedInAs.token;
 }
 
+/** The last fingerprint taken, and the WAL position read just before it. */
+let lastFingerprint: { lsn: string; fingerprint: string } | undefined;
+
 /**
  * A fingerprint of what a refused request must leave as it was: accounts (locks, roles, metadata), sessions, refresh
- * tokens, admin keys, factors, passkeys, webhook endpoints.
+ * tokens, admin keys, factors, passkeys, webhook endpoints. A change to any row writes WAL: while the WAL position is
+ * the one read before the last fingerprint, nothing has changed since, and that fingerprint still holds (the one after
+ * a refused request is then the one before the next, most of the time, without reading every table twice).
  */
 async function snapshot(): Promise<string> {
+  const [position] = await t.db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+  if (lastFingerprint !== undefined && lastFingerprint.lsn === position!.lsn) return lastFingerprint.fingerprint;
+  const fingerprint = await fingerprintNow();
+  lastFingerprint = { lsn: position!.lsn, fingerprint };
+  return fingerprint;
+}
+
+async function fingerprintNow(): Promise<string> {
   const [row] = await t.db.query<Record<string, string>>(
     `SELECT (SELECT md5(coalesce(string_agg(id || ':' || username || ':' || password_hash || ':' || array_to_string(roles, ',') || ':' || coalesce(locked_at::text, '-') || ':' || has_second_factor || ':' || user_metadata::text || ':' || app_metadata::text, ',' ORDER BY id), '')) FROM users) AS users,
             (SELECT md5(coalesce(string_agg(id || ':' || coalesce(revoked_at::text, '-') || ':' || last_used_at, ',' ORDER BY id), '')) FROM sessions) AS sessions,
@@ -434,6 +447,9 @@ const plainString = fc.oneof(
   fc.array(fc.stringMatching(/^[a-z]{3,9}$/), { minLength: 4, maxLength: 5 }).map((words) => words.join(' ')),
 );
 
+/** The client's own keys in an object of them (metadata). */
+const clientKey = fc.stringMatching(/^[a-z_]{1,12}$/);
+
 /** A value the schema takes; `name`, the field's, says which stand-ins it most likely wants. */
 function wellFormed(schema: JsonSchema | undefined, name?: string): fc.Arbitrary<unknown> {
   if (schema === undefined) return fc.string({ maxLength: 20 });
@@ -461,7 +477,7 @@ function wellFormed(schema: JsonSchema | undefined, name?: string): fc.Arbitrary
       const required = new Set<string>(schema['required'] ?? []);
       // An object of the client's own keys (metadata).
       if (properties.length === 0 && schema['additionalProperties'] === true) {
-        return fc.dictionary(fc.stringMatching(/^[a-z_]{1,12}$/), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 });
+        return fc.dictionary(clientKey, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 });
       }
       return fc
         .tuple(...properties.map(([key, property]) => (required.has(key) ? wellFormed(property, key) : fc.option(wellFormed(property, key), { nil: undefined }))))
@@ -472,7 +488,20 @@ function wellFormed(schema: JsonSchema | undefined, name?: string): fc.Arbitrary
   }
 }
 
+/**
+ * Made once per schema and field name: making a string arbitrary (fc.string, fc.stringMatching) costs far more than
+ * drawing from it, and the parts of a request are chosen anew for each one (the chains below).
+ */
+const wellFormedStrings = new WeakMap<JsonSchema, Map<string | undefined, fc.Arbitrary<string>>>();
+
 function wellFormedString(schema: JsonSchema, name?: string): fc.Arbitrary<string> {
+  const made = wellFormedStrings.get(schema) ?? new Map<string | undefined, fc.Arbitrary<string>>();
+  wellFormedStrings.set(schema, made);
+  if (!made.has(name)) made.set(name, newWellFormedString(schema, name));
+  return made.get(name)!;
+}
+
+function newWellFormedString(schema: JsonSchema, name?: string): fc.Arbitrary<string> {
   if (schema['format'] === 'date-time') {
     return fc.date({ min: new Date('1970-01-02T00:00:00Z'), max: new Date('9999-12-30T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString());
   }
@@ -532,6 +561,9 @@ function knownIn(url: string, parameter: string): string[] {
   return byWord[word ?? ''] ?? [];
 }
 
+/** A path under a wildcard, as a client's link would have it. */
+const plainPath = fc.stringMatching(/^[a-z0-9._-]{1,20}(\/[a-z0-9._-]{1,20}){0,2}$/);
+
 /** The path with each parameter well-formed or hostile, and a wildcard as any path at all. */
 function urlArbitrary(route: Route, hostile: boolean): fc.Arbitrary<string> {
   const segments = route.url.split(/(:\w+|\*)/).filter(Boolean);
@@ -540,7 +572,7 @@ function urlArbitrary(route: Route, hostile: boolean): fc.Arbitrary<string> {
       ...segments.map((segment) => {
         if (segment === '*') {
           return fc.oneof(
-            fc.stringMatching(/^[a-z0-9._-]{1,20}(\/[a-z0-9._-]{1,20}){0,2}$/),
+            plainPath,
             ...(hostile
               ? [
                   fc.array(hostileUrlPart, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/')),
@@ -830,13 +862,17 @@ function requestArbitrary(route: Route): fc.Arbitrary<Request> {
     { weight: 1, arbitrary: fc.constant('all') },
     { weight: 1, arbitrary: fc.constant('none') },
   ];
+  // Each part, well-formed and hostile, made once for the route rather than for each request.
+  const both = <T>(make: (route: Route, hostile: boolean) => fc.Arbitrary<T>) => ({ wellFormed: make(route, false), hostile: make(route, true) });
+  const [url, query, body] = [both(urlArbitrary), both(queryArbitrary), both(bodyArbitrary)] as const;
+  const as = (part: string, attacked: string) => (part === attacked || part === 'all' ? 'hostile' : 'wellFormed');
   return fc
     .oneof(...parts.filter((part) => part.weight > 0))
     .chain((part) =>
       fc.tuple(
-        urlArbitrary(route, part === 'path' || part === 'all'),
-        queryArbitrary(route, part === 'query' || part === 'all'),
-        bodyArbitrary(route, part === 'body' || part === 'all'),
+        url[as(part, 'path')],
+        query[as(part, 'query')],
+        body[as(part, 'body')],
         part === 'headers' || part === 'all' ? hostileHeaders : fc.constant({}),
       ),
     )

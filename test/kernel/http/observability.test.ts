@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDataDir } from '../../helpers/database.js';
+import { migratedDataDir } from '../../helpers/database.js';
 import { exitCode, startServer, waitFor } from '../../helpers/process.js';
 
 const PASSWORD = 'observable secret passphrase';
@@ -33,7 +33,7 @@ describe('the logs of a real server process', () => {
   }
 
   beforeAll(async () => {
-    dataDir = await freshDataDir('auth-logs-');
+    dataDir = await migratedDataDir('auth-logs-');
     server = startServer({ LOG_LEVEL: 'trace', NODE_ENV: 'test', DATA_DIR: dataDir });
     [, url] = (await waitFor(server.output, /listening on (http:\/\/[^\s"]+)/, server.child)) as [string, string];
 
@@ -107,7 +107,7 @@ describe('graceful shutdown', () => {
     // A costly hash keeps registrations in flight long enough for the signal to arrive among them. The queue
     // admits them all however long they wait (a busy machine makes each hash slower): this is about shutting
     // down, not about shedding load.
-    const dataDir = await freshDataDir('auth-shutdown-');
+    const dataDir = await migratedDataDir('auth-shutdown-');
     const server = startServer({
       NODE_ENV: 'test',
       ARGON2_MEMORY_KIB: '65536',
