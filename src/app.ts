@@ -17,6 +17,7 @@ import { registerLoadShedding } from './kernel/http/load-shedding.js';
 import { metricsRoutes } from './features/operations/metrics-routes.js';
 import { mfaRoutes } from './features/mfa/mfa-routes.js';
 import { passkeyRoutes } from './features/passkeys/passkey-routes.js';
+import { sharedSchemaCompilers } from './kernel/http/schema-compilers.js';
 import { instrument, requestId } from './kernel/http/observability.js';
 import { registerOpenApi } from './kernel/http/openapi.js';
 import { registerSecurityHeaders } from './kernel/http/security-headers.js';
@@ -62,6 +63,7 @@ export function buildApp(config: Config, services: Services, options: AppOptions
     clientErrorHandler,
     // observability.ts writes one line per request instead of Fastify's two.
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
+    schemaController: sharedSchemaCompilers,
     // A hop count means: believe that many X-Forwarded-For entries from the right (what Fastify does for a number).
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     ajv: {
