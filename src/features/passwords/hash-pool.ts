@@ -69,6 +69,11 @@ const SEED_JOBS_PER_THREAD = 2;
 // Each busy thread also holds its next job: it starts it as soon as it is done, even while the event loop is
 // busy (a burst of requests, a garbage collection) and cannot hand it over yet.
 const JOBS_PER_THREAD = 2;
+/**
+ * A hashing thread runs a few lines of JavaScript around argon2's native call, whose memory is not on the heap: a
+ * small heap of its own, instead of V8's defaults for a thread, keeps each thread's memory to what it uses.
+ */
+const HASH_THREAD_HEAP = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 };
 
 /**
  * A few threads that do nothing but argon2, at a lower priority than the event loop's thread. Jobs wait in one
@@ -158,7 +163,7 @@ export class HashPool {
   }
 
   private spawn(): Promise<void> {
-    const worker = new Worker(WORKER_FILE, { workerData: { argon2Path: ARGON2_PATH, niceness: this.settings.niceness } });
+    const worker = new Worker(WORKER_FILE, { workerData: { argon2Path: ARGON2_PATH, niceness: this.settings.niceness }, resourceLimits: HASH_THREAD_HEAP });
     // The threads never keep the process alive on their own: close() or the process's exit ends them.
     worker.unref();
     return new Promise((resolve, reject) => {
