@@ -92,10 +92,17 @@ async function emptyClusterDump(): Promise<Blob> {
 
 /** The same empty cluster as a closed data folder, which PGlite opens as an existing database. */
 async function emptyClusterFolder(): Promise<string> {
-  const path = `${EMPTY_CLUSTER}.d`;
+  return clusterFolder(`${EMPTY_CLUSTER}.d`, async (partial) => (await openEmbedded(partial, await emptyClusterDump())).close());
+}
+
+/**
+ * The cluster folder at `path`, made by `make` in a folder of a new name and then renamed, so that a process
+ * starting at the same moment as the one making it never opens half a cluster.
+ */
+async function clusterFolder(path: string, make: (partial: string) => Promise<void>): Promise<string> {
   if (existsSync(join(path, 'PG_VERSION'))) return path;
   const partial = await mkdtemp(`${path}.`);
-  await (await openEmbedded(partial, await emptyClusterDump())).close();
+  await make(partial);
   try {
     await rename(partial, path);
   } catch (error) {
@@ -120,26 +127,18 @@ const MIGRATED_CLUSTER = join(
 
 /**
  * The empty cluster with every migration applied, as a closed data folder: for a process under test whose first
- * start is not what the test is about. Written under a new name and then renamed, as the empty one is.
+ * start is not what the test is about.
  */
 async function migratedClusterFolder(): Promise<string> {
-  if (existsSync(join(MIGRATED_CLUSTER, 'PG_VERSION'))) return MIGRATED_CLUSTER;
-  const partial = await mkdtemp(`${MIGRATED_CLUSTER}.`);
-  await cp(await emptyClusterFolder(), partial, { recursive: true });
-  const db = await openEmbedded(partial);
-  try {
-    await migrate(db);
-  } finally {
-    await db.close();
-  }
-  try {
-    await rename(partial, MIGRATED_CLUSTER);
-  } catch (error) {
-    // Another process made it first: theirs is the same.
-    if (!existsSync(join(MIGRATED_CLUSTER, 'PG_VERSION'))) throw error;
-    await rm(partial, { recursive: true, force: true });
-  }
-  return MIGRATED_CLUSTER;
+  return clusterFolder(MIGRATED_CLUSTER, async (partial) => {
+    await cp(await emptyClusterFolder(), partial, { recursive: true });
+    const db = await openEmbedded(partial);
+    try {
+      await migrate(db);
+    } finally {
+      await db.close();
+    }
+  });
 }
 
 /** Vitest's global setup: the empty cluster in both forms, and the migrated one, made once before any test file needs them. */
