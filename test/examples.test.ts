@@ -10,14 +10,18 @@ import { spawn } from 'node:child_process';
 
 const run = promisify(execFile);
 
+/** A test app listening on a free port of 127.0.0.1, which is its PUBLIC_URL: the examples reach it over HTTP. */
+async function listeningApp(): Promise<{ t: TestApp; url: string }> {
+  const url = `http://127.0.0.1:${await freePort()}`;
+  const t = await startTestApp({ PUBLIC_URL: url });
+  await t.app.listen({ host: '127.0.0.1', port: Number(new URL(url).port) });
+  return { t, url };
+}
+
 describe("README's token-verification example (examples/verify-token.mjs)", () => {
   let t: TestApp;
   let url: string;
-  beforeAll(async () => {
-    url = `http://127.0.0.1:${await freePort()}`;
-    t = await startTestApp({ PUBLIC_URL: url });
-    await t.app.listen({ host: '127.0.0.1', port: Number(new URL(url).port) });
-  });
+  beforeAll(async () => ({ t, url } = await listeningApp()));
   afterAll(() => t.close());
 
   it('verifies a real access token against the live JWKS, and rejects a tampered one', async () => {
@@ -57,11 +61,7 @@ describe("README's token-verification example (examples/verify-token.mjs)", () =
 describe('the single sign-on example app (examples/sso-web-app)', () => {
   let t: TestApp;
   let url: string;
-  beforeAll(async () => {
-    url = `http://127.0.0.1:${await freePort()}`;
-    t = await startTestApp({ PUBLIC_URL: url });
-    await t.app.listen({ host: '127.0.0.1', port: Number(new URL(url).port) });
-  });
+  beforeAll(async () => ({ t, url } = await listeningApp()));
   afterAll(() => t.close());
 
   it('signs a user in through the service, shows who, and signs them out when the service ends their session', async () => {
