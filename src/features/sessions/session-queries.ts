@@ -7,6 +7,10 @@ import { emailColumns, LOCKED, toUser } from '../../kernel/db/user-queries.js';
 const LIVE = (idle: string) =>
   `s.revoked_at IS NULL AND s.expires_at > now() AND s.last_used_at > now() - make_interval(secs => ${idle})`;
 
+// Only while the account still has the hash the password was verified against: a password change or a deletion
+// that commits while a login is hashing must not be followed by a session of the old password (or an insert
+// that breaks the foreign key). FOR SHARE waits for such a writer and then sees its row, not the one read before;
+// it also keeps the user from being deleted under the device token's insert.
 const CREATE_SESSION_STEPS = `account AS (
        SELECT id FROM users WHERE id = $1 AND password_hash = $8 AND NOT ${LOCKED} FOR SHARE
      ), session AS (
@@ -60,10 +64,6 @@ export async function createSession(
     deviceToken?: NewDeviceToken | undefined;
   },
 ): Promise<Session | undefined> {
-  // Only while the account still has the hash the password was verified against: a password change or a deletion
-  // that commits while a login is hashing must not be followed by a session of the old password (or an insert
-  // that breaks the foreign key). FOR SHARE waits for such a writer and then sees its row, not the one read before;
-  // it also keeps the user from being deleted under the device token's insert.
   const device = session.deviceToken;
   const params = [
     session.userId,
