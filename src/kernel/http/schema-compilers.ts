@@ -14,6 +14,8 @@ type SerializerFactory = NonNullable<Factories['buildSerializer']>;
  * routes build many schemas afresh each time, so the object itself would not do), the part of the request it
  * checks, and the compiler's options. Ajv and fast-json-stringify read nothing of a schema that JSON leaves out.
  */
+const cache = new Map<string, unknown>();
+
 function compiledOnce<Route extends { schema?: unknown; httpPart?: string }, Compiled>(
   factoryKey: string,
   compile: (route: Route) => Compiled,
@@ -28,8 +30,6 @@ function compiledOnce<Route extends { schema?: unknown; httpPart?: string }, Com
     return compiled;
   };
 }
-
-const cache = new Map<string, unknown>();
 
 const validatorPool = AjvCompiler();
 const buildValidator: ValidatorFactory = (externalSchemas, options) =>
