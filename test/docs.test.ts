@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
@@ -344,6 +344,14 @@ describe('the docs helpers', () => {
 
 describe.concurrent('the docs, each guide run top to bottom against a fresh service of its own', () => {
   const runnable = GUIDES.map((file) => ({ file, blocks: shellBlocks(read(file)).filter((b) => b.skip === undefined) })).filter((g) => g.blocks.length > 0);
+  // The guides' shells run in the repository, as a reader's would: what they write belongs in a temporary folder.
+  let rootBefore: string[];
+  beforeAll(async () => {
+    rootBefore = await readdir(ROOT);
+  });
+  afterAll(async () => {
+    expect(await readdir(ROOT), 'a guide left a file in the repository').toEqual(rootBefore);
+  });
 
   it('run every guide that has examples, the README among them', ({ expect }) => {
     expect(runnable.map((g) => g.file)).toContain('README.md');
