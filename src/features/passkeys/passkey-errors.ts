@@ -1,4 +1,4 @@
-import { defineErrors, type CodesOf } from '../../kernel/errors.js';
+import { defineErrors, ServiceError, type CodesOf } from '../../kernel/errors.js';
 
 export const PASSKEY_ERRORS = defineErrors({
   invalid_passkey: {
@@ -12,4 +12,13 @@ export const PASSKEY_ERRORS = defineErrors({
 
 declare module '../../kernel/errors.js' {
   interface ErrorCodes extends CodesOf<typeof PASSKEY_ERRORS> {}
+}
+
+/** `context` is for the log line the HTTP layer writes (src/kernel/http/error-replies.ts); the client sees the message only. */
+export function invalidPasskey(message = 'The passkey response could not be verified: sign in again', context?: Record<string, string>): ServiceError {
+  return new ServiceError('invalid_passkey', message, context ? { context } : {});
+}
+
+export function passkeysNotEnabled(): ServiceError {
+  return new ServiceError('not_found', 'Passkeys are not enabled on this server');
 }

@@ -29,7 +29,7 @@ import type { Proof, Reauthentication } from '../mfa/reauthentication.js';
 import type { RateLimits } from '../rate-limits/rate-limits.js';
 import { sha256 } from '../../kernel/digest.js';
 import type { Events } from '../../kernel/events.js';
-import './passkey-errors.js';
+import { invalidPasskey } from './passkey-errors.js';
 
 export interface PasskeySettings {
   rpId: string;
@@ -59,15 +59,6 @@ const CHALLENGE_TTL_SECONDS = 5 * 60;
  */
 export const MAX_LIVE_CHALLENGES = 5;
 const NAME_MAX_LENGTH = 64;
-
-/** `context` is for the log line the HTTP layer writes (src/kernel/http/error-replies.ts); the client sees the message only. */
-export function invalidPasskey(message = 'The passkey response could not be verified: sign in again', context?: Record<string, string>): ServiceError {
-  return new ServiceError('invalid_passkey', message, context ? { context } : {});
-}
-
-export function passkeysNotEnabled(): ServiceError {
-  return new ServiceError('not_found', 'Passkeys are not enabled on this server');
-}
 
 /** What a summary shows of a stored passkey: nothing that verifies or identifies it to an authenticator. */
 function summary(p: StoredPasskey): PasskeySummary {
