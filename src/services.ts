@@ -8,7 +8,7 @@ import { Administration } from './features/administration/admin-accounts.js';
 import { FactorCodes } from './features/mfa/mfa-codes.js';
 import { Reauthentication } from './features/mfa/reauthentication.js';
 import type { SecretBox } from './kernel/secret-box.js';
-import { Passkeys } from './features/passkeys/passkeys.js';
+import type { Passkeys } from './features/passkeys/passkeys.js';
 import { SecondFactors } from './features/mfa/mfa.js';
 import { applyUsernameRules } from './kernel/usernames.js';
 import { DeviceTokens } from './features/sessions/device-tokens.js';
@@ -193,7 +193,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     }
     if (config.redis) {
       log.info({ redis: withoutCredentials(config.redis.url) }, 'rate-limit counters in Redis (REDIS_URL), shared by every instance');
-      redis = openRedis(config.redis.url, log);
+      redis = await openRedis(config.redis.url, log);
     }
     const limits = RateLimits.create(config.rateLimits, redis && { client: redis.client, keyPrefix: config.redis!.keyPrefix }, {
       evicted: () => metrics.rateLimitMemoryEvictions.inc(),
@@ -205,7 +205,11 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const box = await openSecretBox(db, config, log);
     const codes = new FactorCodes(db, box, limits);
     const reauth = new Reauthentication(db, passwordHasher, limits, codes, config.reauthWindowSeconds);
-    const passkeys = config.passkeys ? new Passkeys(db, reauth, config.passkeys, limits, events) : undefined;
+    // The WebAuthn library and its certificate parsers are loaded only where passkeys are on: megabytes of memory
+    // and a part of every start that a service without them never uses.
+    const passkeys = config.passkeys
+      ? new (await import('./features/passkeys/passkeys.js')).Passkeys(db, reauth, config.passkeys, limits, events)
+      : undefined;
     const secondFactors = new SecondFactors(db, codes, reauth, sessions, limits, config.mfa.issuer, events);
     const messages = config.email && new EmailMessages(outbox, box);
     const book = config.email && new AddressBook(messages!, events, config.email);
@@ -214,7 +218,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
     const addresses = config.email && new EmailAddresses(db, book!, limits, sessions, reauth);
     const accounts = new Accounts(db, passwordHasher, sessions, policy, limits, reauth, events, addresses);
     const signIn = new SignIn(db, passwordHasher, sessions, policy, limits, devices, codes, passkeys, events);
-    const email = config.email && openEmail(config, { db, outbox, events, messages: messages!, addresses: addresses!, limits, devices, hasher: passwordHasher, policy, signIn, box, metrics, log });
+    const email = config.email && (await openEmail(config, { db, outbox, events, messages: messages!, addresses: addresses!, limits, devices, hasher: passwordHasher, policy, signIn, box, metrics, log }));
     // Without a key ring (production without SECRETS_ENCRYPTION_KEY) the key is this process's own: the HMACs of
     // typed usernames then compare only within one instance's lifetime.
     const audit = new Audit(db, {
@@ -293,7 +297,7 @@ export async function openServices(config: Config, log: Logger, database?: Datab
  * Email's parts, its sender registered with the outbox: through SMTP_URL, or (outside production, without it) the
  * development log mailbox. The templates are read now, so that a broken one stops the start.
  */
-function openEmail(
+async function openEmail(
   config: Config,
   parts: {
     db: Database;
@@ -310,7 +314,7 @@ function openEmail(
     metrics: Metrics;
     log: Logger;
   },
-): EmailServices {
+): Promise<EmailServices> {
   const settings = config.email!;
   const { db, outbox, events, messages, addresses, limits, devices, hasher, policy, signIn, box, metrics, log } = parts;
   const templates = new EmailTemplates(settings.templatesDir);
@@ -320,7 +324,7 @@ function openEmail(
     if (!box) throw new ServiceError('not_ready', 'EMAIL_LOGIN_ENABLED needs SECRETS_ENCRYPTION_KEY: sign-in codes are kept as HMACs under a key derived from it');
     codes = new EmailSignIn(db, messages, limits, devices, signIn, box.deriveKey('email sign-in codes'));
   }
-  const transport = settings.smtpUrl === undefined ? new LogMailbox(log, config.env) : new SmtpTransport(settings.smtpUrl);
+  const transport = settings.smtpUrl === undefined ? new LogMailbox(log, config.env) : await SmtpTransport.open(settings.smtpUrl);
   if (settings.smtpUrl === undefined) {
     // A warning for whoever runs it in development; the test suites start hundreds of apps this way.
     (config.env === 'development' ? log.warn : log.info).call(

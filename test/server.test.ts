@@ -12,6 +12,9 @@ import { exitCode, freePort, ROOT, startServer, waitFor } from './helpers/proces
 
 const execFileAsync = promisify(execFile);
 
+/** The libraries only a feature that is off by default uses: WebAuthn, SMTP, Redis and the TOTP enrolment's QR code. */
+const OFF_BY_DEFAULT = ['@simplewebauthn', 'nodemailer', 'ioredis', 'qrcode'];
+
 const EMBEDDED_MISSING =
   'the embedded database is not installed in this image: set DATABASE_URL, or build with --build-arg EMBEDDED_DATABASE=true';
 
@@ -25,11 +28,14 @@ describe.concurrent('the built service, started as production starts it (node di
   let built: string;
   /** The same build without @electric-sql/pglite, as the production image has it by default. */
   let slim: string;
+  /** The same build without the libraries of the features that are off by default: they load only when turned on. */
+  let lean: string;
 
   beforeAll(async () => {
     scratch = await mkdtemp(join(tmpdir(), 'auth-built-'));
     built = join(scratch, 'built');
     slim = join(scratch, 'slim');
+    lean = join(scratch, 'lean');
     await mkdir(built);
     await copyFile(join(ROOT, 'package.json'), join(built, 'package.json'));
     await symlink(join(ROOT, 'node_modules'), join(built, 'node_modules'));
@@ -42,6 +48,12 @@ describe.concurrent('the built service, started as production starts it (node di
     await cp(join(built, 'dist'), join(slim, 'dist'), { recursive: true });
     for (const entry of await readdir(join(ROOT, 'node_modules'))) {
       if (entry !== '@electric-sql') await symlink(join(ROOT, 'node_modules', entry), join(slim, 'node_modules', entry));
+    }
+    await mkdir(join(lean, 'node_modules'), { recursive: true });
+    await copyFile(join(ROOT, 'package.json'), join(lean, 'package.json'));
+    await cp(join(built, 'dist'), join(lean, 'dist'), { recursive: true });
+    for (const entry of await readdir(join(ROOT, 'node_modules'))) {
+      if (!OFF_BY_DEFAULT.includes(entry)) await symlink(join(ROOT, 'node_modules', entry), join(lean, 'node_modules', entry));
     }
   }, 240_000);
 
@@ -79,6 +91,29 @@ describe.concurrent('the built service, started as production starts it (node di
       await rm(dataDir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it('starts in production with an allowed embedded database, no development warning, and no library of a feature left off', async () => {
+    const dataDir = await migratedDataDir('auth-production-');
+    // Passkeys, SMTP and Redis are off and no second factor is enrolled: their libraries are not even installed here.
+    const { child, output } = startBuilt(lean, { NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', ALLOW_EMBEDDED_DATABASE: 'true', DATA_DIR: dataDir });
+    try {
+      const [, url] = await waitFor(output, /listening on (http:\/\/[^\s"]+)/, child);
+      expect(output()).not.toContain('DEVELOPMENT MODE');
+      const account = { username: 'lean', password: 'correct horse battery' };
+      const registered = await fetch(`${url}/api/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...account, password_confirm: account.password }),
+      });
+      expect(registered.status).toBe(201);
+      const login = await fetch(`${url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(account) });
+      expect(login.status).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+      await exitCode(child);
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
 
   it('starts from a copy of .env.example as it is: development, the embedded database in ./data, /docs, the listed origins', async () => {
     const folder = await mkdtemp(join(tmpdir(), 'auth-dotenv-'));
@@ -162,19 +197,6 @@ describe.concurrent('the server process', () => {
     expect(await exitCode(child)).toBe(1);
     expect(output()).toMatch(message);
     expect(output()).not.toContain('listening on');
-  });
-
-  it('starts in production with an allowed embedded database and no development warning', async () => {
-    const dataDir = await migratedDataDir('auth-production-');
-    const { child, output } = startServer({ NODE_ENV: 'production', PUBLIC_URL: 'https://auth.example.com', ALLOW_EMBEDDED_DATABASE: 'true', DATA_DIR: dataDir });
-    try {
-      await waitFor(output, /listening on/, child);
-      expect(output()).not.toContain('DEVELOPMENT MODE');
-    } finally {
-      child.kill('SIGTERM');
-      await exitCode(child);
-      await rm(dataDir, { recursive: true, force: true });
-    }
   });
 });
 

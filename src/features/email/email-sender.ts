@@ -1,4 +1,4 @@
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import type { Database } from '../../kernel/db/database.js';
@@ -69,11 +69,17 @@ function serverFailure(error: unknown): boolean {
 export class SmtpTransport implements EmailTransport {
   readonly outcome = 'sent';
   readonly name: string;
-  private readonly transporter: ReturnType<typeof nodemailer.createTransport>;
-
-  constructor(url: string) {
+  private constructor(
+    url: string,
+    private readonly transporter: Transporter,
+  ) {
     this.name = withoutCredentials(url);
-    this.transporter = nodemailer.createTransport({
+  }
+
+  /** nodemailer is loaded only here: a service that sends no mail through SMTP never carries it. */
+  static async open(url: string): Promise<SmtpTransport> {
+    const { default: nodemailer } = await import('nodemailer');
+    const transporter = nodemailer.createTransport({
       // Host, port, TLS and credentials from the URL; what the URL says wins over the options below.
       url,
       // A few connections kept open and shared by the messages sent side by side.
@@ -86,6 +92,7 @@ export class SmtpTransport implements EmailTransport {
       logger: false,
       debug: false,
     });
+    return new SmtpTransport(url, transporter);
   }
 
   async send(message: OutgoingEmail): Promise<void> {

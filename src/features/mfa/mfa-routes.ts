@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import QRCode from 'qrcode';
 import { Type } from 'typebox';
 import type { SecondFactors } from './mfa.js';
 import { callerOf } from '../../kernel/http/authentication.js';
@@ -8,6 +7,7 @@ import { proofOf, ProofFields } from './proof-fields.js';
 import { absentBodyIsEmpty, BODY_ERRORS, errorResponses, LIMIT_ERRORS, Message, OptionalText, EXAMPLE_PASSWORD, UuidId } from '../../kernel/http/schemas.js';
 import { defineAuditEvents, type EventsOf } from '../audit/audit.js';
 import { onSuccess } from '../audit/audit-hook.js';
+import { qrCodeSvg } from './qr-code.js';
 
 export const MFA_EVENTS = defineAuditEvents({
   mfa_enrolled: 'An authenticator app was confirmed: signing in now needs its code (`factor_id`).',
@@ -86,7 +86,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ secondFactors: SecondFactors
     },
     async (request, reply) => {
       const enrolment = await secondFactors.enrolTotp(callerOf(request), proofOf(request.body), clientInfo(request));
-      const qr_svg = await QRCode.toString(enrolment.uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+      const qr_svg = await qrCodeSvg(enrolment.uri);
       return reply.code(201).send({
         id: enrolment.id,
         type: enrolment.type,

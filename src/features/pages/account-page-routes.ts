@@ -1,6 +1,5 @@
 import formbody from '@fastify/formbody';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import QRCode from 'qrcode';
 import { isServiceError, ServiceError } from '../../kernel/errors.js';
 import { clientInfo } from '../../kernel/http/replies.js';
 import type { Authenticated } from '../../kernel/model.js';
@@ -17,6 +16,7 @@ import { formOf, noteRefusal, redirect, registerFormChecks, registerPageErrors, 
 import type { TextKey } from './page-text.js';
 import type { PageError } from './page-views.js';
 import type { Pages } from './pages.js';
+import { qrCodeSvg } from '../mfa/qr-code.js';
 
 export interface AccountPageOptions {
   pages: Pages;
@@ -163,7 +163,7 @@ export const accountPageRoutes: FastifyPluginAsync<AccountPageOptions> = async (
   );
 
   async function enrolPage(request: FastifyRequest, reply: FastifyReply, status: number, enrolment: { id: string; secret: string; uri: string }, error?: PageError) {
-    const qrSvg = await QRCode.toString(enrolment.uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+    const qrSvg = await qrCodeSvg(enrolment.uri);
     return sendPage(reply, pages, status, views.enrolTotp({ csrf: csrfOf(request, reply), factorId: enrolment.id, secret: enrolment.secret, qrSvg, error }));
   }
 

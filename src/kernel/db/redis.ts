@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 
 /** A connection to the shared Redis that never makes a request wait for it. */
 export interface RedisConnection {
@@ -12,7 +12,9 @@ const COMMAND_TIMEOUT_MS = 500;
 const CONNECT_TIMEOUT_MS = 2000;
 const MAX_RECONNECT_DELAY_MS = 5000;
 
-export function openRedis(url: string, log: Logger): RedisConnection {
+/** ioredis is loaded only here: a single instance without REDIS_URL never carries it. */
+export async function openRedis(url: string, log: Logger): Promise<RedisConnection> {
+  const { Redis } = await import('ioredis');
   const client = new Redis(url, {
     // Fail at once while disconnected instead of queueing: a login must not hang on Redis.
     enableOfflineQueue: false,
