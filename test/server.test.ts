@@ -43,23 +43,22 @@ describe.concurrent('the built service, started as production starts it (node di
     // left alone.
     await cp(join(ROOT, 'dist'), join(built, 'dist'), { recursive: true });
 
-    await mkdir(join(slim, 'node_modules'), { recursive: true });
-    await copyFile(join(ROOT, 'package.json'), join(slim, 'package.json'));
-    await cp(join(built, 'dist'), join(slim, 'dist'), { recursive: true });
-    for (const entry of await readdir(join(ROOT, 'node_modules'))) {
-      if (entry !== '@electric-sql') await symlink(join(ROOT, 'node_modules', entry), join(slim, 'node_modules', entry));
-    }
-    await mkdir(join(lean, 'node_modules'), { recursive: true });
-    await copyFile(join(ROOT, 'package.json'), join(lean, 'package.json'));
-    await cp(join(built, 'dist'), join(lean, 'dist'), { recursive: true });
-    for (const entry of await readdir(join(ROOT, 'node_modules'))) {
-      if (!OFF_BY_DEFAULT.includes(entry)) await symlink(join(ROOT, 'node_modules', entry), join(lean, 'node_modules', entry));
-    }
+    await Promise.all([buildWithout(slim, ['@electric-sql']), buildWithout(lean, OFF_BY_DEFAULT)]);
   }, 240_000);
 
   afterAll(async () => {
     if (scratch) await rm(scratch, { recursive: true, force: true });
   });
+
+  /** The build in `folder`, with every installed package but the `missing` ones. */
+  async function buildWithout(folder: string, missing: string[]): Promise<void> {
+    await mkdir(join(folder, 'node_modules'), { recursive: true });
+    await copyFile(join(ROOT, 'package.json'), join(folder, 'package.json'));
+    await cp(join(built, 'dist'), join(folder, 'dist'), { recursive: true });
+    for (const entry of await readdir(join(ROOT, 'node_modules'))) {
+      if (!missing.includes(entry)) await symlink(join(ROOT, 'node_modules', entry), join(folder, 'node_modules', entry));
+    }
+  }
 
   /** `node dist/server.js` in `folder`, with only the environment the test gives (as startServer does). */
   function startBuilt(folder: string, env: Record<string, string>): { child: ChildProcess; output: () => string } {
