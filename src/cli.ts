@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
 import { MAX_ROLES } from './features/administration/roles.js';
 import type { UserAdministration, UserListing } from './features/administration/operator-accounts.js';
 import type { PasswordHasher } from './features/passwords/passwords.js';
@@ -8,14 +7,13 @@ import type { RekeyReport } from './kernel/usernames.js';
 import type { Config } from './settings.js';
 import type { Database } from './kernel/db/database.js';
 import { isServiceError, ServiceError } from './kernel/errors.js';
+import { compileEmbeddedDatabaseForQuickStart } from './kernel/db/quick-start.js';
 import type { Events } from './kernel/events.js';
 import type { Logger } from 'pino';
 import type { AddressBook, EmailPayload } from './features/email/email.js';
 
-// A command opens the embedded database for a few statements, or a few thousand, and exits: compiling its
-// WebAssembly only with V8's baseline compiler takes a third off a command's CPU (and off a bulk of inserts too),
-// where the optimising compiler's work would never pay for itself. Set before anything compiles it.
-setFlagsFromString('--liftoff-only');
+// A command opens the database for a few statements, or a few thousand, and exits.
+compileEmbeddedDatabaseForQuickStart();
 
 /** `user-auth <command>` (the package's bin; `npm run cli -- <command>` in a checkout): operator tasks against the database the settings point at. */
 

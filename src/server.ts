@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { setFlagsFromString } from 'node:v8';
 import type { Logger } from 'pino';
 import { buildApp, buildMetricsApp } from './app.js';
 import { describeSettings, settingLookAlikes, type Config } from './settings.js';
 import { isServiceError } from './kernel/errors.js';
+import { compileEmbeddedDatabaseForQuickStart } from './kernel/db/quick-start.js';
 import { openServices, type Services } from './services.js';
 import { createLogger, loadSettingsOrExit } from './startup.js';
 
@@ -48,9 +48,8 @@ async function main(): Promise<void> {
   for (const warning of settingLookAlikes(process.env)) log.warn(warning);
   log.info({ settings: describeSettings(values) }, 'effective configuration');
   if (config.env !== 'production') warnDevelopmentMode(config);
-  // In development, a start is what is waited for: the embedded database's WebAssembly compiled by V8's baseline
-  // compiler alone starts a third cheaper, and runs within a tenth of the optimised speed. Production keeps both.
-  if (config.env !== 'production' && config.database.kind === 'embedded') setFlagsFromString('--liftoff-only');
+  // In development, a start is what is waited for.
+  if (config.env !== 'production' && config.database.kind === 'embedded') compileEmbeddedDatabaseForQuickStart();
 
   const services = await openServicesPatiently(config, log);
   const app = buildApp(config, services, { logger: log });
